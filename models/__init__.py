@@ -1,0 +1,36 @@
+"""Persistence: tortoise-orm models. One tortoise app, label ``models``.
+
+Every movement of value is an immutable ``LedgerLine``; wallet balances are cached sums of
+those lines, and ``queue-rebate check`` proves the two agree (SPEC §2).
+"""
+
+from models.catalog import Cashier, Product, ProductKind, Store
+from models.config import RebateConfig
+from models.ledger import Asset, LedgerLine, Wallet
+from models.members import Member
+from models.orders import LineStatus, Order, OrderLine, OrderStatus
+from models.outbox import OutboxEvent
+from models.queues import Entry, EntryStatus, Extraction, Payout, PendingSettlement, Queue
+
+__all__ = [
+    "Asset",
+    "Cashier",
+    "Entry",
+    "EntryStatus",
+    "Extraction",
+    "LedgerLine",
+    "LineStatus",
+    "Member",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "OutboxEvent",
+    "Payout",
+    "PendingSettlement",
+    "Product",
+    "ProductKind",
+    "Queue",
+    "RebateConfig",
+    "Store",
+    "Wallet",
+]

@@ -1,0 +1,125 @@
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class EntryStatus(StrEnum):
+    WAITING = "waiting"  # 排队中
+    COMPLETED = "completed"  # 已完成: paid in full, or converted to points by random return
+    REFUNDED = "refunded"  # its line was refunded after settlement; remainder forfeited
+    EXCHANGED = "exchanged"  # 已兑换 to points / love value
+    CLEARED = "cleared"  # 已清零 by scheduled clearing
+
+
+class Queue(Model):
+    """队列. Keeps its own tail (``next_seq``) and counters so that settling one order never
+    scans the queue. The counters are caches of sums that ``queue-rebate check`` verifies."""
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=64, unique=True)  # mall, product:<id>, stores, store:<id>…
+    next_seq = fields.BigIntField(default=1)
+    waiting_count = fields.BigIntField(default=0)
+    extracted_fen = fields.BigIntField(default=0)
+    paid_fen = fields.BigIntField(default=0)
+    withheld_fen = fields.BigIntField(default=0)  # extracted while 队列奖励暂停
+    unallocated_fen = fields.BigIntField(default=0)  # extracted when no eligible entry waited
+    rr_size = fields.IntField(default=0)  # random-return group cursor (SPEC §6)
+    rr_slots = fields.CharField(max_length=255, default="")
+    rr_index = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "queue"
+
+
+class Entry(Model):
+    """排队权益: one place in a queue, created by one settled line."""
+
+    id = fields.BigIntField(primary_key=True)
+    queue = fields.ForeignKeyField("models.Queue", related_name="entries", on_delete=fields.RESTRICT)
+    seq = fields.BigIntField()
+    member = fields.ForeignKeyField("models.Member", related_name="entries", on_delete=fields.RESTRICT)
+    order = fields.ForeignKeyField("models.Order", related_name="entries", on_delete=fields.RESTRICT)
+    line = fields.OneToOneField("models.OrderLine", related_name="entry", on_delete=fields.RESTRICT)
+    target = fields.CharField(max_length=32)  # product:<id> | store:<id> | cashier:<id>
+    day = fields.CharField(max_length=10)  # local date of payment, for 奖励限制
+    base_fen = fields.BigIntField()
+    ratio_bp = fields.IntField()
+    ratio_source = fields.CharField(max_length=32)
+    entitlement_fen = fields.BigIntField()
+    paid_fen = fields.BigIntField(default=0)
+    status = fields.CharEnumField(EntryStatus, max_length=16, default=EntryStatus.WAITING)
+    order_completed = fields.BooleanField(default=False)
+    points = fields.BigIntField(default=0)  # > 0: converted to points (random return / exchange)
+    lottery = fields.JSONField(null=True)  # the lottery it may draw on, if any
+    lottery_drawn = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "entry"
+        unique_together = (("queue_id", "seq"),)
+        indexes = (("queue_id", "status", "seq"), ("member_id", "target", "day"))
+
+
+class PendingSettlement(Model):
+    """A line waiting for its queue's writer. Written when the order settles (paid or completed),
+    applied exactly once, in id order, by whichever process holds the queue's lock."""
+
+    id = fields.BigIntField(primary_key=True)
+    queue = fields.ForeignKeyField("models.Queue", related_name="pending", on_delete=fields.RESTRICT)
+    line = fields.OneToOneField("models.OrderLine", related_name="pending", on_delete=fields.RESTRICT)
+    order = fields.ForeignKeyField("models.Order", related_name="pending", on_delete=fields.RESTRICT)
+    member = fields.ForeignKeyField("models.Member", related_name="pending", on_delete=fields.RESTRICT)
+    extraction_fen = fields.BigIntField()
+    joins = fields.BooleanField()
+    skip_reason = fields.CharField(max_length=32, default="")
+    base_fen = fields.BigIntField()
+    ratio_bp = fields.IntField()
+    ratio_source = fields.CharField(max_length=32)
+    entitlement_fen = fields.BigIntField()
+    lottery = fields.JSONField(null=True)
+    target = fields.CharField(max_length=32)
+    day = fields.CharField(max_length=10)
+    limit_per_day = fields.IntField(null=True)
+    limit_total = fields.IntField(null=True)
+    applied = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    applied_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "pending_settlement"
+        indexes = (("queue_id", "applied", "id"),)
+
+
+class Extraction(Model):
+    """提取: what one settled line gave its queue. ``amount = paid + withheld + unallocated``."""
+
+    id = fields.BigIntField(primary_key=True)
+    queue = fields.ForeignKeyField("models.Queue", related_name="extractions", on_delete=fields.RESTRICT)
+    line = fields.OneToOneField("models.OrderLine", related_name="extraction", on_delete=fields.RESTRICT)
+    order = fields.ForeignKeyField("models.Order", related_name="extractions", on_delete=fields.RESTRICT)
+    amount_fen = fields.BigIntField()
+    paid_fen = fields.BigIntField()
+    withheld_fen = fields.BigIntField()
+    unallocated_fen = fields.BigIntField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "extraction"
+
+
+class Payout(Model):
+    """返现: money moved from one extraction to one entry (and so to its member's cash wallet)."""
+
+    id = fields.BigIntField(primary_key=True)
+    extraction = fields.ForeignKeyField("models.Extraction", related_name="payouts", on_delete=fields.RESTRICT)
+    entry = fields.ForeignKeyField("models.Entry", related_name="payouts", on_delete=fields.RESTRICT)
+    member = fields.ForeignKeyField("models.Member", related_name="payouts", on_delete=fields.RESTRICT)
+    amount_fen = fields.BigIntField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "payout"
+        unique_together = (("extraction_id", "entry_id"),)

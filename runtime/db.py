@@ -1,0 +1,45 @@
+"""Database wiring: one tortoise config for the server, the CLI, the jobs and the tests."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+DEFAULT_DB_URL = "sqlite://var/queue-rebate.sqlite3"
+
+
+def tortoise_config(db_url: str) -> dict[str, Any]:
+    """``sqlite://path`` (embedded default) or ``postgres://user@host:port/db`` (asyncpg)."""
+    return {
+        "connections": {"default": db_url},
+        "apps": {
+            "models": {
+                "models": ["models"],
+                "migrations": "migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+@asynccontextmanager
+async def database(db_url: str) -> AsyncIterator[None]:
+    """Open the ORM for the life of the block (also usable as an aiohttp ``cleanup_ctx``)."""
+    ctx = await Tortoise.init(config=tortoise_config(db_url))
+    try:
+        yield
+    finally:
+        await ctx.close_connections()
+
+
+def conn() -> BaseDBAsyncClient:
+    return connections.get("default")
+
+
+def dialect() -> str:
+    """``postgres`` or ``sqlite``."""
+    return "postgres" if conn().capabilities.dialect == "postgres" else "sqlite"
