@@ -30,6 +30,7 @@ class SettlingLine:
     target: str  # "product:<id>", "store:<id>", "cashier:<id>": what limits count against
     day: str  # the local date of payment, for per-day limits
     limits: Limits = field(default_factory=Limits)
+    random_return: RandomReturn | None = None  # this line's 随机返 group; else the batch's
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,9 @@ def settle_batch(
             total_key = (line.member_id, line.target)
             total[total_key] = total.get(total_key, 0) + 1
             to_points = False
-            if random_return is not None:
-                to_points, cursor = next_place(cursor, random_return, rng)
+            group = line.random_return or random_return
+            if group is not None:
+                to_points, cursor = next_place(cursor, group, rng)
             if to_points:
                 points = apply_bp(line.entitlement_fen, exchange_points_bp)
                 joined = Joined(line.line_id, book.take_seq(), line.member_id,
