@@ -13,6 +13,11 @@ from rebate.errors import InvalidSetting
 from rebate.money import MAX_RATIO_BP, check_bp
 
 
+def _whole(value: object) -> bool:
+    """A whole number, and not a bool (``True`` is an ``int`` to Python, not a count)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class OrderSource(StrEnum):
     """订单来源."""
 
@@ -56,9 +61,9 @@ class Tier:
     ratio_bp: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.days, int) or self.days <= 0:
+        if not _whole(self.days) or self.days <= 0:
             raise InvalidSetting("累计金额奖励的天数必须是正整数", field="tiers.days")
-        if not isinstance(self.min_amount_fen, int) or self.min_amount_fen < 0:
+        if not _whole(self.min_amount_fen) or self.min_amount_fen < 0:
             raise InvalidSetting("累计金额奖励的金额不能为负", field="tiers.min_amount_fen")
         check_bp(self.ratio_bp, field="tiers.ratio_bp")
 
@@ -125,7 +130,7 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name, v in (("per_day", self.per_day), ("total", self.total)):
-            if v is not None and (not isinstance(v, int) or v < 0):
+            if v is not None and (not _whole(v) or v < 0):
                 raise InvalidSetting("奖励限制必须是非负整数", field=f"limits.{name}")
 
 
@@ -137,7 +142,8 @@ class RandomReturn:
     points_places: int
 
     def __post_init__(self) -> None:
-        if self.cash_places < 0 or self.points_places < 0 or self.group_size == 0:
+        places = (self.cash_places, self.points_places)
+        if not all(_whole(p) and p >= 0 for p in places) or self.group_size == 0:
             raise InvalidSetting("随机返每组人数必须大于 0", field="random_return")
 
     @property
