@@ -68,6 +68,7 @@ class QueueBook:
         window_is_complete: bool,
     ) -> None:
         self._entries: list[Waiting] = sorted(window, key=lambda w: w.seq)
+        self._loaded = len(self._entries)  # entries past this joined here, behind unloaded ones
         self._start = 0
         self.next_seq = next_seq
         self.waiting_count = waiting_count
@@ -84,29 +85,36 @@ class QueueBook:
         """Pay ``amount`` to waiting entries in queue order, each up to what it is still owed.
 
         Entries of ``order_id`` never receive its own extraction. Paused: all of it is withheld.
-        What no eligible entry can take is unallocated (SPEC §4).
+        What no eligible entry can take is unallocated (SPEC §4). An incomplete window that
+        cannot cover it raises ``WindowExhausted`` and changes nothing.
         """
         if amount < 0:
             raise RebateError("提取金额不能为负", field="amount")
         if paused or amount == 0:
             return Extracted(amount, (), amount if paused else 0, 0)
         left = amount
-        payouts: list[Payout] = []
+        plan: list[tuple[Waiting, int]] = []
+        # An incomplete window may only pay what was loaded: an entry that joined here sits
+        # behind the unloaded rest of the queue and must not jump it.
+        end = len(self._entries) if self._complete else self._loaded
         i = self._start
-        while left > 0 and i < len(self._entries):
+        while left > 0 and i < end:
             entry = self._entries[i]
             i += 1
             if not self._payable(entry, order_id):
                 continue
             pay = min(left, entry.remaining)
-            entry.paid += pay
+            plan.append((entry, pay))
             left -= pay
+        if left > 0 and not self._complete:
+            raise WindowExhausted("loaded window too small for this extraction")
+        payouts: list[Payout] = []
+        for entry, pay in plan:
+            entry.paid += pay
             self.touched[entry.seq] = entry
             payouts.append(Payout(entry.seq, entry.member_id, pay, entry.paid, entry.entitlement))
             if entry.remaining == 0:
                 self.waiting_count -= 1
-        if left > 0 and not self._complete:
-            raise WindowExhausted("loaded window too small for this extraction")
         while self._start < len(self._entries) and self._entries[self._start].remaining == 0:
             self._start += 1
         return Extracted(amount, tuple(payouts), 0, left)
