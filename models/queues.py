@@ -84,6 +84,8 @@ class PendingSettlement(Model):
     day = fields.CharField(max_length=10)
     limit_per_day = fields.IntField(null=True)
     limit_total = fields.IntField(null=True)
+    rr_cash = fields.IntField(default=0)  # 随机返 group in force for this line (0/0: off)
+    rr_points = fields.IntField(default=0)
     applied = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     applied_at = fields.DatetimeField(null=True)

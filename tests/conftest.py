@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from runtime.db import tortoise_config
 
@@ -56,6 +57,9 @@ async def db(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[str]:
     else:
         pg_name = await _create_pg_database()
         url = _pg_url(pg_name)
+    # tortoise caches compiled INSERTs per connection *name*; our backends share the name
+    # "default", so a SQLite statement would leak into the PostgreSQL run without this.
+    EXECUTOR_CACHE.clear()
     ctx = await Tortoise.init(config=tortoise_config(url))
     await Tortoise.generate_schemas()
     try:
@@ -71,6 +75,7 @@ async def pg_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL database URL with the schema, for tests that open their own pools."""
     name = await _create_pg_database()
     url = _pg_url(name)
+    EXECUTOR_CACHE.clear()
     ctx = await Tortoise.init(config=tortoise_config(url))
     await Tortoise.generate_schemas()
     await ctx.close_connections()

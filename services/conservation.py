@@ -1,0 +1,130 @@
+"""Conservation (SPEC §2), checked over the whole database.
+
+For every queue: Σ extractions = Σ payouts + Σ withheld + unallocated, and its cached counters
+agree with the rows. For every extraction: its parts add up and its payouts sum to its paid
+part. For every entry: 0 ≤ paid ≤ entitlement, paid = Σ its payouts, and its status agrees.
+For every wallet: each balance equals the sum of its ledger lines; every payout has its ledger
+line. ``queue-rebate check`` prints each problem found; none means the books balance.
+"""
+
+from typing import Any
+
+from tortoise import connections
+
+from services.sql import fetch
+
+LIMIT = 20  # problems reported per check; the count says how many there were
+
+
+async def check_conservation() -> list[str]:
+    conn = connections.get("default")
+    problems: list[str] = []
+
+    async def report(title: str, query: str, fmt: Any) -> None:
+        rows = await fetch(conn, query)
+        for r in rows[:LIMIT]:
+            problems.append(f"{title}: {fmt(r)}")
+        if len(rows) > LIMIT:
+            problems.append(f"{title}: … and {len(rows) - LIMIT} more")
+
+    await report(
+        "extraction parts do not add up",
+        "SELECT id, amount_fen, paid_fen, withheld_fen, unallocated_fen FROM extraction"
+        " WHERE amount_fen <> paid_fen + withheld_fen + unallocated_fen OR paid_fen < 0"
+        " OR withheld_fen < 0 OR unallocated_fen < 0",
+        lambda r: f"extraction {r['id']} amount {r['amount_fen']} ≠ paid {r['paid_fen']}"
+        f" + withheld {r['withheld_fen']} + unallocated {r['unallocated_fen']}",
+    )
+    await report(
+        "extraction paid ≠ its payouts",
+        "SELECT x.id, x.paid_fen, COALESCE(SUM(p.amount_fen), 0) AS s FROM extraction x"
+        " LEFT JOIN payout p ON p.extraction_id = x.id GROUP BY x.id, x.paid_fen"
+        " HAVING x.paid_fen <> COALESCE(SUM(p.amount_fen), 0)",
+        lambda r: f"extraction {r['id']} paid {r['paid_fen']}, payouts sum to {r['s']}",
+    )
+    await report(
+        "queue totals ≠ its extractions",
+        "SELECT q.id, q.key, q.extracted_fen, q.paid_fen, q.withheld_fen, q.unallocated_fen,"
+        " COALESCE(SUM(x.amount_fen), 0) AS a, COALESCE(SUM(x.paid_fen), 0) AS p,"
+        " COALESCE(SUM(x.withheld_fen), 0) AS w, COALESCE(SUM(x.unallocated_fen), 0) AS u"
+        " FROM queue q LEFT JOIN extraction x ON x.queue_id = q.id"
+        " GROUP BY q.id, q.key, q.extracted_fen, q.paid_fen, q.withheld_fen, q.unallocated_fen"
+        " HAVING q.extracted_fen <> COALESCE(SUM(x.amount_fen), 0)"
+        " OR q.paid_fen <> COALESCE(SUM(x.paid_fen), 0)"
+        " OR q.withheld_fen <> COALESCE(SUM(x.withheld_fen), 0)"
+        " OR q.unallocated_fen <> COALESCE(SUM(x.unallocated_fen), 0)"
+        " OR q.extracted_fen <> q.paid_fen + q.withheld_fen + q.unallocated_fen",
+        lambda r: f"queue {r['key']} says extracted/paid/withheld/unallocated ="
+        f" {r['extracted_fen']}/{r['paid_fen']}/{r['withheld_fen']}/{r['unallocated_fen']},"
+        f" rows say {r['a']}/{r['p']}/{r['w']}/{r['u']}",
+    )
+    await report(
+        "entry paid out of bounds",
+        "SELECT id, paid_fen, entitlement_fen FROM entry WHERE paid_fen < 0 OR paid_fen > entitlement_fen",
+        lambda r: f"entry {r['id']} paid {r['paid_fen']} of entitlement {r['entitlement_fen']}",
+    )
+    await report(
+        "entry paid ≠ its payouts",
+        "SELECT e.id, e.paid_fen, COALESCE(SUM(p.amount_fen), 0) AS s FROM entry e"
+        " LEFT JOIN payout p ON p.entry_id = e.id GROUP BY e.id, e.paid_fen"
+        " HAVING e.paid_fen <> COALESCE(SUM(p.amount_fen), 0)",
+        lambda r: f"entry {r['id']} paid {r['paid_fen']}, payouts sum to {r['s']}",
+    )
+    await report(
+        "entry status disagrees with its payouts",
+        "SELECT id, status, paid_fen, entitlement_fen FROM entry WHERE"
+        " (status = 'waiting' AND paid_fen >= entitlement_fen)"
+        " OR (status = 'completed' AND points = 0 AND paid_fen <> entitlement_fen)",
+        lambda r: f"entry {r['id']} is {r['status']} with {r['paid_fen']} of {r['entitlement_fen']}",
+    )
+    await report(
+        "queue waiting count is stale",
+        "SELECT q.id, q.key, q.waiting_count, COUNT(e.id) AS n FROM queue q"
+        " LEFT JOIN entry e ON e.queue_id = q.id AND e.status = 'waiting'"
+        " GROUP BY q.id, q.key, q.waiting_count HAVING q.waiting_count <> COUNT(e.id)",
+        lambda r: f"queue {r['key']} says {r['waiting_count']} waiting, rows say {r['n']}",
+    )
+    await report(
+        "queue tail behind its entries",
+        "SELECT q.id, q.key, q.next_seq, MAX(e.seq) AS m FROM queue q JOIN entry e ON e.queue_id = q.id"
+        " GROUP BY q.id, q.key, q.next_seq HAVING q.next_seq <= MAX(e.seq)",
+        lambda r: f"queue {r['key']} next seq {r['next_seq']} but an entry has seq {r['m']}",
+    )
+    for column, asset in (("cash_fen", "cash"), ("points", "points"),
+                          ("love_available", "love_available"), ("love_frozen", "love_frozen")):
+        await report(
+            f"wallet {asset} ≠ its ledger lines",
+            f"SELECT w.member_id, w.{column} AS b, COALESCE(SUM(l.amount), 0) AS s FROM wallet w"
+            f" LEFT JOIN ledger_line l ON l.member_id = w.member_id AND l.asset = '{asset}'"
+            f" GROUP BY w.member_id, w.{column} HAVING w.{column} <> COALESCE(SUM(l.amount), 0)"
+            f" OR w.{column} < 0",
+            lambda r, a=asset: f"member {r['member_id']} {a} balance {r['b']}, ledger sums to {r['s']}",
+        )
+    await report(
+        "ledger lines without a wallet",
+        "SELECT DISTINCT l.member_id FROM ledger_line l LEFT JOIN wallet w ON w.member_id = l.member_id"
+        " WHERE w.member_id IS NULL",
+        lambda r: f"member {r['member_id']} has ledger lines but no wallet",
+    )
+    await report(
+        "payout without its ledger line",
+        "SELECT p.id, p.amount_fen, l.amount FROM payout p LEFT JOIN ledger_line l"
+        " ON l.kind = 'payout' AND l.entry_id = p.entry_id"
+        " AND l.key = 'payout:' || CAST(p.extraction_id AS VARCHAR(20)) || ':' || CAST(p.entry_id AS VARCHAR(20))"
+        " WHERE l.id IS NULL OR l.amount <> p.amount_fen OR l.member_id <> p.member_id",
+        lambda r: f"payout {r['id']} of {r['amount_fen']} has ledger amount {r['amount']}",
+    )
+    return problems
+
+
+async def totals() -> dict[str, int]:
+    """Headline figures for the check's OK line."""
+    conn = connections.get("default")
+    rows = await fetch(
+        conn,
+        "SELECT (SELECT COUNT(*) FROM queue) AS queues, (SELECT COUNT(*) FROM entry) AS entries,"
+        " (SELECT COALESCE(SUM(amount_fen), 0) FROM extraction) AS extracted,"
+        " (SELECT COALESCE(SUM(amount_fen), 0) FROM payout) AS paid,"
+        " (SELECT COUNT(*) FROM ledger_line) AS ledger_lines",
+    )
+    return {k: int(v) for k, v in rows[0].items()}

@@ -1,0 +1,11 @@
+"""Service-level errors on top of the engine's (all carry a code and a Chinese message)."""
+
+from rebate.errors import RebateError
+
+
+class NotFound(RebateError):
+    code = "not_found"
+
+
+class Conflict(RebateError):
+    code = "conflict"

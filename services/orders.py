@@ -1,0 +1,220 @@
+"""Order lifecycle: create, pay, complete, refund — and settlement at the configured event.
+
+Settlement event (SPEC §4): ``paid`` settles when payment is recorded, ``completed`` (default)
+when the order completes. Either way the order's lines are enqueued in the same transaction as
+the status change, and the queues' writer applies them right after.
+"""
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise import connections
+from tortoise.transactions import in_transaction
+
+from models import (
+    Cashier, EntryStatus, LineStatus, Member, Order, OrderLine, OrderStatus, Product, ProductKind,
+)
+from rebate.errors import AlreadySettled, InvalidAmount, NotAllowed
+from rebate.money import check_fen, split_largest_remainder
+from rebate.random_return import RandomSource
+from rebate.settings import OrderSource, SettleOn
+from services.config_store import load_base
+from services.errors import NotFound
+from services.queue_writer import apply_pending
+from services.queues import lock_queue
+from services.settle_plan import enqueue_order
+from services.sql import execute, fetch
+
+MAX_QUANTITY = 999
+
+
+@dataclass(frozen=True)
+class Item:
+    product_id: int
+    quantity: int = 1
+
+
+async def create_order(
+    member_id: int, source: OrderSource, *, items: list[Item] | None = None,
+    store_id: int | None = None, amount_fen: int | None = None, deduction_fen: int = 0,
+) -> Order:
+    """A new unpaid order. Mall and store orders list goods; a cashier order is an amount paid
+    to a store. ``deduction_fen`` is paid with points / love value and split over the lines."""
+    if not await Member.exists(id=member_id):
+        raise NotFound("会员不存在")
+    check_fen(deduction_fen, field="deduction_fen", allow_zero=True)
+    lines: list[tuple[int | None, int, int]] = []  # product, quantity, price
+    if source == OrderSource.CASHIER:
+        if items:
+            raise InvalidAmount("收银台买单不能包含商品", field="items")
+        if store_id is None or not await Cashier.exists(store_id=store_id):
+            raise NotFound("门店收银台不存在", field="store_id")
+        lines.append((None, 1, check_fen(amount_fen if amount_fen is not None else 0, field="amount_fen")))
+    else:
+        if not items:
+            raise InvalidAmount("订单至少需要一件商品", field="items")
+        if amount_fen is not None:
+            raise InvalidAmount("商品订单的金额由商品价格决定", field="amount_fen")
+        for item in items:
+            if not isinstance(item.quantity, int) or not 1 <= item.quantity <= MAX_QUANTITY:
+                raise InvalidAmount(f"商品数量必须在 1–{MAX_QUANTITY} 之间", field="quantity")
+            product = await Product.get_or_none(id=item.product_id)
+            if product is None or not product.listed:
+                raise NotFound(f"商品 {item.product_id} 不存在或已下架", field="product_id")
+            if source == OrderSource.MALL and product.kind == ProductKind.STORE:
+                raise NotAllowed("门店商品不能在商城订单中购买", field="product_id")
+            if source == OrderSource.STORE:
+                if product.kind != ProductKind.STORE:
+                    raise NotAllowed("门店订单只能购买门店商品", field="product_id")
+                if store_id is None:
+                    store_id = product.store_id
+                if product.store_id != store_id:
+                    raise NotAllowed("一个门店订单只能包含同一门店的商品", field="product_id")
+            lines.append((product.id, item.quantity, product.price_fen * item.quantity))
+    total = sum(price for _, _, price in lines)
+    if deduction_fen > total:
+        raise InvalidAmount("抵扣金额不能超过订单金额", field="deduction_fen")
+    deductions = split_largest_remainder(deduction_fen, [price for _, _, price in lines])
+    if total - deduction_fen <= 0:
+        raise InvalidAmount("实付金额必须大于 0", field="deduction_fen")
+    async with in_transaction():
+        order = await Order.create(
+            member_id=member_id, source=source,
+            store_id=store_id if source != OrderSource.MALL else None,
+            out_trade_no=new_out_trade_no(), total_fen=total, deduction_fen=deduction_fen,
+            paid_fen=total - deduction_fen,
+        )
+        await OrderLine.bulk_create([
+            OrderLine(order_id=order.id, product_id=pid, quantity=qty, paid_fen=price - d,
+                      deduction_fen=d)
+            for (pid, qty, price), d in zip(lines, deductions, strict=True)
+        ])
+    return order
+
+
+def new_out_trade_no() -> str:
+    """商户订单号: 32 chars max, letters and digits (WeChat Pay's rule)."""
+    return "QR" + secrets.token_hex(15).upper()
+
+
+async def mark_paid(
+    order_id: int, *, paid_fen: int, now: datetime, rng: RandomSource | None = None
+) -> Order:
+    """Record payment (the payment callback's effect). The amount must match to the fen.
+    Paying an already-paid order is refused: callers dedupe notifications before this."""
+    base = await load_base()
+    async with in_transaction() as conn:
+        order = await Order.select_for_update().using_db(conn).get_or_none(id=order_id)
+        if order is None:
+            raise NotFound("订单不存在")
+        if order.status != OrderStatus.CREATED:
+            raise AlreadySettled("订单已支付")
+        if paid_fen != order.paid_fen:
+            raise InvalidAmount(f"支付金额 {paid_fen} 与订单金额 {order.paid_fen} 不符", field="paid_fen")
+        order.status, order.paid_at = OrderStatus.PAID, now
+        await order.save(using_db=conn, update_fields=["status", "paid_at"])
+        queues = await enqueue_order(conn, order, base, now) if base.settle_on == SettleOn.PAID else set()
+    await _drain(queues, now, rng)
+    return order
+
+
+async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | None = None) -> Order:
+    """确认收货 (or auto-complete): the default settlement event. Under ``completed_first`` this
+    also makes the order's waiting entries payable."""
+    base = await load_base()
+    async with in_transaction() as conn:
+        order = await Order.select_for_update().using_db(conn).get_or_none(id=order_id)
+        if order is None:
+            raise NotFound("订单不存在")
+        if order.status != OrderStatus.PAID:
+            raise NotAllowed("只有已支付的订单可以完成")
+        order.status, order.completed_at = OrderStatus.COMPLETED, now
+        await order.save(using_db=conn, update_fields=["status", "completed_at"])
+        await execute(conn, "UPDATE entry SET order_completed = $1 WHERE order_id = $2", [True, order.id])
+        queues = (
+            await enqueue_order(conn, order, base, now) if base.settle_on == SettleOn.COMPLETED else set()
+        )
+    await _drain(queues, now, rng)
+    return order
+
+
+async def settle_order(order_id: int, *, now: datetime, rng: RandomSource | None = None) -> set[int]:
+    """Settle an order's open lines now (operator or recovery use). Settling twice is refused."""
+    base = await load_base()
+    async with in_transaction() as conn:
+        order = await Order.select_for_update().using_db(conn).get_or_none(id=order_id)
+        if order is None:
+            raise NotFound("订单不存在")
+        if order.status not in (OrderStatus.PAID, OrderStatus.COMPLETED):
+            raise NotAllowed("订单未支付，不能结算")
+        if not await OrderLine.filter(order_id=order_id, status=LineStatus.OPEN).using_db(conn).exists():
+            raise AlreadySettled("订单已结算")
+        queues = await enqueue_order(conn, order, base, now)
+    await _drain(queues, now, rng)
+    return queues
+
+
+async def refund_line(line_id: int, *, now: datetime) -> str:
+    """Refund one line (SPEC §4). Before it settles: no queue effect. After: its entry, if still
+    waiting, leaves the queue (``refunded``, remainder forfeited); what it received and what its
+    extraction paid others stay paid (platform cost). Returns what happened.
+
+    Lock order is queue, then line — the same as the queue's writer — so the two never deadlock."""
+    for _ in range(3):
+        queue_id = await _queue_of_line(line_id)
+        async with in_transaction() as conn:
+            if queue_id is not None:
+                await lock_queue(conn, queue_id)
+            line = await OrderLine.select_for_update().using_db(conn).get_or_none(id=line_id)
+            if line is None:
+                raise NotFound("订单行不存在")
+            if line.status == LineStatus.REFUNDED:
+                raise AlreadySettled("该商品已退款")
+            if queue_id is None and line.status in (LineStatus.SETTLING, LineStatus.SETTLED):
+                if await _queue_of_line(line_id) is not None:
+                    continue  # it was enqueued meanwhile: retry with its queue locked
+            outcome = "before_settlement"
+            if line.status == LineStatus.SETTLING:
+                await execute(conn, "DELETE FROM pending_settlement WHERE line_id = $1 AND applied = $2",
+                              [line_id, False])
+            elif line.status == LineStatus.SETTLED:
+                outcome = await _leave_queue(conn, line_id, now)
+            line.status, line.refunded_at = LineStatus.REFUNDED, now
+            await line.save(using_db=conn, update_fields=["status", "refunded_at"])
+            if not await OrderLine.filter(order_id=line.order_id).exclude(
+                status=LineStatus.REFUNDED
+            ).using_db(conn).exists():
+                await Order.filter(id=line.order_id).using_db(conn).update(status=OrderStatus.REFUNDED)
+            return outcome
+    raise NotAllowed("退款与结算冲突，请重试")
+
+
+async def _queue_of_line(line_id: int) -> int | None:
+    rows = await fetch(connections.get("default"), "SELECT queue_id FROM pending_settlement WHERE line_id = $1", [line_id])
+    return int(rows[0]["queue_id"]) if rows else None
+
+
+async def _leave_queue(conn, line_id: int, now: datetime) -> str:  # type: ignore[no-untyped-def]
+    rows = await fetch(conn, "SELECT id, queue_id, member_id FROM entry WHERE line_id = $1", [line_id])
+    if not rows:
+        return "after_settlement_no_entry"
+    entry = rows[0]
+    changed = await execute(
+        conn, "UPDATE entry SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        [EntryStatus.REFUNDED.value, now, entry["id"], EntryStatus.WAITING.value],
+    )
+    if not changed:
+        return "after_settlement_entry_done"
+    await execute(conn, "UPDATE queue SET waiting_count = waiting_count - 1 WHERE id = $1", [entry["queue_id"]])
+    await execute(
+        conn, "INSERT INTO outbox_event (kind, member_id, payload, created_at) VALUES ($1, $2, $3, $4)",
+        ["entry_refunded", entry["member_id"], f'{{"entry_id": {int(entry["id"])}}}', now],
+    )
+    return "after_settlement_left_queue"
+
+
+async def _drain(queues: set[int], now: datetime, rng: RandomSource | None) -> None:
+    for queue_id in sorted(queues):
+        await apply_pending(queue_id, now=now, rng=rng)
+

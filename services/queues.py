@@ -1,0 +1,34 @@
+"""Queue rows: found or created by key, locked for their single writer."""
+
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from services.errors import NotFound
+from services.sql import execute, fetch, is_pg
+
+
+async def ensure_queue(conn: BaseDBAsyncClient, key: str, now: datetime) -> int:
+    """The id of the queue ``key``, creating it if this is its first line (race-safe)."""
+    await execute(
+        conn,
+        "INSERT INTO queue (key, next_seq, waiting_count, extracted_fen, paid_fen, withheld_fen,"
+        " unallocated_fen, rr_size, rr_slots, rr_index, created_at)"
+        " VALUES ($1, 1, 0, 0, 0, 0, 0, 0, '', 0, $2) ON CONFLICT (key) DO NOTHING",
+        [key, now],
+    )
+    rows = await fetch(conn, "SELECT id FROM queue WHERE key = $1", [key])
+    return int(rows[0]["id"])
+
+
+async def lock_queue(conn: BaseDBAsyncClient, queue_id: int) -> dict[str, Any]:
+    """Take the queue's writer lock for the rest of the transaction and return its row.
+
+    PostgreSQL: a row lock, so one writer per queue across every process. SQLite serialises
+    writers itself (STACK.md: ``FOR UPDATE`` is dropped there)."""
+    suffix = " FOR UPDATE" if is_pg(conn) else ""
+    rows = await fetch(conn, f"SELECT * FROM queue WHERE id = $1{suffix}", [queue_id])
+    if not rows:
+        raise NotFound(f"队列 {queue_id} 不存在")
+    return rows[0]

@@ -1,0 +1,83 @@
+"""Thin helpers for the raw SQL of the hot path, the same on PostgreSQL and SQLite.
+
+The ORM serves everything else; settlement writes many rows per transaction, so it uses
+multi-row statements here (STACK.md: raw SQL is fine where the ORM is in the way).
+"""
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+MAX_PARAMS = 30_000  # below both PostgreSQL's 32767 and SQLite's 32766 bind parameters
+
+
+def is_pg(conn: BaseDBAsyncClient) -> bool:
+    return conn.capabilities.dialect == "postgres"
+
+
+def placeholders(conn: BaseDBAsyncClient, count: int, start: int = 1) -> list[str]:
+    if is_pg(conn):
+        return [f"${i}" for i in range(start, start + count)]
+    return ["?"] * count
+
+
+def sql(conn: BaseDBAsyncClient, text: str) -> str:
+    """Write queries with ``$1, $2…``; on SQLite they become ``?`` (arguments stay in order)."""
+    if is_pg(conn):
+        return text
+    import re
+
+    return re.sub(r"\$\d+", "?", text)
+
+
+async def fetch(conn: BaseDBAsyncClient, text: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    # execute_query_dict always fetches (tortoise's execute_query drops RETURNING rows on asyncpg)
+    return await conn.execute_query_dict(sql(conn, text), list(args))
+
+
+async def execute(conn: BaseDBAsyncClient, text: str, args: Sequence[Any] = ()) -> int:
+    count, _ = await conn.execute_query(sql(conn, text), list(args))
+    return count
+
+
+async def insert_many(
+    conn: BaseDBAsyncClient,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    returning: str | None = None,
+) -> list[dict[str, Any]]:
+    """Multi-row INSERT in chunks under the bind-parameter limit; RETURNING rows in input order."""
+    rows = list(rows)
+    out: list[dict[str, Any]] = []
+    per_chunk = max(1, MAX_PARAMS // len(columns))
+    cols = ", ".join(columns)
+    for at in range(0, len(rows), per_chunk):
+        chunk = rows[at : at + per_chunk]
+        args: list[Any] = []
+        groups = []
+        for row in chunk:
+            marks = placeholders(conn, len(columns), len(args) + 1)
+            groups.append(f"({', '.join(marks)})")
+            args.extend(row)
+        text = f"INSERT INTO {table} ({cols}) VALUES {', '.join(groups)}"
+        if returning:
+            text += f" RETURNING {returning}"
+        if returning:
+            out.extend(await conn.execute_query_dict(text, args))
+        else:
+            await conn.execute_query(text, args)
+    return out
+
+
+def dumps(doc: Any) -> str | None:
+    return None if doc is None else json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(raw: Any) -> Any:
+    if raw is None or isinstance(raw, (dict, list)):
+        return raw
+    return json.loads(raw)
