@@ -1,0 +1,347 @@
+"""Service settings: a frozen dataclass tree read from a TOML file, secrets from the environment.
+
+Nothing is read at import time: ``load_settings(path, env)`` is called by the composition root
+(the CLI). Precedence, lowest first: built-in defaults, the TOML file, the environment variables
+in ``ENV_OVERRIDES``, and finally the CLI's ``--db``.
+
+The ``[rebate]`` table has the shape of ``rebate.settings.BaseSettings``: ``queue-rebate migrate``
+uses it to seed the base-settings row (``rebate_config``) once, when that row does not exist yet.
+"""
+
+import dataclasses
+import difflib
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rebate.errors import RebateError
+from rebate.settings import BaseSettings
+from runtime.db import DEFAULT_DB_URL
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. The message names the file (or variable) and the key."""
+
+
+class InvalidValue(ValueError):
+    """A value of the right type that is still unusable; ``key`` is relative to its section."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+def _require_scheme(key: str, url: str, schemes: tuple[str, ...], expected: str) -> None:
+    if not url.startswith(tuple(f"{scheme}://" for scheme in schemes)):
+        raise InvalidValue(key, f"unsupported URL {redact_url(url)!r}; expected {expected}")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***``, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = field(default=DEFAULT_DB_URL, repr=False)
+
+    def __post_init__(self) -> None:
+        _require_scheme(
+            "url",
+            self.url,
+            ("sqlite", "postgres", "asyncpg"),
+            "sqlite://PATH or postgres://USER[:PASSWORD]@HOST:PORT/DBNAME",
+        )
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = field(default="", repr=False)  # empty: no Redis
+
+    def __post_init__(self) -> None:
+        if self.url:
+            _require_scheme(
+                "url", self.url, ("redis", "rediss", "unix"), "redis://HOST:PORT/DB or empty"
+            )
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1_048_576
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65_535:
+            raise InvalidValue("port", f"{self.port} is not a TCP port (1–65535)")
+        if self.max_body_bytes < 1_024:
+            raise InvalidValue("max_body_bytes", "must be at least 1024")
+
+
+@dataclass(frozen=True)
+class WechatSettings:
+    appid: str = ""
+    app_secret: str = field(default="", repr=False)
+    api_base_url: str = "https://api.weixin.qq.com"
+
+    def __post_init__(self) -> None:
+        _require_scheme("api_base_url", self.api_base_url, ("https", "http"), "an http(s) URL")
+
+
+@dataclass(frozen=True)
+class WechatPaySettings:
+    api_version: Literal["v2", "v3"] = "v3"
+    mchid: str = ""
+    api_key: str = field(default="", repr=False)  # APIv2 key (32 characters)
+    apiv3_key: str = field(default="", repr=False)  # APIv3 key (32 bytes)
+    private_key_path: str = ""  # merchant API private key, apiclient_key.pem
+    cert_serial_no: str = ""  # serial number of the merchant API certificate
+    platform_cert_path: str = ""  # WeChat Pay platform certificate or WeChat Pay public key (PEM)
+    platform_public_key_id: str = ""  # PUB_KEY_ID_… when platform_cert_path is a public key
+    api_base_url: str = "https://api.mch.weixin.qq.com"
+    notify_url: str = ""  # public HTTPS URL WeChat Pay calls back
+
+    def __post_init__(self) -> None:
+        _require_scheme("api_base_url", self.api_base_url, ("https", "http"), "an http(s) URL")
+        if self.notify_url:
+            _require_scheme("notify_url", self.notify_url, ("https", "http"), "an http(s) URL")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    admin_token_secret: str = field(default="", repr=False)
+    member_token_secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    timezone: str = "Asia/Shanghai"
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidValue("timezone", f"unknown time zone {self.timezone!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    wechat: WechatSettings = field(default_factory=WechatSettings)
+    wechat_pay: WechatPaySettings = field(default_factory=WechatPaySettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    rebate: BaseSettings = field(default_factory=BaseSettings)  # seeds rebate_config on migrate
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+
+    def with_database_url(self, url: str) -> "Settings":
+        """These settings pointed at another database (the CLI's ``--db``)."""
+        try:
+            return dataclasses.replace(self, database=DatabaseSettings(url=url))
+        except InvalidValue as exc:
+            raise ConfigError(f"--db: {exc.problem}") from None
+
+
+# Environment variable → (section, key). Secrets belong here rather than in the file.
+ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
+    "QR_DATABASE_URL": ("database", "url"),
+    "QR_REDIS_URL": ("redis", "url"),
+    "QR_WECHAT_APP_SECRET": ("wechat", "app_secret"),
+    "QR_WECHAT_PAY_API_KEY": ("wechat_pay", "api_key"),
+    "QR_WECHAT_PAY_APIV3_KEY": ("wechat_pay", "apiv3_key"),
+    "QR_ADMIN_TOKEN_SECRET": ("auth", "admin_token_secret"),
+    "QR_MEMBER_TOKEN_SECRET": ("auth", "member_token_secret"),
+}
+
+
+def load_settings(path: str | None, env: Mapping[str, str]) -> Settings:
+    """Defaults, overlaid by the TOML file at ``path`` (if given), overlaid by ``env``.
+
+    Raises ``ConfigError`` naming the file or variable and the key on anything unknown or ill-typed.
+    """
+    settings = Settings()
+    if path is not None:
+        settings = _from_table(Settings, _read_toml(path), source=path)
+    for name, (section, key) in ENV_OVERRIDES.items():
+        if name not in env:
+            continue
+        try:
+            updated = dataclasses.replace(getattr(settings, section), **{key: env[name]})
+        except InvalidValue as exc:
+            raise ConfigError(f"environment variable {name}: {exc.problem}") from None
+        settings = dataclasses.replace(settings, **{section: updated})
+    return settings
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with Path(path).open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+# --- TOML tables -> settings dataclasses ---------------------------------------------------
+
+
+def _from_table(cls: type[T], table: Mapping[str, Any], *, source: str) -> T:
+    """Build ``cls`` from a TOML table; absent keys keep their defaults."""
+    try:
+        return _build(cls, table, None, "")
+    except _Problem as exc:
+        where = f"{source}: {exc.key}" if exc.key else source
+        raise ConfigError(f"{where}: {exc.problem}") from None
+
+
+class _Problem(Exception):
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(key, problem)
+        self.key = key
+        self.problem = problem
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _field_default(f: "dataclasses.Field[Any]") -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def _build(cls: type[T], table: Any, base: Any, path: str) -> T:
+    """``cls`` from ``table``; fields absent from it come from ``base`` or the class defaults."""
+    if not isinstance(table, Mapping):
+        raise _Problem(path, f"expected a table, got {_describe(table)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key in table:
+        if key not in fields:
+            near = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            known = ", ".join(fields)
+            raise _Problem(_join(path, str(key)), f"unknown key{hint}; known keys: {known}")
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        default = getattr(base, name) if base is not None else _field_default(f)
+        if name in table:
+            values[name] = _convert(table[name], hints[name], default, _join(path, name))
+        elif default is dataclasses.MISSING:
+            raise _Problem(_join(path, name), "required key is missing")
+        else:
+            values[name] = default
+    try:
+        return cls(**values)
+    except InvalidValue as exc:
+        raise _Problem(_join(path, exc.key), exc.problem) from None
+    except RebateError as exc:
+        # The engine names the field relative to the object it checks, when it can.
+        if exc.field and exc.field.split(".", 1)[0] in fields:
+            raise _Problem(_join(path, exc.field), exc.message) from None
+        detail = f" ({exc.field})" if exc.field else ""
+        raise _Problem(path, f"{exc.message}{detail}") from None
+
+
+def _convert(value: Any, tp: Any, default: Any, path: str) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        if len(options) != 1:
+            raise TypeError(f"unsupported settings type {tp!r} at {path}")
+        inner = default if dataclasses.is_dataclass(default) else None
+        return _convert(value, options[0], inner, path)
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            raise _Problem(path, f"expected one of {_choices(choices)}, got {_describe(value)}")
+        return value
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        choices = tuple(member.value for member in tp)
+        if value not in choices:
+            raise _Problem(path, f"expected one of {_choices(choices)}, got {_describe(value)}")
+        return tp(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _Problem(path, f"expected true or false, got {_describe(value)}")
+        return value
+    if tp is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            hint = ""
+            if isinstance(value, float):
+                hint = " (amounts are whole fen, ratios whole basis points: 65% = 6500)"
+            raise _Problem(path, f"expected an integer, got {_describe(value)}{hint}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise _Problem(path, f"expected a string, got {_describe(value)}")
+        return value
+    if tp is time:
+        if isinstance(value, str):
+            try:
+                return time.fromisoformat(value)
+            except ValueError:
+                pass
+        if not isinstance(value, time):
+            raise _Problem(path, f"expected a time of day like 08:30:00, got {_describe(value)}")
+        return value
+    if origin is tuple:
+        args = get_args(tp)
+        if len(args) != 2 or args[1] is not Ellipsis:
+            raise TypeError(f"unsupported settings type {tp!r} at {path}")
+        if not isinstance(value, list):
+            raise _Problem(path, f"expected an array, got {_describe(value)}")
+        return tuple(_convert(v, args[0], None, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin in (Mapping, dict):
+        key_type, value_type = get_args(tp)
+        if not isinstance(value, Mapping):
+            raise _Problem(path, f"expected a table, got {_describe(value)}")
+        return {
+            _convert_key(k, key_type, path): _convert(v, value_type, None, f"{path}.{k}")
+            for k, v in value.items()
+        }
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, default if dataclasses.is_dataclass(default) else None, path)
+    raise TypeError(f"unsupported settings type {tp!r} at {path}")
+
+
+def _convert_key(key: str, key_type: Any, path: str) -> Any:
+    if key_type is int:
+        try:
+            return int(key)
+        except ValueError:
+            raise _Problem(f"{path}.{key}", "expected an integer key") from None
+    return _convert(key, key_type, None, f"{path}.{key}")
+
+
+def _choices(choices: tuple[Any, ...]) -> str:
+    return " | ".join(repr(c) for c in choices)
+
+
+def _describe(value: Any) -> str:
+    names = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array"}
+    kind = "table" if isinstance(value, Mapping) else names.get(type(value), type(value).__name__)
+    return f"{kind} {value!r}" if not isinstance(value, Mapping | list) else kind
