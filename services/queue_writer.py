@@ -312,6 +312,5 @@ async def _write(
 
 
 def _in_list(conn: BaseDBAsyncClient, n: int, start: int) -> str:
-    if is_pg(conn):
-        return ", ".join(f"${i}" for i in range(start, start + n))
-    return ", ".join("?" * n)
+    """``$start, …`` for an IN list of ``n`` values (``bind`` adapts it to SQLite)."""
+    return ", ".join(f"${i}" for i in range(start, start + n))

@@ -5,6 +5,7 @@ multi-row statements here (STACK.md: raw SQL is fine where the ORM is in the way
 """
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,22 +24,31 @@ def placeholders(conn: BaseDBAsyncClient, count: int, start: int = 1) -> list[st
     return ["?"] * count
 
 
-def sql(conn: BaseDBAsyncClient, text: str) -> str:
-    """Write queries with ``$1, $2…``; on SQLite they become ``?`` (arguments stay in order)."""
-    if is_pg(conn):
-        return text
-    import re
+_PARAM = re.compile(r"\$(\d+)")
 
-    return re.sub(r"\$\d+", "?", text)
+
+def sql(conn: BaseDBAsyncClient, text: str) -> str:
+    """Write queries with ``$1, $2…``; on SQLite they become ``?``. Only for statements whose
+    parameters appear in order; ``bind`` handles any order."""
+    return text if is_pg(conn) else _PARAM.sub("?", text)
+
+
+def bind(conn: BaseDBAsyncClient, text: str, args: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``$N`` placeholders with their arguments, for PostgreSQL as written; for SQLite as ``?``
+    with the arguments re-ordered (and repeated) as the placeholders appear."""
+    if is_pg(conn):
+        return text, list(args)
+    order = [int(n) for n in _PARAM.findall(text)]
+    return _PARAM.sub("?", text), [args[n - 1] for n in order]
 
 
 async def fetch(conn: BaseDBAsyncClient, text: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
     # execute_query_dict always fetches (tortoise's execute_query drops RETURNING rows on asyncpg)
-    return await conn.execute_query_dict(sql(conn, text), list(args))
+    return await conn.execute_query_dict(*bind(conn, text, args))
 
 
 async def execute(conn: BaseDBAsyncClient, text: str, args: Sequence[Any] = ()) -> int:
-    count, _ = await conn.execute_query(sql(conn, text), list(args))
+    count, _ = await conn.execute_query(*bind(conn, text, args))
     return count
 
 
