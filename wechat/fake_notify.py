@@ -212,3 +212,64 @@ def build_v3_notification(
     headers = signed_v3_headers(body, platform_key, platform_serial, timestamp=timestamp)
     headers["Content-Type"] = "application/json"
     return headers, body
+
+
+def v3_transaction(
+    *,
+    appid: str,
+    mchid: str,
+    out_trade_no: str,
+    total: int,
+    openid: str,
+    transaction_id: str | None = None,
+    trade_state: str = "SUCCESS",
+    success_time: str | None = None,
+    attach: str = "",
+) -> dict[str, Any]:
+    """A v3 transaction object: the plaintext of TRANSACTION.SUCCESS and the query answer."""
+    tx: dict[str, Any] = {
+        "appid": appid,
+        "mchid": mchid,
+        "out_trade_no": out_trade_no,
+        "trade_type": "JSAPI",
+        "trade_state": trade_state,
+        "trade_state_desc": {"SUCCESS": "支付成功", "NOTPAY": "未支付"}.get(trade_state, ""),
+        "attach": attach,
+        "payer": {"openid": openid},
+        "amount": {"total": total, "currency": "CNY"},
+    }
+    if trade_state in ("SUCCESS", "REFUND"):
+        tx.update(
+            transaction_id=transaction_id or new_transaction_id(),
+            bank_type="OTHERS",
+            success_time=success_time or datetime.now(CHINA_TZ).isoformat(timespec="seconds"),
+        )
+        tx["amount"].update(payer_total=total, payer_currency="CNY")
+    return tx
+
+
+def v3_refund(
+    *,
+    mchid: str,
+    out_trade_no: str,
+    out_refund_no: str,
+    refund_id: str,
+    total: int,
+    refund: int,
+    refund_status: str = "SUCCESS",
+    transaction_id: str = "",
+) -> dict[str, Any]:
+    """A v3 refund notification plaintext."""
+    data: dict[str, Any] = {
+        "mchid": mchid,
+        "out_trade_no": out_trade_no,
+        "transaction_id": transaction_id,
+        "out_refund_no": out_refund_no,
+        "refund_id": refund_id,
+        "refund_status": refund_status,
+        "user_received_account": "支付用户零钱",
+        "amount": {"total": total, "refund": refund, "payer_total": total, "payer_refund": refund},
+    }
+    if refund_status == "SUCCESS":
+        data["success_time"] = datetime.now(CHINA_TZ).isoformat(timespec="seconds")
+    return data
