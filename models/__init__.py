@@ -10,6 +10,7 @@ from models.ledger import Asset, LedgerLine, Wallet
 from models.members import Member
 from models.orders import LineStatus, Order, OrderLine, OrderStatus
 from models.outbox import OutboxEvent
+from models.payments import PaymentNotice, Refund, RefundStatus
 from models.queues import Entry, EntryStatus, Extraction, Payout, PendingSettlement, Queue
 
 __all__ = [
@@ -25,12 +26,15 @@ __all__ = [
     "OrderLine",
     "OrderStatus",
     "OutboxEvent",
+    "PaymentNotice",
     "Payout",
     "PendingSettlement",
     "Product",
     "ProductKind",
     "Queue",
     "RebateConfig",
+    "Refund",
+    "RefundStatus",
     "Store",
     "Wallet",
 ]
