@@ -6,10 +6,12 @@ the status change, and the queues' writer applies them right after.
 """
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from models import (
@@ -18,7 +20,7 @@ from models import (
 from rebate.errors import AlreadySettled, InvalidAmount, NotAllowed
 from rebate.money import check_fen, split_largest_remainder
 from rebate.random_return import RandomSource
-from rebate.settings import OrderSource, SettleOn
+from rebate.settings import BaseSettings, OrderSource, SettleOn
 from services.config_store import load_base
 from services.errors import NotFound
 from services.queue_writer import apply_pending
@@ -101,22 +103,30 @@ def new_out_trade_no() -> str:
 async def mark_paid(
     order_id: int, *, paid_fen: int, now: datetime, rng: RandomSource | None = None
 ) -> Order:
-    """Record payment (the payment callback's effect). The amount must match to the fen.
-    Paying an already-paid order is refused: callers dedupe notifications before this."""
+    """Record payment. The amount must match to the fen; paying twice is refused. The payment
+    callbacks use ``record_payment`` inside their own transaction instead."""
     base = await load_base()
     async with in_transaction() as conn:
         order = await Order.select_for_update().using_db(conn).get_or_none(id=order_id)
         if order is None:
             raise NotFound("订单不存在")
-        if order.status != OrderStatus.CREATED:
-            raise AlreadySettled("订单已支付")
-        if paid_fen != order.paid_fen:
-            raise InvalidAmount(f"支付金额 {paid_fen} 与订单金额 {order.paid_fen} 不符", field="paid_fen")
-        order.status, order.paid_at = OrderStatus.PAID, now
-        await order.save(using_db=conn, update_fields=["status", "paid_at"])
-        queues = await enqueue_order(conn, order, base, now) if base.settle_on == SettleOn.PAID else set()
-    await _drain(queues, now, rng)
+        queues = await record_payment(conn, order, paid_fen=paid_fen, now=now, base=base)
+    await drain(queues, now, rng)
     return order
+
+
+async def record_payment(
+    conn: BaseDBAsyncClient, order: Order, *, paid_fen: int, now: datetime, base: BaseSettings
+) -> set[int]:
+    """Mark a locked, unpaid order paid and, under 支付后结算, enqueue it. Returns the queues to
+    drain once the caller's transaction commits."""
+    if order.status != OrderStatus.CREATED:
+        raise AlreadySettled("订单已支付")
+    if paid_fen != order.paid_fen:
+        raise InvalidAmount(f"支付金额 {paid_fen} 与订单金额 {order.paid_fen} 不符", field="paid_fen")
+    order.status, order.paid_at = OrderStatus.PAID, now
+    await order.save(using_db=conn, update_fields=["status", "paid_at"])
+    return await enqueue_order(conn, order, base, now) if base.settle_on == SettleOn.PAID else set()
 
 
 async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | None = None) -> Order:
@@ -135,7 +145,7 @@ async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | No
         queues = (
             await enqueue_order(conn, order, base, now) if base.settle_on == SettleOn.COMPLETED else set()
         )
-    await _drain(queues, now, rng)
+    await drain(queues, now, rng)
     return order
 
 
@@ -151,16 +161,21 @@ async def settle_order(order_id: int, *, now: datetime, rng: RandomSource | None
         if not await OrderLine.filter(order_id=order_id, status=LineStatus.OPEN).using_db(conn).exists():
             raise AlreadySettled("订单已结算")
         queues = await enqueue_order(conn, order, base, now)
-    await _drain(queues, now, rng)
+    await drain(queues, now, rng)
     return queues
 
 
-async def refund_line(line_id: int, *, now: datetime) -> str:
+async def refund_line(
+    line_id: int, *, now: datetime,
+    within: Callable[[BaseDBAsyncClient], Awaitable[None]] | None = None,
+) -> str:
     """Refund one line (SPEC §4). Before it settles: no queue effect. After: its entry, if still
     waiting, leaves the queue (``refunded``, remainder forfeited); what it received and what its
     extraction paid others stay paid (platform cost). Returns what happened.
 
-    Lock order is queue, then line — the same as the queue's writer — so the two never deadlock."""
+    Lock order is queue, then line — the same as the queue's writer — so the two never deadlock.
+    ``within`` runs in the same transaction (a refund notification records itself there, so it
+    takes effect exactly once); if it raises, nothing changes."""
     for _ in range(3):
         queue_id = await _queue_of_line(line_id)
         async with in_transaction() as conn:
@@ -186,6 +201,8 @@ async def refund_line(line_id: int, *, now: datetime) -> str:
                 status=LineStatus.REFUNDED
             ).using_db(conn).exists():
                 await Order.filter(id=line.order_id).using_db(conn).update(status=OrderStatus.REFUNDED)
+            if within is not None:
+                await within(conn)
             return outcome
     raise NotAllowed("退款与结算冲突，请重试")
 
@@ -195,7 +212,7 @@ async def _queue_of_line(line_id: int) -> int | None:
     return int(rows[0]["queue_id"]) if rows else None
 
 
-async def _leave_queue(conn, line_id: int, now: datetime) -> str:  # type: ignore[no-untyped-def]
+async def _leave_queue(conn: BaseDBAsyncClient, line_id: int, now: datetime) -> str:
     rows = await fetch(conn, "SELECT id, queue_id, member_id FROM entry WHERE line_id = $1", [line_id])
     if not rows:
         return "after_settlement_no_entry"
@@ -214,7 +231,8 @@ async def _leave_queue(conn, line_id: int, now: datetime) -> str:  # type: ignor
     return "after_settlement_left_queue"
 
 
-async def _drain(queues: set[int], now: datetime, rng: RandomSource | None) -> None:
+async def drain(queues: set[int], now: datetime, rng: RandomSource | None = None) -> None:
+    """Apply what was enqueued, after the enqueueing transaction committed."""
     for queue_id in sorted(queues):
         await apply_pending(queue_id, now=now, rng=rng)
 
