@@ -120,7 +120,7 @@ class WeChatApiError(WeChatError):
 
 
 class InvalidCode(WeChatApiError):
-    """40029: the login code is invalid, expired or already used."""
+    """40029 (invalid or expired) or 40163 (already used): get a fresh code from wx.login."""
 
 
 class RateLimited(WeChatApiError):

@@ -33,10 +33,17 @@ def wechat_v2_sign(fields: Mapping[str, str], api_key: str, sign_type: str = "MD
     return str(calculate_signature(dict(fields), api_key))
 
 
-def signed_v2_xml(fields: Mapping[str, str], api_key: str, sign_type: str = "MD5") -> bytes:
-    """A signed v2 document as WeChat sends it."""
+def signed_v2_xml(
+    fields: Mapping[str, str],
+    api_key: str,
+    sign_type: str = "MD5",
+    *,
+    declare_sign_type: bool = True,
+) -> bytes:
+    """A signed v2 document as WeChat sends it. Notifications declare a non-MD5
+    ``sign_type``; API answers do not (they are signed as the request was)."""
     body = {k: v for k, v in fields.items() if v != ""}
-    if sign_type != "MD5":
+    if sign_type != "MD5" and declare_sign_type:
         body["sign_type"] = sign_type
     return str(dict_to_xml(body, wechat_v2_sign(body, api_key, sign_type))).encode("utf-8")
 

@@ -55,9 +55,11 @@ from wechat.pay_results import (
 
 __all__ = [
     "AUTH_SCHEMA",
+    "DEFAULT_MAX_SKEW",
     "MerchantV3",
     "Notification",
     "NotificationRejected",
+    "PlatformKeys",
     "build_authorization",
     "build_jsapi_prepay_body",
     "build_refund_body",

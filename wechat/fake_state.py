@@ -1,0 +1,133 @@
+"""What the fake WeChat knows and what it has seen. Tests arrange it and assert on it."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+from wechat.pay_results import CHINA_TZ
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class CodeGrant:
+    """What a wx.login code stands for."""
+
+    openid: str
+    session_key: str
+    unionid: str | None = None
+
+
+@dataclass
+class FakeOrder:
+    out_trade_no: str
+    api: str  # "v2" or "v3"
+    total: int
+    openid: str
+    notify_url: str
+    prepay_id: str
+    description: str = ""
+    attach: str = ""
+    trade_state: str = "NOTPAY"
+    transaction_id: str = ""
+    paid_at: datetime | None = None
+    refunded: int = 0
+
+
+@dataclass
+class FakeRefund:
+    out_refund_no: str
+    out_trade_no: str
+    refund_id: str
+    refund: int
+    notify_url: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One notification the fake sent, and how the merchant answered."""
+
+    url: str
+    kind: str
+    status: int
+    body: bytes
+
+
+@dataclass
+class FakeWeChatState:
+    """Accounts, keys and behaviour switches of the fake, plus everything it recorded.
+
+    Switches: ``code_errcodes`` (login code → errcode, e.g. 45011, 40226, -1),
+    ``subscribe_errcodes`` (openid → errcode, e.g. 43101, -1), ``wxacode_errcode``;
+    ``accept_any_code`` turns every unknown login code into a stable test user (demo).
+    """
+
+    appid: str
+    secret: str
+    mch_id: str
+    api_key: str
+    apiv3_key: bytes
+    merchant_public_key: RSAPublicKey
+    merchant_serial: str
+    platform_private_key: RSAPrivateKey
+    platform_serial: str
+    max_skew: int = 300
+    accept_any_code: bool = False
+    codes: dict[str, CodeGrant] = field(default_factory=dict)
+    used_codes: set[str] = field(default_factory=set)
+    code_errcodes: dict[str, int] = field(default_factory=dict)
+    access_tokens: set[str] = field(default_factory=set)
+    stable_token: str | None = None
+    token_expires_in: int = 7200
+    wxacode_errcode: int | None = None
+    subscribe_errcodes: dict[str, int] = field(default_factory=dict)
+    sent_messages: list[dict[str, object]] = field(default_factory=list)
+    orders: dict[str, FakeOrder] = field(default_factory=dict)
+    refunds: dict[str, FakeRefund] = field(default_factory=dict)
+    calls: list[RecordedCall] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    @property
+    def platform_keys(self) -> dict[str, RSAPublicKey]:
+        """What a merchant holds to verify this fake: ``{platform_serial: public key}``."""
+        return {self.platform_serial: self.platform_private_key.public_key()}
+
+    def register_code(
+        self, code: str, openid: str, *, unionid: str | None = None, session_key: str = ""
+    ) -> CodeGrant:
+        grant = CodeGrant(openid, session_key or secrets.token_urlsafe(16), unionid)
+        self.codes[code] = grant
+        return grant
+
+    def issue_access_token(self) -> str:
+        token = "ACCESS_TOKEN_" + secrets.token_hex(24)
+        self.access_tokens.add(token)
+        return token
+
+    def calls_to(self, path: str) -> list[RecordedCall]:
+        return [call for call in self.calls if call.path == path]
+
+    def mark_paid(self, out_trade_no: str) -> FakeOrder:
+        """The member paid: the order becomes SUCCESS with a transaction id."""
+        order = self.orders[out_trade_no]
+        if order.trade_state != "SUCCESS":
+            order.trade_state = "SUCCESS"
+            order.transaction_id = "4200" + str(time.time_ns())[-24:].rjust(24, "0")
+            order.paid_at = datetime.now(CHINA_TZ).replace(microsecond=0)
+        return order
+
+
+STATE_KEY = web.AppKey("fake_wechat_state", FakeWeChatState)
