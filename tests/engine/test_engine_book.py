@@ -20,8 +20,14 @@ def book(*entries: Waiting, payout_order=QUEUE, complete=True, next_seq=None, wa
 
 
 def entry(seq, entitlement, *, order=None, member=None, paid=0, completed=True) -> Waiting:
-    return Waiting(seq, order if order is not None else 100 + seq,
-                   member if member is not None else 1_000 + seq, entitlement, paid, completed)
+    return Waiting(
+        seq,
+        order if order is not None else 100 + seq,
+        member if member is not None else 1_000 + seq,
+        entitlement,
+        paid,
+        completed,
+    )
 
 
 def paid_to(result: Extracted) -> dict[int, int]:
@@ -62,8 +68,13 @@ def test_full_entries_in_the_window_are_passed_over():
 
 
 def test_window_is_sorted_by_seq():
-    b = QueueBook([entry(3, 100), entry(1, 100), entry(2, 100)], next_seq=4, waiting_count=3,
-                  payout_order=QUEUE, window_is_complete=True)
+    b = QueueBook(
+        [entry(3, 100), entry(1, 100), entry(2, 100)],
+        next_seq=4,
+        waiting_count=3,
+        payout_order=QUEUE,
+        window_is_complete=True,
+    )
     result = b.extract(250, order_id=999, paused=False)
     assert [p.seq for p in result.payouts] == [1, 2, 3]
 

@@ -11,8 +11,12 @@ NOON = datetime(2026, 11, 25, 12, 0)
 
 
 def verdict(base=None, target=None, *, at=NOON, deduction_fen=0) -> Verdict:
-    return line_verdict(base or BaseSettings(), target or TargetSettings(), paid_at_local=at,
-                        deduction_fen=deduction_fen)
+    return line_verdict(
+        base or BaseSettings(),
+        target or TargetSettings(),
+        paid_at_local=at,
+        deduction_fen=deduction_fen,
+    )
 
 
 def at(hh: int, mm: int = 0, ss: int = 0, us: int = 0) -> datetime:
@@ -30,8 +34,9 @@ def test_master_switch_off_neither_extracts_nor_joins():
 
 def test_master_switch_off_wins_over_everything_else():
     target = TargetSettings(enabled=False, windows=(TimeWindow(time(1), time(2)),))
-    v = verdict(BaseSettings(enabled=False, deduction=DeductionMode.EXCLUDE), target,
-                deduction_fen=100)
+    v = verdict(
+        BaseSettings(enabled=False, deduction=DeductionMode.EXCLUDE), target, deduction_fen=100
+    )
     assert v == Verdict(False, False, "master_off")
 
 

@@ -61,8 +61,14 @@ def test_a_cryptographic_source_fits_the_engine(lottery):
 
 
 def draw(**overrides):
-    kwargs = dict(base_fen=16_800, status="waiting", paid_fen=0, drawn=False, lottery=FIXED,
-                  rng=random.Random(7))
+    kwargs = dict(
+        base_fen=16_800,
+        status="waiting",
+        paid_fen=0,
+        drawn=False,
+        lottery=FIXED,
+        rng=random.Random(7),
+    )
     kwargs.update(overrides)
     return redraw_entitlement(**kwargs)
 

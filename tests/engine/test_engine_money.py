@@ -5,7 +5,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rebate.errors import InvalidAmount, InvalidRatio
-from rebate.money import BP_ONE, MAX_RATIO_BP, apply_bp, check_bp, check_fen, split_largest_remainder
+from rebate.money import (
+    BP_ONE,
+    MAX_RATIO_BP,
+    apply_bp,
+    check_bp,
+    check_fen,
+    split_largest_remainder,
+)
 
 FAST = settings(max_examples=200, deadline=None)
 

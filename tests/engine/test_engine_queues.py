@@ -74,8 +74,9 @@ def test_per_store_queue_ignores_the_product():
 
 def test_mall_line_without_product_is_refused_when_queues_are_per_product():
     with pytest.raises(RebateError) as caught:
-        queue_key_for(OrderSource.MALL, base(mall_queue_unified=False), product_id=None,
-                      store_id=None)
+        queue_key_for(
+            OrderSource.MALL, base(mall_queue_unified=False), product_id=None, store_id=None
+        )
     assert caught.value.field == "product_id"
 
 

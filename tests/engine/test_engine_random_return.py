@@ -10,7 +10,8 @@ from rebate.settings import Limits, PayoutOrder, RandomReturn
 from rebate.settlement import SettlingLine, settle_batch
 
 
-def places(config: RandomReturn, n: int, *, seed: int, cursor=None) -> tuple[list[bool], GroupCursor]:
+def places(config: RandomReturn, n: int, *, seed: int, cursor=None):
+    """The points/cash flags of the next ``n`` new entries, and the moved cursor."""
     rng = random.Random(seed)
     cursor = cursor or GroupCursor()
     out = []
@@ -27,7 +28,7 @@ def test_every_consecutive_group_has_exactly_points_places(cash, points):
     groups = 500
     flags, cursor = places(config, size * groups, seed=cash * 10 + points)
     for g in range(groups):
-        assert sum(flags[g * size:(g + 1) * size]) == points
+        assert sum(flags[g * size : (g + 1) * size]) == points
     assert cursor.index == 0  # ended exactly on a group boundary
 
 
@@ -78,26 +79,53 @@ def test_all_cash_groups_never_convert_and_all_points_groups_always_do():
 
 
 def line(i: int, *, extraction=0, entitlement=10_001, rr=None) -> SettlingLine:
-    return SettlingLine(line_id=i, order_id=i, member_id=i, extraction_fen=extraction, joins=True,
-                        entitlement_fen=entitlement, order_completed=True, target="store:1",
-                        day="2026-11-25", limits=Limits(), random_return=rr)
+    return SettlingLine(
+        line_id=i,
+        order_id=i,
+        member_id=i,
+        extraction_fen=extraction,
+        joins=True,
+        entitlement_fen=entitlement,
+        order_completed=True,
+        target="store:1",
+        day="2026-11-25",
+        limits=Limits(),
+        random_return=rr,
+    )
 
 
 def settle(book, lines, *, config, cursor=None, seed=0, points_bp=10_000):
-    return settle_batch(book, lines, paused=False, random_return=config,
-                        cursor=cursor or GroupCursor(), rng=random.Random(seed),
-                        exchange_points_bp=points_bp, counts_today={}, counts_total={})
+    return settle_batch(
+        book,
+        lines,
+        paused=False,
+        random_return=config,
+        cursor=cursor or GroupCursor(),
+        rng=random.Random(seed),
+        exchange_points_bp=points_bp,
+        counts_today={},
+        counts_total={},
+    )
 
 
 def empty_book() -> QueueBook:
-    return QueueBook([], next_seq=1, waiting_count=0, payout_order=PayoutOrder.QUEUE_ORDER,
-                     window_is_complete=True)
+    return QueueBook(
+        [],
+        next_seq=1,
+        waiting_count=0,
+        payout_order=PayoutOrder.QUEUE_ORDER,
+        window_is_complete=True,
+    )
 
 
 def test_converted_entry_gets_floor_of_entitlement_times_exchange_ratio_in_points():
     b = empty_book()
-    result = settle(b, [line(1, entitlement=10_001)],
-                    config=RandomReturn(cash_places=0, points_places=1), points_bp=15_050)
+    result = settle(
+        b,
+        [line(1, entitlement=10_001)],
+        config=RandomReturn(cash_places=0, points_places=1),
+        points_bp=15_050,
+    )
     joined = result.lines[0].joined
     assert joined is not None
     assert joined.points == 10_001 * 15_050 // 10_000
@@ -125,10 +153,14 @@ def test_converted_entries_never_wait_and_never_receive_payouts():
 
 def test_queued_entries_in_groups_get_no_points():
     b = empty_book()
-    result = settle(b, [line(i) for i in range(1, 41)],
-                    config=RandomReturn(cash_places=3, points_places=1), seed=4)
+    result = settle(
+        b,
+        [line(i) for i in range(1, 41)],
+        config=RandomReturn(cash_places=3, points_places=1),
+        seed=4,
+    )
     flags = [o.joined.points > 0 for o in result.lines if o.joined]
-    assert [sum(flags[g * 4:(g + 1) * 4]) for g in range(10)] == [1] * 10
+    assert [sum(flags[g * 4 : (g + 1) * 4]) for g in range(10)] == [1] * 10
 
 
 def test_lines_that_do_not_join_do_not_take_a_place_in_the_group():
@@ -136,12 +168,15 @@ def test_lines_that_do_not_join_do_not_take_a_place_in_the_group():
     lines = []
     for i in range(1, 41):
         lines.append(line(i))
-        lines.append(SettlingLine(1_000 + i, 1_000 + i, 1_000 + i, 0, False, 500, True,
-                                  "store:1", "2026-11-25"))
+        lines.append(
+            SettlingLine(
+                1_000 + i, 1_000 + i, 1_000 + i, 0, False, 500, True, "store:1", "2026-11-25"
+            )
+        )
     result = settle(b, lines, config=RandomReturn(cash_places=1, points_places=1), seed=6)
     flags = [o.joined.points > 0 for o in result.lines if o.joined]
     assert len(flags) == 40
-    assert [sum(flags[g * 2:(g + 1) * 2]) for g in range(20)] == [1] * 20
+    assert [sum(flags[g * 2 : (g + 1) * 2]) for g in range(20)] == [1] * 20
 
 
 def test_batch_returns_the_moved_cursor_for_the_next_batch():
@@ -172,9 +207,17 @@ def test_line_random_return_overrides_the_batch_setting():
 
 def test_waiting_entry_window_is_unaffected_by_conversions():
     head = Waiting(1, 50, 50, 1_000)
-    b = QueueBook([head], next_seq=2, waiting_count=1, payout_order=PayoutOrder.QUEUE_ORDER,
-                  window_is_complete=True)
-    settle(b, [line(i, extraction=100) for i in range(2, 12)],
-           config=RandomReturn(cash_places=0, points_places=1))
+    b = QueueBook(
+        [head],
+        next_seq=2,
+        waiting_count=1,
+        payout_order=PayoutOrder.QUEUE_ORDER,
+        window_is_complete=True,
+    )
+    settle(
+        b,
+        [line(i, extraction=100) for i in range(2, 12)],
+        config=RandomReturn(cash_places=0, points_places=1),
+    )
     assert head.paid == 1_000
     assert b.waiting_count == 0

@@ -43,9 +43,7 @@ EXPECTED_CHAINS = {
     ],
 }
 
-CASES = [
-    (source, k) for source, chain in EXPECTED_CHAINS.items() for k in range(len(chain))
-]
+CASES = [(source, k) for source, chain in EXPECTED_CHAINS.items() for k in range(len(chain))]
 
 
 def value_of(k: int) -> int:
@@ -191,8 +189,12 @@ def test_no_tiers_gives_nothing():
 
 @pytest.mark.parametrize(
     ("source", "layer"),
-    [(OrderSource.MALL, L.PRODUCT), (OrderSource.CASHIER, L.CASHIER),
-     (OrderSource.STORE, L.STORE_PRODUCT), (OrderSource.STORE, L.STORE)],
+    [
+        (OrderSource.MALL, L.PRODUCT),
+        (OrderSource.CASHIER, L.CASHIER),
+        (OrderSource.STORE, L.STORE_PRODUCT),
+        (OrderSource.STORE, L.STORE),
+    ],
 )
 def test_tier_step_in_chain_uses_highest_met_tier_and_falls_through_when_none_met(source, layer):
     layers = {

@@ -12,25 +12,54 @@ DAY = "2026-11-25"
 
 
 def empty_book(**kw) -> QueueBook:
-    return QueueBook(kw.pop("window", []), next_seq=kw.pop("next_seq", 1),
-                     waiting_count=kw.pop("waiting_count", 0),
-                     payout_order=kw.pop("payout_order", PayoutOrder.QUEUE_ORDER),
-                     window_is_complete=True)
+    return QueueBook(
+        kw.pop("window", []),
+        next_seq=kw.pop("next_seq", 1),
+        waiting_count=kw.pop("waiting_count", 0),
+        payout_order=kw.pop("payout_order", PayoutOrder.QUEUE_ORDER),
+        window_is_complete=True,
+    )
 
 
-def line(line_id: int, *, order=None, member=None, extraction=0, entitlement=1_000, joins=True,
-         completed=True, target="product:1", day=DAY, limits=Limits()) -> SettlingLine:
-    return SettlingLine(line_id=line_id, order_id=order if order is not None else line_id,
-                        member_id=member if member is not None else line_id,
-                        extraction_fen=extraction, joins=joins, entitlement_fen=entitlement,
-                        order_completed=completed, target=target, day=day, limits=limits)
+def line(
+    line_id: int,
+    *,
+    order=None,
+    member=None,
+    extraction=0,
+    entitlement=1_000,
+    joins=True,
+    completed=True,
+    target="product:1",
+    day=DAY,
+    limits=None,
+) -> SettlingLine:
+    return SettlingLine(
+        line_id=line_id,
+        order_id=order if order is not None else line_id,
+        member_id=member if member is not None else line_id,
+        extraction_fen=extraction,
+        joins=joins,
+        entitlement_fen=entitlement,
+        order_completed=completed,
+        target=target,
+        day=day,
+        limits=limits or Limits(),
+    )
 
 
 def settle(book, lines, *, paused=False, today=None, total=None) -> BatchResult:
-    return settle_batch(book, lines, paused=paused, random_return=None, cursor=GroupCursor(),
-                        rng=random.Random(0), exchange_points_bp=10_000,
-                        counts_today=today if today is not None else {},
-                        counts_total=total if total is not None else {})
+    return settle_batch(
+        book,
+        lines,
+        paused=paused,
+        random_return=None,
+        cursor=GroupCursor(),
+        rng=random.Random(0),
+        exchange_points_bp=10_000,
+        counts_today=today if today is not None else {},
+        counts_total=total if total is not None else {},
+    )
 
 
 def seed_line(i: int) -> SettlingLine:
@@ -68,12 +97,19 @@ def test_seed_worked_example_in_one_batch():
     b = empty_book()
     result = settle(b, [seed_line(i) for i in range(1, 6)])
     first_seq = result.lines[0].joined.seq
-    paid_to_first = sum(p.amount for o in result.lines for p in o.extracted.payouts
-                        if p.seq == first_seq)
+    paid_to_first = sum(
+        p.amount for o in result.lines for p in o.extracted.payouts if p.seq == first_seq
+    )
     assert paid_to_first == 21_840
     assert [p.seq for p in result.lines[2].extracted.payouts] == [first_seq]
-    assert describe(result) == {"lines": 5, "extracted": 5 * 10_920, "paid": 4 * 10_920,
-                                "withheld": 0, "unallocated": 10_920, "joined": 5}
+    assert describe(result) == {
+        "lines": 5,
+        "extracted": 5 * 10_920,
+        "paid": 4 * 10_920,
+        "withheld": 0,
+        "unallocated": 10_920,
+        "joined": 5,
+    }
 
 
 # --- order of work within a line ---------------------------------------------------------------
@@ -89,8 +125,13 @@ def test_line_extracts_before_its_own_entry_joins():
 
 def test_second_line_of_an_order_never_pays_the_first_lines_entry():
     b = empty_book(window=[Waiting(1, 50, 50, 300)], next_seq=2, waiting_count=1)
-    result = settle(b, [line(10, order=7, extraction=100, entitlement=5_000),
-                        line(11, order=7, extraction=400, entitlement=5_000)])
+    result = settle(
+        b,
+        [
+            line(10, order=7, extraction=100, entitlement=5_000),
+            line(11, order=7, extraction=400, entitlement=5_000),
+        ],
+    )
     second = result.lines[1].extracted
     assert [(p.seq, p.amount) for p in second.payouts] == [(1, 200)]
     assert second.unallocated == 200
@@ -142,8 +183,10 @@ def test_per_day_limit_counts_entries_within_one_batch():
 
 def test_per_day_limit_resets_on_another_day():
     lim = Limits(per_day=1)
-    result = settle(empty_book(), [line(1, member=5, limits=lim),
-                                   line(2, member=5, limits=lim, day="2026-11-26")])
+    result = settle(
+        empty_book(),
+        [line(1, member=5, limits=lim), line(2, member=5, limits=lim, day="2026-11-26")],
+    )
     assert [o.skipped for o in result.lines] == ["", ""]
 
 
@@ -151,22 +194,33 @@ def test_total_limit_counts_across_days():
     lim = Limits(total=2)
     lines = [line(i, member=5, limits=lim, day=f"2026-11-2{i}") for i in range(1, 5)]
     assert [o.skipped for o in settle(empty_book(), lines).lines] == [
-        "", "", "limit_reached", "limit_reached"]
+        "",
+        "",
+        "limit_reached",
+        "limit_reached",
+    ]
 
 
 def test_limits_count_per_member_and_per_target():
     lim = Limits(per_day=1)
-    lines = [line(1, member=5, limits=lim), line(2, member=6, limits=lim),
-             line(3, member=5, limits=lim, target="product:2"), line(4, member=5, limits=lim)]
+    lines = [
+        line(1, member=5, limits=lim),
+        line(2, member=6, limits=lim),
+        line(3, member=5, limits=lim, target="product:2"),
+        line(4, member=5, limits=lim),
+    ]
     assert [o.skipped for o in settle(empty_book(), lines).lines] == ["", "", "", "limit_reached"]
 
 
 def test_limits_use_preloaded_counts():
     today = {(5, "product:1", DAY): 1}
     total = {(5, "product:1"): 9}
-    result = settle(empty_book(), [line(1, member=5, limits=Limits(per_day=2)),
-                                   line(2, member=5, limits=Limits(per_day=2))],
-                    today=today, total=total)
+    result = settle(
+        empty_book(),
+        [line(1, member=5, limits=Limits(per_day=2)), line(2, member=5, limits=Limits(per_day=2))],
+        today=today,
+        total=total,
+    )
     assert [o.skipped for o in result.lines] == ["", "limit_reached"]
     assert result.counts_today[(5, "product:1", DAY)] == 2
     assert result.counts_total[(5, "product:1")] == 10
@@ -194,13 +248,20 @@ def test_limit_reached_line_still_extracts():
 
 def test_ineligible_lines_do_not_count_against_limits():
     lim = Limits(per_day=1)
-    result = settle(empty_book(), [line(1, member=5, joins=False, limits=lim),
-                                   line(2, member=5, limits=lim)])
+    result = settle(
+        empty_book(), [line(1, member=5, joins=False, limits=lim), line(2, member=5, limits=lim)]
+    )
     assert [o.skipped for o in result.lines] == ["not_eligible", ""]
 
 
 def test_describe_totals_a_batch():
     b = empty_book(window=[Waiting(1, 50, 50, 300)], next_seq=2, waiting_count=1)
     result = settle(b, [line(10, extraction=500, joins=False), line(11, extraction=0)])
-    assert describe(result) == {"lines": 2, "extracted": 500, "paid": 300, "withheld": 0,
-                                "unallocated": 200, "joined": 1}
+    assert describe(result) == {
+        "lines": 2,
+        "extracted": 500,
+        "paid": 300,
+        "withheld": 0,
+        "unallocated": 200,
+        "joined": 1,
+    }
