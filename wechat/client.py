@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from wechat import pay_v2, pay_v3
@@ -71,6 +72,8 @@ _ERRCODES: dict[int, type[WeChatApiError]] = {
 
 @dataclass(frozen=True)
 class Answer:
+    """Status, headers (case-insensitive) and body of one HTTP answer."""
+
     status: int
     headers: Mapping[str, str]
     body: bytes
@@ -101,10 +104,14 @@ async def _call(
             timeout=aiohttp.ClientTimeout(total=timeout),
             ssl=ssl_context if ssl_context is not None else True,
         ) as response:
-            payload = await response.content.read(MAX_ANSWER_BYTES + 1)
-            if len(payload) > MAX_ANSWER_BYTES:
-                raise WeChatUnreachable(f"{url.path}: answer larger than {MAX_ANSWER_BYTES}")
-            return Answer(response.status, dict(response.headers), payload)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise WeChatUnreachable(f"{url.path}: answer larger than {MAX_ANSWER_BYTES}")
+                chunks.append(chunk)
+            return Answer(response.status, CIMultiDict(response.headers), b"".join(chunks))
     except (aiohttp.ClientError, TimeoutError) as exc:
         logger.warning("wechat call %s %s failed: %r", method, url.path, exc)
         raise WeChatUnreachable(f"{method} {url.path}: {exc!r}") from exc

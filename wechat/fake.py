@@ -214,6 +214,27 @@ async def _post(
     return delivery
 
 
+async def _post_v3(
+    state: FakeWeChatState,
+    url: str,
+    event_type: str,
+    original_type: str,
+    plain: dict[str, Any],
+    session: aiohttp.ClientSession | None,
+) -> Delivery:
+    headers, body = fake_notify.build_v3_notification(
+        platform_key=state.platform_private_key,
+        platform_serial=state.platform_serial,
+        apiv3_key=state.apiv3_key,
+        event_type=event_type,
+        original_type=original_type,
+        plain_resource=plain,
+        summary="支付成功" if original_type == "transaction" else "退款状态变更",
+    )
+    kind = "v3.payment" if original_type == "transaction" else "v3.refund"
+    return await _post(state, url, kind, body, headers, session)
+
+
 async def send_v2_payment_notification(
     state: FakeWeChatState,
     url: str,
@@ -289,16 +310,7 @@ async def send_v3_payment_notification(
         transaction_id=transaction_id,
         trade_state=trade_state,
     )
-    headers, body = fake_notify.build_v3_notification(
-        platform_key=state.platform_private_key,
-        platform_serial=state.platform_serial,
-        apiv3_key=state.apiv3_key,
-        event_type="TRANSACTION.SUCCESS",
-        original_type="transaction",
-        plain_resource=plain,
-        summary="支付成功",
-    )
-    return await _post(state, url, "v3.payment", body, headers, session)
+    return await _post_v3(state, url, "TRANSACTION.SUCCESS", "transaction", plain, session)
 
 
 async def send_v3_refund_notification(
@@ -323,16 +335,7 @@ async def send_v3_refund_notification(
         refund=refund,
         refund_status=refund_status,
     )
-    headers, body = fake_notify.build_v3_notification(
-        platform_key=state.platform_private_key,
-        platform_serial=state.platform_serial,
-        apiv3_key=state.apiv3_key,
-        event_type=f"REFUND.{refund_status}",
-        original_type="refund",
-        plain_resource=plain,
-        summary="退款状态变更",
-    )
-    return await _post(state, url, "v3.refund", body, headers, session)
+    return await _post_v3(state, url, f"REFUND.{refund_status}", "refund", plain, session)
 
 
 async def deliver_payment(

@@ -139,6 +139,22 @@ def build_signed_xml(fields: Mapping[str, str | int | None], api_key: str, sign_
     return build_xml(clean)
 
 
+def _merchant_request(
+    merchant: MerchantV2, nonce_str: str | None, fields: Mapping[str, str | int | None]
+) -> str:
+    """A signed request body carrying the merchant's appid, mch_id and a nonce."""
+    return build_signed_xml(
+        {
+            "appid": merchant.appid,
+            "mch_id": merchant.mch_id,
+            "nonce_str": nonce_str or new_nonce(),
+            **fields,
+        },
+        merchant.api_key,
+        merchant.sign_type,
+    )
+
+
 # --- replies to notifications ---------------------------------------------------------------
 
 
@@ -332,11 +348,10 @@ def build_unifiedorder_request(
 ) -> str:
     """POST /pay/unifiedorder body for a mini-program (JSAPI) payment of ``total_fee`` fen.
     ``time_expire`` is ``yyyyMMddHHmmss`` Beijing time."""
-    return build_signed_xml(
+    return _merchant_request(
+        merchant,
+        nonce_str,
         {
-            "appid": merchant.appid,
-            "mch_id": merchant.mch_id,
-            "nonce_str": nonce_str or new_nonce(),
             "body": body,
             "out_trade_no": out_trade_no,
             "total_fee": total_fee,
@@ -347,8 +362,6 @@ def build_unifiedorder_request(
             "attach": attach,
             "time_expire": time_expire,
         },
-        merchant.api_key,
-        merchant.sign_type,
     )
 
 
@@ -364,16 +377,7 @@ def build_orderquery_request(
     merchant: MerchantV2, *, out_trade_no: str, nonce_str: str | None = None
 ) -> str:
     """POST /pay/orderquery body."""
-    return build_signed_xml(
-        {
-            "appid": merchant.appid,
-            "mch_id": merchant.mch_id,
-            "out_trade_no": out_trade_no,
-            "nonce_str": nonce_str or new_nonce(),
-        },
-        merchant.api_key,
-        merchant.sign_type,
-    )
+    return _merchant_request(merchant, nonce_str, {"out_trade_no": out_trade_no})
 
 
 def parse_orderquery_response(xml: bytes | str, api_key: str) -> OrderStatus:
@@ -404,11 +408,10 @@ def build_refund_request(
     nonce_str: str | None = None,
 ) -> str:
     """POST /secapi/pay/refund body (that endpoint needs the merchant TLS certificate)."""
-    return build_signed_xml(
+    return _merchant_request(
+        merchant,
+        nonce_str,
         {
-            "appid": merchant.appid,
-            "mch_id": merchant.mch_id,
-            "nonce_str": nonce_str or new_nonce(),
             "out_trade_no": out_trade_no,
             "out_refund_no": out_refund_no,
             "total_fee": total_fee,
@@ -416,8 +419,6 @@ def build_refund_request(
             "refund_desc": refund_desc,
             "notify_url": notify_url,
         },
-        merchant.api_key,
-        merchant.sign_type,
     )
 
 

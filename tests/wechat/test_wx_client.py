@@ -255,6 +255,16 @@ async def test_non_json_answer_is_unreachable(http):
             await client.fetch_access_token()
 
 
+async def test_oversize_answer_is_refused(http):
+    def huge_image():
+        return web.Response(body=b"\xff" * (4 * 1024 * 1024 + 1), content_type="image/jpeg")
+
+    async with stub_server("POST", "/wxa/getwxacodeunlimit", huge_image) as url:
+        client = MiniProgramClient(http, appid=APPID, secret=SECRET, api_base_url=url)
+        with pytest.raises(WeChatUnreachable, match="larger than"):
+            await client.get_unlimited_wxacode("token", scene="ref=42")
+
+
 # --- pay v2 ---------------------------------------------------------------------------------
 
 
