@@ -19,7 +19,11 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from wechatpy.pay.utils import calculate_signature, calculate_signature_hmac, dict_to_xml
+from wechatpy.pay.utils import (  # type: ignore[import-untyped]
+    calculate_signature,
+    calculate_signature_hmac,
+    dict_to_xml,
+)
 
 from wechat.pay_results import CHINA_TZ
 from wechat.pay_v2 import refund_key

@@ -109,10 +109,11 @@ def load_private_key(pem: bytes) -> RSAPrivateKey:
 
 def load_public_key(pem: bytes) -> RSAPublicKey:
     """A platform public key, from a ``PUBLIC KEY`` PEM or a platform ``CERTIFICATE`` PEM."""
-    if b"CERTIFICATE" in pem:
-        key = x509.load_pem_x509_certificate(pem).public_key()
-    else:
-        key = serialization.load_pem_public_key(pem)
+    key = (
+        x509.load_pem_x509_certificate(pem).public_key()
+        if b"CERTIFICATE" in pem
+        else serialization.load_pem_public_key(pem)
+    )
     if not isinstance(key, RSAPublicKey):
         raise ValueError("not an RSA public key")
     return key

@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping
 from xml.etree.ElementTree import ParseError
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
 
 MAX_XML_BYTES = 64 * 1024
 _TAG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
