@@ -323,7 +323,7 @@ def _convert(value: Any, tp: Any, default: Any, path: str) -> Any:
             _convert_key(k, key_type, path): _convert(v, value_type, None, f"{path}.{k}")
             for k, v in value.items()
         }
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, default if dataclasses.is_dataclass(default) else None, path)
     raise TypeError(f"unsupported settings type {tp!r} at {path}")
 

@@ -1,0 +1,183 @@
+"""``queue-rebate`` as an operator runs it: exit codes, messages, and what it leaves behind."""
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from runtime.cli import main
+from runtime.config import load_settings
+from services.settings_codec import base_from_doc
+
+UNREACHABLE_PG = "postgres://postgres@127.0.0.1:1/queue_rebate"  # nothing listens on port 1
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite://{tmp_path}/var/qr.sqlite3"
+
+
+def rows(tmp_path: Path, query: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(tmp_path / "var" / "qr.sqlite3") as db:
+        return db.execute(query).fetchall()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_migrate_creates_the_sqlite_file_and_its_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "migrate", "--db", sqlite_url(tmp_path))
+    assert code == 0
+    assert (tmp_path / "var" / "qr.sqlite3").is_file()
+    assert "Applying models.0001_initial ... OK" in out
+    assert "Base rebate settings: seeded" in out
+
+
+def test_migrate_twice_is_a_no_op(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = sqlite_url(tmp_path)
+    assert run(capsys, "migrate", "--db", url)[0] == 0
+    applied = rows(tmp_path, "SELECT app, name, applied_at FROM tortoise_migrations")
+    seeded = rows(tmp_path, "SELECT id, base, updated_at FROM rebate_config")
+
+    code, out, err = run(capsys, "migrate", "--db", url)
+    assert (code, err) == (0, "")
+    assert "No migrations to apply" in out
+    assert "Applying" not in out
+    assert "already in the database, left unchanged" in out
+    assert rows(tmp_path, "SELECT app, name, applied_at FROM tortoise_migrations") == applied
+    assert rows(tmp_path, "SELECT id, base, updated_at FROM rebate_config") == seeded
+
+
+def test_migrate_seeds_base_settings_from_the_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "rebate.toml"
+    config.write_text(
+        '[rebate]\nsettle_on = "paid"\nextract_bp = 6500\n'
+        "[rebate.ratios]\ndefault_bp = 13000\nlevel_bp = { 2 = 15000 }\n",
+        encoding="utf-8",
+    )
+    assert run(capsys, "migrate", "--config", str(config), "--db", sqlite_url(tmp_path))[0] == 0
+    [(doc,)] = rows(tmp_path, "SELECT base FROM rebate_config WHERE id = 1")
+    assert base_from_doc(json.loads(doc)) == load_settings(str(config), {}).rebate
+
+
+def test_check_on_an_empty_migrated_database_is_ok(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sqlite_url(tmp_path)
+    assert run(capsys, "migrate", "--db", url)[0] == 0
+    code, out, err = run(capsys, "check", "--db", url)
+    assert (code, err) == (0, "")
+    assert out.startswith("OK: conservation holds in ")
+
+
+def test_check_reports_each_problem_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sqlite_url(tmp_path)
+    assert run(capsys, "migrate", "--db", url)[0] == 0
+    with sqlite3.connect(tmp_path / "var" / "qr.sqlite3") as db:  # 5 fen that came from nowhere
+        db.execute(
+            "INSERT INTO queue (key, next_seq, waiting_count, extracted_fen, paid_fen,"
+            " withheld_fen, unallocated_fen, rr_size, rr_slots, rr_index, created_at)"
+            " VALUES ('mall', 1, 0, 5, 0, 0, 0, 0, '', 0, '2026-01-01 00:00:00+00:00')"
+        )
+    code, out, _ = run(capsys, "check", "--db", url)
+    assert code == 1
+    assert "PROBLEM: " in out
+    assert "mall" in out
+    assert "problem(s) found" in out
+
+
+def test_check_on_unreachable_postgres_exits_2_and_says_what_to_do(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "check", "--db", UNREACHABLE_PG)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1  # one line
+    assert err.startswith("queue-rebate check: error: cannot open database postgres://")
+    assert "Is PostgreSQL running" in err
+    assert "pg_ctlcluster" in err
+
+
+def test_check_without_the_database_file_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "check", "--db", sqlite_url(tmp_path))
+    assert code == 2
+    assert "does not exist: create it with `queue-rebate migrate`" in err
+    assert not (tmp_path / "var").exists()
+
+
+def test_check_on_an_unmigrated_database_asks_for_migrate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "var").mkdir()
+    sqlite3.connect(tmp_path / "var" / "qr.sqlite3").close()
+    code, _, err = run(capsys, "check", "--db", sqlite_url(tmp_path))
+    assert code == 2
+    assert "is not migrated" in err
+    assert "models.0001_initial" in err
+    assert "run `queue-rebate migrate`" in err
+
+
+def test_config_toml_in_the_working_directory_is_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QR_DATABASE_URL", raising=False)
+    Path("config.toml").write_text('[database]\nurl = "sqlite://from-config.sqlite3"\n')
+    code, _, err = run(capsys, "check")
+    assert code == 2
+    assert "database file from-config.sqlite3 does not exist" in err
+
+
+def test_db_flag_beats_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QR_DATABASE_URL", UNREACHABLE_PG)
+    code, _, err = run(capsys, "check")
+    assert code == 2
+    assert "127.0.0.1:1" in err
+    code, _, err = run(capsys, "check", "--db", sqlite_url(tmp_path))
+    assert "127.0.0.1:1" not in err
+    assert "qr.sqlite3 does not exist" in err
+
+
+def test_bad_config_is_one_line_naming_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[server]\nprot = 8080\n", encoding="utf-8")
+    code, out, err = run(capsys, "migrate", "--config", str(config))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"queue-rebate migrate: error: {config}: server.prot: unknown key (did you mean 'port'?);"
+        " known keys: host, port, max_body_bytes\n"
+    )
+
+
+def test_makemigrations_check_finds_nothing_to_write(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "makemigrations", "--check")
+    assert code == 0
+    assert "No changes detected" in out
+
+
+def test_demo_runs_on_a_fresh_scratch_database_every_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QR_DATABASE_URL", UNREACHABLE_PG)  # the demo never uses the real database
+    for _ in range(2):
+        code, out, _ = run(capsys, "demo", "--pause", "0")
+        assert code == 0
+        assert out.startswith("Demo database: sqlite://var/demo.sqlite3 (fresh)")
+    code, out, _ = run(capsys, "check", "--db", "sqlite://var/demo.sqlite3")
+    assert code == 0, out
+    assert out.startswith("OK: conservation holds")
