@@ -2,11 +2,17 @@
 
 PostgreSQL is never mocked and never skipped: if it is down, these tests fail and say so.
 Set ``QR_TEST_PG`` to point them at another server (default: the local trust-auth one).
+
+Each test gets a fresh database cloned from a template that is built once per session with the
+schema (PostgreSQL ``CREATE DATABASE … TEMPLATE``; a file copy for SQLite).
 """
 
+import asyncio
 import os
+import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -18,68 +24,97 @@ from runtime.db import tortoise_config
 PG_ADMIN_URL = os.environ.get("QR_TEST_PG", "postgres://postgres@127.0.0.1:5432/test")
 
 
-def _pg_url(dbname: str) -> str:
+def pg_url(dbname: str) -> str:
     base, _, _ = PG_ADMIN_URL.rpartition("/")
     return f"{base}/{dbname}"
 
 
-async def _create_pg_database() -> str:
-    name = f"qr_test_{uuid.uuid4().hex[:12]}"
+async def _admin() -> asyncpg.Connection:
     try:
-        admin = await asyncpg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://", 1))
-    except OSError as exc:  # pragma: no cover - environment problem, reported loudly
+        return await asyncpg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://", 1))
+    except OSError as exc:  # environment problem, reported loudly
         raise RuntimeError(
             f"PostgreSQL is not reachable at {PG_ADMIN_URL}: start it "
             "(pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) "
             "or set QR_TEST_PG"
         ) from exc
+
+
+async def create_pg_database(template: str | None = None) -> str:
+    name = f"qr_test_{uuid.uuid4().hex[:12]}"
+    admin = await _admin()
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        await admin.execute(f'CREATE DATABASE "{name}"{suffix}')
     finally:
         await admin.close()
     return name
 
 
-async def _drop_pg_database(name: str) -> None:
-    admin = await asyncpg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://", 1))
+async def drop_pg_database(name: str) -> None:
+    admin = await _admin()
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[str]:
-    """A fresh, empty database with the schema, on each backend. Yields the dialect name."""
-    pg_name = None
-    if request.param == "sqlite":
-        url = f"sqlite://{tmp_path}/test.sqlite3"
-    else:
-        pg_name = await _create_pg_database()
-        url = _pg_url(pg_name)
+async def _with_schema(url: str) -> None:
     # tortoise caches compiled INSERTs per connection *name*; our backends share the name
-    # "default", so a SQLite statement would leak into the PostgreSQL run without this.
+    # "default", so a statement compiled for one backend would leak into the other without this.
     EXECUTOR_CACHE.clear()
     ctx = await Tortoise.init(config=tortoise_config(url))
-    await Tortoise.generate_schemas()
+    try:
+        await Tortoise.generate_schemas()
+    finally:
+        await ctx.close_connections()
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    name = asyncio.run(create_pg_database())
+    asyncio.run(_with_schema(pg_url(name)))
+    yield name
+    asyncio.run(drop_pg_database(name))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    asyncio.run(_with_schema(f"sqlite://{path}"))
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_template: str
+) -> AsyncIterator[str]:
+    """A fresh database with the schema, on each backend, opened as tortoise's default
+    connection for the test. Yields the dialect name."""
+    pg_name = None
+    if request.param == "sqlite":
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(sqlite_template, path)
+        url = f"sqlite://{path}"
+    else:
+        pg_name = await create_pg_database(pg_template)
+        url = pg_url(pg_name)
+    EXECUTOR_CACHE.clear()
+    ctx = await Tortoise.init(config=tortoise_config(url))
     try:
         yield request.param
     finally:
         await ctx.close_connections()
         if pg_name:
-            await _drop_pg_database(pg_name)
+            await drop_pg_database(pg_name)
 
 
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
+@pytest.fixture(name="pg_url")
+async def pg_url_fixture(pg_template: str) -> AsyncIterator[str]:
     """A fresh PostgreSQL database URL with the schema, for tests that open their own pools."""
-    name = await _create_pg_database()
-    url = _pg_url(name)
+    name = await create_pg_database(pg_template)
     EXECUTOR_CACHE.clear()
-    ctx = await Tortoise.init(config=tortoise_config(url))
-    await Tortoise.generate_schemas()
-    await ctx.close_connections()
     try:
-        yield url
+        yield pg_url(name)
     finally:
-        await _drop_pg_database(name)
+        await drop_pg_database(name)
