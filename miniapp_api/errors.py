@@ -1,0 +1,134 @@
+"""Every refusal as JSON: ``{"code": "...", "message": "<Chinese>", "field": ...}``.
+
+``code`` is stable (clients branch on it), ``message`` is for the member to read, ``field``
+names the offending input when there is one. Domain errors (``rebate.errors`` /
+``services.errors``) map to precise 4xx by their code; WeChat failures map to 4xx/5xx the
+mini-program can act on; anything else is a 500 with a generic message and a logged traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from rebate.errors import RebateError
+from wechat.errors import (
+    HighRiskUser,
+    InvalidCode,
+    PayV2Error,
+    PayV3Error,
+    RateLimited,
+    ResponseSignatureInvalid,
+    WeChatApiError,
+    WeChatBusy,
+    WeChatError,
+    WeChatUnreachable,
+)
+
+
+class ApiError(Exception):
+    """A refusal the API answers with ``status`` and the JSON body above."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "field": self.field, **self.extra}
+
+
+# Domain error code → HTTP status. ``not_allowed`` is a rule refusing the request in the
+# resource's current state (confirming an unpaid order, mixing stores in one order): 409.
+DOMAIN_STATUS: Mapping[str, int] = {
+    "not_found": 404,
+    "invalid_amount": 400,
+    "invalid_ratio": 400,
+    "invalid_setting": 400,
+    "not_allowed": 409,
+    "already_settled": 409,
+    "conflict": 409,
+}
+
+
+def from_domain(exc: RebateError) -> ApiError:
+    """Unknown domain codes are still refusals of the rules, not server faults: 400."""
+    return ApiError(DOMAIN_STATUS.get(exc.code, 400), exc.code, exc.message, field=exc.field)
+
+
+def from_wechat(exc: WeChatError) -> ApiError:
+    """WeChat failures as a member should see them. Login errors (40029, 45011, 40226, -1)
+    have their own codes; the rest say the service is unavailable for now."""
+    if isinstance(exc, InvalidCode):
+        return ApiError(400, "invalid_login_code", "登录凭证无效或已使用，请重新登录", field="code")
+    if isinstance(exc, RateLimited):
+        return ApiError(
+            429,
+            "wechat_rate_limited",
+            "登录请求过于频繁，请稍后再试",
+            headers={"Retry-After": "60"},
+        )
+    if isinstance(exc, HighRiskUser):
+        return ApiError(403, "wechat_high_risk_user", "该微信账号存在安全风险，暂时无法登录")
+    if isinstance(exc, WeChatBusy):
+        return ApiError(
+            503, "wechat_busy", "微信服务繁忙，请稍后再试", headers={"Retry-After": "5"}
+        )
+    if isinstance(exc, WeChatUnreachable | ResponseSignatureInvalid):
+        return ApiError(
+            503,
+            "wechat_unavailable",
+            "暂时无法连接微信服务，请稍后再试",
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, PayV2Error | PayV3Error):
+        return ApiError(502, "wechat_pay_error", "微信支付暂时无法处理该请求，请稍后再试")
+    if isinstance(exc, WeChatApiError):
+        return ApiError(502, "wechat_error", "微信服务返回错误，请稍后再试")
+    return ApiError(503, "wechat_unavailable", "暂时无法连接微信服务，请稍后再试")
+
+
+# aiohttp's own refusals (routing, body size, method) with a Chinese message.
+HTTP_MESSAGES: Mapping[int, tuple[str, str]] = {
+    400: ("bad_request", "请求格式不正确"),
+    401: ("unauthenticated", "请先登录"),
+    403: ("forbidden", "没有权限执行此操作"),
+    404: ("not_found", "请求的资源不存在"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    413: ("body_too_large", "请求内容过大"),
+    415: ("unsupported_media_type", "请求内容类型不受支持"),
+    429: ("rate_limited", "请求过于频繁，请稍后再试"),
+}
+
+
+def from_http(exc: web.HTTPException) -> ApiError:
+    code, message = HTTP_MESSAGES.get(exc.status, ("http_error", "请求无法处理"))
+    headers = {
+        k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")
+    }
+    return ApiError(exc.status, code, message, headers=headers)
+
+
+INTERNAL = ApiError(500, "internal_error", "服务器开小差了，请稍后再试")
+
+
+def json_error(error: ApiError, request_id: str | None = None) -> web.Response:
+    headers = dict(error.headers)
+    if request_id:
+        headers["X-Request-Id"] = request_id
+    return web.json_response(error.body(), status=error.status, headers=headers)

@@ -1,0 +1,202 @@
+"""The member's orders: create and pay, read, confirm receipt, request a refund.
+
+Another member's order reads as "not found" (404), never as "forbidden": ids are not secrets,
+but whether someone else's order exists is not ours to say.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from miniapp_api.auth import MEMBER_ID
+from miniapp_api.errors import ApiError, from_wechat
+from miniapp_api.keys import LIMITER, OPTIONS, WECHAT
+from miniapp_api.ratelimit import enforce
+from miniapp_api.registry import BODY, Registry, Reply, path_int
+from miniapp_api.views.common import client_ip, order_json, refund_json, utcnow
+from miniapp_api.views.schemas import (
+    ID,
+    ORDER_BODY,
+    ORDER_REPLY,
+    PAY_REPLY,
+    REFUND_BODY,
+    REFUND_REPLY,
+)
+from miniapp_api.wechat_gateway import PayGateway
+from models import Member, Order, OrderLine, OrderStatus, Refund
+from rebate.settings import OrderSource
+from services.errors import NotFound
+from services.orders import Item, complete_order, create_order
+from services.refunds import request_refund
+from wechat.errors import WeChatError
+
+log = logging.getLogger(__name__)
+
+routes = Registry()
+
+ORDER_PARAMS = {"id": ID}
+LINE_PARAMS = {"id": ID, "line_id": ID}
+DESCRIPTIONS = {
+    OrderSource.MALL: "商城订单",
+    OrderSource.STORE: "门店订单",
+    OrderSource.CASHIER: "门店买单",
+}
+
+
+async def own_order(request: web.Request) -> Order:
+    order = await Order.get_or_none(id=path_int(request, "id"), member_id=request[MEMBER_ID])
+    if order is None:
+        raise NotFound("订单不存在")
+    return order
+
+
+async def render(order: Order) -> dict[str, Any]:
+    lines = await OrderLine.filter(order_id=order.id).order_by("id")
+    refunds = await Refund.filter(order_id=order.id).order_by("id")
+    return order_json(order, lines, refunds)
+
+
+def pay_gateway(request: web.Request) -> PayGateway:
+    pay = request.app[WECHAT].pay
+    if pay is None:
+        raise ApiError(503, "payment_unavailable", "商城暂未开通微信支付")
+    return pay
+
+
+async def payment_for(request: web.Request, order: Order) -> dict[str, str]:
+    """The signed ``wx.requestPayment`` parameters. If WeChat Pay fails, the order stays
+    unpaid and the error names it, so the mini-program can retry ``/pay``."""
+    pay = pay_gateway(request)
+    member = await Member.get(id=order.member_id)  # type: ignore[attr-defined]
+    try:
+        return await pay.prepay(
+            out_trade_no=order.out_trade_no,
+            total_fen=order.paid_fen,
+            openid=member.openid,
+            description=DESCRIPTIONS[OrderSource(order.source)],
+            client_ip=client_ip(request),
+        )
+    except WeChatError as exc:
+        log.warning("prepay failed for order %s: %r", order.id, exc)
+        error = from_wechat(exc)
+        error.extra["order_id"] = order.id
+        raise error from exc
+
+
+@routes.post(
+    "/api/orders",
+    summary="下单并获取微信支付参数",
+    description="Creates an unpaid order (mall goods, a store's goods, or a cashier payment of "
+    "amount_fen to store_id) and opens its WeChat Pay payment (v2 unifiedorder or v3 JSAPI).",
+    tags=("orders",),
+    auth="member",
+    body=ORDER_BODY,
+    rate_limited=True,
+    responses={
+        201: Reply("订单已创建，payment 原样传给 wx.requestPayment", PAY_REPLY),
+        404: Reply("商品、门店或收银台不存在"),
+        409: Reply("订单内容不符合规则（如混入其他门店的商品）"),
+        502: Reply("微信支付拒绝了请求（订单已创建，可重试 /pay）"),
+        503: Reply("微信支付不可达或未开通（订单已创建，可重试 /pay）"),
+    },
+)
+async def create(request: web.Request) -> web.Response:
+    app = request.app
+    limits = app[OPTIONS].rate_limits
+    member_id = request[MEMBER_ID]
+    await enforce(app[LIMITER], "order:member", str(member_id), limits.order_per_member)
+    await enforce(app[LIMITER], "order:ip", client_ip(request), limits.order_per_ip)
+    body = request[BODY]
+    if body.get("deduction_fen"):
+        raise ApiError(
+            400, "deduction_unavailable", "积分/爱心值抵扣暂未开放", field="deduction_fen"
+        )
+    pay_gateway(request)  # refuse before creating an order that could never be paid
+    order = await create_order(
+        member_id,
+        OrderSource(body["source"]),
+        items=[Item(i["product_id"], i["quantity"]) for i in body.get("items") or []],
+        store_id=body.get("store_id"),
+        amount_fen=body.get("amount_fen"),
+    )
+    payment = await payment_for(request, order)
+    return web.json_response({"order": await render(order), "payment": payment}, status=201)
+
+
+@routes.post(
+    "/api/orders/{id}/pay",
+    summary="重新获取未支付订单的微信支付参数",
+    tags=("orders",),
+    auth="member",
+    path_params=ORDER_PARAMS,
+    responses={
+        200: Reply("payment 原样传给 wx.requestPayment", PAY_REPLY),
+        409: Reply("订单已支付或已关闭"),
+        502: Reply("微信支付拒绝了请求"),
+        503: Reply("微信支付不可达或未开通"),
+    },
+)
+async def pay(request: web.Request) -> web.Response:
+    order = await own_order(request)
+    if order.status != OrderStatus.CREATED:
+        raise ApiError(409, "not_payable", "订单已支付或已关闭，无需再次支付")
+    payment = await payment_for(request, order)
+    return web.json_response({"order": await render(order), "payment": payment})
+
+
+@routes.get(
+    "/api/orders/{id}",
+    summary="我的订单详情",
+    tags=("orders",),
+    auth="member",
+    path_params=ORDER_PARAMS,
+    responses={200: Reply("订单", ORDER_REPLY)},
+)
+async def show(request: web.Request) -> web.Response:
+    return web.json_response({"order": await render(await own_order(request))})
+
+
+@routes.post(
+    "/api/orders/{id}/confirm",
+    summary="确认收货",
+    tags=("orders",),
+    auth="member",
+    path_params=ORDER_PARAMS,
+    responses={200: Reply("订单已完成", ORDER_REPLY), 409: Reply("订单未支付或已完成")},
+)
+async def confirm(request: web.Request) -> web.Response:
+    order = await own_order(request)
+    order = await complete_order(order.id, now=utcnow())
+    return web.json_response({"order": await render(order)})
+
+
+@routes.post(
+    "/api/orders/{id}/lines/{line_id}/refund",
+    summary="申请退款（一件商品）",
+    description="Records the refund request and asks WeChat Pay for it. Nothing changes in the "
+    "queues until WeChat Pay's refund notification arrives.",
+    tags=("orders",),
+    auth="member",
+    body=REFUND_BODY,
+    body_required=False,
+    path_params=LINE_PARAMS,
+    responses={
+        202: Reply("退款申请已提交，等待微信支付处理", REFUND_REPLY),
+        409: Reply("订单未支付或该商品已退款"),
+        502: Reply("微信支付拒绝了退款请求（可重试，退款单号不变）"),
+        503: Reply("微信支付不可达（可重试，退款单号不变）"),
+    },
+)
+async def refund(request: web.Request) -> web.Response:
+    order = await own_order(request)
+    created = await request_refund(
+        order.id,
+        path_int(request, "line_id"),
+        gateway=pay_gateway(request),
+        member_id=request[MEMBER_ID],
+        reason=request[BODY].get("reason", ""),
+    )
+    return web.json_response({"refund": refund_json(created)}, status=202)

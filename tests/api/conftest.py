@@ -1,0 +1,218 @@
+"""The member API under test: the real app (``create_app``) against real PostgreSQL (a fresh
+database per test, from ``tests/conftest.py``) or SQLite, real Redis (a key prefix per test,
+deleted afterwards), and the fake WeChat served by a real local aiohttp server on 127.0.0.1.
+
+Set ``QR_TEST_REDIS`` to use another Redis (default: redis://127.0.0.1:6379/0).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from redis.asyncio import Redis
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from miniapp_api.app import create_app
+from miniapp_api.keys import TOKENS
+from miniapp_api.options import ApiOptions
+from runtime.config import (
+    AuthSettings,
+    DatabaseSettings,
+    RedisSettings,
+    ServerSettings,
+    Settings,
+    WechatPaySettings,
+    WechatSettings,
+)
+from wechat.fake import create_fake_wechat
+from wechat.fake_state import FakeWeChatState
+
+REDIS_URL = os.environ.get("QR_TEST_REDIS", "redis://127.0.0.1:6379/0")
+APPID = "wxapitest00000001"
+SECRET = "api-test-app-secret"
+MCHID = "1900000109"
+API_KEY = "0123456789abcdef0123456789abcdef"
+APIV3_KEY = "abcdef0123456789abcdef0123456789"
+MERCHANT_SERIAL = "3775B6A45ACD588826D15E583A95F5DD00000000"
+PLATFORM_SERIAL = "PUB_KEY_ID_0114232806592025060600000000000000"
+NOTIFY_URL = "http://127.0.0.1:9/api/wechat-pay/notify"
+MAX_BODY = 4096
+
+
+@dataclass(frozen=True)
+class Keys:
+    merchant: RSAPrivateKey
+    platform: RSAPrivateKey
+    merchant_pem: Path
+    platform_pem: Path
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    directory = tmp_path_factory.mktemp("wechat-keys")
+    merchant = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    platform = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    merchant_pem = directory / "apiclient_key.pem"
+    merchant_pem.write_bytes(
+        merchant.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    platform_pem = directory / "pub_key.pem"
+    platform_pem.write_bytes(
+        platform.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return Keys(merchant, platform, merchant_pem, platform_pem)
+
+
+@pytest.fixture
+def wx(keys: Keys) -> FakeWeChatState:
+    """What the fake WeChat knows; tests register login codes and flip error switches."""
+    return FakeWeChatState(
+        appid=APPID,
+        secret=SECRET,
+        mch_id=MCHID,
+        api_key=API_KEY,
+        apiv3_key=APIV3_KEY.encode("ascii"),
+        merchant_public_key=keys.merchant.public_key(),
+        merchant_serial=MERCHANT_SERIAL,
+        platform_private_key=keys.platform,
+        platform_serial=PLATFORM_SERIAL,
+    )
+
+
+@pytest.fixture
+async def fake_wechat(aiohttp_server: Any, wx: FakeWeChatState) -> TestServer:
+    server: TestServer = await aiohttp_server(create_fake_wechat(wx), host="127.0.0.1")
+    return server
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    prefix = f"qrtest:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        keys_left = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+        if keys_left:
+            await redis.delete(*keys_left)
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A fresh SQLite database with the schema (a copy of the session's template)."""
+    path = tmp_path / "api.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite://{path}"
+
+
+@pytest.fixture
+def make_settings(fake_wechat: TestServer, keys: Keys) -> Callable[..., Settings]:
+    base = str(fake_wechat.make_url("")).rstrip("/")
+
+    def build(db_url: str, *, redis: bool = True, api_version: str = "v3") -> Settings:
+        EXECUTOR_CACHE.clear()  # statements compiled for one backend must not leak to another
+        return Settings(
+            database=DatabaseSettings(url=db_url),
+            redis=RedisSettings(url=REDIS_URL if redis else ""),
+            server=ServerSettings(max_body_bytes=MAX_BODY),
+            wechat=WechatSettings(appid=APPID, app_secret=SECRET, api_base_url=base),
+            wechat_pay=WechatPaySettings(
+                api_version=api_version,  # type: ignore[arg-type]
+                mchid=MCHID,
+                api_key=API_KEY,
+                apiv3_key=APIV3_KEY,
+                private_key_path=str(keys.merchant_pem),
+                cert_serial_no=MERCHANT_SERIAL,
+                platform_cert_path=str(keys.platform_pem),
+                platform_public_key_id=PLATFORM_SERIAL,
+                api_base_url=base,
+                notify_url=NOTIFY_URL,
+            ),
+            auth=AuthSettings(
+                admin_token_secret="admin-secret-for-tests", member_token_secret="member-secret"
+            ),
+        )
+
+    return build
+
+
+@dataclass
+class Api:
+    """A running app, its client and the fake WeChat behind it."""
+
+    client: TestClient
+    wx: FakeWeChatState
+    logins: int = field(default=0)
+
+    @property
+    def app(self) -> Any:
+        return self.client.app
+
+    async def login(
+        self, openid: str | None = None, *, referral_code: str | None = None, ip: str | None = None
+    ) -> dict[str, Any]:
+        """Log in as ``openid`` (a fresh one by default); returns the JSON answer."""
+        self.logins += 1
+        code = f"code-{uuid.uuid4().hex[:10]}"
+        self.wx.register_code(code, openid or f"o{uuid.uuid4().hex[:20]}")
+        body: dict[str, Any] = {"code": code}
+        if referral_code is not None:
+            body["referral_code"] = referral_code
+        headers = {"X-Forwarded-For": ip} if ip else None
+        response = await self.client.post("/api/login", json=body, headers=headers)
+        assert response.status == 200, await response.text()
+        data: dict[str, Any] = await response.json()
+        return data
+
+    async def member_token(self, openid: str | None = None) -> str:
+        return str((await self.login(openid))["token"])
+
+    def admin_token(self) -> str:
+        return str(self.app[TOKENS].issue_admin("ops@test"))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def make_api(
+    aiohttp_client: Any,
+    wx: FakeWeChatState,
+    make_settings: Callable[..., Settings],
+    redis_prefix: str,
+) -> Callable[..., Any]:
+    async def start(
+        db_url: str, *, redis: bool = True, api_version: str = "v3", **options: Any
+    ) -> Api:
+        settings = make_settings(db_url, redis=redis, api_version=api_version)
+        opts = ApiOptions(redis_prefix=redis_prefix, trust_forwarded_for=True, **options)
+        client = await aiohttp_client(create_app(settings, options=opts))
+        return Api(client, wx)
+
+    return start
+
+
+@pytest.fixture
+async def api(make_api: Callable[..., Any], pg_url: str) -> Api:
+    """The app on a fresh PostgreSQL database with Redis and pay v3."""
+    started: Api = await make_api(pg_url)
+    return started
