@@ -5,13 +5,10 @@ migrated with the same code path as ``queue-rebate migrate``.
 """
 
 import io
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
@@ -20,12 +17,7 @@ from tortoise.models import Model
 from runtime.cli import describe_changes, migrate_database, model_changes
 from runtime.config import Settings
 from runtime.db import tortoise_config
-
-PG_ADMIN_URL = os.environ.get("QR_TEST_PG", "postgres://postgres@127.0.0.1:5432/test")
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return url.replace("postgres://", "postgresql://", 1)
+from tests.conftest import create_pg_database, drop_pg_database, pg_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -34,20 +26,11 @@ async def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite://{tmp_path}/fresh.sqlite3"
         return
-    name = f"qr_migrate_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL))
+    name = await create_pg_database()
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield pg_url(name)
     finally:
-        await admin.close()
-    try:
-        yield f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
-    finally:
-        admin = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_pg_database(name)
 
 
 async def _columns(conn: BaseDBAsyncClient) -> dict[str, set[str]]:
