@@ -6,7 +6,9 @@ those lines, and ``queue-rebate check`` proves the two agree (SPEC §2).
 
 from models.catalog import Cashier, Product, ProductKind, Store
 from models.config import RebateConfig
+from models.jobs import JobRun, JobRunStatus, JobSetting
 from models.ledger import Asset, LedgerLine, Wallet
+from models.lottery import LotteryDraw
 from models.members import Member
 from models.orders import LineStatus, Order, OrderLine, OrderStatus
 from models.outbox import OutboxEvent
@@ -19,8 +21,12 @@ __all__ = [
     "Entry",
     "EntryStatus",
     "Extraction",
+    "JobRun",
+    "JobRunStatus",
+    "JobSetting",
     "LedgerLine",
     "LineStatus",
+    "LotteryDraw",
     "Member",
     "Order",
     "OrderLine",

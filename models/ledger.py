@@ -33,13 +33,19 @@ class LedgerLine(Model):
     """
 
     id = fields.BigIntField(primary_key=True)
-    member = fields.ForeignKeyField("models.Member", related_name="ledger", on_delete=fields.RESTRICT)
+    member = fields.ForeignKeyField(
+        "models.Member", related_name="ledger", on_delete=fields.RESTRICT
+    )
     asset = fields.CharEnumField(Asset, max_length=16)
     amount = fields.BigIntField()
     kind = fields.CharField(max_length=32)  # payout, random_return, exchange, withdrawal, …
     key = fields.CharField(max_length=96, unique=True)
-    order = fields.ForeignKeyField("models.Order", related_name="ledger", null=True, on_delete=fields.RESTRICT)
-    entry = fields.ForeignKeyField("models.Entry", related_name="ledger", null=True, on_delete=fields.RESTRICT)
+    order = fields.ForeignKeyField(
+        "models.Order", related_name="ledger", null=True, on_delete=fields.RESTRICT
+    )
+    entry = fields.ForeignKeyField(
+        "models.Entry", related_name="ledger", null=True, on_delete=fields.RESTRICT
+    )
     memo = fields.CharField(max_length=255, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -23,7 +23,9 @@ class LineStatus(StrEnum):
 
 class Order(Model):
     id = fields.BigIntField(primary_key=True)
-    member = fields.ForeignKeyField("models.Member", related_name="orders", on_delete=fields.RESTRICT)
+    member = fields.ForeignKeyField(
+        "models.Member", related_name="orders", on_delete=fields.RESTRICT
+    )
     source = fields.CharEnumField(OrderSource, max_length=16)
     store = fields.ForeignKeyField(
         "models.Store", related_name="orders", null=True, on_delete=fields.RESTRICT

@@ -8,7 +8,9 @@ class OutboxEvent(Model):
 
     id = fields.BigIntField(primary_key=True)
     kind = fields.CharField(max_length=32)  # entry_joined, payout_received, entry_completed, …
-    member = fields.ForeignKeyField("models.Member", related_name="events", null=True, on_delete=fields.RESTRICT)
+    member = fields.ForeignKeyField(
+        "models.Member", related_name="events", null=True, on_delete=fields.RESTRICT
+    )
     payload = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -11,7 +11,9 @@ class PaymentNotice(Model):
     id = fields.BigIntField(primary_key=True)
     key = fields.CharField(max_length=96, unique=True)  # pay:<transaction_id> | refund:<refund_id>
     api_version = fields.CharField(max_length=4)  # v2 | v3
-    order = fields.ForeignKeyField("models.Order", related_name="notices", on_delete=fields.RESTRICT)
+    order = fields.ForeignKeyField(
+        "models.Order", related_name="notices", on_delete=fields.RESTRICT
+    )
     amount_fen = fields.BigIntField()
     payload = fields.JSONField()  # the verified, decrypted fields we acted on
     received_at = fields.DatetimeField()
@@ -30,8 +32,12 @@ class Refund(Model):
     """退款: one refund of one order line, identified to WeChat Pay by ``out_refund_no``."""
 
     id = fields.BigIntField(primary_key=True)
-    order = fields.ForeignKeyField("models.Order", related_name="refunds", on_delete=fields.RESTRICT)
-    line = fields.ForeignKeyField("models.OrderLine", related_name="refunds", on_delete=fields.RESTRICT)
+    order = fields.ForeignKeyField(
+        "models.Order", related_name="refunds", on_delete=fields.RESTRICT
+    )
+    line = fields.ForeignKeyField(
+        "models.OrderLine", related_name="refunds", on_delete=fields.RESTRICT
+    )
     out_refund_no = fields.CharField(max_length=64, unique=True)
     amount_fen = fields.BigIntField()
     status = fields.CharEnumField(RefundStatus, max_length=16, default=RefundStatus.REQUESTED)

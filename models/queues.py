@@ -37,10 +37,16 @@ class Entry(Model):
     """排队权益: one place in a queue, created by one settled line."""
 
     id = fields.BigIntField(primary_key=True)
-    queue = fields.ForeignKeyField("models.Queue", related_name="entries", on_delete=fields.RESTRICT)
+    queue = fields.ForeignKeyField(
+        "models.Queue", related_name="entries", on_delete=fields.RESTRICT
+    )
     seq = fields.BigIntField()
-    member = fields.ForeignKeyField("models.Member", related_name="entries", on_delete=fields.RESTRICT)
-    order = fields.ForeignKeyField("models.Order", related_name="entries", on_delete=fields.RESTRICT)
+    member = fields.ForeignKeyField(
+        "models.Member", related_name="entries", on_delete=fields.RESTRICT
+    )
+    order = fields.ForeignKeyField(
+        "models.Order", related_name="entries", on_delete=fields.RESTRICT
+    )
     line = fields.OneToOneField("models.OrderLine", related_name="entry", on_delete=fields.RESTRICT)
     target = fields.CharField(max_length=32)  # product:<id> | store:<id> | cashier:<id>
     day = fields.CharField(max_length=10)  # local date of payment, for 奖励限制
@@ -68,10 +74,18 @@ class PendingSettlement(Model):
     applied exactly once, in id order, by whichever process holds the queue's lock."""
 
     id = fields.BigIntField(primary_key=True)
-    queue = fields.ForeignKeyField("models.Queue", related_name="pending", on_delete=fields.RESTRICT)
-    line = fields.OneToOneField("models.OrderLine", related_name="pending", on_delete=fields.RESTRICT)
-    order = fields.ForeignKeyField("models.Order", related_name="pending", on_delete=fields.RESTRICT)
-    member = fields.ForeignKeyField("models.Member", related_name="pending", on_delete=fields.RESTRICT)
+    queue = fields.ForeignKeyField(
+        "models.Queue", related_name="pending", on_delete=fields.RESTRICT
+    )
+    line = fields.OneToOneField(
+        "models.OrderLine", related_name="pending", on_delete=fields.RESTRICT
+    )
+    order = fields.ForeignKeyField(
+        "models.Order", related_name="pending", on_delete=fields.RESTRICT
+    )
+    member = fields.ForeignKeyField(
+        "models.Member", related_name="pending", on_delete=fields.RESTRICT
+    )
     extraction_fen = fields.BigIntField()
     joins = fields.BooleanField()
     skip_reason = fields.CharField(max_length=32, default="")
@@ -99,9 +113,15 @@ class Extraction(Model):
     """提取: what one settled line gave its queue. ``amount = paid + withheld + unallocated``."""
 
     id = fields.BigIntField(primary_key=True)
-    queue = fields.ForeignKeyField("models.Queue", related_name="extractions", on_delete=fields.RESTRICT)
-    line = fields.OneToOneField("models.OrderLine", related_name="extraction", on_delete=fields.RESTRICT)
-    order = fields.ForeignKeyField("models.Order", related_name="extractions", on_delete=fields.RESTRICT)
+    queue = fields.ForeignKeyField(
+        "models.Queue", related_name="extractions", on_delete=fields.RESTRICT
+    )
+    line = fields.OneToOneField(
+        "models.OrderLine", related_name="extraction", on_delete=fields.RESTRICT
+    )
+    order = fields.ForeignKeyField(
+        "models.Order", related_name="extractions", on_delete=fields.RESTRICT
+    )
     amount_fen = fields.BigIntField()
     paid_fen = fields.BigIntField()
     withheld_fen = fields.BigIntField()
@@ -116,9 +136,15 @@ class Payout(Model):
     """返现: money moved from one extraction to one entry (and so to its member's cash wallet)."""
 
     id = fields.BigIntField(primary_key=True)
-    extraction = fields.ForeignKeyField("models.Extraction", related_name="payouts", on_delete=fields.RESTRICT)
-    entry = fields.ForeignKeyField("models.Entry", related_name="payouts", on_delete=fields.RESTRICT)
-    member = fields.ForeignKeyField("models.Member", related_name="payouts", on_delete=fields.RESTRICT)
+    extraction = fields.ForeignKeyField(
+        "models.Extraction", related_name="payouts", on_delete=fields.RESTRICT
+    )
+    entry = fields.ForeignKeyField(
+        "models.Entry", related_name="payouts", on_delete=fields.RESTRICT
+    )
+    member = fields.ForeignKeyField(
+        "models.Member", related_name="payouts", on_delete=fields.RESTRICT
+    )
     amount_fen = fields.BigIntField()
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -119,7 +119,9 @@ class QueueBook:
             self._start += 1
         return Extracted(amount, tuple(payouts), 0, left)
 
-    def join(self, *, order_id: int, member_id: int, entitlement: int, order_completed: bool) -> int:
+    def join(
+        self, *, order_id: int, member_id: int, entitlement: int, order_completed: bool
+    ) -> int:
         """Append a new entry at the tail; returns its seq. Its position is ``waiting_count``."""
         seq = self.next_seq
         self.next_seq += 1

@@ -38,4 +38,3 @@ def within_limits(limits: Limits, *, today: int, total: int) -> bool:
     if limits.per_day is not None and today >= limits.per_day:
         return False
     return limits.total is None or total < limits.total
-

@@ -14,7 +14,12 @@ def draw_ratio(lottery: Lottery, rng: RandomSource) -> int:
 
 
 def redraw_entitlement(
-    *, base_fen: int, status: str, paid_fen: int, drawn: bool, lottery: Lottery | None,
+    *,
+    base_fen: int,
+    status: str,
+    paid_fen: int,
+    drawn: bool,
+    lottery: Lottery | None,
     rng: RandomSource,
 ) -> tuple[int, int]:
     """Draw for an entry; returns (ratio_bp, new entitlement). Refuses anything but one draw on a

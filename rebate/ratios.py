@@ -74,7 +74,9 @@ class RatioChoice:
     lottery_source: str | None = None
 
 
-def tier_ratio(tiers: Sequence[tuple[int, int, int]], spend_by_days: Mapping[int, int]) -> int | None:
+def tier_ratio(
+    tiers: Sequence[tuple[int, int, int]], spend_by_days: Mapping[int, int]
+) -> int | None:
     """The highest ratio among tiers the member meets, or None (SPEC §5)."""
     met = [bp for days, minimum, bp in tiers if spend_by_days.get(days, 0) >= minimum]
     return max(met) if met else None
@@ -116,4 +118,6 @@ def ratio_for(
         value = _value(settings, step, level, spend_by_days)
         if value is not None:
             return RatioChoice(value, f"{layer}:{step}", lottery, lottery_source)
-    raise InvalidSetting("没有可用的奖励权益比例：请在基础设置中配置默认奖励权益", field="default_bp")
+    raise InvalidSetting(
+        "没有可用的奖励权益比例：请在基础设置中配置默认奖励权益", field="default_bp"
+    )

@@ -91,15 +91,25 @@ def settle_batch(
                 to_points, cursor = next_place(cursor, group, rng)
             if to_points:
                 points = apply_bp(line.entitlement_fen, exchange_points_bp)
-                joined = Joined(line.line_id, book.take_seq(), line.member_id,
-                                line.entitlement_fen, book.waiting_count, points)
+                joined = Joined(
+                    line.line_id,
+                    book.take_seq(),
+                    line.member_id,
+                    line.entitlement_fen,
+                    book.waiting_count,
+                    points,
+                )
             else:
                 position = book.waiting_count
-                seq = book.join(order_id=line.order_id, member_id=line.member_id,
-                                entitlement=line.entitlement_fen,
-                                order_completed=line.order_completed)
-                joined = Joined(line.line_id, seq, line.member_id, line.entitlement_fen,
-                                position, 0)
+                seq = book.join(
+                    order_id=line.order_id,
+                    member_id=line.member_id,
+                    entitlement=line.entitlement_fen,
+                    order_completed=line.order_completed,
+                )
+                joined = Joined(
+                    line.line_id, seq, line.member_id, line.entitlement_fen, position, 0
+                )
         out.append(LineOutcome(line.line_id, extracted, joined, skipped))
     return BatchResult(out, cursor, today, total)
 

@@ -18,19 +18,29 @@ def new_referral_code() -> str:
     return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(8))
 
 
-async def new_member(openid: str, *, level: int = 0, nickname: str = "", unionid: str | None = None) -> Member:
+async def new_member(
+    openid: str, *, level: int = 0, nickname: str = "", unionid: str | None = None
+) -> Member:
     """A member with an empty wallet and their own referral code."""
     async with in_transaction():
         member = await Member.create(
-            openid=openid, level=level, nickname=nickname, unionid=unionid,
+            openid=openid,
+            level=level,
+            nickname=nickname,
+            unionid=unionid,
             referral_code=new_referral_code(),
         )
         await Wallet.create(member=member)
     return member
 
 
-async def new_store(name: str, *, commission_bp: int = 0, rebate: dict | None = None,
-                    cashier_rebate: dict | None = None) -> Store:
+async def new_store(
+    name: str,
+    *,
+    commission_bp: int = 0,
+    rebate: dict | None = None,
+    cashier_rebate: dict | None = None,
+) -> Store:
     """A store with its cashier (merchant approval creates both)."""
     target_from_doc(rebate)
     target_from_doc(cashier_rebate)
@@ -41,8 +51,13 @@ async def new_store(name: str, *, commission_bp: int = 0, rebate: dict | None = 
 
 
 async def new_product(
-    name: str, price_fen: int, *, kind: ProductKind = ProductKind.SELF, store_id: int | None = None,
-    rebate: dict | None = None, rebate_enabled: bool | None = None,
+    name: str,
+    price_fen: int,
+    *,
+    kind: ProductKind = ProductKind.SELF,
+    store_id: int | None = None,
+    rebate: dict | None = None,
+    rebate_enabled: bool | None = None,
 ) -> Product:
     """A product. Unless told otherwise it starts rebate-enabled exactly when 商品排队返利 is on."""
     check_fen(price_fen, field="price_fen")
@@ -54,14 +69,20 @@ async def new_product(
     if rebate_enabled is None:
         rebate_enabled = (await load_base()).new_products_enabled
     return await Product.create(
-        name=name, price_fen=price_fen, kind=kind, store_id=store_id, rebate=rebate,
+        name=name,
+        price_fen=price_fen,
+        kind=kind,
+        store_id=store_id,
+        rebate=rebate,
         rebate_enabled=rebate_enabled,
     )
 
 
 async def enable_all_products() -> int:
     """一键启用: turn the rebate on for every existing self-operated and supplier product."""
-    return await Product.filter(kind__in=[ProductKind.SELF, ProductKind.SUPPLIER]).update(rebate_enabled=True)
+    return await Product.filter(kind__in=[ProductKind.SELF, ProductKind.SUPPLIER]).update(
+        rebate_enabled=True
+    )
 
 
 async def cashier_of(store_id: int) -> Cashier:

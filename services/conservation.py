@@ -32,8 +32,10 @@ async def check_conservation() -> list[str]:
         "SELECT id, amount_fen, paid_fen, withheld_fen, unallocated_fen FROM extraction"
         " WHERE amount_fen <> paid_fen + withheld_fen + unallocated_fen OR paid_fen < 0"
         " OR withheld_fen < 0 OR unallocated_fen < 0",
-        lambda r: f"extraction {r['id']} amount {r['amount_fen']} ≠ paid {r['paid_fen']}"
-        f" + withheld {r['withheld_fen']} + unallocated {r['unallocated_fen']}",
+        lambda r: (
+            f"extraction {r['id']} amount {r['amount_fen']} ≠ paid {r['paid_fen']}"
+            f" + withheld {r['withheld_fen']} + unallocated {r['unallocated_fen']}"
+        ),
     )
     await report(
         "extraction paid ≠ its payouts",
@@ -54,9 +56,11 @@ async def check_conservation() -> list[str]:
         " OR q.withheld_fen <> COALESCE(SUM(x.withheld_fen), 0)"
         " OR q.unallocated_fen <> COALESCE(SUM(x.unallocated_fen), 0)"
         " OR q.extracted_fen <> q.paid_fen + q.withheld_fen + q.unallocated_fen",
-        lambda r: f"queue {r['key']} says extracted/paid/withheld/unallocated ="
-        f" {r['extracted_fen']}/{r['paid_fen']}/{r['withheld_fen']}/{r['unallocated_fen']},"
-        f" rows say {r['a']}/{r['p']}/{r['w']}/{r['u']}",
+        lambda r: (
+            f"queue {r['key']} says extracted/paid/withheld/unallocated ="
+            f" {r['extracted_fen']}/{r['paid_fen']}/{r['withheld_fen']}/{r['unallocated_fen']},"
+            f" rows say {r['a']}/{r['p']}/{r['w']}/{r['u']}"
+        ),
     )
     await report(
         "entry paid out of bounds",
@@ -75,7 +79,9 @@ async def check_conservation() -> list[str]:
         "SELECT id, status, paid_fen, entitlement_fen FROM entry WHERE"
         " (status = 'waiting' AND paid_fen >= entitlement_fen)"
         " OR (status = 'completed' AND points = 0 AND paid_fen <> entitlement_fen)",
-        lambda r: f"entry {r['id']} is {r['status']} with {r['paid_fen']} of {r['entitlement_fen']}",
+        lambda r: (
+            f"entry {r['id']} is {r['status']} with {r['paid_fen']} of {r['entitlement_fen']}"
+        ),
     )
     await report(
         "queue waiting count is stale",
@@ -90,15 +96,21 @@ async def check_conservation() -> list[str]:
         " GROUP BY q.id, q.key, q.next_seq HAVING q.next_seq <= MAX(e.seq)",
         lambda r: f"queue {r['key']} next seq {r['next_seq']} but an entry has seq {r['m']}",
     )
-    for column, asset in (("cash_fen", "cash"), ("points", "points"),
-                          ("love_available", "love_available"), ("love_frozen", "love_frozen")):
+    for column, asset in (
+        ("cash_fen", "cash"),
+        ("points", "points"),
+        ("love_available", "love_available"),
+        ("love_frozen", "love_frozen"),
+    ):
         await report(
             f"wallet {asset} ≠ its ledger lines",
             f"SELECT w.member_id, w.{column} AS b, COALESCE(SUM(l.amount), 0) AS s FROM wallet w"
             f" LEFT JOIN ledger_line l ON l.member_id = w.member_id AND l.asset = '{asset}'"
             f" GROUP BY w.member_id, w.{column} HAVING w.{column} <> COALESCE(SUM(l.amount), 0)"
             f" OR w.{column} < 0",
-            lambda r, a=asset: f"member {r['member_id']} {a} balance {r['b']}, ledger sums to {r['s']}",
+            lambda r, a=asset: (
+                f"member {r['member_id']} {a} balance {r['b']}, ledger sums to {r['s']}"
+            ),
         )
     await report(
         "ledger lines without a wallet",

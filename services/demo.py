@@ -13,16 +13,27 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from models import Entry, Member, Queue, Wallet
-from rebate.settings import BaseSettings, OrderSource, RandomReturn, RatioSettings, SettleOn
+from rebate.settings import BaseSettings, OrderSource, RatioSettings, SettleOn
 from services.catalog import new_member, new_product, new_store
 from services.config_store import save_base
 from services.conservation import check_conservation, totals
 from services.orders import Item, complete_order, create_order, mark_paid, refund_line
 
-STATUS = {"waiting": "排队中", "completed": "已完成", "refunded": "已退款",
-          "exchanged": "已兑换", "cleared": "已清零"}
-SCOPE = {"mall": "商城统一队列", "stores": "所有门店队列", "cashiers": "所有收银台队列",
-         "product": "商品队列", "store": "门店队列", "cashier": "门店收银台队列"}
+STATUS = {
+    "waiting": "排队中",
+    "completed": "已完成",
+    "refunded": "已退款",
+    "exchanged": "已兑换",
+    "cleared": "已清零",
+}
+SCOPE = {
+    "mall": "商城统一队列",
+    "stores": "所有门店队列",
+    "cashiers": "所有收银台队列",
+    "product": "商品队列",
+    "store": "门店队列",
+    "cashier": "门店收银台队列",
+}
 
 
 def pad(text: str, width: int, *, right: bool = False) -> str:
@@ -67,7 +78,9 @@ class Demo:
         return order.id
 
     async def pay_cashier(self, member: Member, store_id: int, amount: int) -> int:
-        order = await create_order(member.id, OrderSource.CASHIER, store_id=store_id, amount_fen=amount)
+        order = await create_order(
+            member.id, OrderSource.CASHIER, store_id=store_id, amount_fen=amount
+        )
         await mark_paid(order.id, paid_fen=amount, now=self.tick(), rng=self.rng)
         await complete_order(order.id, now=self.tick(), rng=self.rng)
         await self.step(f"\n▶ {member.nickname} 在门店收银台买单 {yuan(amount)} → 结算")
@@ -77,18 +90,26 @@ class Demo:
         queue = await Queue.get(key=key)
         entries = await Entry.filter(queue_id=queue.id).order_by("seq").prefetch_related("member")
         scope = SCOPE.get(key.split(":")[0], key)
-        self.say(f"  队列 {key}（{scope}）· 排队中 {queue.waiting_count} 人 · 累计提取 "
-                 f"{yuan(queue.extracted_fen)} · 已返现 {yuan(queue.paid_fen)} · "
-                 f"暂停扣留 {yuan(queue.withheld_fen)} · 无人可返 {yuan(queue.unallocated_fen)}")
-        self.say(f"   位次  {pad('会员', 6)}{pad('待返权益', 10, right=True)}"
-                 f"{pad('已返现', 10, right=True)}   {pad('进度', 26)}状态")
+        self.say(
+            f"  队列 {key}（{scope}）· 排队中 {queue.waiting_count} 人 · 累计提取 "
+            f"{yuan(queue.extracted_fen)} · 已返现 {yuan(queue.paid_fen)} · "
+            f"暂停扣留 {yuan(queue.withheld_fen)} · 无人可返 {yuan(queue.unallocated_fen)}"
+        )
+        self.say(
+            f"   位次  {pad('会员', 6)}{pad('待返权益', 10, right=True)}"
+            f"{pad('已返现', 10, right=True)}   {pad('进度', 26)}状态"
+        )
         for e in entries:
-            progress = f"{bar(e.paid_fen, e.entitlement_fen)} {e.paid_fen * 100 // e.entitlement_fen:>3}%"
+            progress = (
+                f"{bar(e.paid_fen, e.entitlement_fen)} {e.paid_fen * 100 // e.entitlement_fen:>3}%"
+            )
             status = STATUS[e.status]
             if e.points:
                 progress = f"随机返：转为 {e.points} 积分"
-            self.say(f"   {e.seq:>4}  {pad(e.member.nickname, 6)}{yuan(e.entitlement_fen):>10}"
-                     f"{yuan(e.paid_fen):>10}   {pad(progress, 26)}{status}")
+            self.say(
+                f"   {e.seq:>4}  {pad(e.member.nickname, 6)}{yuan(e.entitlement_fen):>10}"
+                f"{yuan(e.paid_fen):>10}   {pad(progress, 26)}{status}"
+            )
 
 
 async def run_demo(out: TextIO = sys.stdout, *, pause: float = 0.4) -> None:
@@ -96,10 +117,14 @@ async def run_demo(out: TextIO = sys.stdout, *, pause: float = 0.4) -> None:
     d = Demo(out, pause)
     d.say("排队返利演示 —— 每笔结算订单按「奖励权益比例」获得排队权益，后续订单按「提取比例」")
     d.say("先到先得返还给排队中的权益，直到返满为止。金额单位为分，舍入的零头归平台。")
-    await save_base(BaseSettings(
-        settle_on=SettleOn.COMPLETED, mall_queue_unified=True, extract_bp=6500,
-        ratios=RatioSettings(default_bp=13000),
-    ))
+    await save_base(
+        BaseSettings(
+            settle_on=SettleOn.COMPLETED,
+            mall_queue_unified=True,
+            extract_bp=6500,
+            ratios=RatioSettings(default_bp=13000),
+        )
+    )
     d.say("\n【场景一】商城统一队列：奖励权益 130%，提取比例 65%（种子文档里的例子）")
     names = ["张三", "李四", "王五", "赵六", "钱七"]
     members = [await new_member(f"demo-{i}", nickname=n) for i, n in enumerate(names)]
@@ -120,9 +145,15 @@ async def run_demo(out: TextIO = sys.stdout, *, pause: float = 0.4) -> None:
     await d.table("mall")
 
     d.say("\n【场景三】门店收银台 + 随机返：每组 3 人，1 人返现金、2 人直接转为积分")
-    store = await new_store("街角咖啡", commission_bp=2000, cashier_rebate={
-        "extract_bp": 1500, "ratios": {"default_bp": 5000},
-        "random_return": {"cash_places": 1, "points_places": 2}})
+    store = await new_store(
+        "街角咖啡",
+        commission_bp=2000,
+        cashier_rebate={
+            "extract_bp": 1500,
+            "ratios": {"default_bp": 5000},
+            "random_return": {"cash_places": 1, "points_places": 2},
+        },
+    )
     for m in members:
         await d.pay_cashier(m, store.id, 3000)
     await d.table(f"cashier:{store.id}")
@@ -133,9 +164,11 @@ async def run_demo(out: TextIO = sys.stdout, *, pause: float = 0.4) -> None:
         d.say(f"   {pad(m.nickname, 6)}返现 {yuan(w.cash_fen):>9}   积分 {w.points:>6}")
     problems = await check_conservation()
     t = await totals()
-    d.say(f"\n对账（queue-rebate check）：{'通过' if not problems else '发现问题'} —— "
-          f"{t['queues']} 个队列，{t['entries']} 个排队权益，累计提取 {yuan(t['extracted'])}，"
-          f"已返现 {yuan(t['paid'])}，账本 {t['ledger_lines']} 行")
+    d.say(
+        f"\n对账（queue-rebate check）：{'通过' if not problems else '发现问题'} —— "
+        f"{t['queues']} 个队列，{t['entries']} 个排队权益，累计提取 {yuan(t['extracted'])}，"
+        f"已返现 {yuan(t['paid'])}，账本 {t['ledger_lines']} 行"
+    )
     for p in problems:
         d.say(f"   ✗ {p}")
     if problems:

@@ -15,7 +15,15 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from models import (
-    Cashier, EntryStatus, LineStatus, Member, Order, OrderLine, OrderStatus, Product, ProductKind,
+    Cashier,
+    EntryStatus,
+    LineStatus,
+    Member,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    ProductKind,
 )
 from rebate.errors import AlreadySettled, InvalidAmount, NotAllowed
 from rebate.money import check_fen, split_largest_remainder
@@ -38,8 +46,13 @@ class Item:
 
 
 async def create_order(
-    member_id: int, source: OrderSource, *, items: list[Item] | None = None,
-    store_id: int | None = None, amount_fen: int | None = None, deduction_fen: int = 0,
+    member_id: int,
+    source: OrderSource,
+    *,
+    items: list[Item] | None = None,
+    store_id: int | None = None,
+    amount_fen: int | None = None,
+    deduction_fen: int = 0,
 ) -> Order:
     """A new unpaid order. Mall and store orders list goods; a cashier order is an amount paid
     to a store. ``deduction_fen`` is paid with points / love value and split over the lines."""
@@ -52,7 +65,9 @@ async def create_order(
             raise InvalidAmount("收银台买单不能包含商品", field="items")
         if store_id is None or not await Cashier.exists(store_id=store_id):
             raise NotFound("门店收银台不存在", field="store_id")
-        lines.append((None, 1, check_fen(amount_fen if amount_fen is not None else 0, field="amount_fen")))
+        lines.append(
+            (None, 1, check_fen(amount_fen if amount_fen is not None else 0, field="amount_fen"))
+        )
     else:
         if not items:
             raise InvalidAmount("订单至少需要一件商品", field="items")
@@ -82,16 +97,26 @@ async def create_order(
         raise InvalidAmount("实付金额必须大于 0", field="deduction_fen")
     async with in_transaction():
         order = await Order.create(
-            member_id=member_id, source=source,
+            member_id=member_id,
+            source=source,
             store_id=store_id if source != OrderSource.MALL else None,
-            out_trade_no=new_out_trade_no(), total_fen=total, deduction_fen=deduction_fen,
+            out_trade_no=new_out_trade_no(),
+            total_fen=total,
+            deduction_fen=deduction_fen,
             paid_fen=total - deduction_fen,
         )
-        await OrderLine.bulk_create([
-            OrderLine(order_id=order.id, product_id=pid, quantity=qty, paid_fen=price - d,
-                      deduction_fen=d)
-            for (pid, qty, price), d in zip(lines, deductions, strict=True)
-        ])
+        await OrderLine.bulk_create(
+            [
+                OrderLine(
+                    order_id=order.id,
+                    product_id=pid,
+                    quantity=qty,
+                    paid_fen=price - d,
+                    deduction_fen=d,
+                )
+                for (pid, qty, price), d in zip(lines, deductions, strict=True)
+            ]
+        )
     return order
 
 
@@ -123,7 +148,9 @@ async def record_payment(
     if order.status != OrderStatus.CREATED:
         raise AlreadySettled("订单已支付")
     if paid_fen != order.paid_fen:
-        raise InvalidAmount(f"支付金额 {paid_fen} 与订单金额 {order.paid_fen} 不符", field="paid_fen")
+        raise InvalidAmount(
+            f"支付金额 {paid_fen} 与订单金额 {order.paid_fen} 不符", field="paid_fen"
+        )
     order.status, order.paid_at = OrderStatus.PAID, now
     await order.save(using_db=conn, update_fields=["status", "paid_at"])
     return await enqueue_order(conn, order, base, now) if base.settle_on == SettleOn.PAID else set()
@@ -141,15 +168,21 @@ async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | No
             raise NotAllowed("只有已支付的订单可以完成")
         order.status, order.completed_at = OrderStatus.COMPLETED, now
         await order.save(using_db=conn, update_fields=["status", "completed_at"])
-        await execute(conn, "UPDATE entry SET order_completed = $1 WHERE order_id = $2", [True, order.id])
+        await execute(
+            conn, "UPDATE entry SET order_completed = $1 WHERE order_id = $2", [True, order.id]
+        )
         queues = (
-            await enqueue_order(conn, order, base, now) if base.settle_on == SettleOn.COMPLETED else set()
+            await enqueue_order(conn, order, base, now)
+            if base.settle_on == SettleOn.COMPLETED
+            else set()
         )
     await drain(queues, now, rng)
     return order
 
 
-async def settle_order(order_id: int, *, now: datetime, rng: RandomSource | None = None) -> set[int]:
+async def settle_order(
+    order_id: int, *, now: datetime, rng: RandomSource | None = None
+) -> set[int]:
     """Settle an order's open lines now (operator or recovery use). Settling twice is refused."""
     base = await load_base()
     async with in_transaction() as conn:
@@ -158,7 +191,11 @@ async def settle_order(order_id: int, *, now: datetime, rng: RandomSource | None
             raise NotFound("订单不存在")
         if order.status not in (OrderStatus.PAID, OrderStatus.COMPLETED):
             raise NotAllowed("订单未支付，不能结算")
-        if not await OrderLine.filter(order_id=order_id, status=LineStatus.OPEN).using_db(conn).exists():
+        if (
+            not await OrderLine.filter(order_id=order_id, status=LineStatus.OPEN)
+            .using_db(conn)
+            .exists()
+        ):
             raise AlreadySettled("订单已结算")
         queues = await enqueue_order(conn, order, base, now)
     await drain(queues, now, rng)
@@ -166,7 +203,9 @@ async def settle_order(order_id: int, *, now: datetime, rng: RandomSource | None
 
 
 async def refund_line(
-    line_id: int, *, now: datetime,
+    line_id: int,
+    *,
+    now: datetime,
     within: Callable[[BaseDBAsyncClient], Awaitable[None]] | None = None,
 ) -> str:
     """Refund one line (SPEC §4). Before it settles: no queue effect. After: its entry, if still
@@ -191,16 +230,26 @@ async def refund_line(
                     continue  # it was enqueued meanwhile: retry with its queue locked
             outcome = "before_settlement"
             if line.status == LineStatus.SETTLING:
-                await execute(conn, "DELETE FROM pending_settlement WHERE line_id = $1 AND applied = $2",
-                              [line_id, False])
+                await execute(
+                    conn,
+                    "DELETE FROM pending_settlement WHERE line_id = $1 AND applied = $2",
+                    [line_id, False],
+                )
             elif line.status == LineStatus.SETTLED:
                 outcome = await _leave_queue(conn, line_id, now)
             line.status, line.refunded_at = LineStatus.REFUNDED, now
             await line.save(using_db=conn, update_fields=["status", "refunded_at"])
-            if not await OrderLine.filter(order_id=line.order_id).exclude(
-                status=LineStatus.REFUNDED
-            ).using_db(conn).exists():
-                await Order.filter(id=line.order_id).using_db(conn).update(status=OrderStatus.REFUNDED)
+            if (
+                not await OrderLine.filter(order_id=line.order_id)
+                .exclude(status=LineStatus.REFUNDED)
+                .using_db(conn)
+                .exists()
+            ):
+                await (
+                    Order.filter(id=line.order_id)
+                    .using_db(conn)
+                    .update(status=OrderStatus.REFUNDED)
+                )
             if within is not None:
                 await within(conn)
             return outcome
@@ -208,24 +257,36 @@ async def refund_line(
 
 
 async def _queue_of_line(line_id: int) -> int | None:
-    rows = await fetch(connections.get("default"), "SELECT queue_id FROM pending_settlement WHERE line_id = $1", [line_id])
+    rows = await fetch(
+        connections.get("default"),
+        "SELECT queue_id FROM pending_settlement WHERE line_id = $1",
+        [line_id],
+    )
     return int(rows[0]["queue_id"]) if rows else None
 
 
 async def _leave_queue(conn: BaseDBAsyncClient, line_id: int, now: datetime) -> str:
-    rows = await fetch(conn, "SELECT id, queue_id, member_id FROM entry WHERE line_id = $1", [line_id])
+    rows = await fetch(
+        conn, "SELECT id, queue_id, member_id FROM entry WHERE line_id = $1", [line_id]
+    )
     if not rows:
         return "after_settlement_no_entry"
     entry = rows[0]
     changed = await execute(
-        conn, "UPDATE entry SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        conn,
+        "UPDATE entry SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
         [EntryStatus.REFUNDED.value, now, entry["id"], EntryStatus.WAITING.value],
     )
     if not changed:
         return "after_settlement_entry_done"
-    await execute(conn, "UPDATE queue SET waiting_count = waiting_count - 1 WHERE id = $1", [entry["queue_id"]])
     await execute(
-        conn, "INSERT INTO outbox_event (kind, member_id, payload, created_at) VALUES ($1, $2, $3, $4)",
+        conn,
+        "UPDATE queue SET waiting_count = waiting_count - 1 WHERE id = $1",
+        [entry["queue_id"]],
+    )
+    await execute(
+        conn,
+        "INSERT INTO outbox_event (kind, member_id, payload, created_at) VALUES ($1, $2, $3, $4)",
         ["entry_refunded", entry["member_id"], f'{{"entry_id": {int(entry["id"])}}}', now],
     )
     return "after_settlement_left_queue"
@@ -235,4 +296,3 @@ async def drain(queues: set[int], now: datetime, rng: RandomSource | None = None
     """Apply what was enqueued, after the enqueueing transaction committed."""
     for queue_id in sorted(queues):
         await apply_pending(queue_id, now=now, rng=rng)
-

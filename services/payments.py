@@ -72,7 +72,11 @@ async def apply_payment(
         raise NoticeMismatch("支付未成功 (result not SUCCESS)")
     base = await load_base()
     async with in_transaction() as conn:
-        order = await Order.select_for_update().using_db(conn).get_or_none(out_trade_no=notice.out_trade_no)
+        order = (
+            await Order.select_for_update()
+            .using_db(conn)
+            .get_or_none(out_trade_no=notice.out_trade_no)
+        )
         if order is None:
             raise UnknownOrder(f"未知的商户订单号 {notice.out_trade_no}")
         key = f"pay:{notice.transaction_id}"
@@ -81,7 +85,9 @@ async def apply_payment(
         if order.status != OrderStatus.CREATED:
             raise NoticeMismatch(f"订单 {order.out_trade_no} 已由另一笔支付 ({order.status}) 处理")
         member = await Member.get(id=order.member_id).using_db(conn)
-        _match(notice.amount_fen == order.paid_fen, f"金额 {notice.amount_fen} ≠ 订单 {order.paid_fen}")
+        _match(
+            notice.amount_fen == order.paid_fen, f"金额 {notice.amount_fen} ≠ 订单 {order.paid_fen}"
+        )
         _match(notice.currency == "CNY", f"币种 {notice.currency} 不是 CNY")
         _match(notice.payer_openid == member.openid, "付款人 openid 与下单会员不符")
         await _record(conn, key, notice.api_version, order.id, notice.amount_fen, notice.raw, now)
@@ -99,21 +105,30 @@ async def apply_refund(notice: RefundNotice, *, mchid: str, now: datetime) -> st
     refund = await Refund.get_or_none(out_refund_no=notice.out_refund_no).prefetch_related("order")
     if refund is None or refund.order.out_trade_no != notice.out_trade_no:
         raise UnknownOrder(f"未知的退款单号 {notice.out_refund_no}")
-    _match(notice.refund_fen == refund.amount_fen, f"退款金额 {notice.refund_fen} ≠ {refund.amount_fen}")
+    _match(
+        notice.refund_fen == refund.amount_fen,
+        f"退款金额 {notice.refund_fen} ≠ {refund.amount_fen}",
+    )
     key = f"refund:{notice.refund_id or notice.out_refund_no}"
     if refund.status != RefundStatus.REQUESTED:
         return "duplicate"
     if not notice.success:
         changed = await Refund.filter(id=refund.id, status=RefundStatus.REQUESTED).update(
-            status=RefundStatus.FAILED, completed_at=now)
+            status=RefundStatus.FAILED, completed_at=now
+        )
         return "failed" if changed else "duplicate"
 
     async def settle_refund(conn: BaseDBAsyncClient) -> None:
-        changed = await Refund.filter(id=refund.id, status=RefundStatus.REQUESTED).using_db(conn).update(
-            status=RefundStatus.SUCCEEDED, completed_at=now)
+        changed = (
+            await Refund.filter(id=refund.id, status=RefundStatus.REQUESTED)
+            .using_db(conn)
+            .update(status=RefundStatus.SUCCEEDED, completed_at=now)
+        )
         if not changed:
             raise _Duplicate
-        await _record(conn, key, notice.api_version, refund.order_id, notice.refund_fen, notice.raw, now)
+        await _record(
+            conn, key, notice.api_version, refund.order_id, notice.refund_fen, notice.raw, now
+        )
 
     try:
         outcome = await refund_line(refund.line_id, now=now, within=settle_refund)
@@ -133,13 +148,23 @@ def _match(ok: bool, problem: str) -> None:
 
 
 async def _record(
-    conn: BaseDBAsyncClient, key: str, version: str, order_id: int, amount: int,
-    raw: dict[str, Any], now: datetime,
+    conn: BaseDBAsyncClient,
+    key: str,
+    version: str,
+    order_id: int,
+    amount: int,
+    raw: dict[str, Any],
+    now: datetime,
 ) -> None:
     try:
         await PaymentNotice.create(
-            key=key, api_version=version, order_id=order_id, amount_fen=amount,
-            payload=raw, received_at=now, using_db=conn,
+            key=key,
+            api_version=version,
+            order_id=order_id,
+            amount_fen=amount,
+            payload=raw,
+            received_at=now,
+            using_db=conn,
         )
     except IntegrityError:
         raise _Duplicate from None

@@ -29,7 +29,9 @@ from rebate.settings import (
 def _known(doc: Mapping[str, Any], allowed: set[str], where: str) -> None:
     unknown = set(doc) - allowed
     if unknown:
-        raise InvalidSetting(f"未知的设置项: {', '.join(sorted(unknown))}", field=f"{where}{min(unknown)}")
+        raise InvalidSetting(
+            f"未知的设置项: {', '.join(sorted(unknown))}", field=f"{where}{min(unknown)}"
+        )
 
 
 def _int(v: Any, field: str) -> int:
@@ -69,9 +71,11 @@ def ratios_from_doc(doc: Mapping[str, Any] | None, where: str = "") -> RatioSett
         for k, v in (doc.get("level_bp") or {}).items()
     }
     tiers = tuple(
-        Tier(_int(t.get("days"), f"{where}tiers.days"),
-             _int(t.get("min_amount_fen"), f"{where}tiers.min_amount_fen"),
-             _int(t.get("ratio_bp"), f"{where}tiers.ratio_bp"))
+        Tier(
+            _int(t.get("days"), f"{where}tiers.days"),
+            _int(t.get("min_amount_fen"), f"{where}tiers.min_amount_fen"),
+            _int(t.get("ratio_bp"), f"{where}tiers.ratio_bp"),
+        )
         for t in doc.get("tiers") or ()
     )
     lottery = None
@@ -122,8 +126,13 @@ def target_from_doc(doc: Mapping[str, Any] | None, *, enabled: bool = True) -> T
 
 
 _BASE_BOOLS = {
-    "enabled", "new_products_enabled", "mall_queue_unified", "stores_queue_unified",
-    "cashiers_queue_unified", "paused", "love_frozen",
+    "enabled",
+    "new_products_enabled",
+    "mall_queue_unified",
+    "stores_queue_unified",
+    "cashiers_queue_unified",
+    "paused",
+    "love_frozen",
 }
 _BASE_INTS = {"extract_bp", "exchange_points_bp", "exchange_love_bp"}
 _BASE_ENUMS = {"deduction": DeductionMode, "settle_on": SettleOn, "payout_order": PayoutOrder}

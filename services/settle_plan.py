@@ -41,8 +41,11 @@ async def rules_for_line(order: Order, line: OrderLine, base: BaseSettings) -> L
             raise NotFound("该门店没有收银台")
         t = cashier_target(cashier)
         return LineRules(
-            t, _first(t.extract_bp, base.extract_bp), {Layer.CASHIER: t.ratios, Layer.BASE: base.ratios},
-            f"cashier:{order.store_id}", t.random_return or base.random_return,
+            t,
+            _first(t.extract_bp, base.extract_bp),
+            {Layer.CASHIER: t.ratios, Layer.BASE: base.ratios},
+            f"cashier:{order.store_id}",
+            t.random_return or base.random_return,
         )
     product = await Product.get_or_none(id=line.product_id)
     if product is None:
@@ -50,19 +53,28 @@ async def rules_for_line(order: Order, line: OrderLine, base: BaseSettings) -> L
     p = product_target(product)
     if order.source == OrderSource.MALL:
         return LineRules(
-            p, _first(p.extract_bp, base.extract_bp), {Layer.PRODUCT: p.ratios, Layer.BASE: base.ratios},
-            f"product:{product.id}", base.random_return,
+            p,
+            _first(p.extract_bp, base.extract_bp),
+            {Layer.PRODUCT: p.ratios, Layer.BASE: base.ratios},
+            f"product:{product.id}",
+            base.random_return,
         )
     store = await Store.get(id=order.store_id)
     s = store_target(store)
     merged = TargetSettings(
-        enabled=p.enabled and s.enabled, extract_bp=None, ratios=p.ratios,
-        windows=s.windows, limits=s.limits, random_return=s.random_return,
+        enabled=p.enabled and s.enabled,
+        extract_bp=None,
+        ratios=p.ratios,
+        windows=s.windows,
+        limits=s.limits,
+        random_return=s.random_return,
     )
     return LineRules(
-        merged, _first(p.extract_bp, s.extract_bp, base.extract_bp),
+        merged,
+        _first(p.extract_bp, s.extract_bp, base.extract_bp),
         {Layer.STORE_PRODUCT: p.ratios, Layer.STORE: s.ratios, Layer.BASE: base.ratios},
-        f"store:{store.id}", s.random_return or base.random_return,
+        f"store:{store.id}",
+        s.random_return or base.random_return,
     )
 
 
@@ -102,9 +114,26 @@ async def spend_by_days(
 
 
 PENDING_COLUMNS = (
-    "queue_id", "line_id", "order_id", "member_id", "extraction_fen", "joins", "skip_reason",
-    "base_fen", "ratio_bp", "ratio_source", "entitlement_fen", "lottery", "target", "day",
-    "limit_per_day", "limit_total", "rr_cash", "rr_points", "applied", "created_at",
+    "queue_id",
+    "line_id",
+    "order_id",
+    "member_id",
+    "extraction_fen",
+    "joins",
+    "skip_reason",
+    "base_fen",
+    "ratio_bp",
+    "ratio_source",
+    "entitlement_fen",
+    "lottery",
+    "target",
+    "day",
+    "limit_per_day",
+    "limit_total",
+    "rr_cash",
+    "rr_points",
+    "applied",
+    "created_at",
 )
 
 
@@ -123,29 +152,53 @@ async def enqueue_order(
     queues: set[int] = set()
     for line in lines:
         rules = await rules_for_line(order, line, base)
-        verdict = line_verdict(base, rules.target, paid_at_local=paid_at, deduction_fen=line.deduction_fen)
+        verdict = line_verdict(
+            base, rules.target, paid_at_local=paid_at, deduction_fen=line.deduction_fen
+        )
         if not verdict.extracts:
             inert.append(line.id)
             continue
         choice: RatioChoice = ratio_for(
-            order.source, rules.layers, level=member.level,
+            order.source,
+            rules.layers,
+            level=member.level,
             spend_by_days=await spend_by_days(conn, order, rules.layers, now),
         )
         key = queue_key_for(order.source, base, product_id=line.product_id, store_id=order.store_id)
         queue_id = await ensure_queue(conn, key, now)
         queues.add(queue_id)
         rr = rules.random_return
-        rows.append((
-            queue_id, line.id, order.id, order.member_id,
-            apply_bp(line.paid_fen, rules.extract_bp), verdict.joins, verdict.reason,
-            line.paid_fen, choice.ratio_bp, choice.source, apply_bp(line.paid_fen, choice.ratio_bp),
-            _lottery_doc(choice), rules.limit_target, paid_at.date().isoformat(),
-            rules.target.limits.per_day, rules.target.limits.total,
-            rr.cash_places if rr else 0, rr.points_places if rr else 0, False, now,
-        ))
+        rows.append(
+            (
+                queue_id,
+                line.id,
+                order.id,
+                order.member_id,
+                apply_bp(line.paid_fen, rules.extract_bp),
+                verdict.joins,
+                verdict.reason,
+                line.paid_fen,
+                choice.ratio_bp,
+                choice.source,
+                apply_bp(line.paid_fen, choice.ratio_bp),
+                _lottery_doc(choice),
+                rules.limit_target,
+                paid_at.date().isoformat(),
+                rules.target.limits.per_day,
+                rules.target.limits.total,
+                rr.cash_places if rr else 0,
+                rr.points_places if rr else 0,
+                False,
+                now,
+            )
+        )
     if rows:
         await insert_many(conn, "pending_settlement", PENDING_COLUMNS, rows)
-        await OrderLine.filter(id__in=[r[1] for r in rows]).using_db(conn).update(status=LineStatus.SETTLING)
+        await (
+            OrderLine.filter(id__in=[r[1] for r in rows])
+            .using_db(conn)
+            .update(status=LineStatus.SETTLING)
+        )
     if inert:
         await OrderLine.filter(id__in=inert).using_db(conn).update(status=LineStatus.SETTLED)
     return queues

@@ -42,7 +42,9 @@ def bind(conn: BaseDBAsyncClient, text: str, args: Sequence[Any]) -> tuple[str, 
     return _PARAM.sub("?", text), [args[n - 1] for n in order]
 
 
-async def fetch(conn: BaseDBAsyncClient, text: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+async def fetch(
+    conn: BaseDBAsyncClient, text: str, args: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
     # execute_query_dict always fetches (tortoise's execute_query drops RETURNING rows on asyncpg)
     return await conn.execute_query_dict(*bind(conn, text, args))
 

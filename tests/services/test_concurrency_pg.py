@@ -26,11 +26,13 @@ async def _assert_fifo_and_conserved(queue_key: str) -> None:
     assert len(entries) == ORDERS
     assert all(0 <= e.paid_fen <= e.entitlement_fen for e in entries)
     # FIFO with single-line orders: full entries, then at most one partly paid, then unpaid.
-    shape = ["full" if e.paid_fen == e.entitlement_fen else "part" if e.paid_fen else "none"
-             for e in entries]
+    shape = [
+        "full" if e.paid_fen == e.entitlement_fen else "part" if e.paid_fen else "none"
+        for e in entries
+    ]
     first_not_full = shape.index("part") if "part" in shape else shape.index("none")
     assert all(s == "full" for s in shape[:first_not_full])
-    assert all(s == "none" for s in shape[first_not_full + 1:])
+    assert all(s == "none" for s in shape[first_not_full + 1 :])
     assert queue.next_seq == ORDERS + 1
     assert sorted(e.seq for e in entries) == list(range(1, ORDERS + 1))
 
@@ -58,10 +60,12 @@ async def test_200_concurrent_settlements_in_one_process(pg_url):
         orders = await _prepare(ORDERS)
         clock = Clock()
         random.Random(3).shuffle(orders)
-        await asyncio.gather(*(
-            mark_paid(oid, paid_fen=fen, now=clock.tick(1), rng=random.Random(oid))
-            for oid, fen in orders
-        ))
+        await asyncio.gather(
+            *(
+                mark_paid(oid, paid_fen=fen, now=clock.tick(1), rng=random.Random(oid))
+                for oid, fen in orders
+            )
+        )
         assert await OrderLine.filter(status="settled").count() == ORDERS
         await _assert_fifo_and_conserved("mall")
     finally:
@@ -74,10 +78,12 @@ def _settle_in_process(pg_url: str, order_ids: list[tuple[int, int]]) -> None:
         ctx = await Tortoise.init(config=tortoise_config(pg_url))
         try:
             clock = Clock()
-            await asyncio.gather(*(
-                mark_paid(oid, paid_fen=fen, now=clock.tick(1), rng=random.Random(oid))
-                for oid, fen in order_ids
-            ))
+            await asyncio.gather(
+                *(
+                    mark_paid(oid, paid_fen=fen, now=clock.tick(1), rng=random.Random(oid))
+                    for oid, fen in order_ids
+                )
+            )
         finally:
             await ctx.close_connections()
 
@@ -92,7 +98,9 @@ async def test_200_settlements_from_four_processes(pg_url):
     finally:
         await ctx.close_connections()
     spawn = multiprocessing.get_context("spawn")
-    procs = [spawn.Process(target=_settle_in_process, args=(pg_url, orders[i::4])) for i in range(4)]
+    procs = [
+        spawn.Process(target=_settle_in_process, args=(pg_url, orders[i::4])) for i in range(4)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -111,6 +119,12 @@ def _credentials(url: str, *, maxsize: int) -> dict:
     from urllib.parse import urlparse
 
     u = urlparse(url)
-    return {"host": u.hostname, "port": u.port or 5432, "user": u.username or "postgres",
-            "password": u.password or "", "database": u.path.lstrip("/"), "minsize": 1,
-            "maxsize": maxsize}
+    return {
+        "host": u.hostname,
+        "port": u.port or 5432,
+        "user": u.username or "postgres",
+        "password": u.password or "",
+        "database": u.path.lstrip("/"),
+        "minsize": 1,
+        "maxsize": maxsize,
+    }

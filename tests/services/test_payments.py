@@ -15,7 +15,12 @@ from services.catalog import new_member, new_product
 from services.conservation import check_conservation
 from services.orders import Item, create_order
 from services.payments import (
-    NoticeMismatch, PaidNotice, RefundNotice, UnknownOrder, apply_payment, apply_refund,
+    NoticeMismatch,
+    PaidNotice,
+    RefundNotice,
+    UnknownOrder,
+    apply_payment,
+    apply_refund,
 )
 from tests.services.helpers import Clock, use_base
 
@@ -30,34 +35,55 @@ async def _order(openid: str = "o-buyer"):
 
 
 def _notice(order, **changes) -> PaidNotice:
-    n = PaidNotice("v3", APPID, MCHID, order.out_trade_no, f"tx-{order.id}", order.paid_fen, "CNY",
-                   "o-buyer", True, {"trade_state": "SUCCESS"})
+    n = PaidNotice(
+        "v3",
+        APPID,
+        MCHID,
+        order.out_trade_no,
+        f"tx-{order.id}",
+        order.paid_fen,
+        "CNY",
+        "o-buyer",
+        True,
+        {"trade_state": "SUCCESS"},
+    )
     return dataclasses.replace(n, **changes)
 
 
 async def _state():
-    return (await Order.filter(status=OrderStatus.PAID).count(), await PaymentNotice.all().count(),
-            await Entry.all().count())
+    return (
+        await Order.filter(status=OrderStatus.PAID).count(),
+        await PaymentNotice.all().count(),
+        await Entry.all().count(),
+    )
 
 
 async def test_payment_applies_once_and_duplicates_are_success(db):
     order, clock = await _order(), Clock()
-    assert await apply_payment(_notice(order), appid=APPID, mchid=MCHID, now=clock.tick()) == "applied"
-    assert await apply_payment(_notice(order), appid=APPID, mchid=MCHID, now=clock.tick()) == "duplicate"
+    assert (
+        await apply_payment(_notice(order), appid=APPID, mchid=MCHID, now=clock.tick()) == "applied"
+    )
+    assert (
+        await apply_payment(_notice(order), appid=APPID, mchid=MCHID, now=clock.tick())
+        == "duplicate"
+    )
     assert await _state() == (1, 1, 1)
     assert await check_conservation() == []
 
 
-@pytest.mark.parametrize("change, error", [
-    ({"amount_fen": 1233}, NoticeMismatch),
-    ({"amount_fen": 1235}, NoticeMismatch),
-    ({"appid": "wx-other"}, NoticeMismatch),
-    ({"mchid": "1900000002"}, NoticeMismatch),
-    ({"currency": "USD"}, NoticeMismatch),
-    ({"payer_openid": "o-someone-else"}, NoticeMismatch),
-    ({"success": False}, NoticeMismatch),
-    ({"out_trade_no": "QRNOSUCHORDER"}, UnknownOrder),
-])
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        ({"amount_fen": 1233}, NoticeMismatch),
+        ({"amount_fen": 1235}, NoticeMismatch),
+        ({"appid": "wx-other"}, NoticeMismatch),
+        ({"mchid": "1900000002"}, NoticeMismatch),
+        ({"currency": "USD"}, NoticeMismatch),
+        ({"payer_openid": "o-someone-else"}, NoticeMismatch),
+        ({"success": False}, NoticeMismatch),
+        ({"out_trade_no": "QRNOSUCHORDER"}, UnknownOrder),
+    ],
+)
 async def test_mismatching_notice_changes_nothing(db, change, error):
     order, clock = await _order(), Clock()
     with pytest.raises(error):
@@ -69,8 +95,9 @@ async def test_a_second_transaction_for_a_paid_order_is_refused(db):
     order, clock = await _order(), Clock()
     await apply_payment(_notice(order), appid=APPID, mchid=MCHID, now=clock.tick())
     with pytest.raises(NoticeMismatch):
-        await apply_payment(_notice(order, transaction_id="tx-other"), appid=APPID, mchid=MCHID,
-                            now=clock.tick())
+        await apply_payment(
+            _notice(order, transaction_id="tx-other"), appid=APPID, mchid=MCHID, now=clock.tick()
+        )
     assert await _state() == (1, 1, 1)
 
 
@@ -79,10 +106,14 @@ async def test_same_notice_50_times_in_parallel_settles_once(pg_url):
     ctx = await Tortoise.init(config=tortoise_config(pg_url))
     try:
         order, clock = await _order(), Clock()
-        results = await asyncio.gather(*(
-            apply_payment(_notice(order), appid=APPID, mchid=MCHID, now=clock.tick(),
-                          rng=random.Random(i)) for i in range(50)
-        ))
+        results = await asyncio.gather(
+            *(
+                apply_payment(
+                    _notice(order), appid=APPID, mchid=MCHID, now=clock.tick(), rng=random.Random(i)
+                )
+                for i in range(50)
+            )
+        )
         assert sorted(set(results)) == ["applied", "duplicate"] and results.count("applied") == 1
         assert await _state() == (1, 1, 1)
         assert await check_conservation() == []
@@ -92,13 +123,22 @@ async def test_same_notice_50_times_in_parallel_settles_once(pg_url):
 
 async def _refund_requested(order) -> Refund:
     line = await OrderLine.get(order_id=order.id)
-    return await Refund.create(order_id=order.id, line_id=line.id, out_refund_no=f"RF{order.id}",
-                               amount_fen=line.paid_fen)
+    return await Refund.create(
+        order_id=order.id, line_id=line.id, out_refund_no=f"RF{order.id}", amount_fen=line.paid_fen
+    )
 
 
 def _refund_notice(order, refund, **changes) -> RefundNotice:
-    n = RefundNotice("v2", MCHID, order.out_trade_no, refund.out_refund_no, f"wx-rf-{refund.id}",
-                     refund.amount_fen, True, {})
+    n = RefundNotice(
+        "v2",
+        MCHID,
+        order.out_trade_no,
+        refund.out_refund_no,
+        f"wx-rf-{refund.id}",
+        refund.amount_fen,
+        True,
+        {},
+    )
     return dataclasses.replace(n, **changes)
 
 
@@ -106,8 +146,14 @@ async def test_refund_notice_applies_spec_refund_rule_once(db):
     order, clock = await _order(), Clock()
     await apply_payment(_notice(order), appid=APPID, mchid=MCHID, now=clock.tick())
     refund = await _refund_requested(order)
-    assert await apply_refund(_refund_notice(order, refund), mchid=MCHID, now=clock.tick()) == "applied"
-    assert await apply_refund(_refund_notice(order, refund), mchid=MCHID, now=clock.tick()) == "duplicate"
+    assert (
+        await apply_refund(_refund_notice(order, refund), mchid=MCHID, now=clock.tick())
+        == "applied"
+    )
+    assert (
+        await apply_refund(_refund_notice(order, refund), mchid=MCHID, now=clock.tick())
+        == "duplicate"
+    )
     assert (await Entry.get(order_id=order.id)).status == "refunded"
     assert (await Refund.get(id=refund.id)).status == RefundStatus.SUCCEEDED
     assert (await Order.get(id=order.id)).status == OrderStatus.REFUNDED
@@ -119,11 +165,16 @@ async def test_refund_notice_that_does_not_match_changes_nothing(db):
     await apply_payment(_notice(order), appid=APPID, mchid=MCHID, now=clock.tick())
     refund = await _refund_requested(order)
     with pytest.raises(NoticeMismatch):
-        await apply_refund(_refund_notice(order, refund, refund_fen=1), mchid=MCHID, now=clock.tick())
+        await apply_refund(
+            _refund_notice(order, refund, refund_fen=1), mchid=MCHID, now=clock.tick()
+        )
     with pytest.raises(UnknownOrder):
-        await apply_refund(_refund_notice(order, refund, out_refund_no="nope"), mchid=MCHID,
-                           now=clock.tick())
-    failed = await apply_refund(_refund_notice(order, refund, success=False), mchid=MCHID, now=clock.tick())
+        await apply_refund(
+            _refund_notice(order, refund, out_refund_no="nope"), mchid=MCHID, now=clock.tick()
+        )
+    failed = await apply_refund(
+        _refund_notice(order, refund, success=False), mchid=MCHID, now=clock.tick()
+    )
     assert failed == "failed"
     assert (await Entry.get(order_id=order.id)).status == "waiting"
     assert (await Refund.get(id=refund.id)).status == RefundStatus.FAILED

@@ -14,7 +14,9 @@ async def buy(member_id, product_id, clock, rng):
 
 
 async def test_seed_example_entry_full_after_two_later_orders(db):
-    await use_base(extract_bp=6500, ratios=RatioSettings(default_bp=13000), settle_on=SettleOn.COMPLETED)
+    await use_base(
+        extract_bp=6500, ratios=RatioSettings(default_bp=13000), settle_on=SettleOn.COMPLETED
+    )
     clock, rng = Clock(), seeded()
     product = await new_product("茶叶", 16800)
     members = [await new_member(f"o{i}") for i in range(3)]

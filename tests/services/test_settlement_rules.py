@@ -1,22 +1,43 @@
 """Storage tests of SPEC §3–§6 through the services, on SQLite and on PostgreSQL."""
 
-from datetime import time
 
 import pytest
 
 from models import (
-    Entry, EntryStatus, Extraction, LedgerLine, LineStatus, Order, OrderLine, OrderStatus,
-    OutboxEvent, PendingSettlement, Product, ProductKind, Queue, Wallet,
+    Entry,
+    EntryStatus,
+    Extraction,
+    LedgerLine,
+    LineStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+    OutboxEvent,
+    PendingSettlement,
+    Product,
+    ProductKind,
+    Queue,
+    Wallet,
 )
 from rebate.errors import AlreadySettled, InvalidAmount, NotAllowed
 from rebate.settings import (
-    DeductionMode, OrderSource, PayoutOrder, RandomReturn, RatioSettings, SettleOn,
+    DeductionMode,
+    OrderSource,
+    PayoutOrder,
+    RandomReturn,
+    RatioSettings,
+    SettleOn,
 )
 from services.catalog import enable_all_products, new_member, new_product, new_store
 from services.conservation import check_conservation
 from services.errors import NotFound
 from services.orders import (
-    Item, complete_order, create_order, mark_paid, refund_line, settle_order,
+    Item,
+    complete_order,
+    create_order,
+    mark_paid,
+    refund_line,
+    settle_order,
 )
 from tests.services.helpers import Clock, seeded, use_base
 
@@ -29,7 +50,9 @@ async def pay(order, clock, rng=None):
 
 async def buy(member, product, clock, *, complete=True, qty=1, deduction=0, rng=None):
     source = OrderSource.STORE if product.kind == ProductKind.STORE else OrderSource.MALL
-    order = await create_order(member.id, source, items=[Item(product.id, qty)], deduction_fen=deduction)
+    order = await create_order(
+        member.id, source, items=[Item(product.id, qty)], deduction_fen=deduction
+    )
     await pay(order, clock, rng)
     if complete:
         await complete_order(order.id, now=clock.tick(), rng=rng or seeded())
@@ -53,6 +76,7 @@ async def conserved():
 
 
 # --- queue scopes (SPEC §3) ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("unified", [True, False])
 async def test_mall_goods_share_one_queue_or_one_per_product(db, unified):
@@ -101,6 +125,7 @@ async def test_switch_change_affects_only_later_settlements(db):
 
 
 # --- settlement events and payout order (SPEC §4) ---------------------------------------
+
 
 async def test_completed_settlement_waits_for_completion(db):
     await use_base(settle_on=SettleOn.COMPLETED, **DEFAULT)
@@ -154,6 +179,7 @@ async def test_extraction_never_pays_own_order_entries(db):
 
 
 # --- deduction, pause, master switch, enable switches (SPEC §4, §6) ----------------------
+
 
 async def test_deduction_orders_participate_or_only_extract(db):
     await use_base(deduction=DeductionMode.EXCLUDE, **DEFAULT)
@@ -227,15 +253,18 @@ async def test_limits_per_day_and_total(db):
 
 
 async def test_random_return_converts_exact_count_per_group(db):
-    await use_base(random_return=RandomReturn(cash_places=1, points_places=2),
-                   exchange_points_bp=10000, **DEFAULT)
+    await use_base(
+        random_return=RandomReturn(cash_places=1, points_places=2),
+        exchange_points_bp=10000,
+        **DEFAULT,
+    )
     clock = Clock()
     p = await new_product("A", 1000)
     members = [await new_member(f"m{i}") for i in range(9)]
     for m in members:
         await buy(m, p, clock)
     entries = await Entry.all().order_by("seq")
-    groups = [entries[i:i + 3] for i in range(0, 9, 3)]
+    groups = [entries[i : i + 3] for i in range(0, 9, 3)]
     for group in groups:
         assert sum(1 for e in group if e.points > 0) == 2
         assert all(e.status == EntryStatus.COMPLETED and e.paid_fen == 0 for e in group if e.points)
@@ -249,7 +278,9 @@ async def test_random_return_converts_exact_count_per_group(db):
 async def test_store_settings_override_base_for_store_random_return(db):
     await use_base(**DEFAULT)
     clock = Clock()
-    store = await new_store("店", cashier_rebate={"random_return": {"cash_places": 0, "points_places": 1}})
+    store = await new_store(
+        "店", cashier_rebate={"random_return": {"cash_places": 0, "points_places": 1}}
+    )
     m = await new_member("a")
     order = await checkout(m, store, 5000, clock)
     entry = await entry_of(order)
@@ -258,13 +289,21 @@ async def test_store_settings_override_base_for_store_random_return(db):
 
 # --- ratio chain through storage (SPEC §5) ------------------------------------------------
 
+
 async def test_level_ratio_and_tiers_and_lottery_reach_entries(db):
     await use_base(extract_bp=1000, ratios=RatioSettings(default_bp=10000, level_bp={2: 15000}))
     clock = Clock()
     vip, plain = await new_member("vip", level=2), await new_member("plain")
-    p = await new_product("A", 10000, rebate={
-        "ratios": {"tiers": [{"days": 30, "min_amount_fen": 10000, "ratio_bp": 20000}],
-                   "lottery": {"mode": "fixed", "ratios_bp": [1000, 5000]}}})
+    p = await new_product(
+        "A",
+        10000,
+        rebate={
+            "ratios": {
+                "tiers": [{"days": 30, "min_amount_fen": 10000, "ratio_bp": 20000}],
+                "lottery": {"mode": "fixed", "ratios_bp": [1000, 5000]},
+            }
+        },
+    )
     assert (await entry_of(await buy(vip, p, clock))).ratio_bp == 15000
     first = await entry_of(await buy(plain, p, clock))
     assert (first.ratio_bp, first.ratio_source) == (10000, "base:default")
@@ -275,6 +314,7 @@ async def test_level_ratio_and_tiers_and_lottery_reach_entries(db):
 
 
 # --- refunds (SPEC §4) --------------------------------------------------------------------
+
 
 async def test_refund_before_settlement_has_no_queue_effect(db):
     await use_base(**DEFAULT)
@@ -308,9 +348,14 @@ async def test_refund_after_settlement_forfeits_remainder_keeps_what_was_paid(db
 
 # --- bad input changes nothing ----------------------------------------------------------
 
+
 async def _snapshot():
-    return (await Order.all().count(), await OrderLine.all().count(), await Entry.all().count(),
-            await LedgerLine.all().count())
+    return (
+        await Order.all().count(),
+        await OrderLine.all().count(),
+        await Entry.all().count(),
+        await LedgerLine.all().count(),
+    )
 
 
 async def test_bad_orders_are_refused_and_change_nothing(db):
