@@ -8,8 +8,8 @@
 
 Every command takes ``--config PATH`` (default ``./config.toml`` when present, else built-in
 defaults) and ``--db URL``. Exit codes: 0 done, 1 problems found, 2 could not run (bad
-configuration, database unreachable or not migrated, feature not built yet). Errors are one
-line on stderr saying what to do.
+configuration, database unreachable or not migrated). Errors are one line on stderr saying
+what to do.
 """
 
 import argparse
@@ -103,11 +103,16 @@ def _hint(url: str) -> str:
     return "Check the path and its permissions, or pass --db / set QR_DATABASE_URL"
 
 
-async def pending_migrations(url: str) -> list[str]:
-    """Migrations on disk that the open database has not applied yet."""
+async def require_migrated(url: str) -> None:
+    """Refuse an open database that lacks a migration on disk."""
     apps: dict[str, dict[str, Any]] = tortoise_config(url)["apps"]
     plan = await MigrationExecutor(conn(), apps).plan()
-    return [f"{step.migration.app_label}.{step.migration.name}" for step in plan]
+    if plan:
+        pending = ", ".join(f"{s.migration.app_label}.{s.migration.name}" for s in plan)
+        raise CommandError(
+            f"database {redact_url(url)} is not migrated ({len(plan)} pending: {pending}):"
+            " run `queue-rebate migrate` (same --config / --db) first"
+        )
 
 
 # --- migrate --------------------------------------------------------------------------------
@@ -160,12 +165,7 @@ async def check_database(settings: Settings, out: TextIO) -> int:
     """0 when the money adds up, 1 with each problem printed."""
     url = settings.database.url
     async with opened(url, must_exist=True):
-        pending = await pending_migrations(url)
-        if pending:
-            raise CommandError(
-                f"database {redact_url(url)} is not migrated ({len(pending)} pending: "
-                f"{', '.join(pending)}): run `queue-rebate migrate` (same --config / --db) first"
-            )
+        await require_migrated(url)
         from services.conservation import check_conservation, totals
         from services.demo import yuan
 
@@ -216,19 +216,18 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 # --- serve ----------------------------------------------------------------------------------
 
 
+async def _ready_to_serve(url: str) -> None:
+    async with opened(url, must_exist=True):
+        await require_migrated(url)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        from miniapp_api.app import create_app  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as exc:
-        if exc.name != "miniapp_api.app":
-            raise
-        print(
-            "queue-rebate serve: the HTTP server arrives with issue 4; nothing to serve yet.",
-            file=sys.stderr,
-        )
-        return 2
+    """The mini-program API on ``[server] host/port``, once the database is known to be ready."""
     from aiohttp import web
 
+    from miniapp_api.app import create_app
+
+    asyncio.run(_ready_to_serve(settings.database.url))
     web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port)
     return 0
 

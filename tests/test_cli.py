@@ -127,6 +127,17 @@ def test_check_on_an_unmigrated_database_asks_for_migrate(
     assert "run `queue-rebate migrate`" in err
 
 
+def test_serve_refuses_an_unmigrated_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "var").mkdir()
+    sqlite3.connect(tmp_path / "var" / "qr.sqlite3").close()
+    code, out, err = run(capsys, "serve", "--db", sqlite_url(tmp_path))
+    assert (code, out) == (2, "")
+    assert err.startswith("queue-rebate serve: error: database ")
+    assert "run `queue-rebate migrate`" in err
+
+
 def test_config_toml_in_the_working_directory_is_used(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
