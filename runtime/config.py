@@ -32,7 +32,8 @@ class ConfigError(Exception):
 
 
 class InvalidValue(ValueError):
-    """A value of the right type that is still unusable; ``key`` is relative to its section."""
+    """An unusable value. ``key`` is relative to the dataclass that refuses it; the loader turns
+    it into the full dotted key."""
 
     def __init__(self, key: str, problem: str) -> None:
         super().__init__(f"{key}: {problem}")
@@ -207,16 +208,9 @@ def _from_table(cls: type[T], table: Mapping[str, Any], *, source: str) -> T:
     """Build ``cls`` from a TOML table; absent keys keep their defaults."""
     try:
         return _build(cls, table, None, "")
-    except _Problem as exc:
+    except InvalidValue as exc:
         where = f"{source}: {exc.key}" if exc.key else source
         raise ConfigError(f"{where}: {exc.problem}") from None
-
-
-class _Problem(Exception):
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(key, problem)
-        self.key = key
-        self.problem = problem
 
 
 def _join(path: str, key: str) -> str:
@@ -234,14 +228,14 @@ def _field_default(f: "dataclasses.Field[Any]") -> Any:
 def _build(cls: type[T], table: Any, base: Any, path: str) -> T:
     """``cls`` from ``table``; fields absent from it come from ``base`` or the class defaults."""
     if not isinstance(table, Mapping):
-        raise _Problem(path, f"expected a table, got {_describe(table)}")
+        raise InvalidValue(path, f"expected a table, got {_describe(table)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in table:
         if key not in fields:
             near = difflib.get_close_matches(str(key), fields, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             known = ", ".join(fields)
-            raise _Problem(_join(path, str(key)), f"unknown key{hint}; known keys: {known}")
+            raise InvalidValue(_join(path, str(key)), f"unknown key{hint}; known keys: {known}")
     hints = get_type_hints(cls)
     values: dict[str, Any] = {}
     for name, f in fields.items():
@@ -249,19 +243,19 @@ def _build(cls: type[T], table: Any, base: Any, path: str) -> T:
         if name in table:
             values[name] = _convert(table[name], hints[name], default, _join(path, name))
         elif default is dataclasses.MISSING:
-            raise _Problem(_join(path, name), "required key is missing")
+            raise InvalidValue(_join(path, name), "required key is missing")
         else:
             values[name] = default
     try:
         return cls(**values)
     except InvalidValue as exc:
-        raise _Problem(_join(path, exc.key), exc.problem) from None
+        raise InvalidValue(_join(path, exc.key), exc.problem) from None
     except RebateError as exc:
         # The engine names the field relative to the object it checks, when it can.
         if exc.field and exc.field.split(".", 1)[0] in fields:
-            raise _Problem(_join(path, exc.field), exc.message) from None
+            raise InvalidValue(_join(path, exc.field), exc.message) from None
         detail = f" ({exc.field})" if exc.field else ""
-        raise _Problem(path, f"{exc.message}{detail}") from None
+        raise InvalidValue(path, f"{exc.message}{detail}") from None
 
 
 def _convert(value: Any, tp: Any, default: Any, path: str) -> Any:
@@ -277,27 +271,27 @@ def _convert(value: Any, tp: Any, default: Any, path: str) -> Any:
     if origin is Literal:
         choices = get_args(tp)
         if value not in choices:
-            raise _Problem(path, f"expected one of {_choices(choices)}, got {_describe(value)}")
+            raise InvalidValue(path, f"expected one of {_choices(choices)}, got {_describe(value)}")
         return value
     if isinstance(tp, type) and issubclass(tp, Enum):
         choices = tuple(member.value for member in tp)
         if value not in choices:
-            raise _Problem(path, f"expected one of {_choices(choices)}, got {_describe(value)}")
+            raise InvalidValue(path, f"expected one of {_choices(choices)}, got {_describe(value)}")
         return tp(value)
     if tp is bool:
         if not isinstance(value, bool):
-            raise _Problem(path, f"expected true or false, got {_describe(value)}")
+            raise InvalidValue(path, f"expected true or false, got {_describe(value)}")
         return value
     if tp is int:
         if not isinstance(value, int) or isinstance(value, bool):
             hint = ""
             if isinstance(value, float):
                 hint = " (amounts are whole fen, ratios whole basis points: 65% = 6500)"
-            raise _Problem(path, f"expected an integer, got {_describe(value)}{hint}")
+            raise InvalidValue(path, f"expected an integer, got {_describe(value)}{hint}")
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise _Problem(path, f"expected a string, got {_describe(value)}")
+            raise InvalidValue(path, f"expected a string, got {_describe(value)}")
         return value
     if tp is time:
         if isinstance(value, str):
@@ -306,19 +300,21 @@ def _convert(value: Any, tp: Any, default: Any, path: str) -> Any:
             except ValueError:
                 pass
         if not isinstance(value, time):
-            raise _Problem(path, f"expected a time of day like 08:30:00, got {_describe(value)}")
+            raise InvalidValue(
+                path, f"expected a time of day like 08:30:00, got {_describe(value)}"
+            )
         return value
     if origin is tuple:
         args = get_args(tp)
         if len(args) != 2 or args[1] is not Ellipsis:
             raise TypeError(f"unsupported settings type {tp!r} at {path}")
         if not isinstance(value, list):
-            raise _Problem(path, f"expected an array, got {_describe(value)}")
+            raise InvalidValue(path, f"expected an array, got {_describe(value)}")
         return tuple(_convert(v, args[0], None, f"{path}[{i}]") for i, v in enumerate(value))
     if origin in (Mapping, dict):
         key_type, value_type = get_args(tp)
         if not isinstance(value, Mapping):
-            raise _Problem(path, f"expected a table, got {_describe(value)}")
+            raise InvalidValue(path, f"expected a table, got {_describe(value)}")
         return {
             _convert_key(k, key_type, path): _convert(v, value_type, None, f"{path}.{k}")
             for k, v in value.items()
@@ -333,7 +329,7 @@ def _convert_key(key: str, key_type: Any, path: str) -> Any:
         try:
             return int(key)
         except ValueError:
-            raise _Problem(f"{path}.{key}", "expected an integer key") from None
+            raise InvalidValue(f"{path}.{key}", "expected an integer key") from None
     return _convert(key, key_type, None, f"{path}.{key}")
 
 
