@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench migrate check-migrations clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy rebate
+
+migrate: $(STAMP)
+	$(BIN)/queue-rebate migrate
+
+check-migrations: $(STAMP)
+	$(BIN)/queue-rebate makemigrations --check
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.settlement
