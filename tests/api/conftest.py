@@ -11,7 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from runtime.config import (
     WechatPaySettings,
     WechatSettings,
 )
+from tests.conftest import create_pg_database, drop_pg_database, pg_url
 from wechat.fake import create_fake_wechat
 from wechat.fake_state import FakeWeChatState
 
@@ -116,27 +117,23 @@ async def redis_prefix() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """A fresh SQLite database with the schema (a copy of the session's template)."""
-    path = tmp_path / "api.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite://{path}"
-
-
-@pytest.fixture
 def make_settings(fake_wechat: TestServer, keys: Keys) -> Callable[..., Settings]:
     base = str(fake_wechat.make_url("")).rstrip("/")
 
-    def build(db_url: str, *, redis: bool = True, api_version: str = "v3") -> Settings:
+    def build(
+        db_url: str, *, redis: bool | str = True, api_version: str = "v3", pay: bool = True
+    ) -> Settings:
+        """``redis``: True for the test Redis, False for none, or a URL."""
         EXECUTOR_CACHE.clear()  # statements compiled for one backend must not leak to another
+        redis_url = redis if isinstance(redis, str) else (REDIS_URL if redis else "")
         return Settings(
             database=DatabaseSettings(url=db_url),
-            redis=RedisSettings(url=REDIS_URL if redis else ""),
+            redis=RedisSettings(url=redis_url),
             server=ServerSettings(max_body_bytes=MAX_BODY),
             wechat=WechatSettings(appid=APPID, app_secret=SECRET, api_base_url=base),
             wechat_pay=WechatPaySettings(
                 api_version=api_version,  # type: ignore[arg-type]
-                mchid=MCHID,
+                mchid=MCHID if pay else "",
                 api_key=API_KEY,
                 apiv3_key=APIV3_KEY,
                 private_key_path=str(keys.merchant_pem),
@@ -160,7 +157,7 @@ class Api:
 
     client: TestClient
     wx: FakeWeChatState
-    logins: int = field(default=0)
+    db_url: str
 
     @property
     def app(self) -> Any:
@@ -170,7 +167,6 @@ class Api:
         self, openid: str | None = None, *, referral_code: str | None = None, ip: str | None = None
     ) -> dict[str, Any]:
         """Log in as ``openid`` (a fresh one by default); returns the JSON answer."""
-        self.logins += 1
         code = f"code-{uuid.uuid4().hex[:10]}"
         self.wx.register_code(code, openid or f"o{uuid.uuid4().hex[:20]}")
         body: dict[str, Any] = {"code": code}
@@ -194,25 +190,51 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def make_api(
-    aiohttp_client: Any,
+async def make_api(
     wx: FakeWeChatState,
     make_settings: Callable[..., Settings],
     redis_prefix: str,
-) -> Callable[..., Any]:
-    async def start(
-        db_url: str, *, redis: bool = True, api_version: str = "v3", **options: Any
-    ) -> Api:
-        settings = make_settings(db_url, redis=redis, api_version=api_version)
-        opts = ApiOptions(redis_prefix=redis_prefix, trust_forwarded_for=True, **options)
-        client = await aiohttp_client(create_app(settings, options=opts))
-        return Api(client, wx)
+    pg_template: str,
+    sqlite_template: Path,
+    tmp_path: Path,
+) -> AsyncIterator[Callable[..., Any]]:
+    """``await make_api("postgres" | "sqlite", ...)``: a running app on a fresh database of
+    that backend. Teardown closes every app before dropping its database (were the database a
+    separate fixture, pytest could drop it while the app's pool is still open)."""
+    clients: list[TestClient] = []
+    pg_names: list[str] = []
 
-    return start
+    async def start(
+        backend: str,
+        *,
+        redis: bool | str = True,
+        api_version: str = "v3",
+        pay: bool = True,
+        **options: Any,
+    ) -> Api:
+        if backend == "postgres":
+            pg_names.append(await create_pg_database(pg_template))
+            db_url = pg_url(pg_names[-1])
+        else:
+            path = tmp_path / f"api{len(clients)}.sqlite3"
+            shutil.copyfile(sqlite_template, path)
+            db_url = f"sqlite://{path}"
+        settings = make_settings(db_url, redis=redis, api_version=api_version, pay=pay)
+        opts = ApiOptions(redis_prefix=redis_prefix, trust_forwarded_for=True, **options)
+        client = TestClient(TestServer(create_app(settings, options=opts), host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return Api(client, wx, db_url=db_url)
+
+    yield start
+    for client in reversed(clients):
+        await client.close()
+    for name in pg_names:
+        await drop_pg_database(name)
 
 
 @pytest.fixture
-async def api(make_api: Callable[..., Any], pg_url: str) -> Api:
+async def api(make_api: Callable[..., Any]) -> Api:
     """The app on a fresh PostgreSQL database with Redis and pay v3."""
-    started: Api = await make_api(pg_url)
+    started: Api = await make_api("postgres")
     return started

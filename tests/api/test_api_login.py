@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestServer
 
 from models import Member, Wallet
 from tests.api.conftest import Api, bearer
@@ -81,8 +84,10 @@ async def test_each_wechat_login_error_has_its_own_answer(
     assert await Member.all().count() == 0
 
 
-async def test_wechat_unreachable_is_a_503(make_api, pg_url, fake_wechat) -> None:  # type: ignore[no-untyped-def]
-    api: Api = await make_api(pg_url)
+async def test_wechat_unreachable_is_a_503(
+    make_api: Callable[..., Any], fake_wechat: TestServer
+) -> None:
+    api: Api = await make_api("postgres")
     await fake_wechat.close()  # WeChat is gone
     response = await api.client.post("/api/login", json={"code": "whatever"})
     assert response.status == 503

@@ -1,0 +1,424 @@
+"""Orders over HTTP: create and pay (v3 and v2 against the fake WeChat Pay), read, confirm,
+request a refund — and every refusal. The flow also runs on SQLite without Redis."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from models import Entry, Order, OrderLine, OrderStatus, ProductKind, Refund, RefundStatus
+from services.catalog import new_product, new_store
+from services.orders import mark_paid
+from tests.api.conftest import API_KEY, APPID, NOTIFY_URL, Api, Keys, bearer
+from wechat.fake_notify import wechat_v2_sign
+
+
+async def place(api: Api, token: str, body: dict[str, Any]) -> Any:
+    return await api.client.post("/api/orders", json=body, headers=bearer(token))
+
+
+async def mall_product(price_fen: int = 16800) -> int:
+    return (await new_product("好物", price_fen)).id
+
+
+async def pay_now(api: Api, order_id: int) -> None:
+    """The member pays at the fake WeChat Pay; then what the payment notification will do (not
+    this module's job): mark the order paid."""
+    order = await Order.get(id=order_id)
+    api.wx.mark_paid(order.out_trade_no)
+    await mark_paid(order_id, paid_fen=order.paid_fen, now=datetime.now(UTC))
+
+
+def assert_v3_pay_sign(payment: dict[str, str], keys: Keys) -> None:
+    message = (
+        f"{payment['appId']}\n{payment['timeStamp']}\n{payment['nonceStr']}\n{payment['package']}\n"
+    ).encode()
+    keys.merchant.public_key().verify(
+        base64.b64decode(payment["paySign"]), message, padding.PKCS1v15(), hashes.SHA256()
+    )
+
+
+async def run_member_flow(api: Api, keys: Keys | None) -> None:
+    """login → order → prepay → (paid) → read → confirm → refund request."""
+    login = await api.login("oFlow")
+    token = login["token"]
+    product_id = await mall_product()
+    created = await place(
+        api, token, {"source": "mall", "items": [{"product_id": product_id, "quantity": 2}]}
+    )
+    assert created.status == 201, await created.text()
+    data = await created.json()
+    order, payment = data["order"], data["payment"]
+    assert (order["status"], order["total_fen"], order["paid_fen"]) == ("created", 33600, 33600)
+    assert payment["appId"] == APPID
+    fake_order = api.wx.orders[order["out_trade_no"]]
+    assert payment["package"] == f"prepay_id={fake_order.prepay_id}"
+    assert (fake_order.total, fake_order.openid, fake_order.notify_url) == (
+        33600,
+        "oFlow",
+        NOTIFY_URL,
+    )
+    if keys is not None:
+        assert payment["signType"] == "RSA"
+        assert_v3_pay_sign(payment, keys)
+
+    await pay_now(api, order["id"])
+    shown = await api.client.get(f"/api/orders/{order['id']}", headers=bearer(token))
+    assert (await shown.json())["order"]["status"] == "paid"
+
+    confirmed = await api.client.post(f"/api/orders/{order['id']}/confirm", headers=bearer(token))
+    assert confirmed.status == 200
+    assert (await confirmed.json())["order"]["status"] == "completed"
+    assert await Entry.filter(order_id=order["id"]).count() == 1  # settled on completion
+
+    line_id = order["lines"][0]["id"]
+    refund = await api.client.post(
+        f"/api/orders/{order['id']}/lines/{line_id}/refund",
+        json={"reason": "不想要了"},
+        headers=bearer(token),
+    )
+    assert refund.status == 202, await refund.text()
+    requested = (await refund.json())["refund"]
+    assert (requested["status"], requested["amount_fen"]) == ("requested", 33600)
+    assert api.wx.refunds[requested["out_refund_no"]].refund == 33600
+    line = await OrderLine.get(id=line_id)
+    assert line.status == "settled"  # nothing changes until WeChat's refund notification
+
+
+async def test_member_flow_on_postgres_with_redis_and_pay_v3(api: Api, keys: Keys) -> None:
+    await run_member_flow(api, keys)
+
+
+async def test_member_flow_on_sqlite_without_redis(
+    make_api: Callable[..., Any], keys: Keys
+) -> None:
+    await run_member_flow(await make_api("sqlite", redis=False), keys)
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+async def test_pay_v2_returns_hmac_signed_request_payment_params(
+    make_api: Callable[..., Any], backend: str
+) -> None:
+    api: Api = await make_api(backend, api_version="v2")
+    token = await api.member_token("oV2")
+    created = await place(
+        api,
+        token,
+        {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
+    )
+    assert created.status == 201, await created.text()
+    data = await created.json()
+    payment = data["payment"]
+    assert payment["signType"] == "HMAC-SHA256"
+    unsigned = {k: v for k, v in payment.items() if k != "paySign"}
+    assert payment["paySign"] == wechat_v2_sign(unsigned, API_KEY, "HMAC-SHA256")
+    assert api.wx.orders[data["order"]["out_trade_no"]].api == "v2"
+
+
+async def test_cashier_order_pays_an_amount_to_a_store(api: Api) -> None:
+    store = await new_store("一号店")
+    token = await api.member_token()
+    created = await place(
+        api, token, {"source": "cashier", "store_id": store.id, "amount_fen": 5000}
+    )
+    assert created.status == 201
+    order = (await created.json())["order"]
+    assert (order["source"], order["store_id"], order["paid_fen"]) == ("cashier", store.id, 5000)
+    assert order["lines"][0]["product_id"] is None
+
+
+async def test_store_order_buys_a_stores_goods(api: Api) -> None:
+    store = await new_store("二号店")
+    product = await new_product("门店货", 990, kind=ProductKind.STORE, store_id=store.id)
+    token = await api.member_token()
+    created = await place(
+        api, token, {"source": "store", "items": [{"product_id": product.id, "quantity": 3}]}
+    )
+    assert created.status == 201
+    assert (await created.json())["order"]["store_id"] == store.id
+
+
+async def test_pay_again_returns_fresh_params_for_an_unpaid_order(api: Api) -> None:
+    token = await api.member_token()
+    created = await (
+        await place(
+            api,
+            token,
+            {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
+        )
+    ).json()
+    again = await api.client.post(
+        f"/api/orders/{created['order']['id']}/pay", headers=bearer(token)
+    )
+    assert again.status == 200
+    assert (await again.json())["payment"]["package"] == created["payment"]["package"]
+
+
+# --- refusals ----------------------------------------------------------------------------------
+
+
+async def test_another_members_order_is_not_found(api: Api) -> None:
+    owner = await api.member_token("oOwner")
+    stranger = await api.member_token("oStranger")
+    order = (
+        await (
+            await place(
+                api,
+                owner,
+                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
+            )
+        ).json()
+    )["order"]
+    await pay_now(api, order["id"])
+    base = f"/api/orders/{order['id']}"
+    attempts = [
+        api.client.get(base, headers=bearer(stranger)),
+        api.client.post(f"{base}/pay", headers=bearer(stranger)),
+        api.client.post(f"{base}/confirm", headers=bearer(stranger)),
+        api.client.post(f"{base}/lines/{order['lines'][0]['id']}/refund", headers=bearer(stranger)),
+    ]
+    for attempt in attempts:
+        response = await attempt
+        assert response.status == 404
+        assert (await response.json())["code"] == "not_found"
+    assert (await Order.get(id=order["id"])).status == OrderStatus.PAID
+    assert await Refund.all().count() == 0
+
+
+async def test_an_unknown_or_non_numeric_order_id_is_404(api: Api) -> None:
+    token = await api.member_token()
+    for path in ("/api/orders/999999", "/api/orders/abc", "/api/orders/1e3"):
+        response = await api.client.get(path, headers=bearer(token))
+        assert response.status == 404
+        assert (await response.json())["code"] == "not_found"
+
+
+async def test_confirming_an_unpaid_order_is_a_409(api: Api) -> None:
+    token = await api.member_token()
+    order = (
+        await (
+            await place(
+                api,
+                token,
+                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
+            )
+        ).json()
+    )["order"]
+    response = await api.client.post(f"/api/orders/{order['id']}/confirm", headers=bearer(token))
+    assert response.status == 409
+    body = await response.json()
+    assert body["code"] == "not_allowed"
+    assert body["message"] == "只有已支付的订单可以完成"
+
+
+async def test_paying_a_paid_order_again_is_a_409(api: Api) -> None:
+    token = await api.member_token()
+    order = (
+        await (
+            await place(
+                api,
+                token,
+                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
+            )
+        ).json()
+    )["order"]
+    await pay_now(api, order["id"])
+    response = await api.client.post(f"/api/orders/{order['id']}/pay", headers=bearer(token))
+    assert response.status == 409
+    assert (await response.json())["code"] == "not_payable"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "field"),
+    [
+        (
+            {"source": "mall", "items": [{"product_id": 999999, "quantity": 1}]},
+            404,
+            "not_found",
+            "product_id",
+        ),
+        ({"source": "mall", "items": []}, 400, "invalid_amount", "items"),
+        (
+            {"source": "mall", "items": [{"product_id": 1, "quantity": 0}]},
+            400,
+            "invalid_field",
+            "items[0].quantity",
+        ),
+        (
+            {"source": "mall", "items": [{"product_id": 1, "quantity": 1.0}]},
+            400,
+            "invalid_field",
+            "items[0].quantity",
+        ),
+        (
+            {"source": "cashier", "store_id": 1, "amount_fen": 9.99},
+            400,
+            "invalid_field",
+            "amount_fen",
+        ),
+        (
+            {"source": "cashier", "store_id": 999999, "amount_fen": 100},
+            404,
+            "not_found",
+            "store_id",
+        ),
+        ({"source": "shop", "items": []}, 400, "invalid_field", "source"),
+        ({"items": []}, 400, "invalid_field", "source"),
+        (
+            {"source": "mall", "items": [{"product_id": 1, "quantity": 1}], "deduction_fen": 100},
+            400,
+            "deduction_unavailable",
+            "deduction_fen",
+        ),
+        (
+            {"source": "mall", "items": [{"product_id": 1, "quantity": True}]},
+            400,
+            "invalid_field",
+            "items[0].quantity",
+        ),
+    ],
+)
+async def test_an_invalid_order_is_refused_and_nothing_is_created(
+    api: Api, body: dict[str, Any], status: int, code: str, field: str
+) -> None:
+    token = await api.member_token()
+    response = await place(api, token, body)
+    assert response.status == status
+    answer = await response.json()
+    assert (answer["code"], answer["field"]) == (code, field)
+    assert answer["message"]
+    assert await Order.all().count() == 0
+    assert not api.wx.orders
+
+
+async def test_mixing_a_store_product_into_a_mall_order_is_a_409(api: Api) -> None:
+    store = await new_store("三号店")
+    product = await new_product("门店货", 100, kind=ProductKind.STORE, store_id=store.id)
+    response = await place(
+        api,
+        await api.member_token(),
+        {"source": "mall", "items": [{"product_id": product.id, "quantity": 1}]},
+    )
+    assert response.status == 409
+    assert (await response.json())["field"] == "product_id"
+
+
+async def test_without_wechat_pay_no_order_is_created(make_api: Callable[..., Any]) -> None:
+    api: Api = await make_api("postgres", pay=False)
+    response = await place(
+        api,
+        await api.member_token(),
+        {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
+    )
+    assert response.status == 503
+    assert (await response.json())["code"] == "payment_unavailable"
+    assert await Order.all().count() == 0
+
+
+async def test_a_wechat_pay_refusal_names_the_unpaid_order_for_a_retry(api: Api) -> None:
+    token = await api.member_token()
+    order = (
+        await (
+            await place(
+                api,
+                token,
+                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
+            )
+        ).json()
+    )["order"]
+    api.wx.mark_paid(order["out_trade_no"])  # WeChat now answers ORDERPAID to a new prepay
+    response = await api.client.post(f"/api/orders/{order['id']}/pay", headers=bearer(token))
+    assert response.status == 502
+    body = await response.json()
+    assert (body["code"], body["order_id"]) == ("wechat_pay_error", order["id"])
+
+
+async def test_refunding_an_unpaid_order_is_a_409(api: Api) -> None:
+    token = await api.member_token()
+    order = (
+        await (
+            await place(
+                api,
+                token,
+                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
+            )
+        ).json()
+    )["order"]
+    response = await api.client.post(
+        f"/api/orders/{order['id']}/lines/{order['lines'][0]['id']}/refund", headers=bearer(token)
+    )
+    assert response.status == 409
+    assert await Refund.all().count() == 0
+
+
+async def test_a_repeated_refund_request_reuses_its_refund_number(api: Api) -> None:
+    token = await api.member_token()
+    order = (
+        await (
+            await place(
+                api,
+                token,
+                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
+            )
+        ).json()
+    )["order"]
+    await pay_now(api, order["id"])
+    url = f"/api/orders/{order['id']}/lines/{order['lines'][0]['id']}/refund"
+    first = await (await api.client.post(url, headers=bearer(token))).json()
+    second = await (await api.client.post(url, headers=bearer(token))).json()
+    assert first["refund"]["out_refund_no"] == second["refund"]["out_refund_no"]
+    assert await Refund.all().count() == 1
+    assert len(api.wx.refunds) == 1
+
+    await Refund.filter(id=first["refund"]["id"]).update(status=RefundStatus.SUCCEEDED)
+    done = await api.client.post(url, headers=bearer(token))
+    assert done.status == 409
+    assert (await done.json())["code"] == "already_settled"
+
+
+async def test_a_line_of_another_order_is_not_found(api: Api) -> None:
+    token = await api.member_token()
+    orders = [
+        (
+            await (
+                await place(
+                    api,
+                    token,
+                    {
+                        "source": "mall",
+                        "items": [{"product_id": await mall_product(), "quantity": 1}],
+                    },
+                )
+            ).json()
+        )["order"]
+        for _ in range(2)
+    ]
+    await pay_now(api, orders[0]["id"])
+    url = f"/api/orders/{orders[0]['id']}/lines/{orders[1]['lines'][0]['id']}/refund"
+    response = await api.client.post(url, headers=bearer(token))
+    assert response.status == 404
+    assert (await response.json())["field"] == "line_id"
+
+
+async def test_an_operator_can_request_a_members_refund(api: Api) -> None:
+    token = await api.member_token()
+    order = (
+        await (
+            await place(
+                api,
+                token,
+                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
+            )
+        ).json()
+    )["order"]
+    await pay_now(api, order["id"])
+    url = f"/api/admin/orders/{order['id']}/lines/{order['lines'][0]['id']}/refund"
+    response = await api.client.post(url, headers=bearer(api.admin_token()))
+    assert response.status == 202
+    assert (await Refund.get()).requested_by == "operator"
