@@ -1,0 +1,157 @@
+"""APScheduler wiring: the scheduled jobs of one server process.
+
+Start it in the same startup code that ran ``Tortoise.init``, after it (STACK.md: a scheduler
+started elsewhere has no ORM context and its jobs fail with "No TortoiseContext is currently
+active")::
+
+    ctx = await Tortoise.init(config=...)
+    async with running_scheduler(settings):
+        ...
+
+Every process may run a scheduler: the jobs call ``services.jobs.run_scheduled``, which claims
+the scheduled slot in the database first, so each slot runs once however many processes fire.
+
+The clearing schedule lives in the database (``services.clearing``). The scheduler re-reads it
+every minute and moves (or removes) the clearing job when an operator has changed it, so a
+change needs no restart. On start, a slot missed within the grace period (e.g. during a deploy
+at midnight) is caught up; older misses are left to the operator (``run_job``).
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from runtime.config import Settings
+from services.clearing import (
+    JOB_NAME,
+    WEEKDAYS,
+    ClearingKind,
+    ClearingSchedule,
+    latest_slot,
+    load_schedule,
+)
+from services.config_store import LOCAL_TZ, utcnow
+from services.jobs import run_scheduled
+
+log = logging.getLogger(__name__)
+
+CLEARING = JOB_NAME
+
+REFRESH_SECONDS = 60
+MISFIRE_GRACE = timedelta(hours=1)  # a run delayed longer than this is skipped, not run late
+
+
+def clearing_trigger(schedule: ClearingSchedule) -> BaseTrigger | None:
+    """The trigger for a clearing schedule (Beijing time), or None when it is switched off or a
+    one-off time is already past the grace period."""
+    if not schedule.enabled:
+        return None
+    hour, minute = schedule.at.hour, schedule.at.minute
+    if schedule.kind == ClearingKind.DAILY:
+        return CronTrigger(hour=hour, minute=minute, timezone=LOCAL_TZ)
+    if schedule.kind == ClearingKind.WEEKLY:
+        day_of_week = WEEKDAYS[schedule.weekday - 1]
+        return CronTrigger(day_of_week=day_of_week, hour=hour, minute=minute, timezone=LOCAL_TZ)
+    if schedule.kind == ClearingKind.MONTHLY:
+        return CronTrigger(day=schedule.day, hour=hour, minute=minute, timezone=LOCAL_TZ)
+    once = schedule.once_local()
+    if once is None or once + MISFIRE_GRACE < utcnow():
+        return None
+    return DateTrigger(run_date=once, timezone=LOCAL_TZ)
+
+
+async def run_clearing() -> None:
+    outcome = await run_scheduled(CLEARING, now=utcnow())
+    if outcome.ran:
+        log.info(
+            "clearing %s: %s %s", outcome.slot, outcome.status, outcome.changes or outcome.error
+        )
+
+
+@dataclass
+class _ClearingJob:
+    """The clearing schedule in force in this scheduler."""
+
+    schedule: ClearingSchedule | None = None
+
+    def apply(self, scheduler: AsyncIOScheduler, schedule: ClearingSchedule) -> None:
+        if schedule == self.schedule:
+            return
+        self.schedule = schedule
+        trigger = clearing_trigger(schedule)
+        if trigger is None:
+            if scheduler.get_job(CLEARING) is not None:
+                scheduler.remove_job(CLEARING)
+            return
+        scheduler.add_job(
+            run_clearing,
+            trigger,
+            id=CLEARING,
+            name="队列奖励清零",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
+        )
+
+    async def refresh(self, scheduler: AsyncIOScheduler) -> None:
+        self.apply(scheduler, await load_schedule())
+
+
+def build_scheduler(
+    settings: Settings, clearing: ClearingSchedule | None = None
+) -> AsyncIOScheduler:
+    """A scheduler (not started) with the clearing job for ``clearing`` (default: the built-in
+    schedule, off) and the job that keeps it in step with the database."""
+    scheduler = AsyncIOScheduler(timezone=ZoneInfo(settings.scheduler.timezone))
+    job = _ClearingJob()
+    job.apply(scheduler, clearing or ClearingSchedule())
+    scheduler.add_job(
+        job.refresh,
+        IntervalTrigger(seconds=REFRESH_SECONDS),
+        args=[scheduler],
+        id="refresh-schedules",
+        coalesce=True,
+        max_instances=1,
+    )
+    return scheduler
+
+
+async def load_scheduler(settings: Settings) -> AsyncIOScheduler:
+    """The scheduler for the schedule in the database, not started yet (add listeners here).
+    A slot missed within the grace period gets a catch-up run, a no-op if it already ran."""
+    schedule = await load_schedule()
+    scheduler = build_scheduler(settings, schedule)
+    slot = latest_slot(schedule, utcnow()) if schedule.enabled else None
+    if slot is not None and utcnow() - slot <= MISFIRE_GRACE:
+        scheduler.add_job(run_clearing, id=f"{CLEARING}-catch-up")
+    return scheduler
+
+
+async def start_scheduler(settings: Settings) -> AsyncIOScheduler:
+    """Load the scheduler and start it. Call it after ``Tortoise.init``, in the same task (see
+    the module docstring)."""
+    scheduler = await load_scheduler(settings)
+    scheduler.start()
+    return scheduler
+
+
+@asynccontextmanager
+async def running_scheduler(settings: Settings) -> AsyncIterator[AsyncIOScheduler]:
+    """The started scheduler for the life of the block (usable inside an aiohttp cleanup_ctx)."""
+    scheduler = await start_scheduler(settings)
+    try:
+        yield scheduler
+    finally:
+        scheduler.shutdown(wait=False)  # runs on the event loop: give it its turn
+        await asyncio.sleep(0)

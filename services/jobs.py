@@ -1,0 +1,159 @@
+"""Scheduled jobs: every run is recorded, and each scheduled slot runs exactly once.
+
+A run first *claims* its slot: it inserts the ``job_run`` row ``(name, slot)`` in its own
+committed statement, before any work. The unique constraint lets exactly one claim succeed, so
+however many server processes (each with its own APScheduler) fire for the same scheduled time,
+one does the work and the others return at once (STACK.md: APScheduler alone runs a job once
+per process). The row then records when the run ended, what it changed and any error.
+
+A failed run stays ``failed``; an operator may retry that slot (``run_job(name, now=…,
+slot=…)``), which re-claims it in one conditional UPDATE, so two retries never both run. A
+process that dies mid-run leaves its row ``running``: that slot is not retried by itself (a
+late clearing is better than a double one) — the operator sees it in ``recent_runs`` and runs
+the job by hand. An operator run without a slot gets its own slot, ``operator:<time>``.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise import connections
+
+from models import JobRun, JobRunStatus
+from services import clearing
+from services.config_store import utcnow
+from services.errors import NotFound
+from services.sql import fetch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job: which slot a scheduled run at ``now`` belongs to (None: not scheduled now, e.g.
+    switched off), and the work for a slot, returning what it changed."""
+
+    slot_for: Callable[[datetime], Awaitable[datetime | None]]
+    work: Callable[[datetime, datetime], Awaitable[dict[str, Any]]]  # (now, slot) → changes
+
+
+async def _clear(now: datetime, slot: datetime) -> dict[str, Any]:
+    report = await clearing.clear_waiting_entries(now=now, slot=slot)
+    return report.as_changes()
+
+
+JOBS: dict[str, Job] = {
+    clearing.JOB_NAME: Job(slot_for=clearing.scheduled_slot, work=_clear),
+}
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    name: str
+    slot: str
+    ran: bool  # False: another process (or an earlier run) already has this slot
+    status: str  # succeeded | failed | skipped
+    changes: dict[str, Any] | None = None
+    error: str = ""
+    run_id: int | None = None
+
+
+def slot_key(slot: datetime) -> str:
+    """A scheduled time as the run's key: UTC, to the minute."""
+    return slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+async def claim_slot(name: str, slot: str, *, now: datetime, trigger: str) -> int | None:
+    """Claim ``(name, slot)``: the new run's id, or None when it was already claimed. A failed
+    run of the slot is taken over only when ``trigger`` is ``operator``."""
+    conn = connections.get("default")
+    rows = await fetch(
+        conn,
+        "INSERT INTO job_run (name, slot, trigger, status, attempts, started_at, error)"
+        " VALUES ($1, $2, $3, $4, 1, $5, '') ON CONFLICT (name, slot) DO NOTHING RETURNING id",
+        [name, slot, trigger, JobRunStatus.RUNNING.value, now],
+    )
+    if rows:
+        return int(rows[0]["id"])
+    if trigger != "operator":
+        return None
+    rows = await fetch(
+        conn,
+        "UPDATE job_run SET status = $1, attempts = attempts + 1, started_at = $2,"
+        " finished_at = NULL, error = '', trigger = $3"
+        " WHERE name = $4 AND slot = $5 AND status = $6 RETURNING id",
+        [JobRunStatus.RUNNING.value, now, trigger, name, slot, JobRunStatus.FAILED.value],
+    )
+    return int(rows[0]["id"]) if rows else None
+
+
+async def run_once(
+    name: str,
+    slot: datetime,
+    *,
+    now: datetime,
+    trigger: str = "schedule",
+    key: str | None = None,
+) -> JobOutcome:
+    """Run job ``name`` for ``slot`` unless that slot is already claimed; record the run."""
+    job = _job(name)
+    key = key or slot_key(slot)
+    run_id = await claim_slot(name, key, now=now, trigger=trigger)
+    if run_id is None:
+        return JobOutcome(name, key, ran=False, status="skipped")
+    try:
+        changes = await job.work(now, slot)
+    except Exception as exc:  # recorded, then reported to the caller as a failed run
+        log.exception("job %s slot %s failed", name, key)
+        error = f"{type(exc).__name__}: {exc}"
+        await _finish(run_id, JobRunStatus.FAILED, None, error)
+        return JobOutcome(name, key, ran=True, status="failed", error=error, run_id=run_id)
+    await _finish(run_id, JobRunStatus.SUCCEEDED, changes, "")
+    return JobOutcome(name, key, ran=True, status="succeeded", changes=changes, run_id=run_id)
+
+
+async def _finish(
+    run_id: int, status: JobRunStatus, changes: dict[str, Any] | None, error: str
+) -> None:
+    await JobRun.filter(id=run_id).update(
+        status=status, changes=changes, error=error, finished_at=utcnow()
+    )
+
+
+async def run_scheduled(name: str, *, now: datetime) -> JobOutcome:
+    """What the scheduler calls when job ``name`` fires: run the slot ``now`` belongs to,
+    exactly once across processes. Nothing is recorded when the job is not scheduled now."""
+    slot = await _job(name).slot_for(now)
+    if slot is None:
+        return JobOutcome(name, "", ran=False, status="skipped")
+    return await run_once(name, slot, now=now)
+
+
+async def run_job(name: str, *, now: datetime, slot: datetime | None = None) -> JobOutcome:
+    """An operator's run (``queue-rebate jobs run clearing``). Without ``slot``: a run of its
+    own, for ``now``. With ``slot``: that scheduled slot, if it never ran or its run failed."""
+    _job(name)
+    if slot is None:
+        return await run_once(
+            name,
+            now,
+            now=now,
+            trigger="operator",
+            key=f"operator:{now.astimezone(UTC).isoformat(timespec='seconds')}",
+        )
+    return await run_once(name, slot, now=now, trigger="operator")
+
+
+async def recent_runs(name: str | None = None, *, limit: int = 20) -> list[JobRun]:
+    """The latest runs, newest first (for operators and support)."""
+    query = JobRun.all() if name is None else JobRun.filter(name=name)
+    return await query.order_by("-started_at", "-id").limit(limit)
+
+
+def _job(name: str) -> Job:
+    job = JOBS.get(name)
+    if job is None:
+        raise NotFound(f"没有名为 {name} 的任务（可用: {', '.join(sorted(JOBS))}）", field="name")
+    return job
