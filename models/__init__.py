@@ -10,6 +10,14 @@ from models.jobs import JobRun, JobRunStatus, JobSetting
 from models.ledger import Asset, LedgerLine, Wallet
 from models.lottery import LotteryDraw
 from models.members import Member
+from models.notifications import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    NotificationDelivery,
+    NotifierCursor,
+    OfficialAccountFollower,
+    SubscribeConsent,
+)
 from models.orders import LineStatus, Order, OrderLine, OrderStatus
 from models.outbox import OutboxEvent
 from models.payments import PaymentNotice, Refund, RefundStatus
@@ -18,6 +26,8 @@ from models.queues import Entry, EntryStatus, Extraction, Payout, PendingSettlem
 __all__ = [
     "Asset",
     "Cashier",
+    "DeliveryAttempt",
+    "DeliveryStatus",
     "Entry",
     "EntryStatus",
     "Extraction",
@@ -28,6 +38,9 @@ __all__ = [
     "LineStatus",
     "LotteryDraw",
     "Member",
+    "NotificationDelivery",
+    "NotifierCursor",
+    "OfficialAccountFollower",
     "Order",
     "OrderLine",
     "OrderStatus",
@@ -42,5 +55,6 @@ __all__ = [
     "Refund",
     "RefundStatus",
     "Store",
+    "SubscribeConsent",
     "Wallet",
 ]
