@@ -6,10 +6,34 @@ those lines, and ``queue-rebate check`` proves the two agree (SPEC §2).
 
 from models.catalog import Cashier, Product, ProductKind, Store
 from models.config import RebateConfig
+from models.distribution import (
+    Commission,
+    CommissionKind,
+    CommissionStatus,
+    DistributionConfig,
+    DividendRun,
+    DividendShare,
+    TeamLevelChange,
+    TeamStanding,
+)
 from models.jobs import JobRun, JobRunStatus, JobSetting
 from models.ledger import Asset, LedgerLine, Wallet
 from models.lottery import LotteryDraw
 from models.members import Member
+from models.merchants import (
+    ApplicationStatus,
+    CreditKind,
+    CreditStatus,
+    GuardrailAck,
+    Merchant,
+    MerchantApplication,
+    MerchantInvite,
+    MerchantTransfer,
+    Statement,
+    StatementStatus,
+    StoreCredit,
+    TransferState,
+)
 from models.notifications import (
     DeliveryAttempt,
     DeliveryStatus,
@@ -24,13 +48,23 @@ from models.payments import PaymentNotice, Refund, RefundStatus
 from models.queues import Entry, EntryStatus, Extraction, Payout, PendingSettlement, Queue
 
 __all__ = [
+    "ApplicationStatus",
     "Asset",
     "Cashier",
+    "Commission",
+    "CommissionKind",
+    "CommissionStatus",
+    "CreditKind",
+    "CreditStatus",
     "DeliveryAttempt",
     "DeliveryStatus",
+    "DistributionConfig",
+    "DividendRun",
+    "DividendShare",
     "Entry",
     "EntryStatus",
     "Extraction",
+    "GuardrailAck",
     "JobRun",
     "JobRunStatus",
     "JobSetting",
@@ -38,6 +72,10 @@ __all__ = [
     "LineStatus",
     "LotteryDraw",
     "Member",
+    "Merchant",
+    "MerchantApplication",
+    "MerchantInvite",
+    "MerchantTransfer",
     "NotificationDelivery",
     "NotifierCursor",
     "OfficialAccountFollower",
@@ -54,7 +92,13 @@ __all__ = [
     "RebateConfig",
     "Refund",
     "RefundStatus",
+    "Statement",
+    "StatementStatus",
     "Store",
+    "StoreCredit",
     "SubscribeConsent",
+    "TeamLevelChange",
+    "TeamStanding",
+    "TransferState",
     "Wallet",
 ]

@@ -1,0 +1,340 @@
+"""直推 / 间推 / 级差 on settlement, the referral binding they follow, the freeze and release,
+and refunds (SPEC §8)."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from tortoise.transactions import in_transaction
+
+from models import (
+    Commission,
+    CommissionKind,
+    DistributionConfig,
+    LedgerLine,
+    Member,
+    Order,
+    OrderLine,
+    OutboxEvent,
+    TeamLevelChange,
+    Wallet,
+)
+from rebate.errors import InvalidSetting
+from rebate.money import apply_bp
+from services.catalog import new_member
+from services.conservation import check_conservation
+from services.conservation_merchant import check_merchant_conservation
+from services.distribution_settings import DistributionSettings, TeamLevel, from_doc, to_doc
+from services.merchants import save_distribution_settings
+from services.promoter import my_rewards, my_team
+from services.referral import Binding, bind_referrer
+from services.rewards import on_order_settled, plan_rewards, release_matured_commissions
+from services.team import team_levels
+from tests.distribution.support import (
+    LEVELS,
+    base_rules,
+    buy,
+    chain,
+    configure,
+    days,
+    refund,
+    with_level,
+)
+from tests.services.helpers import T0, Clock
+
+
+async def rewards_of(order_id: int) -> dict[str, tuple[int, int]]:
+    """kind (team: ``team:<member>``) → (member, amount)."""
+    out = {}
+    for c in await Commission.filter(order_id=order_id).order_by("id"):
+        key = f"team:{c.member_id}" if c.kind == CommissionKind.TEAM else c.kind.value
+        out[key] = (c.member_id, c.amount_fen)
+    return out
+
+
+async def books_balance() -> None:
+    assert await check_conservation() == []
+    assert await check_merchant_conservation() == []
+
+
+# --- who is rewarded: the binding decides -------------------------------------------------------
+
+
+async def test_direct_and_indirect_go_to_the_two_referrers_above_the_buyer(db):
+    await base_rules()
+    await configure(direct_bp=1000, indirect_bp=500)
+    top, mid, buyer = await chain(3)
+    order = await buy(buyer, 16_801, Clock())
+    # floor(16801 × 10%) = 1680, floor(16801 × 5%) = 840: the fractions stay with the platform
+    assert await rewards_of(order.id) == {"direct": (mid, 1680), "indirect": (top, 840)}
+    assert await Commission.filter(order_id=order.id).first().values("key") == {
+        "key": f"reward:direct:{order.id}"
+    }
+    await books_balance()
+
+
+async def test_refused_bindings_earn_nothing_and_the_first_referrer_keeps_the_buyer(db):
+    """Self, a 2-cycle, a 3-cycle and a late re-binding are refused; rewards follow the one
+    binding that stands."""
+    await base_rules()
+    await configure(direct_bp=1000, indirect_bp=500)
+    a, b, c = await chain(3)  # a ← b ← c
+    other = await new_member("other")
+    code = {m: (await Member.get(id=m)).referral_code for m in (a, b, c, other.id)}
+    loner = await new_member("loner")
+    assert await bind_referrer(loner.id, loner.referral_code) == Binding.SELF
+    assert await bind_referrer(a, code[b]) == Binding.CYCLE  # 2-cycle
+    assert await bind_referrer(a, code[c]) == Binding.CYCLE  # 3-cycle
+    assert await bind_referrer(c, code[other.id]) == Binding.ALREADY_BOUND
+    clock = Clock()
+    assert await rewards_of((await buy(loner.id, 10_000, clock)).id) == {}
+    assert await rewards_of((await buy(a, 10_000, clock)).id) == {}  # a has no referrer
+    assert await rewards_of((await buy(c, 10_000, clock)).id) == {
+        "direct": (b, 1000),
+        "indirect": (a, 500),
+    }
+    assert not await Commission.filter(member_id=other.id).exists()
+
+
+async def test_a_member_bound_after_an_order_earns_only_on_later_orders(db):
+    await base_rules()
+    await configure(direct_bp=1000)
+    promoter, buyer = await new_member("p"), await new_member("b")
+    clock = Clock()
+    before = await buy(buyer.id, 10_000, clock)
+    assert await bind_referrer(buyer.id, promoter.referral_code) == Binding.BOUND
+    after = await buy(buyer.id, 10_000, clock)
+    assert await rewards_of(before.id) == {}
+    assert await rewards_of(after.id) == {"direct": (promoter.id, 1000)}
+
+
+# --- 级差 -----------------------------------------------------------------------------------------
+
+
+async def test_team_difference_pays_each_higher_rate_its_difference_up_to_the_depth_limit(db):
+    """buyer → low (no level) → mid (3%) → top (5%) → apex (8%): with depth 3, low gets
+    nothing, mid 3%, top 5% − 3%; apex is beyond the limit."""
+    await base_rules()
+    await configure(levels=LEVELS, team_depth=3)
+    apex, top, mid, _low, buyer = await chain(5)
+    for member, level in ((apex, 3), (top, 2), (mid, 1)):
+        await with_level(member, level)
+    order = await buy(buyer, 20_001, Clock())
+    assert await rewards_of(order.id) == {
+        f"team:{mid}": (mid, apply_bp(20_001, 300)),
+        f"team:{top}": (top, apply_bp(20_001, 200)),
+    }
+
+
+async def test_team_difference_skips_a_lower_rate_above_a_higher_one_and_default_depth_is_2(db):
+    await base_rules()
+    await configure(levels=LEVELS)  # team_depth 2
+    top, high, low_level, buyer = await chain(4)
+    await with_level(top, 3)  # 8%, but three levels up: beyond the default depth
+    await with_level(high, 2)  # 5%
+    await with_level(low_level, 3)  # 8%: the first ancestor outranks the second
+    order = await buy(buyer, 10_000, Clock())
+    assert await rewards_of(order.id) == {f"team:{low_level}": (low_level, 800)}
+
+
+async def test_team_depth_above_three_is_refused_and_three_is_the_most(db):
+    with pytest.raises(InvalidSetting) as refused:
+        DistributionSettings(team_depth=4)
+    assert refused.value.field == "team_depth" and "传销" in refused.value.message
+    with pytest.raises(InvalidSetting):
+        from_doc({"team_depth": 0})
+    assert DistributionSettings(team_depth=3).team_depth == 3
+
+
+@given(
+    base=st.integers(0, 10**9),
+    rates=st.lists(st.sampled_from([0, 300, 500, 800]), max_size=3),
+    depth=st.integers(1, 3),
+)
+def test_team_differences_never_add_up_to_more_than_the_top_rate(base, rates, depth):
+    settings = DistributionSettings(levels=LEVELS, team_depth=depth, direct_bp=100)
+    ancestors = [(i + 1, r) for i, r in enumerate(rates)]
+    rewards = plan_rewards(base, ancestors, settings, buyer_id=99)
+    team = [r for r in rewards if r.kind == CommissionKind.TEAM]
+    assert sum(r.amount_fen for r in team) <= apply_bp(base, max(rates[:depth], default=0))
+    assert all(r.amount_fen > 0 and r.member_id != 99 for r in rewards)
+    assert len({r.member_id for r in team}) == len(team) and all(r.depth <= depth for r in team)
+
+
+# --- team levels ----------------------------------------------------------------------------------
+
+
+async def test_levels_rise_by_direct_referrals_and_team_turnover_and_each_change_is_recorded(db):
+    await base_rules()
+    await configure(levels=LEVELS)
+    leader, _first, buyer = await chain(3)  # leader ← first ← buyer
+    second = await new_member("second")
+    await bind_referrer(second.id, (await Member.get(id=leader)).referral_code)
+    clock = Clock()
+    await buy(buyer, 60_000, clock)  # leader: 2 directs → 经理; team turnover 60000
+    assert (await team_levels_of(leader)) == 1
+    await buy(second.id, 40_000, clock)  # team turnover 100000 → 总监
+    assert (await team_levels_of(leader)) == 2
+    changes = await TeamLevelChange.filter(member_id=leader).order_by("id")
+    assert [(c.from_level, c.to_level, c.reason) for c in changes] == [
+        (0, 1, "auto"),
+        (1, 2, "auto"),
+    ]
+    assert changes[1].detail == {"team_turnover_fen": 100_000, "direct_referrals": 2}
+    await with_level(leader, 0)
+    last = await TeamLevelChange.filter(member_id=leader).order_by("-id").first()
+    assert (last.from_level, last.to_level, last.reason) == (2, 0, "operator")
+
+
+async def team_levels_of(member_id: int) -> int:
+    async with in_transaction() as conn:
+        return (await team_levels(conn, [member_id]))[member_id]
+
+
+# --- freeze, release, refunds -----------------------------------------------------------------
+
+
+async def test_commission_is_frozen_then_released_once_after_the_freeze_period(db):
+    await base_rules()
+    await configure(direct_bp=1000, freeze_days=7)
+    promoter, buyer = await chain(2)
+    clock = Clock()
+    order = await buy(buyer, 10_000, clock)
+    commission = await Commission.get(order_id=order.id)
+    assert commission.status == "frozen" and commission.release_at == order.completed_at + days(7)
+    assert (await release_matured_commissions(order.completed_at + days(6)))["released"] == 0
+    assert (await Wallet.get(member_id=promoter)).cash_fen == 0
+    assert (await release_matured_commissions(order.completed_at + days(7)))["released"] == 1
+    assert (await release_matured_commissions(order.completed_at + days(8)))["released"] == 0
+    line = await LedgerLine.get(key=commission.key)
+    assert (line.member_id, line.asset, line.amount, line.kind, line.order_id) == (
+        promoter,
+        "cash",
+        1000,
+        "commission",
+        order.id,
+    )
+    assert (await Wallet.get(member_id=promoter)).cash_fen == 1000
+    assert await OutboxEvent.filter(kind="commission_released", member_id=promoter).count() == 1
+    await books_balance()
+
+
+async def test_settled_at_payment_the_freeze_counts_from_completion(db):
+    await base_rules()
+    await configure(direct_bp=1000, freeze_days=3)
+    _, buyer = await chain(2)
+    order = await buy(buyer, 10_000, Clock(), settle_it=False)
+    async with in_transaction() as conn:  # 支付后结算: settled before completion
+        await on_order_settled(conn, await Order.get(id=order.id), T0)
+    assert (await Commission.get(order_id=order.id)).release_at is None
+    assert (await release_matured_commissions(T0 + days(30)))["released"] == 0
+    from services.orders import complete_order
+
+    done = await complete_order(order.id, now=T0 + days(1))
+    report = await release_matured_commissions(T0 + days(2))
+    assert report == {"scheduled": 1, "released": 0, "released_fen": 0}
+    assert (await Commission.get(order_id=order.id)).release_at == done.completed_at + days(3)
+    assert (await release_matured_commissions(T0 + days(4)))["released"] == 1
+
+
+async def test_refund_before_release_shrinks_then_reverses_and_never_touches_the_wallet(db):
+    await base_rules()
+    await configure(direct_bp=1000, indirect_bp=500)
+    top, mid, buyer = await chain(3)
+    clock = Clock()
+    order = await buy(buyer, 10_001, clock, lines=2)
+    first, second = await OrderLine.filter(order_id=order.id).order_by("id")
+    assert await rewards_of(order.id) == {"direct": (mid, 2000), "indirect": (top, 1000)}
+    await refund(first.id, clock.tick())
+    assert await rewards_of(order.id) == {"direct": (mid, 1000), "indirect": (top, 500)}
+    await refund(second.id, clock.tick())
+    assert {c.status for c in await Commission.filter(order_id=order.id)} == {"reversed"}
+    assert await rewards_of(order.id) == {"direct": (mid, 0), "indirect": (top, 0)}
+    assert (await release_matured_commissions(clock.tick() + days(60)))["released"] == 0
+    assert not await LedgerLine.filter(kind="commission").exists()
+    await books_balance()
+
+
+async def test_refund_after_release_leaves_the_commission_paid_as_platform_cost(db):
+    await base_rules()
+    await configure(direct_bp=1000, freeze_days=0)
+    promoter, buyer = await chain(2)
+    clock = Clock()
+    order = await buy(buyer, 10_000, clock)
+    await release_matured_commissions(clock.tick())
+    line = await OrderLine.get(order_id=order.id)
+    await refund(line.id, clock.tick())
+    commission = await Commission.get(order_id=order.id)
+    assert (commission.status, commission.amount_fen) == ("released", 1000)
+    assert (await Wallet.get(member_id=promoter)).cash_fen == 1000
+    await books_balance()
+
+
+async def test_settling_twice_writes_each_reward_once(db):
+    await base_rules()
+    await configure(direct_bp=1000, indirect_bp=500)
+    _, _, buyer = await chain(3)
+    order = await buy(buyer, 10_000, Clock())
+    async with in_transaction() as conn:
+        await on_order_settled(conn, await Order.get(id=order.id), T0)
+    assert await Commission.filter(order_id=order.id).count() == 2
+    assert await OutboxEvent.filter(kind="commission_earned").count() == 2
+
+
+# --- settings and the promoter's view ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        ({"direct_bp": 10_001}, "direct_bp"),
+        ({"indirect_bp": -1}, "indirect_bp"),
+        ({"team_depth": 4}, "team_depth"),
+        ({"freeze_days": 91}, "freeze_days"),
+        ({"surprise": 1}, "surprise"),
+        ({"dividend_period": "year"}, "dividend_period"),
+        (
+            {
+                "levels": [
+                    {"level": 1, "name": "a", "rate_bp": 500},
+                    {"level": 2, "name": "b", "rate_bp": 400},
+                ]
+            },
+            "levels.1.rate_bp",
+        ),
+        (
+            {"shareholder_level": 2, "levels": [{"level": 1, "name": "a", "rate_bp": 5}]},
+            "shareholder_level",
+        ),
+        ({"direct_bp": 6000, "indirect_bp": 5000}, "direct_bp"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_field(doc, field):
+    with pytest.raises(InvalidSetting) as refused:
+        from_doc(doc)
+    assert refused.value.field == field
+
+
+async def test_a_refused_settings_change_changes_nothing(db):
+    good = await configure(direct_bp=700)
+    with pytest.raises(InvalidSetting):
+        await save_distribution_settings(from_doc({"direct_bp": 10_001}), operator="op", now=T0)
+    row = await DistributionConfig.get(id=1)
+    assert from_doc(row.doc) == good and to_doc(from_doc(row.doc)) == to_doc(good)
+
+
+async def test_promoter_sees_own_team_and_rewards_paged(db):
+    await base_rules()
+    await configure(direct_bp=1000, indirect_bp=500)
+    top, mid, buyer = await chain(3)
+    clock = Clock()
+    for _ in range(3):
+        await buy(buyer, 10_000, clock)
+    team = await my_team(top, page=1, size=1)
+    assert team.counts == {1: 1, 2: 1} and team.turnover_fen == 30_000
+    assert [m.member_id for m in team.members.items] == [mid] and team.members.has_more
+    rewards = await my_rewards(top, page=2, size=2)
+    assert rewards.totals == {"frozen": 1500, "released": 0, "reversed": 0}
+    assert len(rewards.rewards.items) == 1 and rewards.rewards.total == 3
+    assert {r.kind for r in (await my_rewards(mid)).rewards.items} == {"direct"}
+    assert (await my_rewards(buyer)).rewards.total == 0
+    assert TeamLevel(1, "x", 1).level == 1
