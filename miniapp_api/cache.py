@@ -37,7 +37,9 @@ class RedisCache:
         except (RedisError, OSError) as exc:
             log.warning("cache read failed: %r", exc)
             return None
-        return bytes(value) if value is not None else None
+        if value is None:
+            return None
+        return value if isinstance(value, bytes) else str(value).encode("utf-8")
 
     async def put(self, key: str, value: bytes, ttl: int) -> None:
         try:

@@ -80,7 +80,7 @@ def from_wechat(exc: WeChatError) -> ApiError:
         return ApiError(
             429,
             "wechat_rate_limited",
-            "登录请求过于频繁，请稍后再试",
+            "微信接口调用过于频繁，请稍后再试",
             headers={"Retry-After": "60"},
         )
     if isinstance(exc, HighRiskUser):

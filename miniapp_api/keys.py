@@ -13,7 +13,7 @@ from runtime.config import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 OPTIONS = web.AppKey("options", ApiOptions)
-REDIS = web.AppKey("redis", Redis | None)  # type: ignore[arg-type]
+REDIS: web.AppKey[Redis | None] = web.AppKey("redis")
 HTTP = web.AppKey("http_session", ClientSession)
 WECHAT = web.AppKey("wechat", WeChatGateway)
 TOKENS = web.AppKey("tokens", TokenSigner)

@@ -38,7 +38,6 @@ Schema = Mapping[str, Any]
 Auth = Literal["none", "member", "admin"]
 
 BODY = web.RequestKey("json_body", dict)
-ROUTE_SPECS = web.AppKey("route_specs", list)  # every installed RouteSpec, for the document
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -73,6 +72,9 @@ class RouteSpec:
 
     def path_param_names(self) -> list[str]:
         return _PATH_PARAM.findall(self.path)
+
+
+ROUTE_SPECS: web.AppKey[list[RouteSpec]] = web.AppKey("route_specs")  # for the document
 
 
 class Registry:

@@ -42,9 +42,14 @@ class PayConfigError(ValueError):
 class PayGateway(Protocol):
     """One WeChat Pay API version behind the calls the member API makes."""
 
-    api_version: str
-    appid: str
-    mchid: str
+    @property
+    def api_version(self) -> str: ...
+
+    @property
+    def appid(self) -> str: ...
+
+    @property
+    def mchid(self) -> str: ...
 
     async def prepay(
         self, *, out_trade_no: str, total_fen: int, openid: str, description: str, client_ip: str

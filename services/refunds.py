@@ -84,9 +84,10 @@ async def _record_request(
 ) -> tuple[Refund, Order]:
     async with in_transaction() as conn:
         order = await Order.select_for_update().using_db(conn).get_or_none(id=order_id)
-        if order is None or (member_id is not None and order.member_id != member_id):
+        owner = order.member_id if order is not None else None  # type: ignore[attr-defined]
+        if order is None or (member_id is not None and owner != member_id):
             raise NotFound("订单不存在")
-        line = await OrderLine.get_or_none(id=line_id, order_id=order_id).using_db(conn)
+        line = await OrderLine.filter(id=line_id, order_id=order_id).using_db(conn).first()
         if line is None:
             raise NotFound("订单中没有该商品", field="line_id")
         if order.status not in REFUNDABLE:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from miniapp_api.keys import LIMITER, OPTIONS, TOKENS, WECHAT
+from miniapp_api.errors import ApiError
+from miniapp_api.keys import LIMITER, OPTIONS, SETTINGS, TOKENS, WECHAT
 from miniapp_api.ratelimit import enforce
 from miniapp_api.registry import BODY, Registry, Reply
 from miniapp_api.views.common import client_ip, member_json
@@ -31,11 +32,13 @@ routes = Registry()
         400: Reply("登录凭证无效或已使用 (40029)"),
         403: Reply("微信判定该账号存在风险 (40226)"),
         429: Reply("登录过于频繁（本服务或微信 45011）"),
-        503: Reply("微信服务繁忙或不可达 (-1)"),
+        503: Reply("微信服务繁忙或不可达 (-1)，或小程序登录未配置"),
     },
 )
 async def login(request: web.Request) -> web.Response:
     app = request.app
+    if not app[SETTINGS].wechat.appid:
+        raise ApiError(503, "login_unavailable", "小程序登录暂未开通")
     limits = app[OPTIONS].rate_limits
     await enforce(app[LIMITER], "login:ip", client_ip(request), limits.login_per_ip)
     body = request[BODY]

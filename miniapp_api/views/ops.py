@@ -76,6 +76,5 @@ async def metrics(request: web.Request) -> web.Response:
     responses={200: Reply("OpenAPI 3.0 document", {"type": "object"})},
 )
 async def openapi_document(request: web.Request) -> web.Response:
-    return web.json_response(
-        openapi.document(request.app[ROUTE_SPECS], title=API_TITLE, version=API_VERSION)
-    )
+    specs = request.app[ROUTE_SPECS]
+    return web.json_response(openapi.document(specs, title=API_TITLE, version=API_VERSION))

@@ -210,6 +210,7 @@ async def make_api(
         redis: bool | str = True,
         api_version: str = "v3",
         pay: bool = True,
+        edit_settings: Callable[[Settings], Settings] | None = None,
         **options: Any,
     ) -> Api:
         if backend == "postgres":
@@ -220,6 +221,8 @@ async def make_api(
             shutil.copyfile(sqlite_template, path)
             db_url = f"sqlite://{path}"
         settings = make_settings(db_url, redis=redis, api_version=api_version, pay=pay)
+        if edit_settings is not None:
+            settings = edit_settings(settings)
         opts = ApiOptions(redis_prefix=redis_prefix, trust_forwarded_for=True, **options)
         client = TestClient(TestServer(create_app(settings, options=opts), host="127.0.0.1"))
         await client.start_server()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from models import Member, Wallet
+from runtime.config import Settings
 from tests.api.conftest import Api, bearer
 
 
@@ -122,3 +124,14 @@ async def test_empty_body_is_a_400(api: Api) -> None:
     response = await api.client.post("/api/login", data=b"")
     assert response.status == 400
     assert (await response.json())["code"] == "malformed_json"
+
+
+async def test_login_without_an_appid_configured_is_a_503(make_api: Callable[..., Any]) -> None:
+    def no_appid(settings: Settings) -> Settings:
+        return dataclasses.replace(settings, wechat=dataclasses.replace(settings.wechat, appid=""))
+
+    api: Api = await make_api("sqlite", redis=False, edit_settings=no_appid)
+    response = await api.client.post("/api/login", json={"code": "c"})
+    assert response.status == 503
+    assert (await response.json())["code"] == "login_unavailable"
+    assert not api.wx.calls
