@@ -1,0 +1,77 @@
+"""What a member asks the bot about their own standing: waiting entries and their places,
+wallet balances, the entry they may draw the lottery on. Read-only queries.
+
+Place rule: an entry's place is 1 + the waiting entries of its queue with a smaller seq (the
+order the queue pays in under 按队列顺序, SPEC §4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models import Entry, EntryStatus, Queue, Wallet
+
+MAX_LISTED = 10  # entries one reply lists
+
+
+@dataclass(frozen=True)
+class EntryProgress:
+    entry_id: int
+    queue_key: str
+    ahead: int  # waiting entries before it
+    paid_fen: int
+    entitlement_fen: int
+
+
+@dataclass(frozen=True)
+class Balances:
+    cash_fen: int = 0
+    points: int = 0
+    love_available: int = 0
+    love_frozen: int = 0
+
+
+async def waiting_entries(
+    member_id: int, *, limit: int = MAX_LISTED
+) -> tuple[list[EntryProgress], int]:
+    """The member's oldest waiting entries (at most ``limit``) and how many wait in all."""
+    waiting = Entry.filter(member_id=member_id, status=EntryStatus.WAITING)
+    total = await waiting.count()
+    entries = await waiting.order_by("id").limit(limit)
+    keys = dict(
+        await Queue.filter(id__in={e.queue_id for e in entries}).values_list("id", "key")  # type: ignore[attr-defined]
+    )
+    out = []
+    for e in entries:
+        ahead = await Entry.filter(
+            queue_id=e.queue_id,
+            status=EntryStatus.WAITING,
+            seq__lt=e.seq,  # type: ignore[attr-defined]
+        ).count()
+        out.append(
+            EntryProgress(e.id, keys.get(e.queue_id, ""), ahead, e.paid_fen, e.entitlement_fen)  # type: ignore[attr-defined]
+        )
+    return out, total
+
+
+async def balances(member_id: int) -> Balances:
+    wallet = await Wallet.get_or_none(member_id=member_id)
+    if wallet is None:
+        return Balances()
+    return Balances(wallet.cash_fen, wallet.points, wallet.love_available, wallet.love_frozen)
+
+
+async def lottery_entry(member_id: int) -> Entry | None:
+    """The member's oldest entry that may still draw: waiting, offered a lottery, not drawn,
+    nothing received yet (SPEC §5)."""
+    return (
+        await Entry.filter(
+            member_id=member_id,
+            status=EntryStatus.WAITING,
+            lottery__isnull=False,
+            lottery_drawn=False,
+            paid_fen=0,
+        )
+        .order_by("id")
+        .first()
+    )
