@@ -1,11 +1,15 @@
 """Builders shared by the member-side storage tests (lottery, exchange, clearing, jobs)."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from tortoise import connections
+from tortoise import Tortoise, connections
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from models import Entry
 from rebate.settings import OrderSource, RatioSettings, SettleOn
+from runtime.db import tortoise_config
 from services.catalog import new_member, new_product
 from services.conservation import check_conservation
 from services.orders import Item, create_order, mark_paid
@@ -46,3 +50,16 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
 
 async def conserved() -> None:
     assert await check_conservation() == []
+
+
+@asynccontextmanager
+async def orm_on(url: str, *, maxsize: int) -> AsyncIterator[None]:
+    """The ORM on a PostgreSQL test database, with a pool wide enough for real concurrency."""
+    EXECUTOR_CACHE.clear()
+    config = tortoise_config(url)
+    config["connections"]["default"] = f"{url}?maxsize={maxsize}"
+    ctx = await Tortoise.init(config=config)
+    try:
+        yield
+    finally:
+        await ctx.close_connections()

@@ -6,17 +6,13 @@ import asyncio
 import random
 from collections.abc import Awaitable
 
-from tortoise import Tortoise
-from tortoise.backends.base.executor import EXECUTOR_CACHE
-
 from models import Entry, LedgerLine, Payout
 from rebate.errors import NotAllowed
 from rebate.settings import OrderSource, RatioSettings
-from runtime.db import tortoise_config
 from services.catalog import new_member, new_product
 from services.exchange import exchange_entry
 from services.orders import Item, create_order, mark_paid
-from tests.member.support import buy, conserved, setup
+from tests.member.support import buy, conserved, orm_on, setup
 from tests.services.helpers import Clock
 
 ENTITLEMENT = 4_000  # 10000 fen at 40%; every later order pays 1000 into it
@@ -63,15 +59,9 @@ async def _round(i: int, delay: float, clock: Clock) -> str:
 
 
 async def test_exchange_and_payouts_of_one_entry_never_both_take_a_fen(pg_url):
-    EXECUTOR_CACHE.clear()
-    config = tortoise_config(pg_url)
-    config["connections"]["default"] = pg_url + "?maxsize=12"
-    ctx = await Tortoise.init(config=config)
-    try:
+    async with orm_on(pg_url, maxsize=12):
         await setup(mall_queue_unified=False, ratios=RatioSettings(default_bp=4_000))
         clock = Clock()
         outcomes = [await _round(i, d, clock) for i, d in enumerate(DELAYS)]
-        print("outcomes:", outcomes)
+        print("outcomes:", outcomes)  # with -s: which rounds the exchange won, after how much
         await conserved()
-    finally:
-        await ctx.close_connections()

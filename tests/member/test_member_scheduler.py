@@ -6,8 +6,6 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
-from tortoise import Tortoise
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from jobs.scheduler import (
     CLEARING,
@@ -18,11 +16,10 @@ from jobs.scheduler import (
 )
 from models import Entry, EntryStatus, JobRun, OutboxEvent
 from runtime.config import Settings
-from runtime.db import tortoise_config
 from services.catalog import new_member, new_product
 from services.clearing import ClearingKind, ClearingSchedule, latest_slot, save_schedule
 from services.config_store import LOCAL_TZ
-from tests.member.support import buy, conserved, setup
+from tests.member.support import buy, conserved, orm_on, setup
 from tests.services.helpers import Clock
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=LOCAL_TZ)  # a Wednesday
@@ -64,6 +61,7 @@ async def test_the_clearing_job_fires_at_the_scheduled_beijing_time(schedule, fi
         assert next_run > datetime.now(UTC)
     finally:
         scheduler.shutdown(wait=False)
+        await asyncio.sleep(0)
 
 
 def test_no_clearing_job_while_it_is_off_or_a_one_off_time_is_long_past():
@@ -88,11 +86,7 @@ async def test_a_running_scheduler_follows_schedule_changes_in_the_database(db):
 
 
 async def test_two_schedulers_clear_a_slot_exactly_once(pg_url):
-    EXECUTOR_CACHE.clear()
-    config = tortoise_config(pg_url)
-    config["connections"]["default"] = pg_url + "?maxsize=8"
-    ctx = await Tortoise.init(config=config)
-    try:
+    async with orm_on(pg_url, maxsize=8):
         await setup()
         clock = Clock(datetime.now(UTC) - timedelta(hours=1))  # entries join before the slot
         member, product = await new_member("a"), await new_product("P", 10_000)
@@ -118,6 +112,7 @@ async def test_two_schedulers_clear_a_slot_exactly_once(pg_url):
         finally:
             for s in schedulers:
                 s.shutdown(wait=False)
+            await asyncio.sleep(0)
         assert [e.exception for e in events] == [None] * 4
         assert sorted(e.job_id for e in events) == [CLEARING] * 2 + [f"{CLEARING}-catch-up"] * 2
         (run,) = await JobRun.all()
@@ -125,5 +120,3 @@ async def test_two_schedulers_clear_a_slot_exactly_once(pg_url):
         assert await Entry.filter(status=EntryStatus.CLEARED).count() == 4
         assert await OutboxEvent.filter(kind="entry_cleared").count() == 4
         await conserved()
-    finally:
-        await ctx.close_connections()
