@@ -172,7 +172,8 @@ async def _record(
     )
     for at in range(0, len(rows), 200):
         chunk = rows[at : at + 200]
-        groups, args = [], []
+        groups: list[str] = []
+        args: list[Any] = []
         for row in chunk:
             groups.append(f"({', '.join(placeholders(conn, len(row), len(args) + 1))})")
             args.extend(row)
@@ -312,4 +313,5 @@ def _error(result: Result) -> str:
 
 
 def _conn() -> BaseDBAsyncClient:
-    return connections.get("default")
+    conn: BaseDBAsyncClient = connections.get("default")
+    return conn

@@ -7,7 +7,7 @@ and named ``fields`` for template messages. Every kind offers ``name`` (the cust
 
 | kind | payload (written by) | extra fields |
 |---|---|---|
-| entry_joined | entry_id, queue, position (entries ahead), entitlement_fen, lottery | queue, position (第N位), entitlement |
+| entry_joined | entry_id, queue, position (entries ahead), entitlement_fen, lottery | queue, position (第N位), rank (N), entitlement |
 | lottery_available | entry_id, lottery | — |
 | lottery_drawn | entry_id, ratio_bp, entitlement_fen, old_ratio_bp, old_entitlement_fen, status | ratio, entitlement |
 | payout_received | entry_id, amount_fen, paid_fen, entitlement_fen, progress_bp | amount, paid, entitlement, progress |
@@ -160,6 +160,7 @@ def _joined(p: Mapping[str, Any], n: Names) -> _Built:
     extra = {
         "queue": queue,
         "position": place(int(ahead)) if isinstance(ahead, int) else "",
+        "rank": str(int(ahead) + 1) if isinstance(ahead, int) else "",  # for number keywords
         "entitlement": f"{yuan(ent)}元",
         "detail": f"{queue}{place(int(ahead))}" if isinstance(ahead, int) else queue,
     }

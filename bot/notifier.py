@@ -129,6 +129,8 @@ class Notifier:
         self._retry = Retry(n.max_attempts, n.backoff_seconds, n.backoff_cap_seconds)
         self._lease = timedelta(seconds=n.lease_seconds)
         self._call_budget = timedelta(seconds=n.timeout) * 2 + LEASE_MARGIN  # a token refresh too
+        if self._lease <= self._call_budget:
+            raise ValueError("[bot.notifier] lease_seconds must exceed 2 × timeout + 5")
         self._cursor_ready = False
 
     async def take(self) -> int:

@@ -27,11 +27,11 @@ from xml.etree.ElementTree import ParseError
 from aiohttp import web
 from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
-from wechatpy import parse_message
-from wechatpy.crypto import WeChatCrypto
-from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
-from wechatpy.replies import create_reply
-from wechatpy.utils import check_signature
+from wechatpy import parse_message  # type: ignore[import-untyped]
+from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException  # type: ignore[import-untyped]
+from wechatpy.replies import create_reply  # type: ignore[import-untyped]
+from wechatpy.utils import check_signature  # type: ignore[import-untyped]
 
 from bot.followers import LookUp
 from bot.router import Dispatcher, Turn

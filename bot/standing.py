@@ -38,18 +38,16 @@ async def waiting_entries(
     waiting = Entry.filter(member_id=member_id, status=EntryStatus.WAITING)
     total = await waiting.count()
     entries = await waiting.order_by("id").limit(limit)
-    keys = dict(
-        await Queue.filter(id__in={e.queue_id for e in entries}).values_list("id", "key")  # type: ignore[attr-defined]
-    )
+    queue_ids = {int(e.queue_id) for e in entries}  # type: ignore[attr-defined]
+    keys: dict[int, str] = dict(await Queue.filter(id__in=queue_ids).values_list("id", "key"))
     out = []
     for e in entries:
+        queue_id = int(e.queue_id)  # type: ignore[attr-defined]
         ahead = await Entry.filter(
-            queue_id=e.queue_id,
-            status=EntryStatus.WAITING,
-            seq__lt=e.seq,  # type: ignore[attr-defined]
+            queue_id=queue_id, status=EntryStatus.WAITING, seq__lt=e.seq
         ).count()
         out.append(
-            EntryProgress(e.id, keys.get(e.queue_id, ""), ahead, e.paid_fen, e.entitlement_fen)  # type: ignore[attr-defined]
+            EntryProgress(e.id, keys.get(queue_id, ""), ahead, e.paid_fen, e.entitlement_fen)
         )
     return out, total
 

@@ -94,22 +94,26 @@ class TokenStore:
         assert self._redis is not None
         deadline = self._clock() + self._lock_ttl * 2
         while True:
-            cached = await self._redis.get(self._key)
-            if cached is not None and cached.decode() != rejected:
-                return str(cached.decode())
+            cached = _text(await self._redis.get(self._key))
+            if cached is not None and cached != rejected:
+                return cached
             owner = secrets.token_hex(8)
             if await self._redis.set(self._lock_key, owner, nx=True, ex=self._lock_ttl):
                 try:
                     # Someone may have refreshed between our read and our lock.
-                    cached = await self._redis.get(self._key)
-                    if cached is not None and cached.decode() != rejected:
-                        return str(cached.decode())
+                    cached = _text(await self._redis.get(self._key))
+                    if cached is not None and cached != rejected:
+                        return cached
                     token = await self._fetch(rejected is not None)
                     ttl = max(1, token.expires_in - self._margin)
                     await self._redis.set(self._key, token.token, ex=ttl)
                     return token.token
                 finally:
-                    await self._redis.eval(_RELEASE, 1, self._lock_key, owner)  # type: ignore[misc]
+                    await self._redis.eval(_RELEASE, 1, self._lock_key, owner)
             if self._clock() > deadline:
                 raise TimeoutError("another process holds the token refresh lock too long")
             await asyncio.sleep(self._poll)
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,56 @@
+"""Events as Chinese messages: pure formatting rules, no database."""
+
+from bot.messages import percent, queue_label, render, template_data, yuan
+from bot.settings import Names, Template
+from tests.bot.conftest import T0
+
+
+def test_amounts_are_whole_fen_shown_as_yuan_without_floats():
+    assert [yuan(0), yuan(5), yuan(21840), yuan(-120)] == ["0.00", "0.05", "218.40", "-1.20"]
+
+
+def test_progress_is_shown_in_percent_without_trailing_zeros():
+    assert [percent(5000), percent(3333), percent(10000), percent(1250)] == [
+        "50%",
+        "33.33%",
+        "100%",
+        "12.5%",
+    ]
+
+
+def test_queue_keys_read_as_words():
+    assert [queue_label(k) for k in ("mall", "product:7", "stores", "store:3", "cashier:3")] == [
+        "商城队列",
+        "商品#7队列",
+        "门店队列",
+        "门店#3队列",
+        "收银台#3队列",
+    ]
+
+
+def test_custom_names_appear_in_every_member_message():
+    names = Names(plugin="共享链", exchange="换购")
+    joined = render(
+        "entry_joined", {"queue": "mall", "position": 0, "entitlement_fen": 100}, names=names, at=T0
+    )
+    assert joined.member is not None and joined.member.text.startswith("【共享链】")
+    assert joined.member.fields["position"] == "第1位" and joined.member.fields["rank"] == "1"
+    exchanged = render("entry_exchanged", {"asset": "points", "amount": 30}, names=names, at=T0)
+    assert exchanged.member is not None and exchanged.member.title == "换购成功"
+
+
+def test_template_values_fit_wechat_limits_and_are_never_empty():
+    message = render(
+        "merchant_application_decided", {"approved": False, "name": "一" * 30}, names=Names(), at=T0
+    ).member
+    assert message is not None
+    data = template_data(
+        message, Template("T", {"thing1": "merchant", "phrase2": "result", "thing3": "reason"})
+    )
+    assert data == {"thing1": "一" * 19 + "…", "phrase2": "未通过", "thing3": "-"}
+
+
+def test_kinds_nobody_is_told_about_render_nothing():
+    assert render("something_new", {}, names=Names(), at=T0) == render(
+        "operator_alert", {"text": ""}, names=Names(), at=T0
+    )
