@@ -11,7 +11,8 @@ store's, its cashier's and its products' own ratios, else the base ratio), 直�
 highest team rate (级差 differences add up to at most that), 招商 and the dividend pool's share
 of turnover. A store where that sum exceeds its commission is refused (``InvalidSetting``
 naming the field) unless the operator explicitly acknowledges it; each acknowledgement is a
-``GuardrailAck`` row (who, when, what for, the numbers) and an operator alert.
+``GuardrailAck`` row (who, when, what for, the numbers) and an operator alert
+(``bot.alerts.alert_operators``, in the same transaction).
 
 Isolation: every function here that takes a merchant's ``store_id`` reads only that store's
 rows (orders, queue entries, credits, statements); a statement id of another store is "not
@@ -20,11 +21,9 @@ found", never shown.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +32,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from bot.alerts import alert_operators
 from models import (
     ApplicationStatus,
     Cashier,
@@ -182,10 +182,11 @@ async def apply_for_merchant(
             using_db=conn,
             **asdict(form),
         )
-        after = await _operator_alert(
-            conn, f"新的商家入驻申请 #{application.id}：{form.name}（{form.category}）", now
+        await alert_operators(
+            f"新的商家入驻申请 #{application.id}：{form.name}（{form.category}）",
+            conn=conn,
+            now=now,
         )
-    await after()
     return application
 
 
@@ -234,8 +235,7 @@ async def approve_application(
             created_at=now,
             using_db=conn,
         )
-        after = await _audit(conn, store.id, numbers, operator, "approve", now)
-    await after()
+        await _audit(conn, store.id, numbers, operator, "approve", now)
     return store
 
 
@@ -384,11 +384,11 @@ async def _audit(
     operator: str,
     context: str,
     now: datetime,
-) -> Callable[[], Awaitable[None]]:
-    """Record an acknowledged excess (nothing when within the guardrail); returns the alert
-    to send once the transaction commits."""
+) -> None:
+    """Record an acknowledged excess, and alert the operators (nothing when within the
+    guardrail), in the caller's transaction."""
     if not numbers.exceeded:
-        return _nothing
+        return
     await GuardrailAck.create(
         store_id=store_id,
         operator=operator,
@@ -399,11 +399,11 @@ async def _audit(
         acknowledged_at=now,
         using_db=conn,
     )
-    return await _operator_alert(
-        conn,
+    await alert_operators(
         f"{operator} 确认门店 {store_id} 支出 {numbers.payout_bp / 100:.2f}% 超过佣金"
         f" {numbers.commission_bp / 100:.2f}%（{context}）",
-        now,
+        conn=conn,
+        now=now,
     )
 
 
@@ -417,8 +417,7 @@ async def set_store_commission(
     _guard(numbers, acknowledge)
     async with in_transaction() as conn:
         await Store.filter(id=store_id).using_db(conn).update(commission_bp=commission_bp)
-        after = await _audit(conn, store_id, numbers, operator, "commission", now)
-    await after()
+        await _audit(conn, store_id, numbers, operator, "commission", now)
     return numbers
 
 
@@ -431,8 +430,7 @@ async def check_store_extraction(
     numbers = await guardrail_numbers(store_id, extract_bp=extract_bp)
     _guard(numbers, acknowledge, field="extract_bp")
     async with in_transaction() as conn:
-        after = await _audit(conn, store_id, numbers, operator, "extraction", now)
-    await after()
+        await _audit(conn, store_id, numbers, operator, "extraction", now)
     return numbers
 
 
@@ -449,52 +447,12 @@ async def save_distribution_settings(
             over.append(numbers)
     if over:
         _guard(over[0], acknowledge)
-    alerts = []
     async with in_transaction() as conn:
         await store_distribution(conn, settings, operator)
         for numbers in over:
             assert numbers.store_id is not None
-            alerts.append(
-                await _audit(conn, numbers.store_id, numbers, operator, "distribution", now)
-            )
-    for alert in alerts:
-        await alert()
+            await _audit(conn, numbers.store_id, numbers, operator, "distribution", now)
     return over
-
-
-# --- operator alerts ----------------------------------------------------------------------------
-
-
-async def _nothing() -> None:
-    return None
-
-
-async def _operator_alert(
-    conn: BaseDBAsyncClient, text: str, now: datetime
-) -> Callable[[], Awaitable[None]]:
-    """``bot.notifier.alert_operators(text)`` once the transaction commits, if the bot has it;
-    otherwise an ``operator_alert`` outbox event, written now, in the transaction."""
-    try:
-        from bot.notifier import alert_operators  # type: ignore[import-not-found]
-    except ImportError:
-        await OutboxEvent.create(
-            kind="operator_alert",
-            member_id=None,
-            payload={"text": text},
-            created_at=now,
-            using_db=conn,
-        )
-        return _nothing
-
-    async def send() -> None:
-        try:
-            result = alert_operators(text)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:  # an alert never undoes what it reports
-            log.exception("operator alert failed: %s", text)
-
-    return send
 
 
 # --- a merchant's own store ---------------------------------------------------------------------

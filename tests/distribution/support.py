@@ -13,6 +13,12 @@ from models import Member, Order, OrderLine
 from rebate.settings import OrderSource, RatioSettings
 from services.catalog import new_member, new_product
 from services.distribution_settings import DistributionSettings, TeamLevel, store_distribution
+from services.merchants import (
+    ApplicationForm,
+    apply_for_merchant,
+    approve_application,
+    create_invite,
+)
 from services.orders import Item, complete_order, create_order, mark_paid, refund_line
 from services.referral import bind_referrer
 from services.rewards import on_line_refunded, on_order_settled
@@ -98,3 +104,34 @@ async def refund(line_id: int, now: datetime) -> str:
 
 def days(n: float) -> timedelta:
     return timedelta(days=n)
+
+
+MERCHANT_FORM = ApplicationForm(
+    name="老王茶叶店",
+    contact="王老板",
+    phone="13800138000",
+    licence_no="91350100M000100Y43",
+    address="福州市鼓楼区五一路 1 号",
+    category="茶叶",
+)
+
+
+async def approved_store(
+    owner_id: int,
+    *,
+    inviter_id: int | None = None,
+    commission_bp: int = 3000,
+    acknowledge: bool = False,
+    now: datetime = T0,
+) -> int:
+    """A store through the real path: invite (if any) → application → approval."""
+    scene = await create_invite(now=now, inviter_id=inviter_id) if inviter_id else None
+    application = await apply_for_merchant(owner_id, MERCHANT_FORM, now=now, scene=scene)
+    store = await approve_application(
+        application.id,
+        commission_bp=commission_bp,
+        operator="op",
+        now=now,
+        acknowledge=acknowledge,
+    )
+    return store.id

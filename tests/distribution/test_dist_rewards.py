@@ -1,6 +1,8 @@
 """直推 / 间推 / 级差 on settlement, the referral binding they follow, the freeze and release,
 and refunds (SPEC §8)."""
 
+import asyncio
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -338,3 +340,25 @@ async def test_promoter_sees_own_team_and_rewards_paged(db):
     assert {r.kind for r in (await my_rewards(mid)).rewards.items} == {"direct"}
     assert (await my_rewards(buyer)).rewards.total == 0
     assert TeamLevel(1, "x", 1).level == 1
+
+
+@pytest.mark.postgres
+async def test_concurrent_settlement_hooks_and_releases_pay_each_reward_once(pg):
+    await base_rules()
+    await configure(direct_bp=1000, indirect_bp=500, freeze_days=0)
+    top, mid, buyer = await chain(3)
+    order = await buy(buyer, 10_000, Clock())
+
+    async def settle_again() -> None:
+        async with in_transaction() as conn:
+            await on_order_settled(conn, await Order.get(id=order.id), T0)
+
+    await asyncio.gather(*(settle_again() for _ in range(4)))
+    assert await Commission.filter(order_id=order.id).count() == 2
+    reports = await asyncio.gather(
+        *(release_matured_commissions(T0 + days(1), batch=1) for _ in range(4))
+    )
+    assert sum(r["released"] for r in reports) == 2
+    assert (await Wallet.get(member_id=mid)).cash_fen == 1000
+    assert (await Wallet.get(member_id=top)).cash_fen == 500
+    await books_balance()

@@ -1,0 +1,104 @@
+"""A fake WeChat with 商家转账, and a transfer client pointed at it."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from runtime.db import tortoise_config
+from tests.wechat.wxtest_constants import (
+    API_KEY,
+    APIV3_KEY,
+    APPID,
+    MCHID,
+    MERCHANT_SERIAL,
+    PLATFORM_SERIAL,
+    SECRET,
+)
+from wechat.fake import FakeWeChatState, create_fake_wechat
+from wechat.fake_transfer import FakeTransferState, add_transfer_routes
+from wechat.pay_v3 import MerchantV3
+from wechat.transfer import MerchantTransferClient, SceneInfo
+
+CLIENT_TIMEOUT = 0.5
+
+
+@pytest.fixture
+async def pg(pg_url: str) -> AsyncIterator[None]:
+    """A fresh PostgreSQL database as tortoise's default connection (concurrency tests)."""
+    EXECUTOR_CACHE.clear()
+    ctx = await Tortoise.init(config=tortoise_config(pg_url))
+    try:
+        yield
+    finally:
+        await ctx.close_connections()
+
+
+@pytest.fixture(scope="session")
+def keys() -> tuple[RSAPrivateKey, RSAPrivateKey]:
+    """(merchant, platform) RSA keys, made once."""
+    return (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    )
+
+
+@dataclass
+class FakeTransfers:
+    wechat: FakeWeChatState
+    bills: FakeTransferState
+    client: MerchantTransferClient
+    url: str
+    http: aiohttp.ClientSession
+
+
+@pytest.fixture
+async def transfers(keys) -> AsyncIterator[FakeTransfers]:
+    merchant_key, platform_key = keys
+    state = FakeWeChatState(
+        appid=APPID,
+        secret=SECRET,
+        mch_id=MCHID,
+        api_key=API_KEY,
+        apiv3_key=APIV3_KEY,
+        merchant_public_key=merchant_key.public_key(),
+        merchant_serial=MERCHANT_SERIAL,
+        platform_private_key=platform_key,
+        platform_serial=PLATFORM_SERIAL,
+    )
+    bills = FakeTransferState(delay_seconds=CLIENT_TIMEOUT * 3)
+    app = create_fake_wechat(state)
+    add_transfer_routes(app, bills)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    merchant = MerchantV3(
+        appid=APPID,
+        mchid=MCHID,
+        serial_no=MERCHANT_SERIAL,
+        private_key=merchant_key,
+        apiv3_key=APIV3_KEY,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            client = MerchantTransferClient(
+                http,
+                merchant,
+                state.platform_keys,
+                transfer_scene_id="1005",
+                report_infos=(
+                    SceneInfo("岗位类型", "门店商家"),
+                    SceneInfo("报酬说明", "门店结算款"),
+                ),
+                pay_api_base_url=url,
+                timeout=CLIENT_TIMEOUT,
+            )
+            yield FakeTransfers(state, bills, client, url, http)
+    finally:
+        await server.close()
