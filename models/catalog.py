@@ -11,7 +11,7 @@ class ProductKind(StrEnum):
 
 
 class Store(Model):
-    """门店. ``rebate`` is 门店排队返利设置 (a TargetSettings document; null: not configured)."""
+    """门店. ``rebate`` is 门店排队返利设置 (a TargetSettings document, null when not configured)."""
 
     id = fields.BigIntField(primary_key=True)
     name = fields.CharField(max_length=64)
@@ -53,3 +53,4 @@ class Product(Model):
 
     class Meta:
         table = "product"
+        indexes = (("store_id",),)

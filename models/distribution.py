@@ -25,7 +25,7 @@ class DistributionConfig(Model):
 
 
 class TeamStanding(Model):
-    """A member's team level (团队等级); level 0 (no row) is no team level. Levels rise
+    """A member's team level (团队等级), level 0 (no row) is no team level. Levels rise
     automatically and only an operator lowers them; every change is a ``TeamLevelChange``."""
 
     member = fields.OneToOneField(
@@ -39,7 +39,7 @@ class TeamStanding(Model):
 
 
 class TeamLevelChange(Model):
-    """One change of a member's team level, with why (``auto``: thresholds met; ``operator``)."""
+    """One change of a member's team level, with why (``auto``: thresholds met, ``operator``)."""
 
     id = fields.BigIntField(primary_key=True)
     member = fields.ForeignKeyField(
@@ -103,7 +103,7 @@ class Commission(Model):
 
 
 class DividendRun(Model):
-    """股东分红: one run per period; the unique period makes a second run a no-op."""
+    """股东分红: one run per period, the unique period makes a second run a no-op."""
 
     id = fields.BigIntField(primary_key=True)
     period = fields.CharField(max_length=16, unique=True)  # 2026-11 | 2026-W48
@@ -121,7 +121,7 @@ class DividendRun(Model):
 
 
 class DividendShare(Model):
-    """One shareholder's part of a run; paid as a ledger line ``dividend:<period>:<member>``."""
+    """One shareholder's part of a run, paid as a ledger line ``dividend:<period>:<member>``."""
 
     id = fields.BigIntField(primary_key=True)
     run = fields.ForeignKeyField(

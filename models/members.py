@@ -19,3 +19,4 @@ class Member(Model):
 
     class Meta:
         table = "member"
+        indexes = (("referrer_id",),)

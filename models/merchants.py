@@ -8,7 +8,7 @@ from tortoise.models import Model
 
 
 class MerchantInvite(Model):
-    """A merchant-invite QR's opaque token (scene ``m:<token>``). ``inviter`` earns 招商;
+    """A merchant-invite QR's opaque token (scene ``m:<token>``). ``inviter`` earns 招商,
     null when an operator made the invite."""
 
     id = fields.BigIntField(primary_key=True)
@@ -157,7 +157,7 @@ class StatementStatus(StrEnum):
 
 
 class Statement(Model):
-    """结算单: one per store per closing day; ``total_fen`` is exactly Σ its credits."""
+    """结算单: one per store per closing day, ``total_fen`` is exactly Σ its credits."""
 
     id = fields.BigIntField(primary_key=True)
     store = fields.ForeignKeyField(
@@ -193,7 +193,7 @@ class TransferState(StrEnum):
 
 
 class MerchantTransfer(Model):
-    """One 商家转账 attempt for a statement. ``out_bill_no`` is ``MS<statement>N<attempt>``;
+    """One 商家转账 attempt for a statement. ``out_bill_no`` is ``MS<statement>N<attempt>``,
     a new attempt exists only after the previous one is definitely failed (FAIL / CANCELLED)."""
 
     id = fields.BigIntField(primary_key=True)

@@ -41,6 +41,8 @@ class Order(Model):
 
     class Meta:
         table = "orders"
+        # cumulative-spend tiers (SPEC §5) sum a member's completed orders by source / store
+        indexes = (("member_id", "status", "completed_at"), ("store_id", "status", "completed_at"))
 
 
 class OrderLine(Model):

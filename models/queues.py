@@ -66,7 +66,12 @@ class Entry(Model):
     class Meta:
         table = "entry"
         unique_together = (("queue_id", "seq"),)
-        indexes = (("queue_id", "status", "seq"), ("member_id", "target", "day"))
+        indexes = (
+            ("queue_id", "status", "seq"),  # the head of a queue: its first waiting entries
+            ("member_id", "target", "day"),  # 奖励限制 counts
+            ("order_id",),  # completing an order marks its entries payable
+            ("member_id", "status"),  # a member's entries
+        )
 
 
 class PendingSettlement(Model):
@@ -130,6 +135,7 @@ class Extraction(Model):
 
     class Meta:
         table = "extraction"
+        indexes = (("queue_id",), ("order_id",))
 
 
 class Payout(Model):
@@ -151,3 +157,4 @@ class Payout(Model):
     class Meta:
         table = "payout"
         unique_together = (("extraction_id", "entry_id"),)
+        indexes = (("entry_id",), ("member_id", "id"))
