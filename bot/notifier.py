@@ -164,6 +164,8 @@ class Notifier:
             if not batch:
                 return tried
             for at, delivery in enumerate(batch):
+                if delivery.channel in self.channels:  # a rate wait comes before the lease check
+                    await self._limiter.acquire(delivery.channel)
                 if self._clock() + self._call_budget > lease_until:
                     await deliveries.release([d.id for d in batch[at:]], lease_until)
                     break
@@ -175,7 +177,6 @@ class Notifier:
         if channel is None:
             result = Result(Outcome.SKIPPED, detail=f"channel {delivery.channel} not configured")
         else:
-            await self._limiter.acquire(delivery.channel)
             try:
                 result = await channel.send(delivery)
             except Exception as exc:  # a bug or a database hiccup: try again later

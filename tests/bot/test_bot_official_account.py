@@ -43,22 +43,21 @@ def signed(*, timestamp: int | None = None, nonce: str = "n0nce", token: str = O
     return {"signature": signature, "timestamp": ts, "nonce": nonce}
 
 
-def text_message(openid: str, content: str) -> str:
+def _envelope(openid: str, msg_type: str, fields: str) -> str:
     return (
         "<xml><ToUserName><![CDATA[gh_bottest]]></ToUserName>"
         f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
-        f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-        f"<Content><![CDATA[{content}]]></Content><MsgId>1234567890</MsgId></xml>"
+        f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[{msg_type}]]></MsgType>"
+        f"{fields}</xml>"
     )
+
+
+def text_message(openid: str, content: str) -> str:
+    return _envelope(openid, "text", f"<Content><![CDATA[{content}]]></Content><MsgId>1</MsgId>")
 
 
 def event_message(openid: str, event: str) -> str:
-    return (
-        "<xml><ToUserName><![CDATA[gh_bottest]]></ToUserName>"
-        f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
-        f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-        f"<Event><![CDATA[{event}]]></Event></xml>"
-    )
+    return _envelope(openid, "event", f"<Event><![CDATA[{event}]]></Event>")
 
 
 async def post(client: TestClient, xml: str, *, encrypted: bool = False) -> str | None:
