@@ -16,9 +16,14 @@ and named ``fields`` for template messages. Every kind offers ``name`` (the cust
 | entry_refunded | entry_id | — |
 | entry_cleared | entry_id, forfeited_fen | forfeited |
 | entry_exchanged | entry_id, asset (points, love_available, love_frozen), amount | amount, asset |
-| commission_received | amount_fen, source (direct, indirect, team, dividend, merchant) | amount, source |
+| commission_earned | order_id, kind (direct, indirect, team, merchant), amount_fen (frozen) | amount, source |
+| commission_released (or commission_received) | commission_id, order_id, kind, amount_fen | amount, source |
+| dividend_received | period, amount_fen, run_id | amount, period |
 | withdrawal_result | withdrawal_id, amount_fen, status (succeeded, failed), reason | amount, result, reason |
 | merchant_application_decided | application_id, name, approved, reason | merchant, result, reason |
+| statement_closed | statement_id, store_id, total_fen | amount |
+| statement_paid | statement_id, total_fen | amount |
+| statement_confirm_needed | statement_id, out_bill_no | — |
 
 Operators (the WeCom group bot) hear about: ``operator_alert`` {text} (``bot.alerts``),
 ``merchant_application_submitted`` {application_id, name, contact}, and failed withdrawals.
@@ -52,7 +57,6 @@ COMMISSION_LABELS = {
     "direct": "直推奖励",
     "indirect": "间推奖励",
     "team": "团队奖励",
-    "dividend": "股东分红",
     "merchant": "招商奖励",
 }
 
@@ -232,12 +236,54 @@ def _exchanged(p: Mapping[str, Any], n: Names) -> _Built:
     return f"{n.exchange}成功", text, extra
 
 
+def _source(p: Mapping[str, Any]) -> str:
+    return COMMISSION_LABELS.get(str(p.get("source") or p.get("kind") or ""), "佣金")
+
+
+def _commission_earned(p: Mapping[str, Any], n: Names) -> _Built:
+    amount = _fen(p, "amount_fen") or 0
+    source = _source(p)
+    text = f"您获得一笔{source}{yuan(amount)}元，冻结期满后存入钱包。"
+    extra = {"amount": f"{yuan(amount)}元", "source": source, "detail": f"{source}{yuan(amount)}元"}
+    return "佣金待到账", text, extra
+
+
 def _commission(p: Mapping[str, Any], n: Names) -> _Built:
     amount = _fen(p, "amount_fen") or 0
-    source = COMMISSION_LABELS.get(str(p.get("source", "")), "佣金")
-    text = f"您获得一笔{source}{yuan(amount)}元，已存入钱包。"
+    source = _source(p)
+    text = f"您的{source}{yuan(amount)}元已存入钱包。"
     extra = {"amount": f"{yuan(amount)}元", "source": source, "detail": f"{source}{yuan(amount)}元"}
     return "佣金到账", text, extra
+
+
+def _dividend(p: Mapping[str, Any], n: Names) -> _Built:
+    amount = _fen(p, "amount_fen") or 0
+    period = str(p.get("period") or "")
+    which = f"（{period}）" if period else ""
+    text = f"您获得股东分红{yuan(amount)}元{which}，已存入钱包。"
+    extra = {
+        "amount": f"{yuan(amount)}元",
+        "period": period or "-",
+        "detail": f"分红{yuan(amount)}元",
+    }
+    return "分红到账", text, extra
+
+
+def _statement_closed(p: Mapping[str, Any], n: Names) -> _Built:
+    total = _fen(p, "total_fen") or 0
+    text = f"门店结算单已生成：本期应结{yuan(total)}元，将按结算周期打款。"
+    return "结算单已生成", text, {"amount": f"{yuan(total)}元", "detail": f"应结{yuan(total)}元"}
+
+
+def _statement_paid(p: Mapping[str, Any], n: Names) -> _Built:
+    total = _fen(p, "total_fen") or 0
+    text = f"门店结算款{yuan(total)}元已打款，请查收。"
+    return "结算已打款", text, {"amount": f"{yuan(total)}元", "detail": f"已打款{yuan(total)}元"}
+
+
+def _statement_confirm(p: Mapping[str, Any], n: Names) -> _Built:
+    text = "门店结算款已发起转账，请打开小程序确认收款。"
+    return "请确认收款", text, {"detail": "请在小程序确认收款"}
 
 
 def _succeeded(p: Mapping[str, Any]) -> bool:
@@ -284,9 +330,15 @@ _BUILDERS = {
     "entry_refunded": _refunded,
     "entry_cleared": _cleared,
     "entry_exchanged": _exchanged,
+    "commission_earned": _commission_earned,
+    "commission_released": _commission,
     "commission_received": _commission,
+    "dividend_received": _dividend,
     "withdrawal_result": _withdrawal,
     "merchant_application_decided": _merchant_decided,
+    "statement_closed": _statement_closed,
+    "statement_paid": _statement_paid,
+    "statement_confirm_needed": _statement_confirm,
 }
 
 MEMBER_KINDS = frozenset(_BUILDERS)

@@ -58,9 +58,14 @@ MEMBER_KINDS = (
     "entry_refunded",
     "entry_cleared",
     "entry_exchanged",
-    "commission_received",
+    "commission_earned",
+    "commission_released",
+    "dividend_received",
     "withdrawal_result",
     "merchant_application_decided",
+    "statement_closed",
+    "statement_paid",
+    "statement_confirm_needed",
 )
 PAYOUT_FIELDS = {"amount1": "amount", "thing2": "progress", "thing3": "name"}
 

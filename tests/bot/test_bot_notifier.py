@@ -45,14 +45,24 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "entry_refunded": {"entry_id": 3},
     "entry_cleared": {"entry_id": 4, "forfeited_fen": 1000},
     "entry_exchanged": {"entry_id": 5, "asset": "love_available", "amount": 300},
-    "commission_received": {"amount_fen": 1234, "source": "direct"},
+    "commission_earned": {"order_id": 8, "kind": "team", "amount_fen": 300},
+    "commission_released": {
+        "commission_id": 4,
+        "order_id": 8,
+        "kind": "direct",
+        "amount_fen": 1234,
+    },
+    "dividend_received": {"period": "2026-11", "amount_fen": 8800, "run_id": 1},
     "withdrawal_result": {
         "withdrawal_id": 9,
         "amount_fen": 5000,
         "status": "failed",
         "reason": "银行卡信息有误",
     },
-    "merchant_application_decided": {"application_id": 3, "name": "老王茶铺", "approved": True},
+    "merchant_application_decided": {"application_id": 3, "approved": True, "store_id": 2},
+    "statement_closed": {"statement_id": 5, "store_id": 2, "total_fen": 99000},
+    "statement_paid": {"statement_id": 5, "total_fen": 99000},
+    "statement_confirm_needed": {"statement_id": 5, "out_bill_no": "B1", "package_info": "p"},
 }
 
 # The subscribe message each kind produces (default keywords: title, detail, time).
@@ -65,9 +75,14 @@ EXPECTED_SUBSCRIBE = {
     "entry_refunded": ("权益已失效", "订单退款"),
     "entry_cleared": ("权益已清零", "按平台规则清零"),
     "entry_exchanged": ("兑换成功", "获得300爱心值"),
-    "commission_received": ("佣金到账", "直推奖励12.34元"),
+    "commission_earned": ("佣金待到账", "团队奖励3.00元"),
+    "commission_released": ("佣金到账", "直推奖励12.34元"),
+    "dividend_received": ("分红到账", "分红88.00元"),
     "withdrawal_result": ("提现失败", "提现失败，50.00元"),
     "merchant_application_decided": ("入驻审核结果", "入驻申请已通过"),
+    "statement_closed": ("结算单已生成", "应结990.00元"),
+    "statement_paid": ("结算已打款", "已打款990.00元"),
+    "statement_confirm_needed": ("请确认收款", "请在小程序确认收款"),
 }
 
 
