@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -189,6 +190,56 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(check_database(settings, sys.stdout))
 
 
+# --- jobs -----------------------------------------------------------------------------------
+
+
+async def run_job_command(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    """``jobs run NAME [--slot TIME]`` runs one job now (recorded like a scheduled run);
+    ``jobs runs [NAME]`` lists the latest runs."""
+    from services.config_store import utcnow
+    from services.errors import NotFound
+    from services.jobs import JOBS, recent_runs, run_job
+
+    url = settings.database.url
+    async with opened(url, must_exist=True):
+        await require_migrated(url)
+        if args.action == "runs":
+            for run in await recent_runs(args.name, limit=args.limit):
+                ended = run.finished_at.isoformat() if run.finished_at else "-"
+                print(
+                    f"{run.id:>6}  {run.name:<12} {run.slot:<28} {run.status:<10} "
+                    f"started {run.started_at.isoformat()} ended {ended} {run.error}",
+                    file=out,
+                )
+            return 0
+        if not args.name:
+            raise CommandError(f"name a job to run: one of {', '.join(sorted(JOBS))}")
+        slot = datetime.fromisoformat(args.slot) if args.slot else None
+        if slot is not None and slot.tzinfo is None:
+            raise CommandError("--slot needs a timezone, e.g. 2026-11-26T00:00+08:00")
+        try:
+            outcome = await run_job(args.name, now=utcnow(), slot=slot)
+        except NotFound:
+            raise CommandError(
+                f"no job named {args.name!r}: one of {', '.join(sorted(JOBS))}"
+            ) from None
+        if not outcome.ran:
+            print(
+                f"{outcome.name} {outcome.slot}: already run (status {outcome.status}); nothing done",
+                file=out,
+            )
+            return 0
+        if outcome.status != "succeeded":
+            print(f"{outcome.name} {outcome.slot}: FAILED: {outcome.error}", file=out)
+            return 1
+        print(f"{outcome.name} {outcome.slot}: done: {outcome.changes}", file=out)
+        return 0
+
+
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(run_job_command(settings, args, sys.stdout))
+
+
 # --- demo -----------------------------------------------------------------------------------
 
 
@@ -304,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("check", "verify that every fen is accounted for (exit 1 on problems)", cmd_check),
         ("demo", "run the worked example on a scratch database (var/demo.sqlite3)", cmd_demo),
         ("serve", "run the HTTP server", cmd_serve),
+        ("jobs", "run a scheduled job now, or list recent runs", cmd_jobs),
         ("makemigrations", "write a migration for model changes (developers)", cmd_makemigrations),
     ]
     for name, help_text, handler in table:
@@ -317,6 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="SECONDS",
                 help="pause between steps, for a person to follow (default: 0.4)",
             )
+        if name == "jobs":
+            sub.add_argument("action", choices=["run", "runs"], help="run a job, or list runs")
+            sub.add_argument("name", nargs="?", help="the job (e.g. clearing)")
+            sub.add_argument("--slot", help="the scheduled time to run for (ISO, with timezone)")
+            sub.add_argument("--limit", type=int, default=20, help="how many runs to list")
         if name == "makemigrations":
             sub.add_argument("--name", help="name the migration file (default: auto_<timestamp>)")
             sub.add_argument(

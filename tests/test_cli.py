@@ -192,3 +192,19 @@ def test_demo_runs_on_a_fresh_scratch_database_every_time(
     code, out, _ = run(capsys, "check", "--db", "sqlite://var/demo.sqlite3")
     assert code == 0, out
     assert out.startswith("OK: conservation holds")
+
+
+def test_jobs_run_records_the_run_and_unknown_jobs_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = sqlite_url(tmp_path)
+    assert run(capsys, "migrate", "--db", db)[0] == 0
+    code, out, _ = run(capsys, "jobs", "run", "clearing", "--db", db)
+    assert code == 0 and "clearing operator:" in out and "done" in out
+    code, out, _ = run(capsys, "jobs", "runs", "--db", db)
+    assert code == 0 and "succeeded" in out
+    assert rows(tmp_path, "SELECT name, status FROM job_run") == [("clearing", "succeeded")]
+    code, _, err = run(capsys, "jobs", "run", "no-such-job", "--db", db)
+    assert code == 2 and "no job named 'no-such-job'" in err
+    code, _, err = run(capsys, "jobs", "run", "clearing", "--slot", "2026-11-26T00:00", "--db", db)
+    assert code == 2 and "timezone" in err
