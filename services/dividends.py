@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -30,8 +29,9 @@ from tortoise.transactions import in_transaction
 from models import DividendRun
 from rebate.money import apply_bp, split_largest_remainder
 from services.config_store import LOCAL_TZ, local
+from services.distribution_books import CashLine, pay_cash, write_events
 from services.distribution_settings import DistributionSettings, DividendPeriod, load_distribution
-from services.sql import execute, fetch, insert_many
+from services.sql import fetch, insert_many
 
 
 @dataclass(frozen=True)
@@ -121,44 +121,21 @@ async def _pay(
         ("run_id", "member_id", "amount_fen"),
         [(run_id, m, amount) for m, amount in paid],
     )
-    await insert_many(
+    await pay_cash(
         conn,
-        "ledger_line",
-        ("member_id", "asset", "amount", "kind", "key", "memo", "created_at"),
         [
-            (
-                m,
-                "cash",
-                amount,
-                "dividend",
-                f"dividend:{period.key}:{m}",
-                f"股东分红 {period.key}",
-                now,
-            )
+            CashLine(m, amount, "dividend", f"dividend:{period.key}:{m}", f"股东分红 {period.key}")
             for m, amount in paid
         ],
+        now,
     )
-    for m, amount in paid:  # member id order: the same lock order as every other writer
-        await execute(
-            conn,
-            "INSERT INTO wallet (member_id, cash_fen, points, love_available, love_frozen)"
-            " VALUES ($1, $2, 0, 0, 0) ON CONFLICT (member_id) DO UPDATE SET"
-            " cash_fen = wallet.cash_fen + excluded.cash_fen",
-            [m, amount],
-        )
-    await insert_many(
+    await write_events(
         conn,
-        "outbox_event",
-        ("kind", "member_id", "payload", "created_at"),
         [
-            (
-                "dividend_received",
-                m,
-                json.dumps({"period": period.key, "amount_fen": amount, "run_id": run_id}),
-                now,
-            )
+            ("dividend_received", m, {"period": period.key, "amount_fen": amount, "run_id": run_id})
             for m, amount in paid
         ],
+        now,
     )
     return run_id
 

@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -44,6 +43,7 @@ from models import (
 from rebate.money import apply_bp
 from rebate.settings import OrderSource
 from services.config_store import LOCAL_TZ, local
+from services.distribution_books import write_events
 from services.distribution_settings import load_distribution
 from services.errors import NotFound
 from services.sql import execute, fetch
@@ -293,11 +293,15 @@ async def _close_store(
     )
     owner = await _owner_of(conn, store_id)
     if owner is not None:
-        await _event(
+        await write_events(
             conn,
-            "statement_closed",
-            owner[0],
-            {"statement_id": statement_id, "store_id": store_id, "total_fen": total},
+            [
+                (
+                    "statement_closed",
+                    owner[0],
+                    {"statement_id": statement_id, "store_id": store_id, "total_fen": total},
+                )
+            ],
             now,
         )
     return total
@@ -311,16 +315,6 @@ async def _owner_of(conn: BaseDBAsyncClient, store_id: int) -> tuple[int, str] |
         [store_id],
     )
     return (int(rows[0]["id"]), str(rows[0]["openid"])) if rows else None
-
-
-async def _event(
-    conn: BaseDBAsyncClient, kind: str, member_id: int, payload: dict[str, object], now: datetime
-) -> None:
-    await execute(
-        conn,
-        "INSERT INTO outbox_event (kind, member_id, payload, created_at) VALUES ($1, $2, $3, $4)",
-        [kind, member_id, json.dumps(payload, ensure_ascii=False), now],
-    )
 
 
 # --- payout -----------------------------------------------------------------------------------
@@ -442,26 +436,34 @@ async def _record_bill(
             st.status, st.paid_at = StatementStatus.PAID, now
             await st.save(using_db=conn, update_fields=["status", "paid_at"])
             if owner:
-                await _event(
+                await write_events(
                     conn,
-                    "statement_paid",
-                    owner[0],
-                    {"statement_id": st.id, "total_fen": st.total_fen},
+                    [
+                        (
+                            "statement_paid",
+                            owner[0],
+                            {"statement_id": st.id, "total_fen": st.total_fen},
+                        )
+                    ],
                     now,
                 )
         elif state in (TransferState.FAIL, TransferState.CANCELLED):
             st.status, st.note = StatementStatus.UNPAID, f"转账失败: {bill.fail_reason}"[:200]
             await st.save(using_db=conn, update_fields=["status", "note"])
         elif newly_waiting and owner:
-            await _event(
+            await write_events(
                 conn,
-                "statement_confirm_needed",
-                owner[0],
-                {
-                    "statement_id": st.id,
-                    "out_bill_no": attempt.out_bill_no,
-                    "package_info": attempt.package_info,
-                },
+                [
+                    (
+                        "statement_confirm_needed",
+                        owner[0],
+                        {
+                            "statement_id": st.id,
+                            "out_bill_no": attempt.out_bill_no,
+                            "package_info": attempt.package_info,
+                        },
+                    )
+                ],
                 now,
             )
         return st.status

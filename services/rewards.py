@@ -26,7 +26,6 @@ the released commission of a refunded order (as the queue's payouts are, SPEC §
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,9 +38,10 @@ from models import CommissionKind, CommissionStatus, Order, OrderLine
 from rebate.money import apply_bp
 from rebate.settings import OrderSource
 from services import merchant_settlement, team
+from services.distribution_books import CashLine, pay_cash, write_events
 from services.distribution_settings import DistributionSettings, load_distribution
 from services.promoter import as_datetime
-from services.sql import execute, fetch, insert_many
+from services.sql import execute, fetch
 
 COMMISSION_COLUMNS = (
     "key",
@@ -62,9 +62,6 @@ COMMISSION_COLUMNS = (
 def dollars(start: int, count: int) -> str:
     """``$start, …`` placeholders (``services.sql.bind`` turns them into SQLite's ``?``)."""
     return ", ".join(f"${i}" for i in range(start, start + count))
-
-
-LEDGER_COLUMNS = ("member_id", "asset", "amount", "kind", "key", "order_id", "memo", "created_at")
 
 
 @dataclass(frozen=True)
@@ -209,21 +206,17 @@ async def _write_commissions(
         " ON CONFLICT (key) DO NOTHING RETURNING member_id, kind, amount_fen",
         [v for row in rows for v in row],
     )
-    await insert_many(
+    await write_events(
         conn,
-        "outbox_event",
-        ("kind", "member_id", "payload", "created_at"),
         [
             (
                 "commission_earned",
                 int(w["member_id"]),
-                json.dumps(
-                    {"order_id": order.id, "kind": w["kind"], "amount_fen": int(w["amount_fen"])}
-                ),
-                now,
+                {"order_id": order.id, "kind": w["kind"], "amount_fen": int(w["amount_fen"])},
             )
             for w in written
         ],
+        now,
     )
 
 
@@ -329,56 +322,36 @@ async def _release(conn: BaseDBAsyncClient, ids: list[int], now: datetime) -> tu
     )
     if not rows:
         return 0, 0
-    await insert_many(
+    await pay_cash(
         conn,
-        "ledger_line",
-        LEDGER_COLUMNS,
         [
-            (
-                r["member_id"],
-                "cash",
-                r["amount_fen"],
-                "commission",
-                r["key"],
-                r["order_id"],
-                f"佣金 {r['kind']}",
-                now,
+            CashLine(
+                member_id=int(r["member_id"]),
+                amount_fen=int(r["amount_fen"]),
+                kind="commission",
+                key=r["key"],
+                memo=f"佣金 {r['kind']}",
+                order_id=int(r["order_id"]),
             )
             for r in rows
         ],
+        now,
     )
-    per_member: dict[int, int] = {}
-    for r in rows:
-        per_member[int(r["member_id"])] = per_member.get(int(r["member_id"]), 0) + int(
-            r["amount_fen"]
-        )
-    for member_id, amount in sorted(per_member.items()):
-        await execute(
-            conn,
-            "INSERT INTO wallet (member_id, cash_fen, points, love_available, love_frozen)"
-            " VALUES ($1, $2, 0, 0, 0) ON CONFLICT (member_id) DO UPDATE SET"
-            " cash_fen = wallet.cash_fen + excluded.cash_fen",
-            [member_id, amount],
-        )
-    await insert_many(
+    await write_events(
         conn,
-        "outbox_event",
-        ("kind", "member_id", "payload", "created_at"),
         [
             (
                 "commission_released",
                 int(r["member_id"]),
-                json.dumps(
-                    {
-                        "commission_id": int(r["id"]),
-                        "order_id": int(r["order_id"]),
-                        "kind": r["kind"],
-                        "amount_fen": int(r["amount_fen"]),
-                    }
-                ),
-                now,
+                {
+                    "commission_id": int(r["id"]),
+                    "order_id": int(r["order_id"]),
+                    "kind": r["kind"],
+                    "amount_fen": int(r["amount_fen"]),
+                },
             )
             for r in rows
         ],
+        now,
     )
     return len(rows), sum(int(r["amount_fen"]) for r in rows)
