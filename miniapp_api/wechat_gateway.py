@@ -24,6 +24,7 @@ from cryptography import x509
 
 from miniapp_api.cache import BytesCache
 from runtime.config import Settings
+from services.refunds import RefundGateway
 from wechat import pay_v2, pay_v3
 from wechat.client import MiniProgramClient, PayV2Client, PayV3Client
 from wechat.errors import AccessTokenInvalid
@@ -39,8 +40,9 @@ class PayConfigError(ValueError):
     """``[wechat_pay]`` names a key file that is missing or unusable."""
 
 
-class PayGateway(Protocol):
-    """One WeChat Pay API version behind the calls the member API makes."""
+class PayGateway(RefundGateway, Protocol):
+    """One WeChat Pay API version behind the calls the member API makes (and, as a
+    ``RefundGateway``, behind ``services.refunds``)."""
 
     @property
     def api_version(self) -> str: ...
@@ -56,16 +58,6 @@ class PayGateway(Protocol):
     ) -> dict[str, str]:
         """Open the payment and return the signed ``wx.requestPayment`` parameters."""
         ...
-
-    async def refund(
-        self,
-        *,
-        out_trade_no: str,
-        out_refund_no: str,
-        total_fen: int,
-        refund_fen: int,
-        reason: str | None,
-    ) -> RefundReceipt: ...
 
     async def query(self, out_trade_no: str) -> OrderStatus: ...
 

@@ -7,10 +7,10 @@ import logging
 from aiohttp import web
 
 from miniapp_api.auth import OPERATOR
-from miniapp_api.registry import BODY, Registry, Reply, path_int
+from miniapp_api.registry import BODY, Registry, path_int
 from miniapp_api.views.common import refund_json
-from miniapp_api.views.orders import LINE_PARAMS, pay_gateway
-from miniapp_api.views.schemas import REFUND_BODY, REFUND_REPLY
+from miniapp_api.views.orders import LINE_PARAMS, REFUND_RESPONSES, pay_gateway
+from miniapp_api.views.schemas import REFUND_BODY
 from services.refunds import request_refund
 
 log = logging.getLogger(__name__)
@@ -26,13 +26,7 @@ routes = Registry()
     body=REFUND_BODY,
     body_required=False,
     path_params=LINE_PARAMS,
-    responses={
-        202: Reply("退款申请已提交，等待微信支付处理", REFUND_REPLY),
-        404: Reply("订单或商品不存在"),
-        409: Reply("订单未支付或该商品已退款"),
-        502: Reply("微信支付拒绝了退款请求（可重试，退款单号不变）"),
-        503: Reply("微信支付不可达（可重试，退款单号不变）"),
-    },
+    responses=REFUND_RESPONSES,
 )
 async def admin_refund(request: web.Request) -> web.Response:
     order_id, line_id = path_int(request, "id"), path_int(request, "line_id")

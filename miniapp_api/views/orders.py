@@ -39,6 +39,13 @@ routes = Registry()
 
 ORDER_PARAMS = {"id": ID}
 LINE_PARAMS = {"id": ID, "line_id": ID}
+REFUND_RESPONSES = {
+    202: Reply("退款申请已提交，等待微信支付处理", REFUND_REPLY),
+    404: Reply("订单或商品不存在"),
+    409: Reply("订单未支付或该商品已退款"),
+    502: Reply("微信支付拒绝了退款请求（可重试，退款单号不变）"),
+    503: Reply("微信支付不可达（可重试，退款单号不变）"),
+}
 DESCRIPTIONS = {
     OrderSource.MALL: "商城订单",
     OrderSource.STORE: "门店订单",
@@ -183,12 +190,7 @@ async def confirm(request: web.Request) -> web.Response:
     body=REFUND_BODY,
     body_required=False,
     path_params=LINE_PARAMS,
-    responses={
-        202: Reply("退款申请已提交，等待微信支付处理", REFUND_REPLY),
-        409: Reply("订单未支付或该商品已退款"),
-        502: Reply("微信支付拒绝了退款请求（可重试，退款单号不变）"),
-        503: Reply("微信支付不可达（可重试，退款单号不变）"),
-    },
+    responses=REFUND_RESPONSES,
 )
 async def refund(request: web.Request) -> web.Response:
     order = await own_order(request)

@@ -27,6 +27,18 @@ async def mall_product(price_fen: int = 16800) -> int:
     return (await new_product("好物", price_fen)).id
 
 
+async def mall_order(api: Api, token: str, *, full: bool = False) -> Any:
+    """A new unpaid mall order of one new product: its JSON (``full``: with the payment)."""
+    response = await place(
+        api,
+        token,
+        {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
+    )
+    assert response.status == 201, await response.text()
+    data = await response.json()
+    return data if full else data["order"]
+
+
 async def pay_now(api: Api, order_id: int) -> None:
     """The member pays at the fake WeChat Pay; then what the payment notification will do (not
     this module's job): mark the order paid."""
@@ -107,13 +119,7 @@ async def test_pay_v2_returns_hmac_signed_request_payment_params(
 ) -> None:
     api: Api = await make_api(backend, api_version="v2")
     token = await api.member_token("oV2")
-    created = await place(
-        api,
-        token,
-        {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
-    )
-    assert created.status == 201, await created.text()
-    data = await created.json()
+    data = await mall_order(api, token, full=True)
     payment = data["payment"]
     assert payment["signType"] == "HMAC-SHA256"
     unsigned = {k: v for k, v in payment.items() if k != "paySign"}
@@ -146,13 +152,7 @@ async def test_store_order_buys_a_stores_goods(api: Api) -> None:
 
 async def test_pay_again_returns_fresh_params_for_an_unpaid_order(api: Api) -> None:
     token = await api.member_token()
-    created = await (
-        await place(
-            api,
-            token,
-            {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
-        )
-    ).json()
+    created = await mall_order(api, token, full=True)
     again = await api.client.post(
         f"/api/orders/{created['order']['id']}/pay", headers=bearer(token)
     )
@@ -166,15 +166,7 @@ async def test_pay_again_returns_fresh_params_for_an_unpaid_order(api: Api) -> N
 async def test_another_members_order_is_not_found(api: Api) -> None:
     owner = await api.member_token("oOwner")
     stranger = await api.member_token("oStranger")
-    order = (
-        await (
-            await place(
-                api,
-                owner,
-                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
-            )
-        ).json()
-    )["order"]
+    order = await mall_order(api, owner)
     await pay_now(api, order["id"])
     base = f"/api/orders/{order['id']}"
     attempts = [
@@ -201,15 +193,7 @@ async def test_an_unknown_or_non_numeric_order_id_is_404(api: Api) -> None:
 
 async def test_confirming_an_unpaid_order_is_a_409(api: Api) -> None:
     token = await api.member_token()
-    order = (
-        await (
-            await place(
-                api,
-                token,
-                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
-            )
-        ).json()
-    )["order"]
+    order = await mall_order(api, token)
     response = await api.client.post(f"/api/orders/{order['id']}/confirm", headers=bearer(token))
     assert response.status == 409
     body = await response.json()
@@ -219,15 +203,7 @@ async def test_confirming_an_unpaid_order_is_a_409(api: Api) -> None:
 
 async def test_paying_a_paid_order_again_is_a_409(api: Api) -> None:
     token = await api.member_token()
-    order = (
-        await (
-            await place(
-                api,
-                token,
-                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
-            )
-        ).json()
-    )["order"]
+    order = await mall_order(api, token)
     await pay_now(api, order["id"])
     response = await api.client.post(f"/api/orders/{order['id']}/pay", headers=bearer(token))
     assert response.status == 409
@@ -323,15 +299,7 @@ async def test_without_wechat_pay_no_order_is_created(make_api: Callable[..., An
 
 async def test_a_wechat_pay_refusal_names_the_unpaid_order_for_a_retry(api: Api) -> None:
     token = await api.member_token()
-    order = (
-        await (
-            await place(
-                api,
-                token,
-                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
-            )
-        ).json()
-    )["order"]
+    order = await mall_order(api, token)
     api.wx.mark_paid(order["out_trade_no"])  # WeChat now answers ORDERPAID to a new prepay
     response = await api.client.post(f"/api/orders/{order['id']}/pay", headers=bearer(token))
     assert response.status == 502
@@ -341,15 +309,7 @@ async def test_a_wechat_pay_refusal_names_the_unpaid_order_for_a_retry(api: Api)
 
 async def test_refunding_an_unpaid_order_is_a_409(api: Api) -> None:
     token = await api.member_token()
-    order = (
-        await (
-            await place(
-                api,
-                token,
-                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
-            )
-        ).json()
-    )["order"]
+    order = await mall_order(api, token)
     response = await api.client.post(
         f"/api/orders/{order['id']}/lines/{order['lines'][0]['id']}/refund", headers=bearer(token)
     )
@@ -359,15 +319,7 @@ async def test_refunding_an_unpaid_order_is_a_409(api: Api) -> None:
 
 async def test_a_repeated_refund_request_reuses_its_refund_number(api: Api) -> None:
     token = await api.member_token()
-    order = (
-        await (
-            await place(
-                api,
-                token,
-                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
-            )
-        ).json()
-    )["order"]
+    order = await mall_order(api, token)
     await pay_now(api, order["id"])
     url = f"/api/orders/{order['id']}/lines/{order['lines'][0]['id']}/refund"
     first = await (await api.client.post(url, headers=bearer(token))).json()
@@ -384,21 +336,7 @@ async def test_a_repeated_refund_request_reuses_its_refund_number(api: Api) -> N
 
 async def test_a_line_of_another_order_is_not_found(api: Api) -> None:
     token = await api.member_token()
-    orders = [
-        (
-            await (
-                await place(
-                    api,
-                    token,
-                    {
-                        "source": "mall",
-                        "items": [{"product_id": await mall_product(), "quantity": 1}],
-                    },
-                )
-            ).json()
-        )["order"]
-        for _ in range(2)
-    ]
+    orders = [await mall_order(api, token) for _ in range(2)]
     await pay_now(api, orders[0]["id"])
     url = f"/api/orders/{orders[0]['id']}/lines/{orders[1]['lines'][0]['id']}/refund"
     response = await api.client.post(url, headers=bearer(token))
@@ -408,15 +346,7 @@ async def test_a_line_of_another_order_is_not_found(api: Api) -> None:
 
 async def test_an_operator_can_request_a_members_refund(api: Api) -> None:
     token = await api.member_token()
-    order = (
-        await (
-            await place(
-                api,
-                token,
-                {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]},
-            )
-        ).json()
-    )["order"]
+    order = await mall_order(api, token)
     await pay_now(api, order["id"])
     url = f"/api/admin/orders/{order['id']}/lines/{order['lines'][0]['id']}/refund"
     response = await api.client.post(url, headers=bearer(api.admin_token()))
