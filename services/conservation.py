@@ -126,7 +126,35 @@ async def check_conservation() -> list[str]:
         " WHERE l.id IS NULL OR l.amount <> p.amount_fen OR l.member_id <> p.member_id",
         lambda r: f"payout {r['id']} of {r['amount_fen']} has ledger amount {r['amount']}",
     )
+    await report(
+        "exchanged entry without exactly one exchange ledger line",
+        "SELECT e.id, COUNT(l.id) AS n FROM entry e LEFT JOIN ledger_line l"
+        " ON l.entry_id = e.id AND l.kind = 'exchange' AND l.member_id = e.member_id"
+        " WHERE e.status = 'exchanged' GROUP BY e.id HAVING COUNT(l.id) <> 1",
+        lambda r: f"entry {r['id']} is exchanged with {r['n']} exchange ledger lines",
+    )
+    await report(
+        "lottery draw disagrees with its entry",
+        "SELECT e.id, e.ratio_bp, e.entitlement_fen, d.new_ratio_bp, d.new_entitlement_fen"
+        " FROM entry e LEFT JOIN lottery_draw d ON d.entry_id = e.id"
+        " WHERE (e.lottery_drawn = TRUE AND (d.id IS NULL OR d.new_ratio_bp <> e.ratio_bp"
+        " OR d.new_entitlement_fen <> e.entitlement_fen))"
+        " OR (e.lottery_drawn = FALSE AND d.id IS NOT NULL)",
+        lambda r: (
+            f"entry {r['id']} has ratio {r['ratio_bp']} / entitlement {r['entitlement_fen']},"
+            f" its draw says {r['new_ratio_bp']} / {r['new_entitlement_fen']}"
+        ),
+    )
+    for check in await _extra_checks():
+        problems.extend(await check())
     return problems
+
+
+async def _extra_checks() -> list[Any]:
+    """Checks of the money other modules own (merchant credits and statements, commissions)."""
+    from services.conservation_merchant import check_merchant_conservation
+
+    return [check_merchant_conservation]
 
 
 async def totals() -> dict[str, int]:
