@@ -73,6 +73,16 @@ class DividendOutcome:
     ran: bool  # False: this period had already run
     run: DividendRun
 
+    def as_changes(self) -> dict[str, object]:
+        """For the job's run record."""
+        return {
+            "period": self.run.period,
+            "ran": self.ran,
+            "pool_fen": self.run.pool_fen,
+            "shareholders": self.run.shareholders,
+            "distributed_fen": self.run.distributed_fen,
+        }
+
 
 async def run_dividend(now: datetime) -> DividendOutcome:
     """Job: pay the last complete period's dividend, once."""

@@ -483,18 +483,20 @@ async def store_orders(store_id: int, *, page: int = 1, size: int = 20) -> Page[
 
 
 async def store_turnover(store_id: int, *, since: datetime, until: datetime) -> dict[str, int]:
-    """Paid orders of the store in [since, until): count, cash paid, and what was credited."""
+    """The store's orders paid in [since, until): how many, the cash still paid on them (lines
+    not refunded), and what the store was credited for its settled ones."""
     conn = connections.get("default")
     orders = await fetch(
         conn,
-        "SELECT COUNT(*) AS n, COALESCE(SUM(paid_fen), 0) AS s FROM orders WHERE store_id = $1"
-        " AND paid_at >= $2 AND paid_at < $3 AND status IN ('paid', 'completed', 'refunded')",
+        "SELECT COUNT(DISTINCT o.id) AS n, COALESCE(SUM(CASE WHEN l.status <> 'refunded'"
+        " THEN l.paid_fen ELSE 0 END), 0) AS s FROM orders o JOIN order_line l"
+        " ON l.order_id = o.id WHERE o.store_id = $1 AND o.paid_at >= $2 AND o.paid_at < $3",
         [store_id, since, until],
     )
     credits = await fetch(
         conn,
-        "SELECT COALESCE(SUM(amount_fen), 0) AS s FROM store_credit WHERE store_id = $1"
-        " AND created_at >= $2 AND created_at < $3",
+        "SELECT COALESCE(SUM(c.amount_fen), 0) AS s FROM store_credit c JOIN orders o"
+        " ON o.id = c.order_id WHERE c.store_id = $1 AND o.paid_at >= $2 AND o.paid_at < $3",
         [store_id, since, until],
     )
     return {

@@ -241,7 +241,7 @@ async def test_a_merchant_sees_its_own_store_and_nothing_of_another(db):
         o.id for o in mine
     }
     turnover = await store_turnover(store_a, since=T0, until=clock.tick())
-    assert turnover["orders"] == 2 and turnover["paid_fen"] == 3000
+    assert turnover == {"orders": 2, "paid_fen": 3000, "credited_fen": 2100}
     statements = (await store_statements(store_a)).items
     assert len(statements) == 1
     assert {line["order_id"] for line in await statement_lines(store_a, statements[0]["id"])} == {
