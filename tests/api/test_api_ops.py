@@ -58,7 +58,7 @@ async def test_login_still_works_when_redis_is_down(make_api: Callable[..., Any]
 async def test_healthz_is_503_and_names_the_database_when_it_is_gone(
     make_api: Callable[..., Any],
 ) -> None:
-    api: Api = await make_api("postgres")
+    api: Api = await make_api("postgres", own_database=True)
     await drop_pg_database(api.db_url.rsplit("/", 1)[1])
     response = await api.client.get("/healthz")
     assert response.status == 503
