@@ -108,7 +108,9 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     options = app[OPTIONS]
     redis: Redis | None = None
     if url:
-        redis = Redis.from_url(url)
+        # Bounded waits: a blackholed Redis must cost a request seconds, not minutes (the
+        # limiter and the cache then carry on without it).
+        redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
         app[LIMITER] = RedisRateLimiter(redis, prefix=options.redis_prefix)
         app[CACHE] = RedisCache(redis, prefix=options.redis_prefix)
         log.info("redis: %s", redact_url(url))

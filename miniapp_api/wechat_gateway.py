@@ -32,7 +32,6 @@ from wechat.pay_results import OrderStatus, RefundReceipt
 
 log = logging.getLogger(__name__)
 
-TOKEN_CACHE_KEY = "wechat:access_token"
 TOKEN_MARGIN = 300  # seconds before expiry a cached token is no longer used
 
 
@@ -165,19 +164,22 @@ class V3Pay:
 
 
 class WeChatGateway:
-    def __init__(self, mini: MiniProgramClient, pay: PayGateway | None, cache: BytesCache) -> None:
+    def __init__(
+        self, mini: MiniProgramClient, pay: PayGateway | None, cache: BytesCache, *, appid: str
+    ) -> None:
         self.mini = mini
         self.pay = pay
         self._cache = cache
+        self._token_key = f"wechat:access_token:{appid}"  # one token per mini-program
 
     async def access_token(self, *, force_refresh: bool = False) -> str:
         if not force_refresh:
-            cached = await self._cache.get(TOKEN_CACHE_KEY)
+            cached = await self._cache.get(self._token_key)
             if cached:
                 return cached.decode("ascii")
         token = await self.mini.fetch_stable_access_token(force_refresh=force_refresh)
         ttl = max(60, token.expires_in - TOKEN_MARGIN)
-        await self._cache.put(TOKEN_CACHE_KEY, token.token.encode("ascii"), ttl)
+        await self._cache.put(self._token_key, token.token.encode("ascii"), ttl)
         return token.token
 
     async def unlimited_wxacode(
@@ -191,7 +193,7 @@ class WeChatGateway:
                     token, scene=scene, page=page, check_path=check_path, env_version=env_version
                 )
             except AccessTokenInvalid:
-                await self._cache.delete(TOKEN_CACHE_KEY)
+                await self._cache.delete(self._token_key)
                 if attempt == 2:
                     raise
                 log.info("access token rejected by WeChat; refreshing it")
@@ -218,6 +220,7 @@ def build_gateway(
         mini,
         build_pay(settings, session, timeout=timeout, refund_notify_url=refund_notify_url),
         cache,
+        appid=wx.appid,
     )
 
 

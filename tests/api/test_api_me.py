@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from miniapp_api.cache import MemoryCache
 from miniapp_api.keys import OPTIONS
 from models import Member, Wallet
 from tests.api.conftest import REDIS_URL, Api, bearer
@@ -90,3 +91,15 @@ async def test_a_wechat_error_on_the_qr_is_json(api: Api, errcode: int, status: 
     response = await api.client.get(QR, headers=bearer(await api.member_token()))
     assert response.status == status
     assert (await response.json())["message"]
+
+
+async def test_the_in_process_cache_evicts_the_least_recently_used_and_the_expired() -> None:
+    now = [0.0]
+    cache = MemoryCache(2, clock=lambda: now[0])
+    await cache.put("a", b"A", 10)
+    await cache.put("b", b"B", 10)
+    assert await cache.get("a") == b"A"  # a is now the most recently used
+    await cache.put("c", b"C", 10)
+    assert (await cache.get("b"), await cache.get("a"), len(cache)) == (None, b"A", 2)
+    now[0] = 10.0
+    assert await cache.get("a") is None
