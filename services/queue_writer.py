@@ -22,6 +22,7 @@ from rebate.book import QueueBook, Waiting
 from rebate.random_return import GroupCursor, RandomSource
 from rebate.settings import BaseSettings, Limits, PayoutOrder, RandomReturn
 from rebate.settlement import BatchResult, SettlingLine, settle_batch
+from services import pg_bulk
 from services.config_store import load_base
 from services.queues import lock_queue
 from services.sql import execute, fetch, insert_many, is_pg, loads, sql
@@ -57,7 +58,7 @@ async def apply_batch(
     rng: RandomSource, base: BaseSettings | None = None,
 ) -> int:
     """One batch inside the caller's transaction; returns how many lines it applied."""
-    queue = await lock_queue(conn, queue_id)
+    queue = await (pg_bulk.lock_queue if is_pg(conn) else lock_queue)(conn, queue_id)
     pending = await fetch(
         conn,
         "SELECT * FROM pending_settlement WHERE queue_id = $1 AND applied = $2 ORDER BY id LIMIT $3",
@@ -121,14 +122,8 @@ async def _open_book(
     window: list[Waiting] = []
     covered, after_seq, complete = 0, 0, False
     while covered < need:
-        rows = await fetch(
-            conn,
-            "SELECT seq, order_id, member_id, entitlement_fen, paid_fen, order_completed"
-            " FROM entry WHERE queue_id = $1 AND status = 'waiting' AND seq > $2"
-            + (" AND order_completed = $4" if completed_only else "")
-            + " ORDER BY seq LIMIT $3",
-            [queue["id"], after_seq, WINDOW_CHUNK] + ([True] if completed_only else []),
-        )
+        load = pg_bulk.window_chunk if is_pg(conn) else _window_chunk
+        rows = await load(conn, queue, after_seq, WINDOW_CHUNK, completed_only)
         for r in rows:
             w = Waiting(int(r["seq"]), int(r["order_id"]), int(r["member_id"]),
                         int(r["entitlement_fen"]), int(r["paid_fen"]), bool(r["order_completed"]))
@@ -142,6 +137,19 @@ async def _open_book(
     return QueueBook(
         window, next_seq=int(queue["next_seq"]), waiting_count=int(queue["waiting_count"]),
         payout_order=payout_order, window_is_complete=complete or need == 0,
+    )
+
+
+async def _window_chunk(
+    conn: BaseDBAsyncClient, queue: dict[str, Any], after_seq: int, limit: int, completed_only: bool
+) -> list[dict[str, Any]]:
+    return await fetch(
+        conn,
+        "SELECT seq, order_id, member_id, entitlement_fen, paid_fen, order_completed"
+        " FROM entry WHERE queue_id = $1 AND status = 'waiting' AND seq > $2"
+        + (" AND order_completed = $4" if completed_only else "")
+        + " ORDER BY seq LIMIT $3",
+        [queue["id"], after_seq, limit] + ([True] if completed_only else []),
     )
 
 
@@ -176,6 +184,8 @@ async def _write(
     conn: BaseDBAsyncClient, queue: dict[str, Any], pending: list[dict[str, Any]],
     book: QueueBook, result: BatchResult, now: datetime,
 ) -> None:
+    if is_pg(conn):  # same rows, written with COPY and unnest (issue 3)
+        return await pg_bulk.write_batch(conn, queue, pending, book, result, now)
     queue_id = int(queue["id"])
     by_line = {int(p["line_id"]): p for p in pending}
     new_seqs = {o.joined.seq for o in result.lines if o.joined is not None}
