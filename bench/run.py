@@ -42,7 +42,8 @@ class RunFigures:
     batches: int
     mean_batch: float
     peak_rss_mib: float
-    settler_cpu_s: float
+    settler_cpu_us: float  # per order: the settler process (Python)
+    db_cpu_us: float  # per order: its PostgreSQL server process
     wall_s: float
 
     def as_dict(self) -> dict[str, Any]:
@@ -89,16 +90,12 @@ async def measured_run(
 async def _start_settler(
     ds: Dataset, *, batch: int, stop: Path, out: Path, profile: Path | None
 ) -> asyncio.subprocess.Process:
-    args = [
-        sys.executable,
-        "-m",
-        "bench.settler",
-        "--db",
-        ds.url,
-        "--queue",
-        str(ds.queue_id),
-        "--batch",
-        str(batch),
+    # QR_BENCH_SETTLER: a script run instead of ``-m bench.settler``, with the same arguments
+    # (e.g. one that wraps it with a statement-timing profiler).
+    script = os.environ.get("QR_BENCH_SETTLER")
+    args = [sys.executable, *([script] if script else ["-m", "bench.settler"])]
+    args += ["--db", ds.url, "--queue", str(ds.queue_id), "--batch", str(batch)]
+    args += [
         "--stop-file",
         str(stop),
         "--out",
@@ -147,6 +144,7 @@ def _figures(
         batches=report["batches"],
         mean_batch=n / report["batches"] if report["batches"] else 0.0,
         peak_rss_mib=report["peak_rss_kib"] / 1024,
-        settler_cpu_s=report["cpu_s"],
+        settler_cpu_us=report["cpu_s"] / n * 1e6 if n else 0.0,
+        db_cpu_us=report["db_cpu_s"] / n * 1e6 if n else 0.0,
         wall_s=wall,
     )

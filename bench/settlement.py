@@ -9,8 +9,8 @@ settler in its own process (see ``bench.run`` for how each figure is obtained):
 
 - capacity: producers store ``--orders`` paid orders as fast as they can while the settler
   settles; the orders/s here is the headline figure and the one the 10 k vs 1 M ratio uses;
-- paced: producers store ``--rate`` orders/s for ``--seconds`` s; its latency is the p99 under
-  a steady load at the target rate.
+- paced: producers store ``--rates`` orders/s (default: 70 % of the capacity just measured) for
+  ``--seconds`` s; its latency is the p50/p99 under a steady load the writer can sustain.
 
 After each run ``check_conservation()`` must return no problem and every stored order must be
 settled, or the benchmark fails. Finally, for comparison, ``--services-orders`` orders go
@@ -29,23 +29,35 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from bench.dataset import Dataset, create_schema, drop_database, preload, recreate_database
+from bench.dataset import (
+    Dataset,
+    create_schema,
+    drop_database,
+    drop_foreign_keys,
+    preload,
+    recreate_database,
+)
 from bench.pgbench import pgbench_init, pgbench_tps
 from bench.producers import produce_via_services
 from bench.run import RunFigures, measured_run
 from runtime.db import tortoise_config
 from services.conservation import check_conservation
 
+AUTO_LOAD = 0.7  # the paced run's load, as a fraction of the measured capacity
 ADMIN_URL = os.environ.get(
     "QR_BENCH_PG", os.environ.get("QR_TEST_PG", "postgres://postgres@127.0.0.1:5432/test")
 )
 
 
-async def build(size: int, *, admin_url: str = ADMIN_URL) -> Dataset:
+async def build(size: int, *, admin_url: str = ADMIN_URL, without_fks: bool = False) -> Dataset:
     name = f"qr_bench_{size}"
     url = await recreate_database(admin_url, name)
     await create_schema(url)
-    return await preload(url, waiting=size)
+    ds = await preload(url, waiting=size)
+    if without_fks:
+        dropped = await drop_foreign_keys(url)
+        _say(f"[{size:,}] WHAT-IF: dropped {len(dropped)} foreign keys of the hot tables")
+    return ds
 
 
 async def problems(ds: Dataset) -> list[str]:
@@ -90,7 +102,7 @@ async def services_path(ds: Dataset, orders: int, concurrency: int) -> dict[str,
 
 async def bench_size(size: int, a: argparse.Namespace) -> dict[str, Any]:
     t = time.perf_counter()
-    ds = await build(size)
+    ds = await build(size, without_fks=a.without_fks)
     load_s = time.perf_counter() - t
     _say(f"[{size:,}] loaded {size:,} waiting entries in {load_s:.1f} s")
     await check(ds)
@@ -112,12 +124,14 @@ async def bench_size(size: int, a: argparse.Namespace) -> dict[str, Any]:
         await check(ds)
         _say(f"[{size:,}] {_line(fig)}")
         runs.append(fig)
-    if a.rate:
+    capacity = _median([f.settled_per_s for f in runs])
+    for rate in a.rates:
+        offered = round(capacity * AUTO_LOAD) if rate == "auto" else float(rate)
         fig = await measured_run(
             ds,
-            "paced",
+            f"paced@{offered:.0f}/s",
             duration=a.seconds,
-            rate=a.rate,
+            rate=offered,
             producers=a.producers,
             chunk=a.paced_chunk,
             batch=a.batch,
@@ -141,7 +155,8 @@ def _line(f: RunFigures) -> str:
         f" writer busy-rate {f.writer_busy_per_s:,.0f}/s), latency p50 {f.p50_ms:,.0f} ms"
         f" p99 {f.p99_ms:,.0f} ms max {f.max_ms:,.0f} ms,"
         f" {f.batches} batches (mean {f.mean_batch:.0f}),"
-        f" settler peak RSS {f.peak_rss_mib:.0f} MiB, CPU {f.settler_cpu_s:.1f} s, conservation OK"
+        f" settler peak RSS {f.peak_rss_mib:.0f} MiB, CPU per order: settler {f.settler_cpu_us:.0f} µs"
+        f" + its PostgreSQL backend {f.db_cpu_us:.0f} µs, conservation OK"
     )
 
 
@@ -172,17 +187,18 @@ def summary(
     ]
     for res in results:
         c = cap(res)
-        paced = [r for r in res["runs"] if r["name"] == "paced"]
-        p99 = (
-            f", paced {a.rate:,.0f}/s: p50 {paced[0]['p50_ms']:.0f} ms"
-            f" p99 {paced[0]['p99_ms']:.0f} ms"
-            if paced
-            else ""
+        paced = "".join(
+            f", {r['name']}: p50 {r['p50_ms']:,.0f} ms p99 {r['p99_ms']:,.0f} ms"
+            for r in res["runs"]
+            if r["name"].startswith("paced")
         )
+        cpu = [r for r in res["runs"] if r["name"].startswith("capacity")]
+        cpu_us = _median([r["settler_cpu_us"] + r["db_cpu_us"] for r in cpu])
         rss = max(r["peak_rss_mib"] for r in res["runs"])
         out.append(
             f"{res['size']:>9,} waiting: settled {c:,.0f} orders/s (median of {a.repeat}),"
-            f" pgbench -N {res['pgbench_tps']:,.0f} tps → ratio {c / res['pgbench_tps']:.2f}×{p99},"
+            f" pgbench -N {res['pgbench_tps']:,.0f} tps → ratio {c / res['pgbench_tps']:.2f}×,"
+            f" writer CPU {cpu_us:.0f} µs/order (settler + its backend){paced},"
             f" settler peak RSS {rss:.0f} MiB"
         )
     if len(results) > 1:
@@ -217,7 +233,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--orders", type=int, help="orders per capacity run (default 100000; quick 20000)"
     )
     p.add_argument("--repeat", type=int, help="capacity runs per size (default 3; quick 1)")
-    p.add_argument("--rate", type=float, default=10_000, help="paced run's orders/s (0: skip it)")
+    p.add_argument(
+        "--rates", default="auto",
+        help="paced runs' orders/s, comma-separated; auto = 70%% of the measured capacity;"
+        " empty: none (default auto)",
+    )  # fmt: skip
     p.add_argument("--seconds", type=float, help="paced run's length (default 10; quick 3)")
     p.add_argument("--producers", type=int, default=2)
     p.add_argument(
@@ -226,7 +246,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--paced-chunk", type=int, default=50, help="orders per producer transaction (paced)"
     )
-    p.add_argument("--batch", type=int, default=500, help="the writer's batch size")
+    p.add_argument("--batch", type=int, default=2000, help="the writer's batch size")
     p.add_argument("--pgbench-clients", type=int, default=8)
     p.add_argument("--pgbench-seconds", type=int, help="default 10; quick 5")
     p.add_argument("--pgbench-scale", type=int, help="default 10; quick 1")
@@ -239,11 +259,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--profile", help="directory for the settler's cProfile stats (first capacity run)"
     )
+    p.add_argument(
+        "--without-fks", action="store_true",
+        help="what-if: drop the foreign keys of the tables written per order (not the product)",
+    )  # fmt: skip
     p.add_argument("--json", help="also write the figures here")
     p.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     a = p.parse_args(argv)
     q = a.quick
     a.sizes = [int(x) for x in (a.sizes or ("10000,100000" if q else "10000,1000000")).split(",")]
+    a.rates = [r for r in a.rates.split(",") if r]
     a.orders = a.orders or (20_000 if q else 100_000)
     a.repeat = a.repeat or (1 if q else 3)
     a.seconds = a.seconds or (3.0 if q else 10.0)

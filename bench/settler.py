@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import resource
 import secrets
 import time
@@ -20,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.transactions import in_transaction
 
 from runtime.db import tortoise_config
@@ -40,7 +41,11 @@ async def settle_until_stopped(
     ready_file: Path | None = None,
     idle_sleep: float = 0.002,
 ) -> dict[str, Any]:
-    ctx = await Tortoise.init(config=tortoise_config(url))
+    # one pooled connection, so that its server process is the writer's whole database side
+    ctx = await Tortoise.init(config=tortoise_config(f"{url}?minsize=1&maxsize=1"))
+    rows = await connections.get("default").execute_query_dict("SELECT pg_backend_pid() AS pid")
+    backend = int(rows[0]["pid"])
+    backend_cpu0, cpu0 = backend_cpu_s(backend), _cpu_s()
     rss_after_init = peak_rss_kib()
     if ready_file:
         ready_file.touch()
@@ -62,6 +67,7 @@ async def settle_until_stopped(
             if stopping:
                 break
             await asyncio.sleep(idle_sleep)
+        backend_cpu, cpu = backend_cpu_s(backend) - backend_cpu0, _cpu_s() - cpu0
     finally:
         await ctx.close_connections()
     return {
@@ -70,9 +76,20 @@ async def settle_until_stopped(
         "busy_s": busy,
         "peak_rss_kib": peak_rss_kib(),
         "rss_after_init_kib": rss_after_init,
-        "cpu_s": _cpu_s(),
+        "cpu_s": cpu,
+        "db_cpu_s": backend_cpu,
         "log": log,
     }
+
+
+def backend_cpu_s(pid: int) -> float:
+    """CPU time (user + system) of a local PostgreSQL server process, from /proc: unlike wall
+    time, it does not grow when other work on a busy machine delays the process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")  # a remote server
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_s() -> float:
