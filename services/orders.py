@@ -33,6 +33,7 @@ from services.config_store import load_base
 from services.errors import NotFound
 from services.queue_writer import apply_pending
 from services.queues import lock_queue
+from services.rewards import on_line_refunded
 from services.settle_plan import enqueue_order
 from services.sql import execute, fetch
 
@@ -239,6 +240,7 @@ async def refund_line(
                 outcome = await _leave_queue(conn, line_id, now)
             line.status, line.refunded_at = LineStatus.REFUNDED, now
             await line.save(using_db=conn, update_fields=["status", "refunded_at"])
+            await on_line_refunded(conn, line, now)  # frozen commissions and store credit
             if (
                 not await OrderLine.filter(order_id=line.order_id)
                 .exclude(status=LineStatus.REFUNDED)

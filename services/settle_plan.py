@@ -17,6 +17,7 @@ from rebate.settings import BaseSettings, OrderSource, RatioSettings, TargetSett
 from services.config_store import cashier_target, local, product_target, store_target
 from services.errors import NotFound
 from services.queues import ensure_queue
+from services.rewards import on_order_settled
 from services.settings_codec import to_doc
 from services.sql import fetch, insert_many
 
@@ -201,6 +202,7 @@ async def enqueue_order(
         )
     if inert:
         await OrderLine.filter(id__in=inert).using_db(conn).update(status=LineStatus.SETTLED)
+    await on_order_settled(conn, order, now)  # referral, team and 招商 rewards; store credit
     return queues
 
 

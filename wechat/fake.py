@@ -33,6 +33,7 @@ from wechat import fake_notify
 from wechat.fake_pay import ROUTES as PAY_ROUTES
 from wechat.fake_pay import v3_authorization
 from wechat.fake_state import STATE_KEY, CodeGrant, Delivery, FakeWeChatState, RecordedCall
+from wechat.fake_transfer import add_transfer_routes
 
 __all__ = [
     "FakeWeChatState",
@@ -396,6 +397,7 @@ def create_fake_wechat(state: FakeWeChatState) -> web.Application:
             web.get("/__fake__/calls", _control_calls),
         ]
     )
+    add_transfer_routes(app)  # 商家转账
     return app
 
 

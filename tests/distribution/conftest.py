@@ -22,7 +22,7 @@ from tests.wechat.wxtest_constants import (
     SECRET,
 )
 from wechat.fake import FakeWeChatState, create_fake_wechat
-from wechat.fake_transfer import FakeTransferState, add_transfer_routes
+from wechat.fake_transfer import TRANSFER_KEY, FakeTransferState
 from wechat.pay_v3 import MerchantV3
 from wechat.transfer import MerchantTransferClient, SceneInfo
 
@@ -74,7 +74,7 @@ async def transfers(keys) -> AsyncIterator[FakeTransfers]:
     )
     bills = FakeTransferState(delay_seconds=CLIENT_TIMEOUT * 3)
     app = create_fake_wechat(state)
-    add_transfer_routes(app, bills)
+    app[TRANSFER_KEY] = bills  # the fake serves 商家转账 already; give it this test's bills
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     url = str(server.make_url("")).rstrip("/")
