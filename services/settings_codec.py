@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import time
 from typing import Any
 
-from rebate.errors import InvalidSetting
+from rebate.errors import InvalidSetting, RebateError
 from rebate.settings import (
     BaseSettings,
     DeductionMode,
@@ -62,7 +62,15 @@ def _time(v: Any, field: str) -> time:
 
 
 def ratios_from_doc(doc: Mapping[str, Any] | None, where: str = "") -> RatioSettings:
-    doc = doc or {}
+    try:
+        return _ratios_from_doc(doc or {}, where)
+    except RebateError as exc:  # the values' own checks name the field without ``where``
+        if exc.field is None or exc.field.startswith(where):
+            raise
+        raise type(exc)(exc.message, field=f"{where}{exc.field}") from None
+
+
+def _ratios_from_doc(doc: Mapping[str, Any], where: str) -> RatioSettings:
     _known(doc, {"level_bp", "tiers", "lottery", "default_bp"}, where)
     levels = {
         _int(int(k) if isinstance(k, str) and k.isdigit() else k, f"{where}level_bp"): _int(
