@@ -25,6 +25,7 @@ from bot.router import Dispatcher
 from bot.settings import BotSettings, bot_settings
 from bot.wechat_apis import FollowerInfo, OfficialAccountClient
 from miniapp_api.keys import HTTP, REDIS
+from miniapp_api.registry import Reply, RouteSpec, install
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,42 @@ def setup_routes(app: web.Application, settings: Any, *, bot: BotSettings | None
         return
     endpoint = OfficialAccountEndpoint(bot, build_dispatcher())
     app[OFFICIAL_ACCOUNT] = endpoint
-    app.router.add_get(oa.path, endpoint.verify)
-    app.router.add_post(oa.path, endpoint.receive)
+
+    async def official_account_verify(request: web.Request) -> web.StreamResponse:
+        """WeChat's server-configuration check: echo ``echostr`` when the signature holds."""
+        return await endpoint.verify(request)
+
+    async def official_account_message(request: web.Request) -> web.StreamResponse:
+        """A member's message or event to the official account; the reply is WeChat XML."""
+        return await endpoint.receive(request)
+
+    xml = {
+        200: Reply("WeChat XML reply, or the literal `success`", None, "application/xml"),
+        400: Reply("malformed or forbidden XML"),
+        403: Reply("bad signature"),
+    }
+    install(
+        app,
+        [
+            RouteSpec(
+                "GET",
+                oa.path,
+                official_account_verify,
+                "公众号服务器配置校验",
+                xml,
+                tags=("chat bot",),
+            ),
+            RouteSpec(
+                "POST",
+                oa.path,
+                official_account_message,
+                "公众号消息与事件",
+                xml,
+                body_content_type="text/xml",
+                tags=("chat bot",),
+            ),
+        ],
+    )
     app.cleanup_ctx.append(_look_up_ctx)
 
 

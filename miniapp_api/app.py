@@ -25,6 +25,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 from tortoise import Tortoise
 
+from bot.routes import setup_routes as setup_bot_routes
+from jobs.scheduler import running_scheduler
 from miniapp_api.auth import TokenSigner
 from miniapp_api.cache import MemoryCache, RedisCache
 from miniapp_api.keys import (
@@ -88,9 +90,22 @@ def create_app(
         member_ttl=app[OPTIONS].member_token_ttl,
         admin_ttl=app[OPTIONS].admin_token_ttl,
     )
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, http_ctx, wechat_ctx, *extra_cleanup])
+    app.cleanup_ctx.extend(
+        [database_ctx, redis_ctx, http_ctx, wechat_ctx, scheduler_ctx, *extra_cleanup]
+    )
     install(app, [*route_specs(), *extra_routes])
+    setup_bot_routes(app, settings)  # the official account's endpoint, when configured
     return app
+
+
+async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """APScheduler in this process (STACK.md: started after the database, in the same
+    context). Every server process runs one; each slot still runs once (``services.jobs``)."""
+    if not app[OPTIONS].run_scheduler:
+        yield
+        return
+    async with running_scheduler(app[SETTINGS]):
+        yield
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:

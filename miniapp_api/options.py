@@ -37,3 +37,4 @@ class ApiOptions:
     refund_notify_url: str = ""  # empty: WeChat Pay uses the merchant platform's refund URL
     trust_forwarded_for: bool = False  # behind a reverse proxy: client IP from X-Forwarded-For
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    run_scheduler: bool = False  # `queue-rebate serve` turns it on: jobs run in the server

@@ -15,6 +15,7 @@ what to do.
 import argparse
 import asyncio
 import io
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -277,10 +278,20 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from miniapp_api.app import create_app
+    from miniapp_api.options import ApiOptions
 
     asyncio.run(_ready_to_serve(settings.database.url))
-    web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = create_app(settings, options=ApiOptions(run_scheduler=True))
+    web.run_app(app, host=settings.server.host, port=settings.server.port, access_log=None)
     return 0
+
+
+def cmd_notifier(settings: Settings, args: argparse.Namespace) -> int:
+    """The chat bot's outbox consumer (``bot.notifier``), until SIGINT / SIGTERM."""
+    from bot.notifier import cmd_notifier as run_notifier
+
+    return run_notifier(settings, args)
 
 
 # --- makemigrations -------------------------------------------------------------------------
@@ -356,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("demo", "run the worked example on a scratch database (var/demo.sqlite3)", cmd_demo),
         ("serve", "run the HTTP server", cmd_serve),
         ("jobs", "run a scheduled job now, or list recent runs", cmd_jobs),
+        ("notifier", "deliver chat-bot notifications from the outbox", cmd_notifier),
         ("makemigrations", "write a migration for model changes (developers)", cmd_makemigrations),
     ]
     for name, help_text, handler in table:

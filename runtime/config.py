@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.settings import BotSettings
 from rebate.errors import RebateError
 from rebate.settings import BaseSettings
 from runtime.db import DEFAULT_DB_URL
@@ -149,6 +150,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     rebate: BaseSettings = field(default_factory=BaseSettings)  # seeds rebate_config on migrate
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    bot: BotSettings = field(default_factory=BotSettings)  # the chat bot (SPEC §9)
 
     def with_database_url(self, url: str) -> "Settings":
         """These settings pointed at another database (the CLI's ``--db``)."""
@@ -167,6 +169,10 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "QR_WECHAT_PAY_APIV3_KEY": ("wechat_pay", "apiv3_key"),
     "QR_ADMIN_TOKEN_SECRET": ("auth", "admin_token_secret"),
     "QR_MEMBER_TOKEN_SECRET": ("auth", "member_token_secret"),
+    "QR_OA_APP_SECRET": ("bot.official_account", "app_secret"),
+    "QR_OA_TOKEN": ("bot.official_account", "token"),
+    "QR_OA_ENCODING_AES_KEY": ("bot.official_account", "encoding_aes_key"),
+    "QR_WECOM_KEY": ("bot.wecom", "key"),
 }
 
 
@@ -182,11 +188,18 @@ def load_settings(path: str | None, env: Mapping[str, str]) -> Settings:
         if name not in env:
             continue
         try:
-            updated = dataclasses.replace(getattr(settings, section), **{key: env[name]})
+            settings = _replace_at(settings, section.split("."), key, env[name])
         except InvalidValue as exc:
             raise ConfigError(f"environment variable {name}: {exc.problem}") from None
-        settings = dataclasses.replace(settings, **{section: updated})
     return settings
+
+
+def _replace_at(node: Any, path: list[str], key: str, value: str) -> Any:
+    """``node`` with ``<path>.<key>`` set to ``value`` (sections may nest: ``bot.wecom``)."""
+    if not path:
+        return dataclasses.replace(node, **{key: value})
+    child = _replace_at(getattr(node, path[0]), path[1:], key, value)
+    return dataclasses.replace(node, **{path[0]: child})
 
 
 def _read_toml(path: str) -> dict[str, Any]:
