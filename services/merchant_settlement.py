@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Protocol
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -47,8 +46,7 @@ from services.distribution_books import write_events
 from services.distribution_settings import load_distribution
 from services.errors import NotFound
 from services.sql import execute, fetch
-from wechat.errors import PayV3Error, ResponseSignatureInvalid, WeChatUnreachable
-from wechat.transfer import TransferBill
+from wechat.transfer import TransferBill, Transfers, send_or_query
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +65,6 @@ CREDIT_COLUMNS = (
     "updated_at",
 )
 TRANSFER_REMARK = "门店结算款"
-UNKNOWN_OUTCOME = (WeChatUnreachable, PayV3Error, ResponseSignatureInvalid)
-
-
-class Transfers(Protocol):
-    """What paying a statement needs of ``wechat.transfer.MerchantTransferClient``."""
-
-    async def transfer(
-        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str
-    ) -> TransferBill: ...
-
-    async def query(self, out_bill_no: str) -> TransferBill | None: ...
 
 
 def net_of_commission(paid_fen: int, commission_bp: int) -> tuple[int, int]:
@@ -385,25 +372,14 @@ async def _current_attempt(statement_id: int, now: datetime) -> MerchantTransfer
 
 async def _ask_wechat(attempt: MerchantTransfer, transfers: Transfers) -> TransferBill | None:
     """The bill's state as WeChat knows it, or None when it cannot be known now."""
-    no = attempt.out_bill_no
-    if attempt.state == TransferState.REQUESTED:
-        try:
-            return await transfers.transfer(
-                out_bill_no=no,
-                openid=attempt.openid,
-                amount_fen=attempt.amount_fen,
-                remark=TRANSFER_REMARK,
-            )
-        except UNKNOWN_OUTCOME as exc:
-            log.warning("transfer %s: outcome unknown (%r); querying the same number", no, exc)
-    try:
-        bill = await transfers.query(no)
-    except UNKNOWN_OUTCOME as exc:
-        log.warning("transfer %s: query failed (%r); will ask again", no, exc)
-        return None
-    if bill is None:
-        log.info("transfer %s: WeChat has no such bill; it will be sent again, same number", no)
-    return bill
+    return await send_or_query(
+        transfers,
+        out_bill_no=attempt.out_bill_no,
+        openid=attempt.openid,
+        amount_fen=attempt.amount_fen,
+        remark=TRANSFER_REMARK,
+        send=attempt.state == TransferState.REQUESTED,
+    )
 
 
 async def _record_bill(

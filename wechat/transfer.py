@@ -16,17 +16,20 @@ the same number is safe (WeChat treats a repeated number as the same bill).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
 
 from wechat import pay_v3
 from wechat.client import DEFAULT_TIMEOUT, PAY_API_BASE_URL, PayV3Client
-from wechat.errors import PayV3Error, WeChatUnreachable
+from wechat.errors import PayV3Error, ResponseSignatureInvalid, WeChatUnreachable
+
+log = logging.getLogger(__name__)
 
 TRANSFER_PATH = "/v3/fund-app/mch-transfer/transfer-bills"
 QUERY_PATH = TRANSFER_PATH + "/out-bill-no/{out_bill_no}"
@@ -34,6 +37,7 @@ OUT_BILL_NO = re.compile(r"^[0-9A-Za-z]{1,32}$")
 MAX_REMARK_CHARS = 32
 FINAL_STATES = frozenset({"SUCCESS", "FAIL", "CANCELLED"})
 FAILED_STATES = frozenset({"FAIL", "CANCELLED"})
+UNKNOWN_OUTCOME = (WeChatUnreachable, PayV3Error, ResponseSignatureInvalid)
 
 
 @dataclass(frozen=True)
@@ -184,12 +188,59 @@ class MerchantTransferClient(PayV3Client):
             raise
 
 
+class Transfers(Protocol):
+    """What paying by 商家转账 needs of ``MerchantTransferClient`` (tests may pass a fake)."""
+
+    async def transfer(
+        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str
+    ) -> TransferBill: ...
+
+    async def query(self, out_bill_no: str) -> TransferBill | None: ...
+
+
+async def send_or_query(
+    transfers: Transfers,
+    *,
+    out_bill_no: str,
+    openid: str,
+    amount_fen: int,
+    remark: str,
+    send: bool,
+) -> TransferBill | None:
+    """The bill's state as WeChat knows it, or None when it cannot be known now.
+
+    ``send``: the bill was never answered yet, so (re)send it under the same number; an unknown
+    outcome is followed by a query of that number, never by a new one. Otherwise only query."""
+    if send:
+        try:
+            return await transfers.transfer(
+                out_bill_no=out_bill_no, openid=openid, amount_fen=amount_fen, remark=remark
+            )
+        except UNKNOWN_OUTCOME as exc:
+            log.warning(
+                "transfer %s: outcome unknown (%r); querying the same number", out_bill_no, exc
+            )
+    try:
+        bill = await transfers.query(out_bill_no)
+    except UNKNOWN_OUTCOME as exc:
+        log.warning("transfer %s: query failed (%r); will ask again", out_bill_no, exc)
+        return None
+    if bill is None:
+        log.info(
+            "transfer %s: WeChat has no such bill; it will be sent again, same number", out_bill_no
+        )
+    return bill
+
+
 __all__ = [
     "FAILED_STATES",
     "FINAL_STATES",
+    "UNKNOWN_OUTCOME",
     "MerchantTransferClient",
     "SceneInfo",
     "TransferBill",
+    "Transfers",
     "build_transfer_body",
     "parse_bill",
+    "send_or_query",
 ]
