@@ -4,6 +4,7 @@ Every movement of value is an immutable ``LedgerLine``; wallet balances are cach
 those lines, and ``queue-rebate check`` proves the two agree (SPEC §2).
 """
 
+from models.audit import AuditLog, SettingDoc
 from models.catalog import Cashier, Product, ProductKind, Store
 from models.config import RebateConfig
 from models.distribution import (
@@ -46,10 +47,12 @@ from models.orders import LineStatus, Order, OrderLine, OrderStatus
 from models.outbox import OutboxEvent
 from models.payments import PaymentNotice, Refund, RefundStatus
 from models.queues import Entry, EntryStatus, Extraction, Payout, PendingSettlement, Queue
+from models.withdrawals import Withdrawal, WithdrawalStatus
 
 __all__ = [
     "ApplicationStatus",
     "Asset",
+    "AuditLog",
     "Cashier",
     "Commission",
     "CommissionKind",
@@ -92,6 +95,7 @@ __all__ = [
     "RebateConfig",
     "Refund",
     "RefundStatus",
+    "SettingDoc",
     "Statement",
     "StatementStatus",
     "Store",
@@ -101,4 +105,6 @@ __all__ = [
     "TeamStanding",
     "TransferState",
     "Wallet",
+    "Withdrawal",
+    "WithdrawalStatus",
 ]
