@@ -16,14 +16,24 @@ the job by hand. An operator run without a slot gets its own slot, ``operator:<t
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 from tortoise import connections
 
 from models import JobRun, JobRunStatus
-from services import clearing
-from services.config_store import utcnow
+from services import (
+    auto_complete,
+    clearing,
+    dividends,
+    merchant_settlement,
+    reconciliation,
+    rewards,
+    team,
+    transfer_factory,
+)
+from services.config_store import LOCAL_TZ, utcnow
+from services.distribution_settings import DividendPeriod, load_distribution
 from services.errors import NotFound
 from services.sql import fetch
 
@@ -44,8 +54,70 @@ async def _clear(now: datetime, slot: datetime) -> dict[str, Any]:
     return report.as_changes()
 
 
+# --- distribution (SPEC §8): fixed cadences, Beijing time ---------------------------------------
+
+SlotFor = Callable[[datetime], Awaitable[datetime | None]]
+
+
+def every_minutes(minutes: int) -> SlotFor:
+    async def slot_for(now: datetime) -> datetime:
+        at = now.astimezone(LOCAL_TZ).replace(second=0, microsecond=0)
+        return at.replace(minute=at.minute - at.minute % minutes)
+
+    return slot_for
+
+
+def daily_at(hour: int) -> SlotFor:
+    schedule = clearing.ClearingSchedule(enabled=True, at=time(hour))
+
+    async def slot_for(now: datetime) -> datetime | None:
+        return clearing.latest_slot(schedule, now)
+
+    return slot_for
+
+
+async def dividend_slot(now: datetime) -> datetime | None:
+    """01:00 on the 1st of each month, or on Mondays when dividends are weekly."""
+    weekly = (await load_distribution()).dividend_period == DividendPeriod.WEEK
+    kind = clearing.ClearingKind.WEEKLY if weekly else clearing.ClearingKind.MONTHLY
+    return clearing.latest_slot(clearing.ClearingSchedule(True, kind, time(1)), now)
+
+
+async def _release_commissions(now: datetime, slot: datetime) -> dict[str, Any]:
+    return await rewards.release_matured_commissions(now)
+
+
+async def _close_statements(now: datetime, slot: datetime) -> dict[str, Any]:
+    return (await merchant_settlement.close_statements(now)).as_changes()
+
+
+async def _pay_statements(now: datetime, slot: datetime) -> dict[str, Any]:
+    async with transfer_factory.transfers_in_use() as transfers:
+        return await merchant_settlement.pay_due_statements(transfers, now=now)
+
+
+async def _pay_dividends(now: datetime, slot: datetime) -> dict[str, Any]:
+    return (await dividends.run_dividend(now)).as_changes()
+
+
+async def _refresh_team_levels(now: datetime, slot: datetime) -> dict[str, Any]:
+    return await team.refresh_team_levels(now)
+
+
 JOBS: dict[str, Job] = {
     clearing.JOB_NAME: Job(slot_for=clearing.scheduled_slot, work=_clear),
+    # every 10 minutes / hourly; each needs its own switch on in job_setting (default on)
+    reconciliation.JOB_NAME: Job(
+        slot_for=reconciliation.scheduled_slot, work=reconciliation.run_reconciliation
+    ),
+    auto_complete.JOB_NAME: Job(
+        slot_for=auto_complete.scheduled_slot, work=auto_complete.run_auto_complete
+    ),
+    "commission-release": Job(slot_for=every_minutes(60), work=_release_commissions),
+    "merchant-statements": Job(slot_for=daily_at(2), work=_close_statements),
+    "merchant-payouts": Job(slot_for=every_minutes(15), work=_pay_statements),
+    "dividends": Job(slot_for=dividend_slot, work=_pay_dividends),
+    "team-levels": Job(slot_for=daily_at(3), work=_refresh_team_levels),
 }
 
 
