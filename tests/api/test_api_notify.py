@@ -1,0 +1,437 @@
+"""WeChat Pay notifications over HTTP, both versions: a genuine one pays its order once (and a
+retry is acknowledged), and every way a notification can be refused has its own test, each
+proving the database unchanged. Notifications are built exactly as WeChat builds them
+(``wechat.fake_notify``) with the fake WeChat's keys; orders are created through the API, so
+the fake WeChat Pay knows them. PostgreSQL with Redis; the happy path on SQLite too."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from miniapp_api.keys import METRICS
+from models import Entry, LedgerLine, Order, OrderLine, OrderStatus, PaymentNotice, Refund
+from rebate.settings import BaseSettings, SettleOn
+from services.catalog import new_product
+from services.config_store import save_base
+from tests.api.conftest import API_KEY, APPID, MAX_BODY, MCHID, Api, bearer
+from wechat import fake_notify
+from wechat.fake import send_v2_refund_notification, send_v3_refund_notification
+from wechat.xmlsafe import parse_flat_xml
+
+V2, V2_REFUND = "/api/pay/notify/v2", "/api/pay/notify/v2/refund"
+V3, V3_REFUND = "/api/pay/notify/v3", "/api/pay/notify/v3/refund"
+PRICE = 16800
+BUYER = "oNotifyBuyer"
+
+
+@dataclass(frozen=True)
+class Unpaid:
+    id: int
+    out_trade_no: str
+    total: int
+    openid: str
+    token: str
+
+
+async def unpaid_order(api: Api, openid: str = BUYER) -> Unpaid:
+    """An order created through the API (so WeChat Pay has its prepay), settling on payment so
+    that a payment applied shows as an entry too."""
+    await save_base(BaseSettings(settle_on=SettleOn.PAID))
+    token = await api.member_token(openid)
+    product = await new_product("好物", PRICE)
+    response = await api.client.post(
+        "/api/orders",
+        json={"source": "mall", "items": [{"product_id": product.id, "quantity": 1}]},
+        headers=bearer(token),
+    )
+    assert response.status == 201, await response.text()
+    order = (await response.json())["order"]
+    return Unpaid(order["id"], order["out_trade_no"], order["paid_fen"], openid, token)
+
+
+async def snapshot() -> dict[str, Any]:
+    return {
+        "paid_orders": await Order.exclude(status=OrderStatus.CREATED).count(),
+        "notices": await PaymentNotice.all().count(),
+        "entries": await Entry.all().count(),
+        "ledger_lines": await LedgerLine.all().count(),
+        "refunded_lines": await OrderLine.filter(status="refunded").count(),
+    }
+
+
+def callbacks(api: Api, kind: str, outcome: str) -> int:
+    return api.app[METRICS].value(
+        "queue_rebate_callbacks_total", {"kind": kind, "outcome": outcome}
+    )
+
+
+# --- building notifications the way WeChat does ----------------------------------------------
+
+
+def v3_payment(
+    api: Api,
+    order: Unpaid,
+    *,
+    apiv3_key: bytes | None = None,
+    serial: str | None = None,
+    timestamp: int | None = None,
+    **tx: Any,
+) -> tuple[dict[str, str], bytes]:
+    fields: dict[str, Any] = {
+        "appid": APPID,
+        "mchid": MCHID,
+        "out_trade_no": order.out_trade_no,
+        "total": order.total,
+        "openid": order.openid,
+        **tx,
+    }
+    currency = fields.pop("currency", None)
+    plain = fake_notify.v3_transaction(**fields)
+    if currency is not None:
+        plain["amount"]["currency"] = currency
+    return fake_notify.build_v3_notification(
+        platform_key=api.wx.platform_private_key,
+        platform_serial=serial or api.wx.platform_serial,
+        apiv3_key=apiv3_key or api.wx.apiv3_key,
+        event_type="TRANSACTION.SUCCESS",
+        original_type="transaction",
+        plain_resource=plain,
+        timestamp=timestamp,
+    )
+
+
+def v2_payment(order: Unpaid, **fields: Any) -> bytes:
+    args: dict[str, Any] = {
+        "api_key": API_KEY,
+        "appid": APPID,
+        "mch_id": MCHID,
+        "out_trade_no": order.out_trade_no,
+        "total_fee": order.total,
+        "openid": order.openid,
+        "sign_type": "HMAC-SHA256",
+        **fields,
+    }
+    return fake_notify.build_v2_payment_notification(**args)
+
+
+async def post_v3(api: Api, headers: dict[str, str], body: bytes, path: str = V3) -> Any:
+    return await api.client.post(path, data=body, headers=headers)
+
+
+async def post_v2(api: Api, body: Any, path: str = V2) -> Any:
+    return await api.client.post(path, data=body, headers={"Content-Type": "text/xml"})
+
+
+async def v2_answer(response: Any) -> dict[str, str]:
+    assert response.content_type == "text/xml"
+    return parse_flat_xml(await response.read())
+
+
+# --- the genuine article ---------------------------------------------------------------------
+
+
+async def assert_v3_pays_once(api: Api) -> None:
+    order = await unpaid_order(api)
+    headers, body = v3_payment(api, order)
+    response = await post_v3(api, headers, body)
+    assert response.status == 204, await response.text()
+    assert (await Order.get(id=order.id)).status == OrderStatus.PAID
+    after = await snapshot()
+    assert (after["notices"], after["entries"]) == (1, 1)
+
+    again = await post_v3(api, headers, body)  # WeChat retries: acknowledged, nothing new
+    assert again.status == 204
+    assert await snapshot() == after
+    assert callbacks(api, "v3.payment", "applied") == 1
+    assert callbacks(api, "v3.payment", "duplicate") == 1
+
+
+async def assert_v2_pays_once(api: Api, sign_type: str) -> None:
+    order = await unpaid_order(api)
+    body = v2_payment(order, sign_type=sign_type)
+    response = await post_v2(api, body)
+    assert response.status == 200
+    assert await v2_answer(response) == {"return_code": "SUCCESS", "return_msg": "OK"}
+    assert (await Order.get(id=order.id)).status == OrderStatus.PAID
+    after = await snapshot()
+    assert (after["notices"], after["entries"]) == (1, 1)
+
+    again = await post_v2(api, body)
+    assert (await v2_answer(again))["return_code"] == "SUCCESS"
+    assert await snapshot() == after
+    assert callbacks(api, "v2.payment", "duplicate") == 1
+
+
+async def test_a_v3_notification_pays_its_order_once_and_a_retry_is_acknowledged(
+    api: Api,
+) -> None:
+    await assert_v3_pays_once(api)
+
+
+async def test_a_v2_hmac_notification_pays_its_order_once_and_a_retry_is_acknowledged(
+    api: Api,
+) -> None:
+    await assert_v2_pays_once(api, "HMAC-SHA256")
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+async def test_notifications_pay_once_on_sqlite_without_redis(
+    make_api: Callable[..., Any], version: str
+) -> None:
+    api: Api = await make_api("sqlite", redis=False)
+    if version == "v3":
+        await assert_v3_pays_once(api)
+    else:
+        await assert_v2_pays_once(api, "MD5")
+
+
+# --- refusals: each changes nothing ----------------------------------------------------------
+
+
+@pytest.fixture
+async def order(api: Api) -> Unpaid:
+    return await unpaid_order(api)
+
+
+@pytest.fixture
+async def before(order: Unpaid) -> dict[str, Any]:
+    return await snapshot()
+
+
+async def assert_unchanged(api: Api, order: Unpaid, before: dict[str, Any]) -> None:
+    assert await snapshot() == before
+    assert (await Order.get(id=order.id)).status == OrderStatus.CREATED
+
+
+async def assert_v3_refused(
+    api: Api, order: Unpaid, before: dict[str, Any], response: Any, status: int, outcome: str
+) -> None:
+    assert response.status == status, await response.text()
+    answer = await response.json()
+    assert answer["code"] == "FAIL" and answer["message"]
+    assert callbacks(api, "v3.payment", outcome) == 1
+    await assert_unchanged(api, order, before)
+
+
+async def assert_v2_refused(
+    api: Api, order: Unpaid, before: dict[str, Any], response: Any, status: int, outcome: str
+) -> None:
+    assert response.status == status
+    answer = await v2_answer(response)
+    assert answer["return_code"] == "FAIL" and answer["return_msg"]
+    assert callbacks(api, "v2.payment", outcome) == 1
+    await assert_unchanged(api, order, before)
+
+
+async def test_a_bad_v2_sign_changes_nothing(api: Api, order: Unpaid, before: dict) -> None:
+    body = v2_payment(order)
+    sign = re.search(rb"<sign><!\[CDATA\[(\w+)\]\]>", body)
+    assert sign is not None, body
+    flipped = (b"A" if sign.group(1)[:1] != b"A" else b"B") + sign.group(1)[1:]
+    forged = body.replace(sign.group(1), flipped)
+    response = await post_v2(api, forged)
+    await assert_v2_refused(api, order, before, response, 401, "bad_signature")
+
+
+async def test_a_v3_body_with_one_byte_changed_changes_nothing(
+    api: Api, order: Unpaid, before: dict
+) -> None:
+    headers, body = v3_payment(api, order)
+    at = body.index(b'"summary"') + 1
+    tampered = body[:at] + b"S" + body[at + 1 :]  # "summary" → "Summary"
+    response = await post_v3(api, headers, tampered)
+    await assert_v3_refused(api, order, before, response, 401, "bad_signature")
+
+
+async def test_an_unknown_platform_serial_changes_nothing(
+    api: Api, order: Unpaid, before: dict
+) -> None:
+    headers, body = v3_payment(api, order, serial="PUB_KEY_ID_NOT_OURS")
+    response = await post_v3(api, headers, body)
+    await assert_v3_refused(api, order, before, response, 401, "unknown_serial")
+
+
+async def test_a_stale_v3_timestamp_changes_nothing(api: Api, order: Unpaid, before: dict) -> None:
+    headers, body = v3_payment(api, order, timestamp=int(time.time()) - 3600)
+    response = await post_v3(api, headers, body)
+    await assert_v3_refused(api, order, before, response, 401, "stale_timestamp")
+
+
+async def test_a_wrong_aes_tag_changes_nothing(api: Api, order: Unpaid, before: dict) -> None:
+    headers, body = v3_payment(api, order, apiv3_key=b"k" * 32)  # signed, but not our key
+    response = await post_v3(api, headers, body)
+    await assert_v3_refused(api, order, before, response, 400, "bad_tag")
+
+
+async def test_an_amount_off_by_one_fen_changes_nothing(
+    api: Api, order: Unpaid, before: dict
+) -> None:
+    headers, body = v3_payment(api, order, total=order.total - 1)
+    response = await post_v3(api, headers, body)
+    await assert_v3_refused(api, order, before, response, 400, "mismatch")
+
+
+async def test_a_foreign_currency_changes_nothing(api: Api, order: Unpaid, before: dict) -> None:
+    headers, body = v3_payment(api, order, currency="USD")
+    response = await post_v3(api, headers, body)
+    await assert_v3_refused(api, order, before, response, 400, "mismatch")
+
+
+async def test_a_foreign_appid_changes_nothing(api: Api, order: Unpaid, before: dict) -> None:
+    headers, body = v3_payment(api, order, appid="wxsomeoneelse0001")
+    response = await post_v3(api, headers, body)
+    await assert_v3_refused(api, order, before, response, 400, "wrong_merchant")
+
+
+async def test_a_foreign_mchid_changes_nothing(api: Api, order: Unpaid, before: dict) -> None:
+    response = await post_v2(api, v2_payment(order, mch_id="1900000999"))
+    await assert_v2_refused(api, order, before, response, 400, "wrong_merchant")
+
+
+async def test_an_unknown_out_trade_no_changes_nothing(
+    api: Api, order: Unpaid, before: dict
+) -> None:
+    headers, body = v3_payment(api, order, out_trade_no="QRNOSUCHORDER0000000000000000000")
+    response = await post_v3(api, headers, body)
+    await assert_v3_refused(api, order, before, response, 404, "unknown_order")
+
+
+async def test_a_payer_mismatch_changes_nothing(api: Api, order: Unpaid, before: dict) -> None:
+    response = await post_v2(api, v2_payment(order, openid="oSomeoneElse"))
+    await assert_v2_refused(api, order, before, response, 400, "mismatch")
+
+
+async def test_result_code_fail_is_acknowledged_and_changes_nothing(
+    api: Api, order: Unpaid, before: dict
+) -> None:
+    response = await post_v2(api, v2_payment(order, result_code="FAIL"))
+    assert response.status == 200
+    assert (await v2_answer(response))["return_code"] == "SUCCESS"  # so WeChat stops retrying
+    assert callbacks(api, "v2.payment", "result_fail") == 1
+    await assert_unchanged(api, order, before)
+
+
+async def test_a_v3_trade_state_other_than_success_is_acknowledged_and_changes_nothing(
+    api: Api, order: Unpaid, before: dict
+) -> None:
+    headers, body = v3_payment(api, order, trade_state="PAYERROR")
+    response = await post_v3(api, headers, body)
+    assert response.status == 204
+    assert callbacks(api, "v3.payment", "result_fail") == 1
+    await assert_unchanged(api, order, before)
+
+
+async def test_an_xxe_payload_changes_nothing(api: Api, order: Unpaid, before: dict) -> None:
+    body = (
+        b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+        b"<xml><return_code>SUCCESS</return_code><appid>&xxe;</appid></xml>"
+    )
+    response = await post_v2(api, body)
+    await assert_v2_refused(api, order, before, response, 400, "forbidden_xml")
+
+
+async def test_a_billion_laughs_payload_changes_nothing(
+    api: Api, order: Unpaid, before: dict
+) -> None:
+    entities = '<!ENTITY lol0 "lol">' + "".join(
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
+    )
+    body = f'<?xml version="1.0"?><!DOCTYPE xml [{entities}]><xml><a>&lol9;</a></xml>'
+    response = await post_v2(api, body.encode())
+    await assert_v2_refused(api, order, before, response, 400, "forbidden_xml")
+
+
+async def test_an_oversize_chunked_v2_body_changes_nothing(
+    api: Api, order: Unpaid, before: dict
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"<xml><return_code>SUCCESS</return_code><pad>"
+        for _ in range(MAX_BODY // 512 + 2):
+            yield b"x" * 512
+        yield b"</pad></xml>"
+
+    response = await post_v2(api, chunks())
+    await assert_v2_refused(api, order, before, response, 413, "oversize")
+
+
+async def test_an_oversize_v3_body_changes_nothing(api: Api, order: Unpaid, before: dict) -> None:
+    headers, body = v3_payment(api, order)
+    response = await post_v3(api, headers, body + b" " * MAX_BODY)
+    assert response.status == 413  # refused by the app's body cap before it is read
+    await assert_unchanged(api, order, before)
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+
+async def paid_and_refund_requested(api: Api) -> tuple[Unpaid, Refund]:
+    order = await unpaid_order(api)
+    paid = api.wx.mark_paid(order.out_trade_no)  # the member pays at WeChat Pay
+    headers, body = v3_payment(api, order, transaction_id=paid.transaction_id)
+    assert (await post_v3(api, headers, body)).status == 204
+    line = await OrderLine.get(order_id=order.id)
+    response = await api.client.post(
+        f"/api/orders/{order.id}/lines/{line.id}/refund", headers=bearer(order.token)
+    )
+    assert response.status == 202, await response.text()
+    return order, await Refund.get(order_id=order.id)
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+async def test_a_refund_notification_applies_the_refund_rule_once(api: Api, version: str) -> None:
+    order, refund = await paid_and_refund_requested(api)
+    entry = await Entry.get(order_id=order.id)
+    assert entry.status == "waiting"
+    sender = send_v2_refund_notification if version == "v2" else send_v3_refund_notification
+    url = str(api.client.make_url(V2_REFUND if version == "v2" else V3_REFUND))
+    amounts = (
+        {"total_fee": order.total, "refund_fee": refund.amount_fen}
+        if version == "v2"
+        else {"total": order.total, "refund": refund.amount_fen}
+    )
+    fake_refund = api.wx.refunds[refund.out_refund_no]
+    for _ in range(2):  # the second is WeChat retrying: acknowledged, nothing new
+        delivery = await sender(
+            api.wx,
+            url,
+            out_trade_no=order.out_trade_no,
+            out_refund_no=refund.out_refund_no,
+            refund_id=fake_refund.refund_id,
+            **amounts,
+        )
+        if version == "v2":
+            assert delivery.status == 200
+            assert parse_flat_xml(delivery.body)["return_code"] == "SUCCESS"
+        else:
+            assert delivery.status == 204
+    assert (await Refund.get(id=refund.id)).status == "succeeded"
+    assert (await Entry.get(id=entry.id)).status == "refunded"  # SPEC §4: leaves its queue
+    assert await PaymentNotice.filter(key__startswith="refund:").count() == 1
+    kind = f"{version}.refund"
+    assert (callbacks(api, kind, "applied"), callbacks(api, kind, "duplicate")) == (1, 1)
+
+
+async def test_a_v2_refund_notification_under_another_key_changes_nothing(api: Api) -> None:
+    order, refund = await paid_and_refund_requested(api)
+    before = await snapshot()
+    body = fake_notify.build_v2_refund_notification(
+        api_key="f" * 32,
+        appid=APPID,
+        mch_id=MCHID,
+        out_trade_no=order.out_trade_no,
+        out_refund_no=refund.out_refund_no,
+        refund_id="50300000000000000000000000001",
+        total_fee=order.total,
+        refund_fee=refund.amount_fen,
+    )
+    response = await post_v2(api, body, V2_REFUND)
+    assert (await v2_answer(response))["return_code"] == "FAIL"
+    assert callbacks(api, "v2.refund", "bad_ciphertext") == 1
+    assert await snapshot() == before
+    assert (await Refund.get(id=refund.id)).status == "requested"
