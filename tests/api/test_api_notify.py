@@ -10,15 +10,31 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from miniapp_api.keys import METRICS
-from models import Entry, LedgerLine, Order, OrderLine, OrderStatus, PaymentNotice, Refund
-from rebate.settings import BaseSettings, SettleOn
+from miniapp_api.keys import METRICS, WECHAT
+from miniapp_api.views.common import utcnow
+from models import (
+    Entry,
+    JobSetting,
+    LedgerLine,
+    Member,
+    Order,
+    OrderLine,
+    OrderStatus,
+    PaymentNotice,
+    Refund,
+)
+from rebate.settings import BaseSettings, OrderSource, SettleOn
+from services import auto_complete, reconciliation
 from services.catalog import new_product
 from services.config_store import save_base
+from services.jobs import run_job, run_scheduled
+from services.orders import Item, create_order
+from services.reconciliation import querying, reconcile_unpaid
 from tests.api.conftest import API_KEY, APPID, MAX_BODY, MCHID, Api, bearer
 from wechat import fake_notify
 from wechat.fake import send_v2_refund_notification, send_v3_refund_notification
@@ -39,10 +55,12 @@ class Unpaid:
     token: str
 
 
-async def unpaid_order(api: Api, openid: str = BUYER) -> Unpaid:
-    """An order created through the API (so WeChat Pay has its prepay), settling on payment so
-    that a payment applied shows as an entry too."""
-    await save_base(BaseSettings(settle_on=SettleOn.PAID))
+async def unpaid_order(
+    api: Api, openid: str = BUYER, settle_on: SettleOn = SettleOn.PAID
+) -> Unpaid:
+    """An order created through the API (so WeChat Pay has its prepay), by default settling on
+    payment so that a payment applied shows as an entry too."""
+    await save_base(BaseSettings(settle_on=settle_on))
     token = await api.member_token(openid)
     product = await new_product("好物", PRICE)
     response = await api.client.post(
@@ -435,3 +453,90 @@ async def test_a_v2_refund_notification_under_another_key_changes_nothing(api: A
     assert callbacks(api, "v2.refund", "bad_ciphertext") == 1
     assert await snapshot() == before
     assert (await Refund.get(id=refund.id)).status == "requested"
+
+
+# --- when the notification never comes: reconciliation; when the member never confirms -------
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+async def test_reconciliation_recovers_a_payment_whose_notification_was_lost(
+    make_api: Callable[..., Any], version: str
+) -> None:
+    api: Api = await make_api("postgres", api_version=version)
+    order = await unpaid_order(api)
+    paid = api.wx.mark_paid(order.out_trade_no)  # paid at WeChat; no notification arrives
+    later = utcnow() + timedelta(minutes=11)
+    with querying(api.app[WECHAT].pay):
+        run = await run_scheduled(reconciliation.JOB_NAME, now=later)
+    assert run.status == "succeeded", run.error
+    assert run.changes is not None and run.changes["recovered"] == [order.out_trade_no]
+    assert (await Order.get(id=order.id)).status == OrderStatus.PAID
+    assert await PaymentNotice.filter(key=f"pay:{paid.transaction_id}").count() == 1
+    assert await Entry.filter(order_id=order.id).count() == 1
+
+    # the notification turns up after all: the same payment, acknowledged, nothing new
+    before = await snapshot()
+    headers, body = v3_payment(api, order, transaction_id=paid.transaction_id)
+    if version == "v3":
+        assert (await post_v3(api, headers, body)).status == 204
+    else:
+        late = v2_payment(order, transaction_id=paid.transaction_id)
+        assert (await v2_answer(await post_v2(api, late)))["return_code"] == "SUCCESS"
+    assert await snapshot() == before
+
+
+async def test_reconciliation_waits_then_closes_orders_wechat_says_are_unpaid(api: Api) -> None:
+    young = await unpaid_order(api, "oYoung")
+    old = await unpaid_order(api, "oOld")
+    product = await new_product("未下单", 100)
+    never_prepaid = await create_order(  # created, but WeChat Pay was never asked
+        (await Member.get(openid="oOld")).id, OrderSource.MALL, items=[Item(product.id)]
+    )
+    now = utcnow()
+    await Order.filter(id__in=[old.id, never_prepaid.id]).update(
+        created_at=now - timedelta(hours=25)
+    )
+    report = await reconcile_unpaid(api.app[WECHAT].pay, now=now)
+    assert set(report.closed) == {old.out_trade_no, never_prepaid.out_trade_no}
+    assert report.queried == 2  # the young one is not due yet
+    assert (await Order.get(id=young.id)).status == OrderStatus.CREATED
+    assert (await Order.get(id=old.id)).status == OrderStatus.CLOSED
+
+    report = await reconcile_unpaid(api.app[WECHAT].pay, now=now + timedelta(minutes=11))
+    assert (report.queried, report.still_unpaid, report.closed) == (1, 1, [])
+    assert (await Order.get(id=young.id)).status == OrderStatus.CREATED
+
+
+async def test_reconciliation_without_a_gateway_fails_its_run_and_changes_nothing(
+    api: Api,
+) -> None:
+    order = await unpaid_order(api)
+    api.wx.mark_paid(order.out_trade_no)
+    run = await run_job(reconciliation.JOB_NAME, now=utcnow() + timedelta(minutes=11))
+    assert run.status == "failed" and "querying" in run.error
+    assert (await Order.get(id=order.id)).status == OrderStatus.CREATED
+
+
+async def test_orders_paid_more_than_seven_days_ago_are_completed_and_settled(
+    api: Api,
+) -> None:
+    orders = []
+    for openid in ("oSlow", "oRecent"):
+        order = await unpaid_order(api, openid, settle_on=SettleOn.COMPLETED)
+        headers, body = v3_payment(api, order)
+        assert (await post_v3(api, headers, body)).status == 204
+        orders.append(order)
+    slow, recent = orders
+    now = utcnow()
+    await Order.filter(id=slow.id).update(paid_at=now - timedelta(days=7, minutes=1))
+    assert await Entry.all().count() == 0  # 完成后结算: nothing settles on payment
+
+    run = await run_scheduled(auto_complete.JOB_NAME, now=now)
+    assert run.status == "succeeded" and run.changes == {"completed": 1, "order_ids": [slow.id]}
+    assert (await Order.get(id=slow.id)).status == OrderStatus.COMPLETED
+    assert (await Order.get(id=recent.id)).status == OrderStatus.PAID
+    assert await Entry.filter(order_id=slow.id).count() == 1  # settled as a confirmation would
+
+    await JobSetting.create(name=auto_complete.JOB_NAME, config={"after_days": 1})
+    run = await run_job(auto_complete.JOB_NAME, now=now + timedelta(days=1, minutes=1))
+    assert run.changes == {"completed": 1, "order_ids": [recent.id]}
