@@ -45,7 +45,17 @@ from miniapp_api.middlewares import body_cap, install_log_request_id, json_error
 from miniapp_api.options import ApiOptions
 from miniapp_api.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from miniapp_api.registry import RouteSpec, install
-from miniapp_api.views import admin, entries, login, members, notify, ops, orders, wallet
+from miniapp_api.views import (
+    admin,
+    admin_settings,
+    entries,
+    login,
+    members,
+    notify,
+    ops,
+    orders,
+    wallet,
+)
 from miniapp_api.wechat_gateway import build_gateway
 from runtime.config import Settings, redact_url
 from runtime.db import tortoise_config
@@ -64,6 +74,7 @@ def route_specs() -> list[RouteSpec]:
         *entries.routes.specs,
         *wallet.routes.specs,
         *admin.routes.specs,
+        *admin_settings.routes.specs,
         *ops.routes.specs,
         *notify.routes.specs,
     ]
