@@ -47,13 +47,16 @@ from miniapp_api.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from miniapp_api.registry import RouteSpec, install
 from miniapp_api.views import (
     admin,
+    admin_distribution,
     admin_settings,
     entries,
     login,
     members,
+    merchants,
     notify,
     ops,
     orders,
+    promoter,
     wallet,
 )
 from miniapp_api.wechat_gateway import build_gateway
@@ -73,7 +76,10 @@ def route_specs() -> list[RouteSpec]:
         *orders.routes.specs,
         *entries.routes.specs,
         *wallet.routes.specs,
+        *merchants.routes.specs,
+        *promoter.routes.specs,
         *admin.routes.specs,
+        *admin_distribution.routes.specs,
         *admin_settings.routes.specs,
         *ops.routes.specs,
         *notify.routes.specs,

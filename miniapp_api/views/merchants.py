@@ -1,0 +1,428 @@
+"""Merchants (SPEC §8), member side: a promoter's merchant-invite QR, the application the
+merchant files after scanning it, and a merchant's view of its own stores.
+
+- The invite QR is an unlimited mini-program code whose scene is ``m:<token>``
+  (``services.merchants.create_invite``); it opens the same page as the referral QR, which tells
+  the two apart by the ``m:`` prefix. A member's invite is made once and reused, so the cached
+  code stays valid.
+- An application form is checked field by field; a bad one is a 400 naming the field, with
+  the rule in Chinese.
+- A merchant sees only the stores it owns: another store's id, or a statement of another
+  store, is "not found" (404), as for orders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from miniapp_api.auth import MEMBER_ID
+from miniapp_api.errors import ApiError
+from miniapp_api.keys import CACHE, OPTIONS, WECHAT
+from miniapp_api.registry import BODY, Registry, Reply, path_int
+from miniapp_api.views.common import iso, utcnow
+from miniapp_api.views.members import image_type
+from miniapp_api.views.promoter import json_reply, page_json, paged, paging, query_int
+from miniapp_api.views.schemas import ID, INT, STRING, TIME, Schema, obj
+from models import (
+    ApplicationStatus,
+    CreditKind,
+    MerchantApplication,
+    MerchantInvite,
+    Statement,
+    StatementStatus,
+    Store,
+)
+from rebate.errors import NotAllowed
+from services.config_store import LOCAL_TZ, local
+from services.errors import NotFound
+from services.merchants import (
+    SCENE_PREFIX,
+    ApplicationForm,
+    apply_for_merchant,
+    checked_form,
+    create_invite,
+    statement_lines,
+    store_orders,
+    store_queue,
+    store_statements,
+    store_turnover,
+    stores_of_member,
+)
+
+routes = Registry()
+
+FORM_FIELDS = ("name", "contact", "phone", "licence_no", "address", "category")
+MAX_TURNOVER_DAYS = 366
+MAX_QUEUE_ROWS = 100
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+INVITE_QR = "merchant-invite-qr"
+QR_RESPONSES = {
+    200: Reply("小程序码图片", content_type="image/png"),
+    502: Reply("微信返回错误"),
+    503: Reply("微信服务不可达"),
+}
+
+
+# --- the invite QR --------------------------------------------------------------------------------
+
+
+async def mini_program_code(request: web.Request, scene: str, *, kind: str) -> web.Response:
+    """The unlimited mini-program code for ``scene`` on the referral page, cached under
+    ``<kind>:<scene>:<page fingerprint>`` (Redis, else the in-process LRU), exactly as the
+    referral QR (``views.members``, kind ``referral-qr``)."""
+    options = request.app[OPTIONS]
+    fingerprint = hashlib.sha256(
+        f"{options.referral_page}|{options.referral_env_version}".encode()
+    ).hexdigest()[:16]
+    key = f"{kind}:{scene}:{fingerprint}"
+    cache = request.app[CACHE]
+    image = await cache.get(key)
+    if image is None:
+        image = await request.app[WECHAT].unlimited_wxacode(
+            scene=scene,
+            page=options.referral_page,
+            check_path=options.referral_check_path,
+            env_version=options.referral_env_version,
+        )
+        await cache.put(key, image, options.qr_cache_ttl)
+    return web.Response(
+        body=image,
+        content_type=image_type(image),
+        headers={"Cache-Control": "private, max-age=86400"},
+    )
+
+
+async def invite_scene(*, inviter_id: int | None = None, operator: str | None = None) -> str:
+    """The inviter's first invite (made now if there is none): one stable QR per inviter."""
+    made_by = f"member:{inviter_id}" if inviter_id is not None else f"operator:{operator}"
+    invite = await MerchantInvite.filter(created_by=made_by).order_by("id").first()
+    if invite is not None:
+        return SCENE_PREFIX + invite.token
+    return await create_invite(now=utcnow(), inviter_id=inviter_id, operator=operator)
+
+
+@routes.get(
+    "/api/merchant-invites/qr",
+    summary="我的商家邀请小程序码（scene 为 m:<邀请码>）",
+    description="The promoter's merchant-invite code: a merchant who scans it and is approved "
+    "earns the promoter 招商奖励 on the store's turnover. Same page as the referral QR.",
+    tags=("merchants",),
+    auth="member",
+    responses=QR_RESPONSES,
+)
+async def merchant_invite_qr(request: web.Request) -> web.Response:
+    scene = await invite_scene(inviter_id=request[MEMBER_ID])
+    return await mini_program_code(request, scene, kind=INVITE_QR)
+
+
+# --- applications ---------------------------------------------------------------------------------
+
+_TEXT: Schema = {"type": "string", "maxLength": 200}
+APPLICATION_BODY = obj(
+    {
+        "scene": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 32,
+            "description": "扫码进入时的 scene（m:<邀请码>）",
+        },
+        "name": {**_TEXT, "description": "商家名称，2–64 字"},
+        "contact": {**_TEXT, "description": "联系人，2–32 字"},
+        "phone": {**_TEXT, "description": "11 位中国大陆手机号"},
+        "licence_no": {**_TEXT, "description": "18 位统一社会信用代码"},
+        "address": {**_TEXT, "description": "地址，5–128 字"},
+        "category": {**_TEXT, "description": "经营类目，1–32 字"},
+    },
+    required=["scene", *FORM_FIELDS],
+)
+APPLICATION = obj(
+    {
+        "id": INT,
+        "status": {"type": "string", "enum": [s.value for s in ApplicationStatus]},
+        **{name: STRING for name in FORM_FIELDS},
+        "inviter_id": {**INT, "nullable": True},
+        "commission_bp": {**INT, "nullable": True},
+        "store_id": {**INT, "nullable": True},
+        "reject_reason": STRING,
+        "created_at": TIME,
+        "decided_at": TIME,
+    }
+)
+
+
+def application_json(app: MerchantApplication) -> dict[str, Any]:
+    return {
+        "id": app.id,
+        "status": str(app.status),
+        **{name: getattr(app, name) for name in FORM_FIELDS},
+        "inviter_id": app.inviter_id,  # type: ignore[attr-defined]
+        "commission_bp": app.commission_bp,
+        "store_id": app.store_id,  # type: ignore[attr-defined]
+        "reject_reason": app.reject_reason,
+        "created_at": iso(app.created_at),
+        "decided_at": iso(app.decided_at),
+    }
+
+
+def form_of(body: dict[str, Any]) -> ApplicationForm:
+    """The form, trimmed and checked; a bad field is the client's input error (400)."""
+    try:
+        return checked_form(ApplicationForm(**{name: body[name] for name in FORM_FIELDS}))
+    except NotAllowed as exc:
+        raise ApiError(400, "invalid_field", exc.message, field=exc.field) from None
+
+
+@routes.post(
+    "/api/merchant-applications",
+    summary="商家入驻申请（扫商家邀请码后填写）",
+    tags=("merchants",),
+    auth="member",
+    body=APPLICATION_BODY,
+    responses={
+        201: Reply("申请已提交，等待运营审核", obj({"application": APPLICATION})),
+        404: Reply("邀请码无效"),
+        409: Reply("已有待审核的申请，或使用了自己的邀请码"),
+    },
+)
+async def apply_merchant(request: web.Request) -> web.Response:
+    body = request[BODY]
+    application = await apply_for_merchant(
+        request[MEMBER_ID], form_of(body), now=utcnow(), scene=body["scene"]
+    )
+    return json_reply({"application": application_json(application)}, status=201)
+
+
+@routes.get(
+    "/api/merchant-applications/mine",
+    summary="我的商家入驻申请（最新在前）",
+    tags=("merchants",),
+    auth="member",
+    responses={
+        200: Reply("我的申请", obj({"applications": {"type": "array", "items": APPLICATION}}))
+    },
+)
+async def my_merchant_applications(request: web.Request) -> web.Response:
+    mine = (
+        await MerchantApplication.filter(applicant_id=request[MEMBER_ID]).order_by("-id").limit(20)
+    )
+    return json_reply({"applications": [application_json(a) for a in mine]})
+
+
+# --- a merchant's own stores ----------------------------------------------------------------------
+
+STORE_PARAMS = {"store_id": ID}
+STATEMENT_PARAMS = {"store_id": ID, "id": ID}
+STORE = obj({"id": INT, "name": STRING, "commission_bp": INT})
+STORE_ORDER = obj(
+    {
+        "id": INT,
+        "source": {"type": "string", "enum": ["store", "cashier"]},
+        "status": STRING,
+        "paid_fen": INT,
+        "deduction_fen": INT,
+        "paid_at": TIME,
+        "completed_at": TIME,
+    }
+)
+QUEUE_REPLY = obj(
+    {
+        "waiting": INT,
+        "outstanding_fen": {**INT, "description": "排队中的条目尚未返还的金额"},
+        "entries": {
+            "type": "array",
+            "items": obj(
+                {
+                    "id": INT,
+                    "queue": STRING,
+                    "seq": INT,
+                    "entitlement_fen": INT,
+                    "paid_fen": INT,
+                    "order_id": INT,
+                }
+            ),
+        },
+    }
+)
+TURNOVER_REPLY = obj(
+    {
+        "store_id": INT,
+        "date_from": {"type": "string", "format": "date"},
+        "date_to": {"type": "string", "format": "date"},
+        "orders": INT,
+        "paid_fen": {**INT, "description": "未退款部分的实付金额"},
+        "credited_fen": {**INT, "description": "已结算订单计入门店的金额（扣除佣金后）"},
+    }
+)
+STATEMENT = obj(
+    {
+        "id": INT,
+        "period": STRING,
+        "total_fen": INT,
+        "credit_count": INT,
+        "status": {"type": "string", "enum": [s.value for s in StatementStatus]},
+        "created_at": TIME,
+        "paid_at": TIME,
+    }
+)
+STATEMENT_LINE = obj(
+    {
+        "id": INT,
+        "kind": {"type": "string", "enum": [k.value for k in CreditKind]},
+        "order_id": INT,
+        "line_id": {**INT, "nullable": True},
+        "paid_fen": INT,
+        "commission_bp": INT,
+        "commission_fen": INT,
+        "amount_fen": INT,
+    }
+)
+
+
+async def own_store(request: web.Request) -> int:
+    store_id = path_int(request, "store_id")
+    if store_id not in await stores_of_member(request[MEMBER_ID]):
+        raise NotFound("门店不存在", field="store_id")
+    return store_id
+
+
+def query_date(request: web.Request, name: str, default: date) -> date:
+    raw = request.query.get(name, "")
+    if raw == "":
+        return default
+    try:
+        if not _DATE.match(raw):
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_field", f"{name} 必须是日期 YYYY-MM-DD", field=name) from None
+
+
+def beijing_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+@routes.get(
+    "/api/merchant/stores",
+    summary="我的门店（我是店主的门店）",
+    tags=("merchant",),
+    auth="member",
+    responses={200: Reply("门店列表", obj({"stores": {"type": "array", "items": STORE}}))},
+)
+async def merchant_stores(request: web.Request) -> web.Response:
+    ids = await stores_of_member(request[MEMBER_ID])
+    stores = await Store.filter(id__in=ids).order_by("id") if ids else []
+    return json_reply(
+        {"stores": [{"id": s.id, "name": s.name, "commission_bp": s.commission_bp} for s in stores]}
+    )
+
+
+@routes.get(
+    "/api/merchant/stores/{store_id}/orders",
+    summary="门店订单（商品与买单，最新在前）",
+    description="Paged: ?page=1&size=20 (size 1–50).",
+    tags=("merchant",),
+    auth="member",
+    path_params=STORE_PARAMS,
+    responses={200: Reply("订单", paged(STORE_ORDER)), 400: Reply("分页参数无效")},
+)
+async def merchant_orders(request: web.Request) -> web.Response:
+    store_id = await own_store(request)
+    page, size = paging(request)
+    return json_reply(page_json(await store_orders(store_id, page=page, size=size)))
+
+
+@routes.get(
+    "/api/merchant/stores/{store_id}/queue",
+    summary="门店排队中的返利条目（最早在前）",
+    description=f"?limit=50 (1–{MAX_QUEUE_ROWS}) entries; the counts cover every waiting entry.",
+    tags=("merchant",),
+    auth="member",
+    path_params=STORE_PARAMS,
+    responses={200: Reply("排队情况", QUEUE_REPLY), 400: Reply("limit 无效")},
+)
+async def merchant_queue(request: web.Request) -> web.Response:
+    store_id = await own_store(request)
+    limit = query_int(request, "limit", 50, low=1, high=MAX_QUEUE_ROWS)
+    return json_reply(await store_queue(store_id, limit=limit))
+
+
+@routes.get(
+    "/api/merchant/stores/{store_id}/turnover",
+    summary="门店营业额（按北京时间日期，含首尾两天）",
+    description="?date_from=YYYY-MM-DD&date_to=YYYY-MM-DD, Beijing dates, both included; "
+    f"default today; at most {MAX_TURNOVER_DAYS} days. Orders count by the time they were paid.",
+    tags=("merchant",),
+    auth="member",
+    path_params=STORE_PARAMS,
+    responses={200: Reply("营业额", TURNOVER_REPLY), 400: Reply("日期无效")},
+)
+async def merchant_turnover(request: web.Request) -> web.Response:
+    store_id = await own_store(request)
+    today = local(utcnow()).date()
+    first = query_date(request, "date_from", today)
+    last = query_date(request, "date_to", max(first, today))
+    if not timedelta(0) <= last - first < timedelta(days=MAX_TURNOVER_DAYS):
+        raise ApiError(
+            400,
+            "invalid_field",
+            f"date_to 必须不早于 date_from，且跨度不超过 {MAX_TURNOVER_DAYS} 天",
+            field="date_to",
+        )
+    totals = await store_turnover(
+        store_id,
+        since=beijing_midnight(first),
+        until=beijing_midnight(last + timedelta(days=1)),
+    )
+    return json_reply(
+        {"store_id": store_id, "date_from": first, "date_to": last, **totals},
+    )
+
+
+@routes.get(
+    "/api/merchant/stores/{store_id}/statements",
+    summary="门店结算单（最新在前）",
+    description="Paged: ?page=1&size=20 (size 1–50).",
+    tags=("merchant",),
+    auth="member",
+    path_params=STORE_PARAMS,
+    responses={200: Reply("结算单", paged(STATEMENT)), 400: Reply("分页参数无效")},
+)
+async def merchant_statements(request: web.Request) -> web.Response:
+    store_id = await own_store(request)
+    page, size = paging(request)
+    return json_reply(page_json(await store_statements(store_id, page=page, size=size)))
+
+
+@routes.get(
+    "/api/merchant/stores/{store_id}/statements/{id}",
+    summary="结算单明细（其包含的每笔订单入账）",
+    tags=("merchant",),
+    auth="member",
+    path_params=STATEMENT_PARAMS,
+    responses={
+        200: Reply(
+            "结算单与明细：total_fen 等于各行 amount_fen 之和",
+            obj({"statement": STATEMENT, "lines": {"type": "array", "items": STATEMENT_LINE}}),
+        )
+    },
+)
+async def merchant_statement(request: web.Request) -> web.Response:
+    store_id = await own_store(request)
+    statement_id = path_int(request, "id")
+    lines = await statement_lines(store_id, statement_id)
+    statement = await Statement.get(id=statement_id)
+    header = {
+        "id": statement.id,
+        "period": statement.period,
+        "total_fen": statement.total_fen,
+        "credit_count": statement.credit_count,
+        "status": str(statement.status),
+        "created_at": statement.created_at,
+        "paid_at": statement.paid_at,
+    }
+    return json_reply({"statement": header, "lines": lines})

@@ -1,0 +1,50 @@
+"""The promoter's view over HTTP: my team (direct and indirect counts, turnover, members) and my
+rewards (totals, paged) — only my own."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.catalog import new_member
+from tests.api.conftest import Api
+from tests.api.test_api_merchant_member import token_of
+from tests.distribution.support import base_rules, buy, chain, configure
+from tests.services.helpers import Clock
+
+
+async def test_a_promoter_sees_their_team_and_rewards_paged(api: Api) -> None:
+    await base_rules()
+    await configure(direct_bp=1000, indirect_bp=500)
+    top, mid, buyer = await chain(3)  # top ← mid ← buyer
+    clock = Clock()
+    for _ in range(2):
+        await buy(buyer, 10_000, clock)
+    as_top = token_of(api, top)
+    team = await (await api.client.get("/api/promoter/team?size=1", headers=as_top)).json()
+    assert (team["direct_count"], team["indirect_count"], team["turnover_fen"]) == (1, 1, 20_000)
+    assert team["counts_by_depth"] == {"1": 1, "2": 1} and team["depth_limit"] == 2
+    members = team["members"]
+    assert [m["member_id"] for m in members["items"]] == [mid]
+    assert (members["total"], members["has_more"]) == (2, True)
+    rewards = await api.client.get("/api/promoter/rewards?page=2&size=1", headers=as_top)
+    body = await rewards.json()
+    assert body["totals"] == {"frozen": 1000, "released": 0, "reversed": 0}
+    (reward,) = body["rewards"]["items"]
+    assert (reward["kind"], reward["amount_fen"], reward["status"]) == ("indirect", 500, "frozen")
+    assert body["rewards"]["total"] == 2 and not body["rewards"]["has_more"]
+    as_buyer = token_of(api, buyer)
+    alone = await (await api.client.get("/api/promoter/team", headers=as_buyer)).json()
+    assert (alone["direct_count"], alone["members"]["items"]) == (0, [])
+    none = await (await api.client.get("/api/promoter/rewards", headers=as_buyer)).json()
+    assert none["rewards"]["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "field"), [("page=0", "page"), ("size=51", "size"), ("page=x", "page")]
+)
+async def test_a_bad_page_is_a_400_naming_the_parameter(api: Api, query: str, field: str) -> None:
+    member = await new_member("oPromoter")
+    response = await api.client.get(
+        f"/api/promoter/rewards?{query}", headers=token_of(api, member.id)
+    )
+    assert (response.status, (await response.json())["field"]) == (400, field)
