@@ -2,7 +2,8 @@
 
     queue-rebate migrate          apply the checked-in migrations, seed the base settings once
     queue-rebate check            prove the money adds up (exit 1 on problems)
-    queue-rebate demo             walk through the seed's worked example on a scratch database
+    queue-rebate demo             the live demo: server + fake WeChat, orders over HTTP, on a
+                                  scratch database (--engine: the engine-only worked example)
     queue-rebate serve            run the HTTP server
     queue-rebate makemigrations   write a migration for model changes (developers)
 
@@ -255,14 +256,21 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             leftover.unlink(missing_ok=True)
 
-    async def run() -> None:
+    async def run() -> int:
         await migrate_database(settings.with_database_url(url), io.StringIO())
         print(f"Demo database: {redact_url(url)}{'' if args.db else ' (fresh)'}\n")
+        if not args.engine:  # the live demo: server + fake WeChat, orders over HTTP
+            from demo.live import run_live_demo
+
+            live = await run_live_demo(
+                sys.stdout, db_url=url, pause=args.pause, keep_serving=args.keep_serving
+            )
+            return 1 if live.problems else 0
         async with opened(url, must_exist=True):
             await run_demo(sys.stdout, pause=args.pause)
+        return 0
 
-    asyncio.run(run())
-    return 0
+    return asyncio.run(run())
 
 
 # --- serve ----------------------------------------------------------------------------------
@@ -364,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     table: list[tuple[str, str, Callable[[Settings, argparse.Namespace], int]]] = [
         ("migrate", "apply database migrations and seed the base settings", cmd_migrate),
         ("check", "verify that every fen is accounted for (exit 1 on problems)", cmd_check),
-        ("demo", "run the worked example on a scratch database (var/demo.sqlite3)", cmd_demo),
+        ("demo", "live demo: server + fake WeChat on a scratch var/demo.sqlite3", cmd_demo),
         ("serve", "run the HTTP server", cmd_serve),
         ("jobs", "run a scheduled job now, or list recent runs", cmd_jobs),
         ("notifier", "deliver chat-bot notifications from the outbox", cmd_notifier),
@@ -380,6 +388,14 @@ def build_parser() -> argparse.ArgumentParser:
                 default=0.4,
                 metavar="SECONDS",
                 help="pause between steps, for a person to follow (default: 0.4)",
+            )
+            sub.add_argument(
+                "--engine", action="store_true", help="the engine-only story (no server, no HTTP)"
+            )
+            sub.add_argument(
+                "--keep-serving",
+                action="store_true",
+                help="live demo: keep the server and its /demo page up afterwards (Ctrl-C stops)",
             )
         if name == "jobs":
             sub.add_argument("action", choices=["run", "runs"], help="run a job, or list runs")

@@ -9,6 +9,7 @@ import asyncio
 import random
 import sys
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
@@ -87,29 +88,47 @@ class Demo:
         return order.id
 
     async def table(self, key: str) -> None:
-        queue = await Queue.get(key=key)
-        entries = await Entry.filter(queue_id=queue.id).order_by("seq").prefetch_related("member")
-        scope = SCOPE.get(key.split(":")[0], key)
-        self.say(
-            f"  队列 {key}（{scope}）· 排队中 {queue.waiting_count} 人 · 累计提取 "
-            f"{yuan(queue.extracted_fen)} · 已返现 {yuan(queue.paid_fen)} · "
-            f"暂停扣留 {yuan(queue.withheld_fen)} · 无人可返 {yuan(queue.unallocated_fen)}"
-        )
-        self.say(
-            f"   位次  {pad('会员', 6)}{pad('待返权益', 10, right=True)}"
-            f"{pad('已返现', 10, right=True)}   {pad('进度', 26)}状态"
-        )
-        for e in entries:
-            progress = (
-                f"{bar(e.paid_fen, e.entitlement_fen)} {e.paid_fen * 100 // e.entitlement_fen:>3}%"
-            )
-            status = STATUS[e.status]
-            if e.points:
-                progress = f"随机返：转为 {e.points} 积分"
-            self.say(
-                f"   {e.seq:>4}  {pad(e.member.nickname, 6)}{yuan(e.entitlement_fen):>10}"
-                f"{yuan(e.paid_fen):>10}   {pad(progress, 26)}{status}"
-            )
+        for line in queue_lines(await queue_view(key)):
+            self.say(line)
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """One queue as the demos show it (terminal table and the live demo's web page)."""
+
+    key: str
+    scope: str
+    queue: Queue
+    entries: list[Entry]
+
+
+async def queue_view(key: str) -> QueueView:
+    queue = await Queue.get(key=key)
+    entries = await Entry.filter(queue_id=queue.id).order_by("seq").prefetch_related("member")
+    return QueueView(key, SCOPE.get(key.split(":")[0], key), queue, entries)
+
+
+def progress(e: Entry) -> str:
+    if e.points:
+        return f"随机返：转为 {e.points} 积分"
+    return f"{bar(e.paid_fen, e.entitlement_fen)} {e.paid_fen * 100 // e.entitlement_fen:>3}%"
+
+
+def queue_lines(view: QueueView) -> list[str]:
+    queue = view.queue
+    lines = [
+        f"  队列 {view.key}（{view.scope}）· 排队中 {queue.waiting_count} 人 · 累计提取 "
+        f"{yuan(queue.extracted_fen)} · 已返现 {yuan(queue.paid_fen)} · "
+        f"暂停扣留 {yuan(queue.withheld_fen)} · 无人可返 {yuan(queue.unallocated_fen)}",
+        f"   位次  {pad('会员', 6)}{pad('待返权益', 10, right=True)}"
+        f"{pad('已返现', 10, right=True)}   {pad('进度', 26)}状态",
+    ]
+    lines.extend(
+        f"   {e.seq:>4}  {pad(e.member.nickname, 6)}{yuan(e.entitlement_fen):>10}"
+        f"{yuan(e.paid_fen):>10}   {pad(progress(e), 26)}{STATUS[e.status]}"
+        for e in view.entries
+    )
+    return lines
 
 
 async def run_demo(out: TextIO = sys.stdout, *, pause: float = 0.4) -> None:

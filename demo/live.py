@@ -1,0 +1,151 @@
+"""Start the fake WeChat and the real server in this process, tell the story, stop.
+
+Both listen on 127.0.0.1 (the server on ``port``, 0 = any free port; the fake WeChat on a free
+port). The server is ``create_app`` exactly as ``queue-rebate serve`` builds it, on the embedded
+default (SQLite, no Redis), configured for WeChat Pay v3 (or v2) against the fake: fresh merchant
+and platform keys in a scratch directory, notify URLs pointing back at itself. The web page
+``/demo`` (``demo.page``) is served by the same app. With ``keep_serving`` both stay up after the
+story until Ctrl-C, for a browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import tempfile
+from pathlib import Path
+from typing import Literal, TextIO
+
+import aiohttp
+from aiohttp import web
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from demo import page
+from demo.story import Story, StoryReport
+from miniapp_api.app import create_app
+from miniapp_api.options import ApiOptions
+from runtime.config import (
+    AuthSettings,
+    DatabaseSettings,
+    RedisSettings,
+    ServerSettings,
+    Settings,
+    WechatPaySettings,
+    WechatSettings,
+)
+from wechat.fake import create_fake_wechat, demo_state
+from wechat.fake_state import FakeWeChatState
+
+HOST = "127.0.0.1"
+
+
+def demo_settings(
+    db_url: str,
+    api_url: str,
+    port: int,
+    wx: FakeWeChatState,
+    wechat_url: str,
+    keys_dir: Path,
+    api_version: Literal["v2", "v3"],
+) -> Settings:
+    return Settings(
+        database=DatabaseSettings(url=db_url),
+        redis=RedisSettings(url=""),
+        server=ServerSettings(host=HOST, port=port),
+        wechat=WechatSettings(appid=wx.appid, app_secret=wx.secret, api_base_url=wechat_url),
+        wechat_pay=WechatPaySettings(
+            api_version=api_version,
+            mchid=wx.mch_id,
+            api_key=wx.api_key,
+            apiv3_key=wx.apiv3_key.decode("ascii"),
+            private_key_path=str(keys_dir / "merchant_key.pem"),
+            cert_serial_no=wx.merchant_serial,
+            platform_cert_path=str(keys_dir / "platform_public.pem"),
+            platform_public_key_id=wx.platform_serial,
+            api_base_url=wechat_url,
+            notify_url=f"{api_url}/api/pay/notify/{api_version}",
+        ),
+        auth=AuthSettings(
+            admin_token_secret=secrets.token_urlsafe(32),
+            member_token_secret=secrets.token_urlsafe(32),
+        ),
+    )
+
+
+def listening_socket(port: int) -> socket.socket:
+    """A bound socket, so the server's own URL is known before the app is built."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, port))
+    return sock
+
+
+async def start(app: web.Application, sock: socket.socket | None = None) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site: web.BaseSite = (
+        web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, HOST, 0)
+    )
+    await site.start()
+    return runner
+
+
+async def run_live_demo(
+    out: TextIO,
+    *,
+    db_url: str,
+    pause: float = 0.4,
+    keep_serving: bool = False,
+    port: int = 0,
+    api_version: Literal["v2", "v3"] = "v3",
+) -> StoryReport:
+    """Tell the story on ``db_url`` (migrated and empty); the report says what happened."""
+    with tempfile.TemporaryDirectory(prefix="qr-demo-wechat-") as scratch:
+        keys_dir = Path(scratch)
+        wx = demo_state(keys_dir)
+        fake = await start(create_fake_wechat(wx))
+        sock = listening_socket(port)
+        try:
+            wechat_url = f"http://{HOST}:{fake.addresses[0][1]}"
+            api_url = f"http://{HOST}:{sock.getsockname()[1]}"
+            settings = demo_settings(
+                db_url, api_url, sock.getsockname()[1], wx, wechat_url, keys_dir, api_version
+            )
+            options = ApiOptions(refund_notify_url=f"{api_url}/api/pay/notify/{api_version}/refund")
+            EXECUTOR_CACHE.clear()  # statements compiled for another database must not leak
+            app = create_app(settings, options=options, extra_routes=page.routes.specs)
+            app[page.STORY] = []
+            app[page.FAKE_WECHAT] = wx
+            server = await start(app, sock)
+        except BaseException:
+            sock.close()
+            await fake.cleanup()
+            raise
+        try:
+            print(f"本服务（小程序接口）: {api_url}/api/openapi.json", file=out)
+            print(f"浏览器实时查看:       {api_url}/demo", file=out)
+            print(f"假微信（含微信支付）: {wechat_url}\n", file=out, flush=True)
+            async with aiohttp.ClientSession() as http:
+                story = Story(
+                    out,
+                    pause=pause,
+                    http=http,
+                    api_url=api_url,
+                    app=app,
+                    wechat=wx,
+                    lines=app[page.STORY],
+                )
+                report = await story.run()
+                async with http.get(f"{api_url}/demo") as shown:
+                    shown.raise_for_status()
+                    report.page = await shown.text()
+            if keep_serving:
+                print(
+                    f"\n演示结束，服务继续运行：{api_url}/demo（Ctrl-C 退出）", file=out, flush=True
+                )
+                await asyncio.Event().wait()
+            return report
+        finally:
+            await server.cleanup()
+            await fake.cleanup()
