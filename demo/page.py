@@ -18,7 +18,7 @@ from models import Order, Queue
 from services.demo import STATUS, QueueView, progress, queue_view, yuan
 from wechat.fake_state import FakeWeChatState
 
-STORY = web.AppKey("demo_story", list)  # the lines the story printed so far
+STORY: web.AppKey[list[str]] = web.AppKey("demo_story")  # the lines the story printed so far
 FAKE_WECHAT = web.AppKey("demo_fake_wechat", FakeWeChatState)
 
 ORDER_STATUS = {
@@ -68,7 +68,8 @@ async def render_page(app: web.Application) -> str:
         f"{d.kind} → HTTP {d.status}" for d in app[FAKE_WECHAT].deliveries if d.kind
     )
     delivered = "".join(f"<li>{escape(k)}: {n} 次</li>" for k, n in sorted(deliveries.items()))
-    story = escape("\n".join(app[STORY]))
+    lines = app[STORY]
+    story = escape("\n".join(lines))
     return (
         "<!doctype html><html lang=zh-CN><head><meta charset=utf-8>"
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'

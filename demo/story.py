@@ -24,12 +24,11 @@ from aiohttp import web
 from miniapp_api.keys import WECHAT
 from miniapp_api.views.common import utcnow
 from models import Member, Wallet
-from rebate.settings import BaseSettings, RatioSettings, SettleOn
 from runtime.cli import CommandError
 from services.catalog import new_product, new_store
 from services.config_store import save_base
 from services.conservation import check_conservation, totals
-from services.demo import pad, queue_lines, queue_view, yuan
+from services.demo import SEED_EXAMPLE, pad, queue_lines, queue_view, yuan
 from services.reconciliation import ReconciliationPolicy, reconcile_unpaid
 from wechat.fake import (
     deliver_payment,
@@ -150,14 +149,7 @@ class Story:
     async def run(self) -> StoryReport:
         self.say("排队返利实时演示 —— 会员通过小程序接口下单，微信支付（本地假微信）回调通知，")
         self.say("确认收货后结算：后续订单按「提取比例」先到先得返还给排队中的权益。")
-        await save_base(
-            BaseSettings(
-                settle_on=SettleOn.COMPLETED,
-                mall_queue_unified=True,
-                extract_bp=6500,
-                ratios=RatioSettings(default_bp=13000),
-            )
-        )
+        await save_base(SEED_EXAMPLE)
         tea = await new_product("茶叶礼盒", 16800)
         store = await new_store(
             "街角咖啡",
@@ -227,7 +219,8 @@ class Story:
             "refund_id": fake.refund_id,
             "session": self.http,
         }
-        if self.app[WECHAT].pay is not None and self.app[WECHAT].pay.api_version == "v2":
+        pay = self.app[WECHAT].pay
+        if pay is not None and pay.api_version == "v2":
             delivery = await send_v2_refund_notification(
                 self.wx, fake.notify_url, total_fee=order["paid_fen"], refund_fee=fake.refund, **ids
             )

@@ -64,14 +64,14 @@ async def auto_complete_orders(
             await Order.filter(status=OrderStatus.PAID, paid_at__lte=now - after)
             .order_by("paid_at", "id")
             .limit(batch)
-            .values_list("id", flat=True)
+            .only("id")
         )
-        for order_id in due:
+        for order in due:
             try:
-                await complete_order(int(order_id), now=now)
+                await complete_order(order.id, now=now)
             except NotAllowed:  # confirmed or refunded since it was listed: no longer due
                 continue
-            completed.append(int(order_id))
+            completed.append(order.id)
         if len(due) < batch:
             break
     if completed:

@@ -37,6 +37,15 @@ SCOPE = {
 }
 
 
+# The seed's worked example: one mall queue, reward 130%, extraction 65%, settled on completion.
+SEED_EXAMPLE = BaseSettings(
+    settle_on=SettleOn.COMPLETED,
+    mall_queue_unified=True,
+    extract_bp=6500,
+    ratios=RatioSettings(default_bp=13000),
+)
+
+
 def pad(text: str, width: int, *, right: bool = False) -> str:
     """Pad to a terminal width, counting a CJK character as two columns."""
     shown = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
@@ -136,14 +145,7 @@ async def run_demo(out: TextIO = sys.stdout, *, pause: float = 0.4) -> None:
     d = Demo(out, pause)
     d.say("排队返利演示 —— 每笔结算订单按「奖励权益比例」获得排队权益，后续订单按「提取比例」")
     d.say("先到先得返还给排队中的权益，直到返满为止。金额单位为分，舍入的零头归平台。")
-    await save_base(
-        BaseSettings(
-            settle_on=SettleOn.COMPLETED,
-            mall_queue_unified=True,
-            extract_bp=6500,
-            ratios=RatioSettings(default_bp=13000),
-        )
-    )
+    await save_base(SEED_EXAMPLE)
     d.say("\n【场景一】商城统一队列：奖励权益 130%，提取比例 65%（种子文档里的例子）")
     names = ["张三", "李四", "王五", "赵六", "钱七"]
     members = [await new_member(f"demo-{i}", nickname=n) for i, n in enumerate(names)]
