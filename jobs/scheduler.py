@@ -41,7 +41,8 @@ from services.clearing import (
     load_schedule,
 )
 from services.config_store import LOCAL_TZ, utcnow
-from services.jobs import run_scheduled
+from services.jobs import JOBS, run_scheduled
+from services.transfer_factory import paying_with
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,32 @@ async def run_clearing() -> None:
         log.info(
             "clearing %s: %s %s", outcome.slot, outcome.status, outcome.changes or outcome.error
         )
+
+
+TICK_SECONDS = 60
+
+
+async def run_due_jobs(settings: Settings) -> None:
+    """Every other registered job (reconciliation, auto-complete, commissions, statements,
+    payouts, dividends, team levels) runs its latest slot once: the tick asks each job which
+    slot ``now`` belongs to, and claiming the slot makes the run happen in one process only."""
+    with paying_with(settings):  # payout jobs pay with this process's [wechat_pay]
+        for name in JOBS:
+            if name == CLEARING:
+                continue  # clearing has its own trigger (an operator-set schedule)
+            try:
+                outcome = await run_scheduled(name, now=utcnow())
+            except Exception:  # one broken job must not starve the others
+                log.exception("job %s could not be started", name)
+                continue
+            if outcome.ran:
+                log.info(
+                    "%s %s: %s %s",
+                    name,
+                    outcome.slot,
+                    outcome.status,
+                    outcome.changes or outcome.error,
+                )
 
 
 @dataclass
@@ -121,6 +148,14 @@ def build_scheduler(
         IntervalTrigger(seconds=REFRESH_SECONDS),
         args=[scheduler],
         id="refresh-schedules",
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        run_due_jobs,
+        IntervalTrigger(seconds=TICK_SECONDS),
+        args=[settings],
+        id="due-jobs",
         coalesce=True,
         max_instances=1,
     )

@@ -120,3 +120,16 @@ async def test_two_schedulers_clear_a_slot_exactly_once(pg_url):
         assert await Entry.filter(status=EntryStatus.CLEARED).count() == 4
         assert await OutboxEvent.filter(kind="entry_cleared").count() == 4
         await conserved()
+
+
+async def test_the_tick_runs_every_other_job_once_per_slot(db):
+    from models import JobRun
+    from jobs.scheduler import run_due_jobs
+    from services.jobs import JOBS
+
+    await run_due_jobs(Settings())
+    names = {run.name for run in await JobRun.all()}
+    assert names == set(JOBS) - {CLEARING}
+    first = await JobRun.all().count()
+    await run_due_jobs(Settings())  # the same slots: nothing runs again
+    assert await JobRun.all().count() == first
