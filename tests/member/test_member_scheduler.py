@@ -12,6 +12,7 @@ from jobs.scheduler import (
     build_scheduler,
     clearing_trigger,
     load_scheduler,
+    run_due_jobs,
     running_scheduler,
 )
 from models import Entry, EntryStatus, JobRun, OutboxEvent
@@ -19,6 +20,7 @@ from runtime.config import Settings
 from services.catalog import new_member, new_product
 from services.clearing import ClearingKind, ClearingSchedule, latest_slot, save_schedule
 from services.config_store import LOCAL_TZ
+from services.jobs import JOBS
 from tests.member.support import buy, conserved, orm_on, setup
 from tests.services.helpers import Clock
 
@@ -123,10 +125,6 @@ async def test_two_schedulers_clear_a_slot_exactly_once(pg_url):
 
 
 async def test_the_tick_runs_every_other_job_once_per_slot(db):
-    from models import JobRun
-    from jobs.scheduler import run_due_jobs
-    from services.jobs import JOBS
-
     await run_due_jobs(Settings())
     names = {run.name for run in await JobRun.all()}
     assert names == set(JOBS) - {CLEARING}
