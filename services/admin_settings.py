@@ -42,6 +42,7 @@ from services.config_store import (
     store_target,
 )
 from services.errors import NotFound
+from services.member_views import id_page
 from services.merchants import check_store_extraction
 from services.settings_codec import base_from_doc, target_from_doc, to_doc
 
@@ -328,9 +329,8 @@ async def _guard_target(
         own_old = cashier_target(row).extract_bp
     elif row.kind == ProductKind.STORE and row.store_id is not None:  # type: ignore[attr-defined]
         store_id = int(row.store_id)  # type: ignore[attr-defined]
-        store = await Store.get(id=store_id)
-        fallback = store_target(store).extract_bp
-        fallback = base if fallback is None else fallback
+        store_own = store_target(await Store.get(id=store_id)).extract_bp
+        fallback = base if store_own is None else store_own
         own_old = product_target(row).extract_bp
     else:
         return
@@ -387,9 +387,5 @@ async def audit_trail(
         query = query.filter(section=section)
     if target is not None:
         query = query.filter(target=target)
-    if cursor is not None:
-        query = query.filter(id__lt=cursor)
-    rows = await query.order_by("-id").limit(limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [audit_json(r) for r in rows], rows[-1].id if more else None
+    rows, next_cursor = await id_page(query, cursor=cursor, limit=limit)
+    return [audit_json(r) for r in rows], next_cursor

@@ -24,9 +24,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise import connections
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
 from models import (
     Entry,
@@ -135,6 +137,20 @@ def hide(data: dict[str, Any], display: Display, fields: Mapping[str, Sequence[s
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
+
+
+M = TypeVar("M", bound=Model)
+
+
+async def id_page(
+    query: QuerySet[M], *, cursor: int | None, limit: int
+) -> tuple[list[M], int | None]:
+    """Rows newest first by id, at most ``limit``, after ``cursor`` (the last id seen); and the
+    cursor of the next page (None on the last one)."""
+    if cursor is not None:
+        query = query.filter(id__lt=cursor)
+    rows = await query.order_by("-id").limit(limit + 1)
+    return rows[:limit], int(rows[limit - 1].pk) if len(rows) > limit else None
 
 
 # --- entries ------------------------------------------------------------------------------------
@@ -252,18 +268,14 @@ async def my_entries(
     query = Entry.filter(member_id=member_id)
     if status is not None:
         query = query.filter(status=status)
-    if cursor is not None:
-        query = query.filter(id__lt=cursor)
-    entries = await query.order_by("-id").limit(limit + 1)
-    more = len(entries) > limit
-    entries = entries[:limit]
+    entries, next_cursor = await id_page(query, cursor=cursor, limit=limit)
     display = await load_display()
     groups: dict[Any, dict[str, Any]] = {}
     for data in await _render(entries, display, now=now):
         key = data.get("queue_id", "all")  # with 队列进程 off, no queue is named: one group
         group = groups.setdefault(key, _group(data))
         group["entries"].append(data)
-    return EntriesPage(display.names(), list(groups.values()), entries[-1].id if more else None)
+    return EntriesPage(display.names(), list(groups.values()), next_cursor)
 
 
 def _group(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -335,13 +347,13 @@ async def withdrawal_held_fen(member_id: int) -> int:
 
 
 async def my_wallet(member_id: int) -> dict[str, Any]:
-    """Balances (cash in fen; points and love value in their own units) and the cash held by
-    withdrawals in progress."""
+    """Balances (cash in fen; points and love value in their own units; the same names as
+    ``GET /api/me``) and the cash held by withdrawals in progress."""
     wallet = await Wallet.get_or_none(member_id=member_id)
-    balances = {a: 0 for a in ASSETS}
+    balances = {"cash_fen": 0, "points": 0, "love_available": 0, "love_frozen": 0}
     if wallet is not None:
         balances = {
-            "cash": wallet.cash_fen,
+            "cash_fen": wallet.cash_fen,
             "points": wallet.points,
             "love_available": wallet.love_available,
             "love_frozen": wallet.love_frozen,
@@ -364,11 +376,7 @@ async def my_ledger(
     query = LedgerLine.filter(member_id=member_id)
     if asset is not None:
         query = query.filter(asset=asset)
-    if cursor is not None:
-        query = query.filter(id__lt=cursor)
-    lines = await query.order_by("-id").limit(limit + 1)
-    more = len(lines) > limit
-    lines = lines[:limit]
+    lines, next_cursor = await id_page(query, cursor=cursor, limit=limit)
     return LedgerPage(
         [
             {
@@ -383,7 +391,7 @@ async def my_ledger(
             }
             for line in lines
         ],
-        lines[-1].id if more else None,
+        next_cursor,
     )
 
 
@@ -394,6 +402,7 @@ __all__ = [
     "LedgerPage",
     "display_from_doc",
     "display_to_doc",
+    "id_page",
     "load_display",
     "my_entries",
     "my_entry",

@@ -43,6 +43,7 @@ from rebate.errors import InvalidAmount, InvalidSetting, NotAllowed
 from services.config_store import local
 from services.distribution_settings import WECHAT_TRANSFER_REAL_NAME_FEN
 from services.errors import NotFound
+from services.member_views import id_page
 from services.settings_codec import _bool, _int, _known
 from services.sql import execute, fetch, is_pg
 from wechat import pay_v3
@@ -424,12 +425,7 @@ async def list_withdrawals(
         query = query.filter(member_id=member_id)
     if status is not None:
         query = query.filter(status=status)
-    if cursor is not None:
-        query = query.filter(id__lt=cursor)
-    rows = await query.order_by("-id").limit(limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, rows[-1].id if more else None
+    return await id_page(query, cursor=cursor, limit=limit)
 
 
 async def my_withdrawal(member_id: int, withdrawal_id: int) -> Withdrawal:

@@ -37,7 +37,9 @@ NULL_INT = {**INT, "nullable": True}
 STATUSES = tuple(s.value for s in WithdrawalStatus)
 WALLET_REPLY = obj(
     {
-        "balances": obj({"cash": INT, "points": INT, "love_available": INT, "love_frozen": INT}),
+        "balances": obj(
+            {"cash_fen": INT, "points": INT, "love_available": INT, "love_frozen": INT}
+        ),
         "withdrawal_held_fen": {**INT, "description": "提现处理中的金额（已从现金余额扣出）"},
     }
 )

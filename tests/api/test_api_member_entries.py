@@ -194,7 +194,7 @@ async def test_another_member_sees_and_changes_nothing_of_mine(
     _, page = await get(api, "/api/entries", stranger)
     assert page["queues"] == []
     _, wallet = await get(api, "/api/wallet", stranger)
-    assert wallet["balances"]["cash"] == 0
+    assert wallet["balances"]["cash_fen"] == 0
     _, ledger = await get(api, "/api/wallet/ledger", stranger)
     assert ledger["lines"] == []
     assert await snapshot() == before
@@ -241,7 +241,7 @@ async def test_exchange_to_points_or_love_then_refusals(make_api: Callable[..., 
     assert status == 200 and done["exchange"]["remaining_fen"] == 8000
     _, wallet = await get(api, "/api/wallet", token)
     assert wallet["balances"] == {
-        "cash": 2000,
+        "cash_fen": 2000,
         "points": 10_000,
         "love_available": 8000,
         "love_frozen": 0,

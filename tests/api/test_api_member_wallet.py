@@ -70,7 +70,7 @@ async def test_a_withdrawal_is_held_then_paid_once_when_approved(
     held = asked["withdrawal"]
     assert (held["status"], held["amount_fen"]) == ("requested", 3000)
     _, wallet = await get(api, "/api/wallet", token)
-    assert wallet["balances"]["cash"] == 7000 and wallet["withdrawal_held_fen"] == 3000
+    assert wallet["balances"]["cash_fen"] == 7000 and wallet["withdrawal_held_fen"] == 3000
     _, ledger = await get(api, "/api/wallet/ledger?asset=cash&limit=1", token)
     assert [(line["kind"], line["amount"]) for line in ledger["lines"]] == [
         ("withdrawal_hold", -3000)
@@ -113,7 +113,7 @@ async def test_a_withdrawal_is_held_then_paid_once_when_approved(
     _, mine = await get(api, f"/api/wallet/withdrawals/{held['id']}", token)
     assert mine["withdrawal"]["status"] == "succeeded" and "member_id" not in mine["withdrawal"]
     _, wallet = await get(api, "/api/wallet", token)
-    assert wallet["balances"]["cash"] == 7000 and wallet["withdrawal_held_fen"] == 0
+    assert wallet["balances"]["cash_fen"] == 7000 and wallet["withdrawal_held_fen"] == 0
     await books_balance()
 
 
@@ -147,7 +147,7 @@ async def test_a_rejection_gives_the_amount_back_with_the_reason(
         "账户信息待核实",
     )
     _, wallet = await get(api, "/api/wallet", token)
-    assert wallet["balances"]["cash"] == 10_000 and wallet["withdrawal_held_fen"] == 0
+    assert wallet["balances"]["cash_fen"] == 10_000 and wallet["withdrawal_held_fen"] == 0
     _, ledger = await get(api, "/api/wallet/ledger?asset=cash", token)
     assert [(line["kind"], line["amount"]) for line in ledger["lines"]] == [
         ("withdrawal_release", 2000),
@@ -243,7 +243,7 @@ async def test_a_failed_transfer_gives_the_money_back_and_a_pending_one_waits(
     status, failed = await decide(api, asked["withdrawal"]["id"], "approve")
     assert status == 200 and failed["withdrawal"]["status"] == "failed"
     _, wallet = await get(api, "/api/wallet", token)
-    assert wallet["balances"]["cash"] == 10_000
+    assert wallet["balances"]["cash_fen"] == 10_000
     [event] = await results()
     assert event["status"] == "failed" and "PAYEE_ACCOUNT_ABNORMAL" in event["reason"]
 
@@ -261,7 +261,7 @@ async def test_a_failed_transfer_gives_the_money_back_and_a_pending_one_waits(
     assert paid["withdrawal"]["status"] == "succeeded"
     assert len(bills.bills) == 2 and (await Withdrawal.get(id=withdrawal_id)).out_bill_no == number
     _, wallet = await get(api, "/api/wallet", token)
-    assert wallet["balances"]["cash"] == 8500
+    assert wallet["balances"]["cash_fen"] == 8500
     await books_balance()
 
 
@@ -279,5 +279,5 @@ async def test_the_withdrawal_flow_on_sqlite_without_redis(
     _, mine = await get(api, "/api/wallet/withdrawals", token)
     assert [w["status"] for w in mine["withdrawals"]] == ["rejected", "succeeded"]
     _, wallet = await get(api, "/api/wallet", token)
-    assert wallet["balances"]["cash"] == 6000
+    assert wallet["balances"]["cash_fen"] == 6000
     await books_balance()
