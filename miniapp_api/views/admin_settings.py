@@ -260,10 +260,11 @@ async def admin_settings(request: web.Request) -> web.Response:
     responses={200: Reply("修改后的全部设置", SETTINGS_REPLY), **REFUSED},
 )
 async def change_admin_settings(request: web.Request) -> web.Response:
-    body = dict(request[BODY])
-    acknowledge = bool(body.pop("acknowledge", False))
+    body = request[BODY]
+    acknowledge = bool(body.get("acknowledge", False))
+    changes = {name: doc for name, doc in body.items() if name != "acknowledge"}
     settings = await change_settings(
-        body, operator=request[OPERATOR], now=utcnow(), acknowledge=acknowledge
+        changes, operator=request[OPERATOR], now=utcnow(), acknowledge=acknowledge
     )
     return web.json_response(settings)
 
