@@ -19,7 +19,7 @@ at midnight) is caught up; older misses are left to the operator (``run_job``).
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,6 +42,7 @@ from services.clearing import (
 )
 from services.config_store import LOCAL_TZ, utcnow
 from services.jobs import JOBS, run_scheduled
+from services.reconciliation import querying_settings
 from services.transfer_factory import paying_with
 
 log = logging.getLogger(__name__)
@@ -86,23 +87,29 @@ async def run_due_jobs(settings: Settings) -> None:
     """Every other registered job (reconciliation, auto-complete, commissions, statements,
     payouts, dividends, team levels) runs its latest slot once: the tick asks each job which
     slot ``now`` belongs to, and claiming the slot makes the run happen in one process only."""
-    with paying_with(settings):  # payout jobs pay with this process's [wechat_pay]
-        for name in JOBS:
-            if name == CLEARING:
-                continue  # clearing has its own trigger (an operator-set schedule)
-            try:
-                outcome = await run_scheduled(name, now=utcnow())
-            except Exception:  # one broken job must not starve the others
-                log.exception("job %s could not be started", name)
-                continue
-            if outcome.ran:
-                log.info(
-                    "%s %s: %s %s",
-                    name,
-                    outcome.slot,
-                    outcome.status,
-                    outcome.changes or outcome.error,
-                )
+    # payouts pay, and reconciliation queries, with this process's [wechat_pay]
+    async with querying_settings(settings):
+        with paying_with(settings):
+            await _run_due(JOBS)
+
+
+async def _run_due(jobs: Iterable[str]) -> None:
+    for name in jobs:
+        if name == CLEARING:
+            continue  # clearing has its own trigger (an operator-set schedule)
+        try:
+            outcome = await run_scheduled(name, now=utcnow())
+        except Exception:  # one broken job must not starve the others
+            log.exception("job %s could not be started", name)
+            continue
+        if outcome.ran:
+            log.info(
+                "%s %s: %s %s",
+                name,
+                outcome.slot,
+                outcome.status,
+                outcome.changes or outcome.error,
+            )
 
 
 @dataclass

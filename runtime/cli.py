@@ -201,6 +201,7 @@ async def run_job_command(settings: Settings, args: argparse.Namespace, out: Tex
     from services.config_store import utcnow
     from services.errors import NotFound
     from services.jobs import JOBS, recent_runs, run_job
+    from services.reconciliation import querying_settings
     from services.transfer_factory import paying_with
 
     url = settings.database.url
@@ -221,8 +222,10 @@ async def run_job_command(settings: Settings, args: argparse.Namespace, out: Tex
         if slot is not None and slot.tzinfo is None:
             raise CommandError("--slot needs a timezone, e.g. 2026-11-26T00:00+08:00")
         try:
-            with paying_with(settings):  # payout jobs pay with these [wechat_pay] settings
-                outcome = await run_job(args.name, now=utcnow(), slot=slot)
+            # payouts pay, and reconciliation queries, with these [wechat_pay] settings
+            async with querying_settings(settings):
+                with paying_with(settings):
+                    outcome = await run_job(args.name, now=utcnow(), slot=slot)
         except NotFound:
             raise CommandError(
                 f"no job named {args.name!r}: one of {', '.join(sorted(JOBS))}"

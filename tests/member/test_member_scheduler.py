@@ -126,8 +126,11 @@ async def test_two_schedulers_clear_a_slot_exactly_once(pg_url):
 
 async def test_the_tick_runs_every_other_job_once_per_slot(db):
     await run_due_jobs(Settings())
-    names = {run.name for run in await JobRun.all()}
-    assert names == set(JOBS) - {CLEARING}
+    runs = {run.name: run for run in await JobRun.all()}
+    assert set(runs) == set(JOBS) - {CLEARING}
+    # without [wechat_pay] nothing is paid or queried, and those runs say so
+    failed = {name: run.error for name, run in runs.items() if run.status != "succeeded"}
+    assert set(failed) <= {"merchant-payouts", "reconciliation"}, failed
     first = await JobRun.all().count()
     await run_due_jobs(Settings())  # the same slots: nothing runs again
     assert await JobRun.all().count() == first
