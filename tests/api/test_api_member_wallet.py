@@ -5,6 +5,7 @@ every refusal changes nothing; the books balance after each. Also on SQLite with
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -280,4 +281,22 @@ async def test_the_withdrawal_flow_on_sqlite_without_redis(
     assert [w["status"] for w in mine["withdrawals"]] == ["rejected", "succeeded"]
     _, wallet = await get(api, "/api/wallet", token)
     assert wallet["balances"]["cash_fen"] == 6000
+    await books_balance()
+
+
+async def test_concurrent_requests_and_approvals_move_the_money_once(
+    make_api: Callable[..., Any], fake_wechat: TestServer
+) -> None:
+    api = await make_api("postgres")
+    _, token = await with_cash(api)
+    answers = await asyncio.gather(withdraw(api, token, 6000), withdraw(api, token, 6000))
+    assert sorted(status for status, _ in answers) == [201, 409]  # 10000 fen covers one
+    [created] = [body["withdrawal"] for status, body in answers if status == 201]
+    decided = await asyncio.gather(*(decide(api, created["id"], "approve") for _ in range(3)))
+    statuses = [status for status, _ in decided]  # 409 once another has finished it
+    assert 200 in statuses and set(statuses) <= {200, 409}, decided
+    assert [b.out_bill_no for b in fake_bills(fake_wechat).created()] == [created["out_bill_no"]]
+    assert [r["status"] for r in await results()] == ["succeeded"]
+    _, wallet = await get(api, "/api/wallet", token)
+    assert wallet["balances"]["cash_fen"] == 4000
     await books_balance()
