@@ -206,10 +206,10 @@ async def test_withdrawal_refusals_change_nothing(make_api: Callable[..., Any]) 
 async def test_a_lost_answer_or_an_error_is_followed_by_the_same_bill_number(
     make_api: Callable[..., Any], fake_wechat: TestServer
 ) -> None:
-    api = await make_api("postgres", wechat_timeout=0.5)
+    api = await make_api("postgres", wechat_timeout=1.0)
     _, token = await with_cash(api)
     bills = fake_bills(fake_wechat)
-    bills.delay_next, bills.delay_seconds = 1, 1.5  # the bill is made, the answer comes too late
+    bills.delay_next, bills.delay_seconds = 1, 2.0  # the bill is made, the answer comes too late
     _, asked = await withdraw(api, token, 1000)
     status, paid = await decide(api, asked["withdrawal"]["id"], "approve")
     assert status == 200 and paid["withdrawal"]["status"] == "succeeded", paid
