@@ -6,12 +6,14 @@ Display switches (seed items 19–23) and the custom names live in one settings 
 
 - 队列进程 ``queue_progress``: an entry's queue (id, key) and position; the queue page itself;
 - 累计奖励 ``accumulated_reward``: what an entry (and the queue's head) has received;
-- 待奖励 ``pending_reward``: an entry's entitlement, the queue's waiting count;
+- 待奖励 ``pending_reward``: an entry's entitlement (also before and after its draw), the
+  queue's waiting count, the head's entitlement;
 - 会员信息 ``member_info``: avatar and nickname on the queue page;
 - 待奖励金额 ``pending_amount``: what is still owed (an entry's remainder and the estimate's
   amounts, the queue's outstanding total, the head's remainder).
 
-Hidden fields are left out of the answer, not nulled. 自定义名称 ``rebate_name`` and 兑换自定义名称
+Hidden fields are left out of the answer, not nulled (the answer to an action — a draw, an
+exchange — still says what the action did). 自定义名称 ``rebate_name`` and 兑换自定义名称
 ``exchange_name`` are returned with every answer here (and are what messages should say).
 
 Position: how many waiting entries of the same queue have a smaller seq (0: next to be paid
@@ -85,6 +87,9 @@ ENTRY_FIELDS: Mapping[str, Sequence[str]] = {
     "accumulated_reward": ("received_fen",),
     "pending_reward": ("entitlement_fen",),
     "pending_amount": ("remaining_fen",),
+}
+DRAW_FIELDS: Mapping[str, Sequence[str]] = {
+    "pending_reward": ("old_entitlement_fen", "new_entitlement_fen"),
 }
 ESTIMATE_FIELDS: Mapping[str, Sequence[str]] = {
     "pending_amount": ("ahead_fen", "remaining_fen", "daily_inflow_fen"),
@@ -161,11 +166,21 @@ async def position_of(queue_id: int, seq: int) -> int:
     return await Entry.filter(queue_id=queue_id, status=EntryStatus.WAITING, seq__lt=seq).count()
 
 
-def lottery_json(entry: Entry, draw: LotteryDraw | None) -> dict[str, Any] | None:
+def lottery_json(entry: Entry, draw: LotteryDraw | None, display: Display) -> dict[str, Any] | None:
     """The entry's lottery state (None when it was offered none)."""
     lottery, source = lottery_of(entry.lottery)
     if lottery is None:
         return None
+    drawn = None
+    if draw is not None:
+        drawn = {
+            "old_ratio_bp": draw.old_ratio_bp,
+            "new_ratio_bp": draw.new_ratio_bp,
+            "old_entitlement_fen": draw.old_entitlement_fen,
+            "new_entitlement_fen": draw.new_entitlement_fen,
+            "drawn_at": _iso(draw.drawn_at),
+        }
+        hide(drawn, display, DRAW_FIELDS)
     return {
         "mode": lottery.mode.value,
         "ratios_bp": list(lottery.ratios_bp),
@@ -176,15 +191,7 @@ def lottery_json(entry: Entry, draw: LotteryDraw | None) -> dict[str, Any] | Non
         "can_draw": (
             entry.status == EntryStatus.WAITING and not entry.lottery_drawn and entry.paid_fen == 0
         ),
-        "draw": None
-        if draw is None
-        else {
-            "old_ratio_bp": draw.old_ratio_bp,
-            "new_ratio_bp": draw.new_ratio_bp,
-            "old_entitlement_fen": draw.old_entitlement_fen,
-            "new_entitlement_fen": draw.new_entitlement_fen,
-            "drawn_at": _iso(draw.drawn_at),
-        },
+        "draw": drawn,
     }
 
 
@@ -225,7 +232,7 @@ async def entry_json(
         "received_fen": entry.paid_fen,
         "remaining_fen": entry.entitlement_fen - entry.paid_fen if waiting else 0,
         "points": entry.points,
-        "lottery": lottery_json(entry, draw),
+        "lottery": lottery_json(entry, draw, display),
         "estimate": None,
         "created_at": _iso(entry.created_at),
     }
