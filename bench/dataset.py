@@ -24,11 +24,15 @@ from rebate.money import apply_bp
 from rebate.settings import BaseSettings, RatioSettings, SettleOn
 from runtime.db import tortoise_config
 from services.config_store import save_base
+from services.pg_bulk import ENTRY_COLUMNS
 
 EXTRACT_BP = 6_500  # the seed's worked example: extraction 65 %, reward 130 %
 REWARD_BP = 13_000
 PRICES_FEN = (990, 2_990, 4_990, 9_900, 16_800, 29_900, 59_900, 99_900)
 CHUNK = 50_000
+# The same members for every queue size, so that 10 k and 1 M waiting differ only in the queue:
+# with fewer members their wallets and keys would sit in cache and flatter the small queue.
+MEMBERS = 100_000
 T_PRELOAD = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 
 
@@ -91,7 +95,7 @@ async def create_schema(url: str) -> None:
 
 async def preload(url: str, *, waiting: int, members: int | None = None, seed: int = 1) -> Dataset:
     """Members with empty wallets, products, the ``mall`` queue and ``waiting`` entries."""
-    members = members or max(1_000, min(waiting // 5, 200_000))
+    members = members or MEMBERS
     rng = random.Random(seed)
     conn = await asyncpg.connect(asyncpg_url(url))
     try:
@@ -190,7 +194,7 @@ async def _copy_settled(
     )
     await conn.copy_records_to_table(
         "entry",
-        columns=PRELOAD_ENTRY_COLUMNS,
+        columns=ENTRY_COLUMNS,
         records=(
             (
                 i,
@@ -234,28 +238,6 @@ ORDER_COLUMNS = (
     "created_at",
 )
 LINE_COLUMNS = ("id", "order_id", "product_id", "quantity", "paid_fen", "deduction_fen", "status")
-PRELOAD_ENTRY_COLUMNS = (
-    "id",
-    "queue_id",
-    "seq",
-    "member_id",
-    "order_id",
-    "line_id",
-    "target",
-    "day",
-    "base_fen",
-    "ratio_bp",
-    "ratio_source",
-    "entitlement_fen",
-    "paid_fen",
-    "status",
-    "order_completed",
-    "points",
-    "lottery",
-    "lottery_drawn",
-    "created_at",
-    "updated_at",
-)
 
 
 HOT_TABLES = (

@@ -71,9 +71,19 @@ async def measured_run(
             stop, out = Path(tmp) / "stop", Path(tmp) / "report.json"
             settler = await _start_settler(ds, batch=batch, stop=stop, out=out, profile=profile)
             t0 = time.perf_counter()
-            produced = await produce(
-                ds, orders=orders, duration=duration, rate=rate, producers=producers, chunk=chunk
-            )
+            try:
+                produced = await produce(
+                    ds,
+                    orders=orders,
+                    duration=duration,
+                    rate=rate,
+                    producers=producers,
+                    chunk=chunk,
+                )
+            except BaseException:
+                settler.kill()  # never leave the writer process behind
+                await settler.wait()
+                raise
             stop.touch()
             if await settler.wait():
                 raise RuntimeError(f"settler exited with {settler.returncode}")
