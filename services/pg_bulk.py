@@ -8,7 +8,7 @@ events and counters — in a handful of round trips instead of one statement per
    ``(queue_id, seq)``, returning the entry ids the payouts and ledger lines refer to;
 3. entries, extractions, payouts, ledger lines and outbox events by COPY;
 4. every wallet touched, in one ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE``,
-   members in ascending order (the lock order every wallet writer uses);
+   members in ascending order, as the generic path locks them;
 5. the queue's counters, the pending rows and the order lines, one statement each.
 
 It runs inside the caller's transaction, holding the queue's lock, like the generic path.
