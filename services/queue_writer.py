@@ -38,15 +38,21 @@ class Applied:
 
 
 async def apply_pending(
-    queue_id: int, *, now: datetime, batch_size: int = DEFAULT_BATCH,
-    rng: RandomSource | None = None, base: BaseSettings | None = None,
+    queue_id: int,
+    *,
+    now: datetime,
+    batch_size: int = DEFAULT_BATCH,
+    rng: RandomSource | None = None,
+    base: BaseSettings | None = None,
 ) -> Applied:
     """Apply every pending settlement of the queue, batch by batch, until none is left."""
     done = Applied()
     rng = rng or secrets.SystemRandom()
     while True:
         async with in_transaction() as conn:
-            n = await apply_batch(conn, queue_id, now=now, batch_size=batch_size, rng=rng, base=base)
+            n = await apply_batch(
+                conn, queue_id, now=now, batch_size=batch_size, rng=rng, base=base
+            )
         if n == 0:
             return done
         done.lines += n
@@ -54,8 +60,13 @@ async def apply_pending(
 
 
 async def apply_batch(
-    conn: BaseDBAsyncClient, queue_id: int, *, now: datetime, batch_size: int,
-    rng: RandomSource, base: BaseSettings | None = None,
+    conn: BaseDBAsyncClient,
+    queue_id: int,
+    *,
+    now: datetime,
+    batch_size: int,
+    rng: RandomSource,
+    base: BaseSettings | None = None,
 ) -> int:
     """One batch inside the caller's transaction; returns how many lines it applied."""
     queue = await (pg_bulk.lock_queue if is_pg(conn) else lock_queue)(conn, queue_id)
@@ -77,8 +88,15 @@ async def apply_batch(
         int(queue["rr_index"]),
     )
     result = settle_batch(
-        book, lines, paused=base.paused, random_return=None, cursor=cursor, rng=rng,
-        exchange_points_bp=base.exchange_points_bp, counts_today=today, counts_total=total,
+        book,
+        lines,
+        paused=base.paused,
+        random_return=None,
+        cursor=cursor,
+        rng=rng,
+        exchange_points_bp=base.exchange_points_bp,
+        counts_today=today,
+        counts_total=total,
     )
     await _write(conn, queue, pending, book, result, now)
     return len(pending)
@@ -91,7 +109,9 @@ async def _completed_orders(conn: BaseDBAsyncClient, order_ids: set[int]) -> set
     ids = sorted(order_ids)
     lock = " FOR SHARE" if is_pg(conn) else ""
     rows = await fetch(
-        conn, f"SELECT id, status FROM orders WHERE id IN ({_in_list(conn, len(ids), 1)}){lock}", ids
+        conn,
+        f"SELECT id, status FROM orders WHERE id IN ({_in_list(conn, len(ids), 1)}){lock}",
+        ids,
     )
     return {int(r["id"]) for r in rows if r["status"] == "completed"}
 
@@ -101,16 +121,24 @@ def _settling_line(p: dict[str, Any], order_completed: bool) -> SettlingLine:
     if int(p["rr_cash"]) + int(p["rr_points"]) > 0:
         rr = RandomReturn(int(p["rr_cash"]), int(p["rr_points"]))
     return SettlingLine(
-        line_id=int(p["line_id"]), order_id=int(p["order_id"]), member_id=int(p["member_id"]),
-        extraction_fen=int(p["extraction_fen"]), joins=bool(p["joins"]),
-        entitlement_fen=int(p["entitlement_fen"]), order_completed=order_completed,
-        target=str(p["target"]), day=str(p["day"]),
-        limits=Limits(p["limit_per_day"], p["limit_total"]), random_return=rr,
+        line_id=int(p["line_id"]),
+        order_id=int(p["order_id"]),
+        member_id=int(p["member_id"]),
+        extraction_fen=int(p["extraction_fen"]),
+        joins=bool(p["joins"]),
+        entitlement_fen=int(p["entitlement_fen"]),
+        order_completed=order_completed,
+        target=str(p["target"]),
+        day=str(p["day"]),
+        limits=Limits(p["limit_per_day"], p["limit_total"]),
+        random_return=rr,
     )
 
 
 async def _open_book(
-    conn: BaseDBAsyncClient, queue: dict[str, Any], lines: Sequence[SettlingLine],
+    conn: BaseDBAsyncClient,
+    queue: dict[str, Any],
+    lines: Sequence[SettlingLine],
     payout_order: PayoutOrder,
 ) -> QueueBook:
     """Load waiting entries from the head until they can absorb every extraction of the batch
@@ -125,8 +153,14 @@ async def _open_book(
         load = pg_bulk.window_chunk if is_pg(conn) else _window_chunk
         rows = await load(conn, queue, after_seq, WINDOW_CHUNK, completed_only)
         for r in rows:
-            w = Waiting(int(r["seq"]), int(r["order_id"]), int(r["member_id"]),
-                        int(r["entitlement_fen"]), int(r["paid_fen"]), bool(r["order_completed"]))
+            w = Waiting(
+                int(r["seq"]),
+                int(r["order_id"]),
+                int(r["member_id"]),
+                int(r["entitlement_fen"]),
+                int(r["paid_fen"]),
+                bool(r["order_completed"]),
+            )
             window.append(w)
             if w.order_id not in batch_orders:
                 covered += w.remaining
@@ -135,8 +169,11 @@ async def _open_book(
             break
         after_seq = window[-1].seq
     return QueueBook(
-        window, next_seq=int(queue["next_seq"]), waiting_count=int(queue["waiting_count"]),
-        payout_order=payout_order, window_is_complete=complete or need == 0,
+        window,
+        next_seq=int(queue["next_seq"]),
+        waiting_count=int(queue["waiting_count"]),
+        payout_order=payout_order,
+        window_is_complete=complete or need == 0,
     )
 
 
@@ -173,16 +210,46 @@ async def _limit_counts(
 
 
 ENTRY_COLUMNS = (
-    "queue_id", "seq", "member_id", "order_id", "line_id", "target", "day", "base_fen",
-    "ratio_bp", "ratio_source", "entitlement_fen", "paid_fen", "status", "order_completed",
-    "points", "lottery", "lottery_drawn", "created_at", "updated_at",
+    "queue_id",
+    "seq",
+    "member_id",
+    "order_id",
+    "line_id",
+    "target",
+    "day",
+    "base_fen",
+    "ratio_bp",
+    "ratio_source",
+    "entitlement_fen",
+    "paid_fen",
+    "status",
+    "order_completed",
+    "points",
+    "lottery",
+    "lottery_drawn",
+    "created_at",
+    "updated_at",
 )
-LEDGER_COLUMNS = ("member_id", "asset", "amount", "kind", "key", "order_id", "entry_id", "memo", "created_at")
+LEDGER_COLUMNS = (
+    "member_id",
+    "asset",
+    "amount",
+    "kind",
+    "key",
+    "order_id",
+    "entry_id",
+    "memo",
+    "created_at",
+)
 
 
 async def _write(
-    conn: BaseDBAsyncClient, queue: dict[str, Any], pending: list[dict[str, Any]],
-    book: QueueBook, result: BatchResult, now: datetime,
+    conn: BaseDBAsyncClient,
+    queue: dict[str, Any],
+    pending: list[dict[str, Any]],
+    book: QueueBook,
+    result: BatchResult,
+    now: datetime,
 ) -> None:
     if is_pg(conn):  # same rows, written with COPY and unnest (issue 3)
         return await pg_bulk.write_batch(conn, queue, pending, book, result, now)
@@ -202,11 +269,29 @@ async def _write(
         else:
             w = book.touched[j.seq]
             paid, status = w.paid, ("completed" if w.remaining == 0 else "waiting")
-        entry_rows.append((
-            queue_id, j.seq, j.member_id, int(p["order_id"]), o.line_id, p["target"], p["day"],
-            int(p["base_fen"]), int(p["ratio_bp"]), p["ratio_source"], j.entitlement, paid, status,
-            book.touched[j.seq].order_completed if j.seq in book.touched else True, j.points, p["lottery"], False, now, now,
-        ))
+        entry_rows.append(
+            (
+                queue_id,
+                j.seq,
+                j.member_id,
+                int(p["order_id"]),
+                o.line_id,
+                p["target"],
+                p["day"],
+                int(p["base_fen"]),
+                int(p["ratio_bp"]),
+                p["ratio_source"],
+                j.entitlement,
+                paid,
+                status,
+                book.touched[j.seq].order_completed if j.seq in book.touched else True,
+                j.points,
+                p["lottery"],
+                False,
+                now,
+                now,
+            )
+        )
     inserted = await insert_many(conn, "entry", ENTRY_COLUMNS, entry_rows, returning="id, seq")
     entry_ids = {int(r["seq"]): int(r["id"]) for r in inserted}
 
@@ -221,19 +306,41 @@ async def _write(
         entry_ids.update({int(r["seq"]): int(r["id"]) for r in rows})
         await conn.execute_many(
             sql(conn, "UPDATE entry SET paid_fen = $1, status = $2, updated_at = $3 WHERE id = $4"),
-            [[w.paid, "completed" if w.remaining == 0 else "waiting", now, entry_ids[w.seq]] for w in old],
+            [
+                [w.paid, "completed" if w.remaining == 0 else "waiting", now, entry_ids[w.seq]]
+                for w in old
+            ],
         )
 
     # 3. Extractions, then their payouts.
     ext_rows = [
-        (queue_id, o.line_id, int(by_line[o.line_id]["order_id"]), o.extracted.amount,
-         o.extracted.paid, o.extracted.withheld, o.extracted.unallocated, now)
+        (
+            queue_id,
+            o.line_id,
+            int(by_line[o.line_id]["order_id"]),
+            o.extracted.amount,
+            o.extracted.paid,
+            o.extracted.withheld,
+            o.extracted.unallocated,
+            now,
+        )
         for o in result.lines
     ]
     ext = await insert_many(
-        conn, "extraction",
-        ("queue_id", "line_id", "order_id", "amount_fen", "paid_fen", "withheld_fen", "unallocated_fen", "created_at"),
-        ext_rows, returning="id, line_id",
+        conn,
+        "extraction",
+        (
+            "queue_id",
+            "line_id",
+            "order_id",
+            "amount_fen",
+            "paid_fen",
+            "withheld_fen",
+            "unallocated_fen",
+            "created_at",
+        ),
+        ext_rows,
+        returning="id, line_id",
     )
     ext_ids = {int(r["line_id"]): int(r["id"]) for r in ext}
     payout_rows, ledger_rows = [], []
@@ -246,8 +353,19 @@ async def _write(
         for p in o.extracted.payouts:
             eid = entry_ids[p.seq]
             payout_rows.append((ext_ids[o.line_id], eid, p.member_id, p.amount, now))
-            ledger_rows.append((p.member_id, "cash", p.amount, "payout",
-                                f"payout:{ext_ids[o.line_id]}:{eid}", order_id, eid, "", now))
+            ledger_rows.append(
+                (
+                    p.member_id,
+                    "cash",
+                    p.amount,
+                    "payout",
+                    f"payout:{ext_ids[o.line_id]}:{eid}",
+                    order_id,
+                    eid,
+                    "",
+                    now,
+                )
+            )
             cash[p.member_id] += p.amount
             agg = received.setdefault(eid, [p.member_id, 0, 0, p.entitlement])
             agg[1] += p.amount
@@ -256,39 +374,90 @@ async def _write(
         if j is not None:
             eid = entry_ids[j.seq]
             if j.points:
-                ledger_rows.append((j.member_id, "points", j.points, "random_return",
-                                    f"random_return:{eid}", order_id, eid, "", now))
+                ledger_rows.append(
+                    (
+                        j.member_id,
+                        "points",
+                        j.points,
+                        "random_return",
+                        f"random_return:{eid}",
+                        order_id,
+                        eid,
+                        "",
+                        now,
+                    )
+                )
                 points[j.member_id] += j.points
-                events.append(("entry_converted", j.member_id, {"entry_id": eid, "points": j.points}))
+                events.append(
+                    ("entry_converted", j.member_id, {"entry_id": eid, "points": j.points})
+                )
             else:
                 lottery = by_line[o.line_id]["lottery"]
-                events.append(("entry_joined", j.member_id, {
-                    "entry_id": eid, "queue": queue["key"], "position": j.position,
-                    "entitlement_fen": j.entitlement, "lottery": lottery is not None}))
+                events.append(
+                    (
+                        "entry_joined",
+                        j.member_id,
+                        {
+                            "entry_id": eid,
+                            "queue": queue["key"],
+                            "position": j.position,
+                            "entitlement_fen": j.entitlement,
+                            "lottery": lottery is not None,
+                        },
+                    )
+                )
                 if lottery is not None:
-                    events.append(("lottery_available", j.member_id, {"entry_id": eid, "lottery": loads(lottery)}))
+                    events.append(
+                        (
+                            "lottery_available",
+                            j.member_id,
+                            {"entry_id": eid, "lottery": loads(lottery)},
+                        )
+                    )
     for eid, (member_id, amount, paid_after, entitlement) in received.items():
-        events.append(("payout_received", member_id, {
-            "entry_id": eid, "amount_fen": amount, "paid_fen": paid_after,
-            "entitlement_fen": entitlement, "progress_bp": paid_after * 10_000 // entitlement}))
+        events.append(
+            (
+                "payout_received",
+                member_id,
+                {
+                    "entry_id": eid,
+                    "amount_fen": amount,
+                    "paid_fen": paid_after,
+                    "entitlement_fen": entitlement,
+                    "progress_bp": paid_after * 10_000 // entitlement,
+                },
+            )
+        )
         if paid_after == entitlement:
-            events.append(("entry_completed", member_id, {"entry_id": eid, "entitlement_fen": entitlement}))
-    await insert_many(conn, "payout", ("extraction_id", "entry_id", "member_id", "amount_fen", "created_at"), payout_rows)
+            events.append(
+                ("entry_completed", member_id, {"entry_id": eid, "entitlement_fen": entitlement})
+            )
+    await insert_many(
+        conn,
+        "payout",
+        ("extraction_id", "entry_id", "member_id", "amount_fen", "created_at"),
+        payout_rows,
+    )
     await insert_many(conn, "ledger_line", LEDGER_COLUMNS, ledger_rows)
 
     # 4. Wallet balances (cached sums of the ledger lines just written).
     members = sorted(set(cash) | set(points))
     if members:
         await conn.execute_many(
-            sql(conn, "INSERT INTO wallet (member_id, cash_fen, points, love_available, love_frozen)"
-               " VALUES ($1, $2, $3, 0, 0) ON CONFLICT (member_id) DO UPDATE SET"
-               " cash_fen = wallet.cash_fen + excluded.cash_fen, points = wallet.points + excluded.points"),
+            sql(
+                conn,
+                "INSERT INTO wallet (member_id, cash_fen, points, love_available, love_frozen)"
+                " VALUES ($1, $2, $3, 0, 0) ON CONFLICT (member_id) DO UPDATE SET"
+                " cash_fen = wallet.cash_fen + excluded.cash_fen, points = wallet.points + excluded.points",
+            ),
             [[m, cash.get(m, 0), points.get(m, 0)] for m in members],
         )
 
     # 5. Outbox, queue counters, pending rows and lines.
     await insert_many(
-        conn, "outbox_event", ("kind", "member_id", "payload", "created_at"),
+        conn,
+        "outbox_event",
+        ("kind", "member_id", "payload", "created_at"),
         [(k, m, json.dumps(d, ensure_ascii=False), now) for k, m, d in events],
     )
     sums = {
@@ -304,8 +473,18 @@ async def _write(
         " paid_fen = paid_fen + $4, withheld_fen = withheld_fen + $5,"
         " unallocated_fen = unallocated_fen + $6, rr_size = $7, rr_slots = $8, rr_index = $9"
         " WHERE id = $10",
-        [book.next_seq, book.waiting_count, sums["extracted"], sums["paid"], sums["withheld"],
-         sums["unallocated"], c.size, ",".join(str(s) for s in sorted(c.points_slots)), c.index, queue_id],
+        [
+            book.next_seq,
+            book.waiting_count,
+            sums["extracted"],
+            sums["paid"],
+            sums["withheld"],
+            sums["unallocated"],
+            c.size,
+            ",".join(str(s) for s in sorted(c.points_slots)),
+            c.index,
+            queue_id,
+        ],
     )
     ids = [int(p["id"]) for p in pending]
     await execute(
