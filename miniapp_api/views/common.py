@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from miniapp_api.keys import OPTIONS
+from miniapp_api.keys import CACHE, OPTIONS, WECHAT
 from models import Member, Order, OrderLine, Refund, Wallet
 
 
@@ -91,3 +92,37 @@ def order_json(order: Order, lines: list[OrderLine], refunds: list[Refund]) -> d
         ],
         "refunds": [refund_json(refund) for refund in refunds],
     }
+
+
+async def mini_program_code(request: web.Request, scene: str, *, kind: str) -> web.Response:
+    """The unlimited mini-program code for ``scene`` on the referral page, cached under
+    ``<kind>:<scene>:<page fingerprint>`` (Redis, else the in-process LRU), exactly as the
+    referral QR (``views.members``, kind ``referral-qr``)."""
+    options = request.app[OPTIONS]
+    fingerprint = hashlib.sha256(
+        f"{options.referral_page}|{options.referral_env_version}".encode()
+    ).hexdigest()[:16]
+    key = f"{kind}:{scene}:{fingerprint}"
+    cache = request.app[CACHE]
+    image = await cache.get(key)
+    if image is None:
+        image = await request.app[WECHAT].unlimited_wxacode(
+            scene=scene,
+            page=options.referral_page,
+            check_path=options.referral_check_path,
+            env_version=options.referral_env_version,
+        )
+        await cache.put(key, image, options.qr_cache_ttl)
+    return web.Response(
+        body=image,
+        content_type=image_type(image),
+        headers={"Cache-Control": "private, max-age=86400"},
+    )
+
+
+def image_type(data: bytes) -> str:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    return "application/octet-stream"

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from aiohttp import web
 
 from miniapp_api.auth import MEMBER_ID
 from miniapp_api.errors import ApiError
-from miniapp_api.keys import CACHE, OPTIONS, WECHAT
 from miniapp_api.registry import Registry, Reply
-from miniapp_api.views.common import member_json, wallet_json
+from miniapp_api.views.common import member_json, mini_program_code, wallet_json
 from miniapp_api.views.schemas import ME_REPLY
 from models import Member, Wallet
 
@@ -37,14 +34,6 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response({"member": member_json(member), "wallet": wallet_json(wallet)})
 
 
-def image_type(data: bytes) -> str:
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    return "application/octet-stream"
-
-
 @routes.get(
     "/api/me/referral-qr",
     summary="我的邀请小程序码（scene 为推荐码）",
@@ -60,24 +49,4 @@ def image_type(data: bytes) -> str:
 )
 async def referral_qr(request: web.Request) -> web.Response:
     member = await current_member(request)
-    options = request.app[OPTIONS]
-    scene = member.referral_code
-    fingerprint = hashlib.sha256(
-        f"{options.referral_page}|{options.referral_env_version}".encode()
-    ).hexdigest()[:16]
-    key = f"referral-qr:{scene}:{fingerprint}"
-    cache = request.app[CACHE]
-    image = await cache.get(key)
-    if image is None:
-        image = await request.app[WECHAT].unlimited_wxacode(
-            scene=scene,
-            page=options.referral_page,
-            check_path=options.referral_check_path,
-            env_version=options.referral_env_version,
-        )
-        await cache.put(key, image, options.qr_cache_ttl)
-    return web.Response(
-        body=image,
-        content_type=image_type(image),
-        headers={"Cache-Control": "private, max-age=86400"},
-    )
+    return await mini_program_code(request, member.referral_code, kind="referral-qr")

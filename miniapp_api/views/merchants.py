@@ -13,7 +13,6 @@ merchant files after scanning it, and a merchant's view of its own stores.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -22,10 +21,8 @@ from aiohttp import web
 
 from miniapp_api.auth import MEMBER_ID
 from miniapp_api.errors import ApiError
-from miniapp_api.keys import CACHE, OPTIONS, WECHAT
 from miniapp_api.registry import BODY, Registry, Reply, path_int
-from miniapp_api.views.common import iso, utcnow
-from miniapp_api.views.members import image_type
+from miniapp_api.views.common import iso, mini_program_code, utcnow
 from miniapp_api.views.promoter import json_reply, page_json, paged, paging, query_int
 from miniapp_api.views.schemas import ID, INT, STRING, TIME, Schema, obj
 from models import (
@@ -69,32 +66,6 @@ QR_RESPONSES = {
 
 
 # --- the invite QR --------------------------------------------------------------------------------
-
-
-async def mini_program_code(request: web.Request, scene: str, *, kind: str) -> web.Response:
-    """The unlimited mini-program code for ``scene`` on the referral page, cached under
-    ``<kind>:<scene>:<page fingerprint>`` (Redis, else the in-process LRU), exactly as the
-    referral QR (``views.members``, kind ``referral-qr``)."""
-    options = request.app[OPTIONS]
-    fingerprint = hashlib.sha256(
-        f"{options.referral_page}|{options.referral_env_version}".encode()
-    ).hexdigest()[:16]
-    key = f"{kind}:{scene}:{fingerprint}"
-    cache = request.app[CACHE]
-    image = await cache.get(key)
-    if image is None:
-        image = await request.app[WECHAT].unlimited_wxacode(
-            scene=scene,
-            page=options.referral_page,
-            check_path=options.referral_check_path,
-            env_version=options.referral_env_version,
-        )
-        await cache.put(key, image, options.qr_cache_ttl)
-    return web.Response(
-        body=image,
-        content_type=image_type(image),
-        headers={"Cache-Control": "private, max-age=86400"},
-    )
 
 
 async def invite_scene(*, inviter_id: int | None = None, operator: str | None = None) -> str:
