@@ -15,6 +15,7 @@ at import time.
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -241,7 +242,11 @@ def build_pay(
             appid=appid, mch_id=pay.mchid, api_key=pay.api_key, sign_type=pay_v2.HMAC_SHA256
         )
         client2 = PayV2Client(
-            session, merchant2, pay_api_base_url=pay.api_base_url, timeout=timeout
+            session,
+            merchant2,
+            pay_api_base_url=pay.api_base_url,
+            timeout=timeout,
+            cert_ssl=refund_tls(pay.v2_cert_path, pay.private_key_path),
         )
         return V2Pay(client2, merchant2, pay.notify_url, refund_notify_url)
     private_key = pay_v3.load_private_key(_read(pay.private_key_path, "private_key_path"))
@@ -260,6 +265,20 @@ def build_pay(
         session, merchant3, platform_keys, pay_api_base_url=pay.api_base_url, timeout=timeout
     )
     return V3Pay(client3, merchant3, platform_keys, pay.notify_url, refund_notify_url)
+
+
+def refund_tls(cert_path: str, key_path: str) -> ssl.SSLContext | None:
+    """APIv2 refunds authenticate the merchant by TLS client certificate (apiclient_cert.pem with
+    its key apiclient_key.pem); without a certificate configured, refunds are refused by WeChat."""
+    if not cert_path:
+        log.warning("[wechat_pay] v2_cert_path is empty: APIv2 refunds will be refused by WeChat")
+        return None
+    context = ssl.create_default_context()
+    try:
+        context.load_cert_chain(cert_path, key_path or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise PayConfigError(f"[wechat_pay] v2_cert_path: cannot load {cert_path}: {exc}") from None
+    return context
 
 
 def load_platform_keys(path: str, public_key_id: str) -> pay_v3.PlatformKeys:

@@ -116,6 +116,9 @@ class WechatPaySettings:
     platform_public_key_id: str = ""  # PUB_KEY_ID_… when platform_cert_path is a public key
     api_base_url: str = "https://api.mch.weixin.qq.com"
     notify_url: str = ""  # public HTTPS URL WeChat Pay calls back
+    v2_cert_path: str = (
+        ""  # APIv2 refunds: merchant API certificate apiclient_cert.pem (TLS client cert)
+    )
 
     def __post_init__(self) -> None:
         _require_scheme("api_base_url", self.api_base_url, ("https", "http"), "an http(s) URL")
