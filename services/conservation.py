@@ -153,8 +153,9 @@ async def check_conservation() -> list[str]:
 async def _extra_checks() -> list[Any]:
     """Checks of the money other modules own (merchant credits and statements, commissions)."""
     from services.conservation_merchant import check_merchant_conservation
+    from services.withdrawals import check_withdrawal_conservation
 
-    return [check_merchant_conservation]
+    return [check_merchant_conservation, check_withdrawal_conservation]
 
 
 async def totals() -> dict[str, int]:

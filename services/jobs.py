@@ -31,6 +31,7 @@ from services import (
     rewards,
     team,
     transfer_factory,
+    withdrawals,
 )
 from services.config_store import LOCAL_TZ, utcnow
 from services.distribution_settings import DividendPeriod, load_distribution
@@ -96,6 +97,11 @@ async def _pay_statements(now: datetime, slot: datetime) -> dict[str, Any]:
         return await merchant_settlement.pay_due_statements(transfers, now=now)
 
 
+async def _pursue_withdrawals(now: datetime, slot: datetime) -> dict[str, Any]:
+    async with transfer_factory.transfers_in_use() as transfers:
+        return await withdrawals.pursue_open_withdrawals(transfers, now=now)
+
+
 async def _pay_dividends(now: datetime, slot: datetime) -> dict[str, Any]:
     return (await dividends.run_dividend(now)).as_changes()
 
@@ -116,6 +122,7 @@ JOBS: dict[str, Job] = {
     "commission-release": Job(slot_for=every_minutes(60), work=_release_commissions),
     "merchant-statements": Job(slot_for=daily_at(2), work=_close_statements),
     "merchant-payouts": Job(slot_for=every_minutes(15), work=_pay_statements),
+    "withdrawal-payouts": Job(slot_for=every_minutes(15), work=_pursue_withdrawals),
     "dividends": Job(slot_for=dividend_slot, work=_pay_dividends),
     "team-levels": Job(slot_for=daily_at(3), work=_refresh_team_levels),
 }
