@@ -35,6 +35,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -61,8 +62,10 @@ from bot.settings import BotSettings, bot_settings
 from bot.tokens import TokenStore
 from bot.wechat_apis import OfficialAccountClient, WeComGroupBot
 from miniapp_api.keys import HTTP, REDIS, SETTINGS
+from models import SettingDoc
 from runtime.config import Settings
 from runtime.db import database
+from services.member_views import DISPLAY_DOC, display_from_doc
 from wechat.client import MiniProgramClient
 
 log = logging.getLogger(__name__)
@@ -126,6 +129,7 @@ class Notifier:
         self._clock = clock
         n = settings.notifier
         self._plan = plan_for(settings, self.channels)
+        self._names = settings.names
         self._retry = Retry(n.max_attempts, n.backoff_seconds, n.backoff_cap_seconds)
         self._lease = timedelta(seconds=n.lease_seconds)
         self._call_budget = timedelta(seconds=n.timeout) * 2 + LEASE_MARGIN  # a token refresh too
@@ -139,6 +143,7 @@ class Notifier:
         if not self._cursor_ready:
             await deliveries.ensure_cursor(n.consumer, self._clock())
             self._cursor_ready = True
+        await self._follow_custom_names()
         total = 0
         while True:
             read = await deliveries.take_events(
@@ -193,6 +198,18 @@ class Notifier:
             delivery.channel,
             status.value,
         )
+
+    async def _follow_custom_names(self) -> None:
+        """自定义名称 / 兑换自定义名称 set by an operator (the member display settings) win over
+        ``[bot.names]``, so members read the same names in messages as in the mini-program."""
+        row = await SettingDoc.get_or_none(name=DISPLAY_DOC)
+        names = self.settings.names
+        if row is not None:
+            display = display_from_doc(row.config)
+            names = replace(names, plugin=display.rebate_name, exchange=display.exchange_name)
+        if names != self._names:
+            self._names = names
+            self._plan = plan_for(replace(self.settings, names=names), self.channels)
 
     async def run_once(self) -> int:
         """One pass: read what is new, send what is due. The amount of work done."""

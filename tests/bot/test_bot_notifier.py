@@ -283,3 +283,22 @@ async def test_not_following_the_official_account_sends_nothing_there(db, make_n
     official = await NotificationDelivery.filter(channel="official").order_by("id")
     assert [d.status for d in official] == ["skipped", "skipped"]
     assert not (await OfficialAccountFollower.get(openid="o-oa-2")).following
+
+
+async def test_operator_set_custom_names_win_over_the_bot_settings(db, make_notifier, mini_wx):
+    from models import SettingDoc
+    from services.member_views import DISPLAY_DOC, Display, display_to_doc
+
+    m = await member(1, consents={"T_payout_received": 1, "T_entry_exchanged": 1})
+    await SettingDoc.create(
+        name=DISPLAY_DOC,
+        config=display_to_doc(Display(rebate_name="消费全返", exchange_name="换购")),
+    )
+    await emit("payout_received", m.id, PAYLOADS["payout_received"])
+    await emit("entry_exchanged", m.id, PAYLOADS["entry_exchanged"])
+
+    await make_notifier().run_once()
+
+    payout, exchanged = sent_to(mini_wx, "o-mini-1")
+    assert payout["data"]["thing3"] == {"value": "消费全返"}  # not [bot.names] "共享链"
+    assert exchanged["data"]["thing1"] == {"value": "换购成功"}
