@@ -153,8 +153,10 @@ async def enqueue_order(
     queues: set[int] = set()
     for line in lines:
         rules = await rules_for_line(order, line, base)
+        # 抵扣订单开关 is about the order: under `exclude`, no line of an order that used points /
+        # love value gets an entry, whatever its own share of the deduction rounded to.
         verdict = line_verdict(
-            base, rules.target, paid_at_local=paid_at, deduction_fen=line.deduction_fen
+            base, rules.target, paid_at_local=paid_at, deduction_fen=order.deduction_fen
         )
         if not verdict.extracts:
             inert.append(line.id)

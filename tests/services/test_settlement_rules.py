@@ -1,6 +1,5 @@
 """Storage tests of SPEC §3–§6 through the services, on SQLite and on PostgreSQL."""
 
-
 import pytest
 
 from models import (
@@ -401,3 +400,16 @@ async def test_wrong_amount_and_double_payment_and_double_settlement_refused(db)
         await settle_order(order.id, now=clock.tick())
     assert await _snapshot() == before
     await conserved()
+
+
+async def test_exclude_refuses_entries_to_every_line_of_a_deduction_order(db):
+    """A 1-fen deduction split over two lines rounds to 0 on one of them: still no entry."""
+    await use_base(settle_on=SettleOn.PAID, deduction=DeductionMode.EXCLUDE, **DEFAULT)
+    a, b = await new_product("A", 100), await new_product("B", 100)
+    m = await new_member("a")
+    order = await create_order(
+        m.id, OrderSource.MALL, items=[Item(a.id), Item(b.id)], deduction_fen=1
+    )
+    await pay(order, Clock())
+    assert await Entry.filter(order_id=order.id).count() == 0
+    assert await Extraction.filter(order_id=order.id).count() == 2  # the paid cash still flows
