@@ -159,7 +159,9 @@ async def record_payment(
 
 async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | None = None) -> Order:
     """确认收货 (or auto-complete): the default settlement event. Under ``completed_first`` this
-    also makes the order's waiting entries payable."""
+    also makes the order's waiting entries payable. An order paid under 完成后结算 whose lines are
+    still open settles now even if the event was switched to 支付后结算 meanwhile: every paid
+    order settles exactly once."""
     base = await load_base()
     async with in_transaction() as conn:
         order = await Order.select_for_update().using_db(conn).get_or_none(id=order_id)
@@ -172,11 +174,13 @@ async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | No
         await execute(
             conn, "UPDATE entry SET order_completed = $1 WHERE order_id = $2", [True, order.id]
         )
-        queues = (
-            await enqueue_order(conn, order, base, now)
-            if base.settle_on == SettleOn.COMPLETED
-            else set()
+        unsettled = (
+            await OrderLine.filter(order_id=order.id, status=LineStatus.OPEN)
+            .using_db(conn)
+            .exists()
         )
+        settles = base.settle_on == SettleOn.COMPLETED or unsettled
+        queues = await enqueue_order(conn, order, base, now) if settles else set()
     await drain(queues, now, rng)
     return order
 
@@ -226,6 +230,9 @@ async def refund_line(
                 raise NotFound("订单行不存在")
             if line.status == LineStatus.REFUNDED:
                 raise AlreadySettled("该商品已退款")
+            order = await Order.get(id=line.order_id).using_db(conn)
+            if order.status in (OrderStatus.CREATED, OrderStatus.CLOSED):
+                raise NotAllowed("订单未支付，无需退款")
             if queue_id is None and line.status in (LineStatus.SETTLING, LineStatus.SETTLED):
                 if await _queue_of_line(line_id) is not None:
                     continue  # it was enqueued meanwhile: retry with its queue locked

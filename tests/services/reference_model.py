@@ -158,14 +158,14 @@ class ReferenceModel:
             self.settle(order)
 
     def complete(self, order_id: int) -> None:
-        """Settles under 完成后结算. The event is the one configured when it happens (a switch
-        affects settlements from then on): an order paid under ``completed`` that completes after
-        a switch to ``paid`` settles at neither event; only the operator's settle_now settles it."""
+        """Settles under 完成后结算 — and an order paid under ``completed`` whose lines are still
+        open settles at completion even after a switch to ``paid``: every paid order settles."""
         order = self.orders[order_id]
         if order.status != "paid":
             raise Refused("not_allowed")
         order.status, order.completed = "completed", True
-        if self.base.settle_on == SettleOn.COMPLETED:
+        unsettled = any(self.lines[i].status == "open" for i in order.line_ids)
+        if self.base.settle_on == SettleOn.COMPLETED or unsettled:
             self.settle(order)
 
     def settle_now(self, order_id: int) -> None:

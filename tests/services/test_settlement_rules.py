@@ -413,3 +413,26 @@ async def test_exclude_refuses_entries_to_every_line_of_a_deduction_order(db):
     await pay(order, Clock())
     assert await Entry.filter(order_id=order.id).count() == 0
     assert await Extraction.filter(order_id=order.id).count() == 2  # the paid cash still flows
+
+
+async def test_an_order_paid_before_a_switch_to_paid_settlement_settles_at_completion(db):
+    await use_base(settle_on=SettleOn.COMPLETED, **DEFAULT)
+    clock, m = Clock(), await new_member("a")
+    p = await new_product("A", 16800)
+    order = await buy(m, p, clock, complete=False)  # paid under 完成后结算: not settled yet
+    await use_base(settle_on=SettleOn.PAID, **DEFAULT)
+    await complete_order(order.id, now=clock.tick(), rng=seeded())
+    assert (await entry_of(order)).entitlement_fen == 21840  # settled once, at completion
+    await conserved()
+
+
+async def test_refunding_a_line_of_an_unpaid_order_is_refused_and_changes_nothing(db):
+    await use_base(**DEFAULT)
+    m = await new_member("a")
+    p = await new_product("A", 1000)
+    order = await create_order(m.id, OrderSource.MALL, items=[Item(p.id)])
+    line = await OrderLine.get(order_id=order.id)
+    with pytest.raises(NotAllowed):
+        await refund_line(line.id, now=Clock().tick())
+    assert (await OrderLine.get(id=line.id)).status == LineStatus.OPEN
+    assert (await Order.get(id=order.id)).status == OrderStatus.CREATED
