@@ -29,22 +29,31 @@ class Wallet(Model):
 class LedgerLine(Model):
     """One immutable movement of value into (+) or out of (−) a member's wallet.
 
-    ``key`` is the idempotency key: the same movement can never be written twice.
+    ``key`` is the idempotency key: the same movement can never be written twice. Keys without
+    database constraints, as on Entry (queue-rebate check verifies them).
     """
 
     id = fields.BigIntField(primary_key=True)
     member = fields.ForeignKeyField(
-        "models.Member", related_name="ledger", on_delete=fields.RESTRICT
+        "models.Member", related_name="ledger", on_delete=fields.RESTRICT, db_constraint=False
     )
     asset = fields.CharEnumField(Asset, max_length=16)
     amount = fields.BigIntField()
     kind = fields.CharField(max_length=32)  # payout, random_return, exchange, withdrawal, …
     key = fields.CharField(max_length=96, unique=True)
     order = fields.ForeignKeyField(
-        "models.Order", related_name="ledger", null=True, on_delete=fields.RESTRICT
+        "models.Order",
+        related_name="ledger",
+        null=True,
+        on_delete=fields.RESTRICT,
+        db_constraint=False,
     )
     entry = fields.ForeignKeyField(
-        "models.Entry", related_name="ledger", null=True, on_delete=fields.RESTRICT
+        "models.Entry",
+        related_name="ledger",
+        null=True,
+        on_delete=fields.RESTRICT,
+        db_constraint=False,
     )
     memo = fields.CharField(max_length=255, default="")
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -34,20 +34,30 @@ class Queue(Model):
 
 
 class Entry(Model):
-    """排队权益: one place in a queue, created by one settled line."""
+    """排队权益: one place in a queue, created by one settled line.
+
+    No foreign-key constraints in the database (``db_constraint=False``) on the tables the queue
+    writer fills (entry, extraction, payout, ledger_line, outbox_event): every key it writes is
+    copied from a pending settlement row whose own keys the database checked when it was stored,
+    and nothing referenced is ever deleted. A per-row check would cost the writer an index probe
+    per key (~19 per order, half its database time, issue 3). ``queue-rebate check`` verifies
+    every such reference instead (services.conservation, "refers to a missing row").
+    """
 
     id = fields.BigIntField(primary_key=True)
     queue = fields.ForeignKeyField(
-        "models.Queue", related_name="entries", on_delete=fields.RESTRICT
+        "models.Queue", related_name="entries", on_delete=fields.RESTRICT, db_constraint=False
     )
     seq = fields.BigIntField()
     member = fields.ForeignKeyField(
-        "models.Member", related_name="entries", on_delete=fields.RESTRICT
+        "models.Member", related_name="entries", on_delete=fields.RESTRICT, db_constraint=False
     )
     order = fields.ForeignKeyField(
-        "models.Order", related_name="entries", on_delete=fields.RESTRICT
+        "models.Order", related_name="entries", on_delete=fields.RESTRICT, db_constraint=False
     )
-    line = fields.OneToOneField("models.OrderLine", related_name="entry", on_delete=fields.RESTRICT)
+    line = fields.OneToOneField(
+        "models.OrderLine", related_name="entry", on_delete=fields.RESTRICT, db_constraint=False
+    )
     target = fields.CharField(max_length=32)  # product:<id> | store:<id> | cashier:<id>
     day = fields.CharField(max_length=10)  # local date of payment, for 奖励限制
     base_fen = fields.BigIntField()
@@ -115,17 +125,22 @@ class PendingSettlement(Model):
 
 
 class Extraction(Model):
-    """提取: what one settled line gave its queue. ``amount = paid + withheld + unallocated``."""
+    """提取: what one settled line gave its queue. ``amount = paid + withheld + unallocated``.
+
+    Keys without database constraints, as on Entry."""
 
     id = fields.BigIntField(primary_key=True)
     queue = fields.ForeignKeyField(
-        "models.Queue", related_name="extractions", on_delete=fields.RESTRICT
+        "models.Queue", related_name="extractions", on_delete=fields.RESTRICT, db_constraint=False
     )
     line = fields.OneToOneField(
-        "models.OrderLine", related_name="extraction", on_delete=fields.RESTRICT
+        "models.OrderLine",
+        related_name="extraction",
+        on_delete=fields.RESTRICT,
+        db_constraint=False,
     )
     order = fields.ForeignKeyField(
-        "models.Order", related_name="extractions", on_delete=fields.RESTRICT
+        "models.Order", related_name="extractions", on_delete=fields.RESTRICT, db_constraint=False
     )
     amount_fen = fields.BigIntField()
     paid_fen = fields.BigIntField()
@@ -139,17 +154,19 @@ class Extraction(Model):
 
 
 class Payout(Model):
-    """返现: money moved from one extraction to one entry (and so to its member's cash wallet)."""
+    """返现: money moved from one extraction to one entry (and so to its member's cash wallet).
+
+    Keys without database constraints, as on Entry."""
 
     id = fields.BigIntField(primary_key=True)
     extraction = fields.ForeignKeyField(
-        "models.Extraction", related_name="payouts", on_delete=fields.RESTRICT
+        "models.Extraction", related_name="payouts", on_delete=fields.RESTRICT, db_constraint=False
     )
     entry = fields.ForeignKeyField(
-        "models.Entry", related_name="payouts", on_delete=fields.RESTRICT
+        "models.Entry", related_name="payouts", on_delete=fields.RESTRICT, db_constraint=False
     )
     member = fields.ForeignKeyField(
-        "models.Member", related_name="payouts", on_delete=fields.RESTRICT
+        "models.Member", related_name="payouts", on_delete=fields.RESTRICT, db_constraint=False
     )
     amount_fen = fields.BigIntField()
     created_at = fields.DatetimeField(auto_now_add=True)

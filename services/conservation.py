@@ -4,7 +4,9 @@ For every queue: Σ extractions = Σ payouts + Σ withheld + unallocated, and it
 agree with the rows. For every extraction: its parts add up and its payouts sum to its paid
 part. For every entry: 0 ≤ paid ≤ entitlement, paid = Σ its payouts, and its status agrees.
 For every wallet: each balance equals the sum of its ledger lines; every payout has its ledger
-line. ``queue-rebate check`` prints each problem found; none means the books balance.
+line. Every key the queue writer writes (those tables carry no foreign-key constraints, see
+models.queues.Entry) refers to an existing row. ``queue-rebate check`` prints each problem
+found; none means the books balance.
 """
 
 from typing import Any
@@ -14,6 +16,24 @@ from tortoise import connections
 from services.sql import fetch
 
 LIMIT = 20  # problems reported per check; the count says how many there were
+
+# (table, key column, referenced table) for the keys without a database constraint
+UNCHECKED_KEYS = (
+    ("entry", "queue_id", "queue"),
+    ("entry", "member_id", "member"),
+    ("entry", "order_id", "orders"),
+    ("entry", "line_id", "order_line"),
+    ("extraction", "queue_id", "queue"),
+    ("extraction", "line_id", "order_line"),
+    ("extraction", "order_id", "orders"),
+    ("payout", "extraction_id", "extraction"),
+    ("payout", "entry_id", "entry"),
+    ("payout", "member_id", "member"),
+    ("ledger_line", "member_id", "member"),
+    ("ledger_line", "order_id", "orders"),
+    ("ledger_line", "entry_id", "entry"),
+    ("outbox_event", "member_id", "member"),
+)
 
 
 async def check_conservation() -> list[str]:
@@ -145,6 +165,13 @@ async def check_conservation() -> list[str]:
             f" its draw says {r['new_ratio_bp']} / {r['new_entitlement_fen']}"
         ),
     )
+    for table, column, target in UNCHECKED_KEYS:
+        await report(
+            f"{table}.{column} refers to a missing row",
+            f"SELECT t.id, t.{column} AS k FROM {table} t LEFT JOIN {target} r ON r.id = t.{column}"
+            f" WHERE t.{column} IS NOT NULL AND r.id IS NULL",
+            lambda r, t=table, c=column, g=target: f"{t} {r['id']}: {c} {r['k']} is not in {g}",
+        )
     for check in await _extra_checks():
         problems.extend(await check())
     return problems

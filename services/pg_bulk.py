@@ -11,7 +11,8 @@ events and counters — in a handful of round trips instead of one statement per
    members in ascending order, as the generic path locks them;
 5. the queue's counters, the pending rows and the order lines, one statement each.
 
-It runs inside the caller's transaction, holding the queue's lock, like the generic path.
+It runs inside the caller's transaction, holding the queue's lock (services.queues.lock_queue),
+like the generic path.
 """
 
 import json
@@ -24,7 +25,6 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from rebate.book import QueueBook
 from rebate.settlement import BatchResult
-from services.errors import NotFound
 
 ENTRY_COLUMNS = (
     "id", "queue_id", "seq", "member_id", "order_id", "line_id", "target", "day", "base_fen",
@@ -40,21 +40,6 @@ LEDGER_COLUMNS = (
     "member_id", "asset", "amount", "kind", "key", "order_id", "entry_id", "memo", "created_at",
 )  # fmt: skip
 OUTBOX_COLUMNS = ("kind", "member_id", "payload", "created_at")
-
-
-async def lock_queue(conn: BaseDBAsyncClient, queue_id: int) -> dict[str, Any]:
-    """The queue writer's lock: ``FOR NO KEY UPDATE`` on the queue row.
-
-    It excludes every other writer of the queue (and ``FOR UPDATE`` takers such as refunds) as
-    ``FOR UPDATE`` does, but not the ``FOR KEY SHARE`` lock that the foreign-key check of each
-    new ``pending_settlement`` row takes on its queue. With ``FOR UPDATE``, producers storing
-    paid orders and the writer wait for each other's commits, and run in lock step."""
-    rows = await conn.execute_query_dict(
-        "SELECT * FROM queue WHERE id = $1 FOR NO KEY UPDATE", [queue_id]
-    )
-    if not rows:
-        raise NotFound(f"队列 {queue_id} 不存在")
-    return rows[0]
 
 
 _HEADS: dict[tuple[str, int, Any], int] = {}  # (database, queue id, created) → head hint

@@ -69,7 +69,7 @@ async def apply_batch(
     base: BaseSettings | None = None,
 ) -> int:
     """One batch inside the caller's transaction; returns how many lines it applied."""
-    queue = await (pg_bulk.lock_queue if is_pg(conn) else lock_queue)(conn, queue_id)
+    queue = await lock_queue(conn, queue_id)
     pending = await fetch(
         conn,
         "SELECT * FROM pending_settlement WHERE queue_id = $1 AND applied = $2 ORDER BY id LIMIT $3",
