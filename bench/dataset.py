@@ -5,7 +5,7 @@ is ``waiting`` with ``paid_fen = 0`` and no payouts (so ``0 ≤ paid ≤ entitle
 ``paid = Σ payouts``); no extraction rows exist yet, so the queue's money counters are all 0;
 ``waiting_count`` equals the number of preloaded entries and ``next_seq`` is one past the last;
 every wallet is zero with no ledger lines. Each entry has its own completed order and settled
-line, as if it had been settled long ago (their applied pending rows are not recreated).
+line, as if it had been settled long ago (an applied line leaves no pending row).
 
 Foreign-key triggers are skipped during the load (``session_replication_role = replica``): the
 rows are generated consistent here, and a 1 M-row load would otherwise spend most of its time

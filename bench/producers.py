@@ -132,7 +132,6 @@ async def store_paid_orders(
                     None,
                     0,
                     0,
-                    False,
                     now,
                 )
                 for o, ln, m, p, price in rows

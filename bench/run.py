@@ -4,9 +4,10 @@ Figures, and how each is obtained:
 - settled orders/s = orders stored in the run / (last batch commit − first order's ``created_at``):
   from "order paid and stored" to "all of it committed", producers and writer running together.
 - writer busy rate = orders / time the writer spent inside its batch transactions.
-- latency of an order = commit time of the batch that applied it − its pending row's
-  ``created_at``. Each batch stamps its rows' ``applied_at`` with its own start time, and the
-  settler logs when that batch committed, so the two are joined exactly.
+- latency of an order = commit time of the batch that applied it − the moment it was stored
+  (its ``paid_at``, stamped by the producer like its pending row's ``created_at``). Each batch
+  stamps its extractions' ``created_at`` with its own start time, and the settler logs when that
+  batch committed, so the two are joined exactly.
 - peak RSS = the settler's ``getrusage(RUSAGE_SELF).ru_maxrss`` at exit (its high-water mark).
 """
 
@@ -66,7 +67,7 @@ async def measured_run(
     ``duration`` s), let the settler drain, then read the figures back from the database."""
     conn = await asyncpg.connect(asyncpg_url(ds.url))
     try:
-        start_id = await conn.fetchval("SELECT COALESCE(MAX(id), 0) FROM pending_settlement")
+        start_id = await conn.fetchval("SELECT COALESCE(MAX(id), 0) FROM orders")
         with tempfile.TemporaryDirectory(prefix="qr-bench-") as tmp:
             stop, out = Path(tmp) / "stop", Path(tmp) / "report.json"
             settler = await _start_settler(ds, batch=batch, stop=stop, out=out, profile=profile)
@@ -90,7 +91,9 @@ async def measured_run(
             wall = time.perf_counter() - t0
             report = json.loads(out.read_text())
         rows = await conn.fetch(
-            "SELECT created_at, applied_at, applied FROM pending_settlement WHERE id > $1", start_id
+            "SELECT o.paid_at AS stored_at, x.created_at AS applied_at FROM orders o"
+            " LEFT JOIN extraction x ON x.order_id = o.id WHERE o.id > $1",
+            start_id,
         )
     finally:
         await conn.close()
@@ -130,12 +133,12 @@ async def _start_settler(
 def _figures(
     name: str, rows: list[Any], report: dict[str, Any], produced: Produced, wall: float
 ) -> RunFigures:
-    unapplied = sum(1 for r in rows if not r["applied"])
+    unapplied = sum(1 for r in rows if r["applied_at"] is None)
     if unapplied:
         raise RuntimeError(f"{unapplied} stored orders were never settled")
     commit = {int(us): at for us, at, _, _ in report["log"]}
-    lat = sorted(commit[micros(r["applied_at"])] - r["created_at"].timestamp() for r in rows)
-    first = min(r["created_at"].timestamp() for r in rows) if rows else 0.0
+    lat = sorted(commit[micros(r["applied_at"])] - r["stored_at"].timestamp() for r in rows)
+    first = min(r["stored_at"].timestamp() for r in rows) if rows else 0.0
     last = max(commit.values()) if commit else 0.0
     n = len(rows)
 

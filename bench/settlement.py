@@ -68,7 +68,7 @@ async def problems(ds: Dataset) -> list[str]:
         found = await check_conservation()
         conn = Tortoise.get_connection("default")
         _, rows = await conn.execute_query(
-            "SELECT (SELECT COUNT(*) FROM pending_settlement WHERE NOT applied) AS p,"
+            "SELECT (SELECT COUNT(*) FROM pending_settlement) AS p,"
             " (SELECT COUNT(*) FROM order_line WHERE status = 'settling') AS s"
         )
     finally:

@@ -4,7 +4,7 @@
 
 It does what ``services.queue_writer.apply_pending`` does — one ``apply_batch`` per
 transaction until nothing is pending — but forever, with a fresh ``now`` per batch (so each
-batch's ``applied_at`` is distinct) and a log of when each batch committed. It exits once the
+batch's extractions' ``created_at`` is distinct) and a log of when each batch committed. It exits once the
 stop file exists and nothing is pending, and writes a JSON report: per-batch log, busy time,
 and its own peak RSS (``getrusage``: the kernel's high-water mark of this process).
 """
@@ -50,7 +50,7 @@ async def settle_until_stopped(
     if ready_file:
         ready_file.touch()
     rng = secrets.SystemRandom()
-    log: list[tuple[int, float, int, float]] = []  # applied_at µs, commit epoch s, lines, seconds
+    log: list[tuple[int, float, int, float]] = []  # batch's now µs, commit epoch s, lines, seconds
     busy = 0.0
     try:
         while True:

@@ -6,7 +6,7 @@ Counters live in this process (Prometheus scrapes every ``serve`` process and su
 theirs with ``count_callback(request.app, kind, outcome)``. Gauges are computed from the
 database at scrape time, so every process reports the same shared truth:
 queue depth (Σ ``queue.waiting_count``), outbox backlog (rows in ``outbox_event``) and
-settlement lag (``pending_settlement`` rows not yet applied).
+settlement lag (``pending_settlement`` rows: lines waiting for their queue's writer).
 """
 
 from __future__ import annotations
@@ -82,9 +82,7 @@ async def gauges() -> dict[str, int]:
     conn = connections.get("default")
     depth = await fetch(conn, "SELECT COALESCE(SUM(waiting_count), 0) AS n FROM queue")
     backlog = await fetch(conn, "SELECT COUNT(*) AS n FROM outbox_event")
-    lag = await fetch(
-        conn, "SELECT COUNT(*) AS n FROM pending_settlement WHERE applied = $1", [False]
-    )
+    lag = await fetch(conn, "SELECT COUNT(*) AS n FROM pending_settlement")
     return {
         "queue_rebate_queue_depth": int(depth[0]["n"]),
         "queue_rebate_outbox_backlog": int(backlog[0]["n"]),

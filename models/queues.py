@@ -85,8 +85,13 @@ class Entry(Model):
 
 
 class PendingSettlement(Model):
-    """A line waiting for its queue's writer. Written when the order settles (paid or completed),
-    applied exactly once, in id order, by whichever process holds the queue's lock."""
+    """A line waiting for its queue's writer: the queue's backlog.
+
+    Written when the order settles (paid or completed). The writer applies the rows of a queue
+    in id order and deletes each in the transaction that applies it, so every row is applied
+    exactly once, and what stays here is only what is still waiting. An applied line is
+    recorded by its extraction (and entry), which carry its line id and the time it settled.
+    """
 
     id = fields.BigIntField(primary_key=True)
     queue = fields.ForeignKeyField(
@@ -115,13 +120,11 @@ class PendingSettlement(Model):
     limit_total = fields.IntField(null=True)
     rr_cash = fields.IntField(default=0)  # 随机返 group in force for this line (0/0: off)
     rr_points = fields.IntField(default=0)
-    applied = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
-    applied_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "pending_settlement"
-        indexes = (("queue_id", "applied", "id"),)
+        indexes = (("queue_id", "id"),)
 
 
 class Extraction(Model):

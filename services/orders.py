@@ -240,8 +240,8 @@ async def refund_line(
             if line.status == LineStatus.SETTLING:
                 await execute(
                     conn,
-                    "DELETE FROM pending_settlement WHERE line_id = $1 AND applied = $2",
-                    [line_id, False],
+                    "DELETE FROM pending_settlement WHERE line_id = $1",
+                    [line_id],
                 )
             elif line.status == LineStatus.SETTLED:
                 outcome = await _leave_queue(conn, line_id, now)
@@ -268,8 +268,9 @@ async def refund_line(
 async def _queue_of_line(line_id: int) -> int | None:
     rows = await fetch(
         connections.get("default"),
-        "SELECT queue_id FROM pending_settlement WHERE line_id = $1",
-        [line_id],
+        "SELECT queue_id FROM pending_settlement WHERE line_id = $1"
+        " UNION ALL SELECT queue_id FROM extraction WHERE line_id = $2",
+        [line_id, line_id],
     )
     return int(rows[0]["queue_id"]) if rows else None
 

@@ -221,8 +221,8 @@ async def _write(
         ",".join(str(s) for s in sorted(c.points_slots)), c.index, queue_id,
     )  # fmt: skip
     await raw.execute(
-        "UPDATE pending_settlement SET applied = true, applied_at = $1 WHERE id = ANY($2::bigint[])",
-        now, [int(p["id"]) for p in pending],
+        "DELETE FROM pending_settlement WHERE id = ANY($1::bigint[])",
+        [int(p["id"]) for p in pending],
     )  # fmt: skip
     await raw.execute(
         "UPDATE order_line SET status = 'settled' WHERE status = 'settling' AND id = ANY($1::bigint[])",

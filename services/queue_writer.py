@@ -72,8 +72,8 @@ async def apply_batch(
     queue = await lock_queue(conn, queue_id)
     pending = await fetch(
         conn,
-        "SELECT * FROM pending_settlement WHERE queue_id = $1 AND applied = $2 ORDER BY id LIMIT $3",
-        [queue_id, False, batch_size],
+        "SELECT * FROM pending_settlement WHERE queue_id = $1 ORDER BY id LIMIT $2",
+        [queue_id, batch_size],
     )
     if not pending:
         return 0
@@ -489,8 +489,8 @@ async def _write(
     ids = [int(p["id"]) for p in pending]
     await execute(
         conn,
-        f"UPDATE pending_settlement SET applied = $1, applied_at = $2 WHERE id IN ({_in_list(conn, len(ids), 3)})",
-        [True, now, *ids],
+        f"DELETE FROM pending_settlement WHERE id IN ({_in_list(conn, len(ids), 1)})",
+        ids,
     )
     line_ids = [int(p["line_id"]) for p in pending]
     await execute(

@@ -133,7 +133,6 @@ PENDING_COLUMNS = (
     "limit_total",
     "rr_cash",
     "rr_points",
-    "applied",
     "created_at",
 )
 
@@ -191,7 +190,6 @@ async def enqueue_order(
                 rules.target.limits.total,
                 rr.cash_places if rr else 0,
                 rr.points_places if rr else 0,
-                False,
                 now,
             )
         )

@@ -649,9 +649,7 @@ async def _read_books(conn: BaseDBAsyncClient) -> dict[str, Any]:
     wallets = await fetch(conn, "SELECT member_id, cash_fen, points FROM wallet")
     lines = await fetch(conn, "SELECT id, status FROM order_line")
     orders = await fetch(conn, "SELECT id, status FROM orders")
-    unapplied = await fetch(
-        conn, "SELECT COUNT(*) AS n FROM pending_settlement WHERE applied = $1", [False]
-    )
+    unapplied = await fetch(conn, "SELECT COUNT(*) AS n FROM pending_settlement")
     return {
         "problems": await check_conservation(),
         "unapplied": int(unapplied[0]["n"]),
