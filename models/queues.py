@@ -1,6 +1,7 @@
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.indexes import PartialIndex
 from tortoise.models import Model
 
 
@@ -77,10 +78,11 @@ class Entry(Model):
         table = "entry"
         unique_together = (("queue_id", "seq"),)
         indexes = (
-            ("queue_id", "status", "seq"),  # the head of a queue: its first waiting entries
-            ("member_id", "target", "day"),  # 奖励限制 counts
+            # The head of a queue: its waiting entries in order. Partial, so an entry leaves it
+            # when it stops waiting, and it stays as small as the queue's waiting part.
+            PartialIndex(fields=("queue_id", "seq"), condition={"status": "waiting"}),
+            ("member_id", "target", "day"),  # a member's entries; 奖励限制 counts
             ("order_id",),  # completing an order marks its entries payable
-            ("member_id", "status"),  # a member's entries
         )
 
 

@@ -51,21 +51,14 @@ async def window_chunk(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The next ``limit`` waiting entries of ``queue`` after ``after_seq``, in queue order.
 
-    Two things keep this cheap however long the queue's history grows:
-
-    - ``status = 'waiting' AND seq > $2`` is written ``(status, seq) > ('waiting', $2) AND
-      status <= 'waiting'`` (the same rows): only the ``(queue_id, status, seq)`` index can serve
-      that condition and ``ORDER BY status, seq``. Written plainly, the planner may take the
-      ``(queue_id, seq)`` unique index and filter on status — walking every completed entry at
-      the head of the queue (~250 ms per chunk after 100 k settled orders) — or, misled by stale
-      statistics on ``seq`` near the tail, read all entries after the head and sort them.
-    - The scan starts at the head last seen by this process, not at seq 0, so it does not walk
-      the index entries that completed entries leave behind until vacuum. The hint is always
-      safe: a queue's smallest waiting seq never goes down (new entries join at the tail, and
-      no entry ever returns to ``waiting``), and it is learnt only from a ``queue_order``
-      window, whose first row *is* the smallest waiting seq. It is keyed by database, queue id
-      and the queue's creation time, so a process that meets several databases (tests) never
-      applies one queue's hint to another."""
+    It reads the partial index of waiting entries ``(queue_id, seq) WHERE status = 'waiting'``,
+    which an entry leaves when it stops waiting. Completed entries still leave dead index
+    entries behind until vacuum, so the scan starts at the head last seen by this process, not
+    at seq 0. The hint is always safe: a queue's smallest waiting seq never goes down (new
+    entries join at the tail, and no entry ever returns to ``waiting``), and it is learnt only
+    from a ``queue_order`` window, whose first row *is* the smallest waiting seq. It is keyed by
+    database, queue id and the queue's creation time, so a process that meets several
+    databases (tests) never applies one queue's hint to another."""
     async with conn.acquire_connection() as raw:
         key, start = None, after_seq
         if after_seq == 0:  # the batch's first chunk: start at the head last seen
@@ -74,9 +67,9 @@ async def window_chunk(
             start = _HEADS.get(key, 0)
         rows = await raw.fetch(
             "SELECT seq, order_id, member_id, entitlement_fen, paid_fen, order_completed FROM entry"
-            " WHERE queue_id = $1 AND (status, seq) > ('waiting', $2) AND status <= 'waiting'"
+            " WHERE queue_id = $1 AND status = 'waiting' AND seq > $2"
             + (" AND order_completed" if completed_only else "")
-            + " ORDER BY status, seq LIMIT $3",
+            + " ORDER BY seq LIMIT $3",
             int(queue["id"]), start, limit,
         )  # fmt: skip
     if key is not None and rows and not completed_only:
