@@ -12,7 +12,7 @@ from rebate.errors import RebateError
 from rebate.settings import PayoutOrder
 
 
-@dataclass
+@dataclass(slots=True)
 class Waiting:
     """One waiting entry as the book sees it. ``seq`` is its place in the queue."""
 
@@ -28,7 +28,7 @@ class Waiting:
         return self.entitlement - self.paid
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Payout:
     seq: int
     member_id: int
@@ -37,7 +37,7 @@ class Payout:
     entitlement: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Extracted:
     """What one extraction became: payouts, withheld (paused) and unallocated, summing to it."""
 

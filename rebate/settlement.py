@@ -16,7 +16,7 @@ from rebate.random_return import GroupCursor, RandomSource, next_place
 from rebate.settings import Limits, RandomReturn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SettlingLine:
     """One order line ready to settle into a queue; ratios were chosen when it was enqueued."""
 
@@ -33,7 +33,7 @@ class SettlingLine:
     random_return: RandomReturn | None = None  # this line's 随机返 group; else the batch's
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Joined:
     line_id: int
     seq: int
@@ -43,7 +43,7 @@ class Joined:
     points: int  # > 0: random return converted it to points at once (status completed)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LineOutcome:
     line_id: int
     extracted: Extracted

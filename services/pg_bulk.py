@@ -40,6 +40,8 @@ LEDGER_COLUMNS = (
     "member_id", "asset", "amount", "kind", "key", "order_id", "entry_id", "memo", "created_at",
 )  # fmt: skip
 OUTBOX_COLUMNS = ("kind", "member_id", "payload", "created_at")
+# One encoder for every event: json.dumps with any non-default option builds a new one per call.
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 _HEADS: dict[tuple[str, int, Any], int] = {}  # (database, queue id, created) → head hint
@@ -188,7 +190,7 @@ async def _write(
     await _copy(raw, "payout", PAYOUT_COLUMNS, payout_rows)
     await _copy(raw, "ledger_line", LEDGER_COLUMNS, ledger_rows)
     await _copy(raw, "outbox_event", OUTBOX_COLUMNS, [
-        (kind, member, json.dumps(doc, ensure_ascii=False), now) for kind, member, doc in events
+        (kind, member, _to_json(doc), now) for kind, member, doc in events
     ])  # fmt: skip
 
     # 4. Wallet balances (cached sums of the ledger lines just written).

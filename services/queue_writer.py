@@ -130,9 +130,16 @@ def _settling_line(p: dict[str, Any], order_completed: bool) -> SettlingLine:
         order_completed=order_completed,
         target=str(p["target"]),
         day=str(p["day"]),
-        limits=Limits(p["limit_per_day"], p["limit_total"]),
+        limits=_limits(p["limit_per_day"], p["limit_total"]),
         random_return=rr,
     )
+
+
+_NO_LIMITS = Limits()
+
+
+def _limits(per_day: int | None, total: int | None) -> Limits:
+    return _NO_LIMITS if per_day is None and total is None else Limits(per_day, total)
 
 
 async def _open_book(
