@@ -12,6 +12,7 @@ rows are generated consistent here, and a 1 M-row load would otherwise spend mos
 in per-row key checks. ``VACUUM ANALYZE`` afterwards gives the planner real statistics.
 """
 
+import io
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,8 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from rebate.money import apply_bp
 from rebate.settings import BaseSettings, RatioSettings, SettleOn
+from runtime.cli import migrate_database
+from runtime.config import Settings
 from runtime.db import tortoise_config
 from services.config_store import save_base
 from services.pg_bulk import ENTRY_COLUMNS
@@ -83,11 +86,12 @@ def bench_base() -> BaseSettings:
 
 
 async def create_schema(url: str) -> None:
-    """Schema and base settings through the ORM, exactly as the application creates them."""
+    """Schema by the migrations (``queue-rebate migrate``) and the benchmark's base settings,
+    exactly as an operator creates them."""
+    await migrate_database(Settings().with_database_url(url), io.StringIO())
     EXECUTOR_CACHE.clear()
     ctx = await Tortoise.init(config=tortoise_config(url))
     try:
-        await Tortoise.generate_schemas()
         await save_base(bench_base())
     finally:
         await ctx.close_connections()
