@@ -62,15 +62,21 @@ async def measured_run(
     chunk: int = 200,
     batch: int = 500,
     profile: Path | None = None,
+    backlog: bool = False,
 ) -> RunFigures:
     """Start the settler, produce (``orders`` as fast as possible, or ``rate``/s for
-    ``duration`` s), let the settler drain, then read the figures back from the database."""
+    ``duration`` s), let the settler drain, then read the figures back from the database.
+
+    ``backlog``: produce first and start the settler after, so that it drains a stored backlog
+    alone (its busy rate is then the writer's own rate, with no producer beside it)."""
     conn = await asyncpg.connect(asyncpg_url(ds.url))
     try:
         start_id = await conn.fetchval("SELECT COALESCE(MAX(id), 0) FROM orders")
         with tempfile.TemporaryDirectory(prefix="qr-bench-") as tmp:
             stop, out = Path(tmp) / "stop", Path(tmp) / "report.json"
-            settler = await _start_settler(ds, batch=batch, stop=stop, out=out, profile=profile)
+            settler = None
+            if not backlog:
+                settler = await _start_settler(ds, batch=batch, stop=stop, out=out, profile=profile)
             t0 = time.perf_counter()
             try:
                 produced = await produce(
@@ -82,9 +88,12 @@ async def measured_run(
                     chunk=chunk,
                 )
             except BaseException:
-                settler.kill()  # never leave the writer process behind
-                await settler.wait()
+                if settler is not None:
+                    settler.kill()  # never leave the writer process behind
+                    await settler.wait()
                 raise
+            if settler is None:
+                settler = await _start_settler(ds, batch=batch, stop=stop, out=out, profile=profile)
             stop.touch()
             if await settler.wait():
                 raise RuntimeError(f"settler exited with {settler.returncode}")

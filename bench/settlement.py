@@ -9,6 +9,8 @@ settler in its own process (see ``bench.run`` for how each figure is obtained):
 
 - capacity: producers store ``--orders`` paid orders as fast as they can while the settler
   settles; the orders/s here is the headline figure and the one the 10 k vs 1 M ratio uses;
+- drain: producers store ``--orders`` orders first, then the settler drains them alone: its
+  rate is the writer's own, with no producer competing for the cores;
 - paced: producers store ``--rates`` orders/s (default: 70 % of the capacity just measured) for
   ``--seconds`` s; its latency is the p50/p99 under a steady load the writer can sustain.
 
@@ -125,6 +127,18 @@ async def bench_size(size: int, a: argparse.Namespace) -> dict[str, Any]:
         _say(f"[{size:,}] {_line(fig)}")
         runs.append(fig)
     capacity = _median([f.settled_per_s for f in runs])
+    drain = await measured_run(
+        ds,
+        "drain",
+        orders=a.orders,
+        producers=a.producers,
+        chunk=a.chunk,
+        batch=a.batch,
+        backlog=True,
+    )
+    await check(ds)
+    _say(f"[{size:,}] {_line(drain)}")
+    runs.append(drain)
     for rate in a.rates:
         offered = round(capacity * AUTO_LOAD) if rate == "auto" else float(rate)
         fig = await measured_run(
@@ -195,10 +209,12 @@ def summary(
         cpu = [r for r in res["runs"] if r["name"].startswith("capacity")]
         cpu_us = _median([r["settler_cpu_us"] + r["db_cpu_us"] for r in cpu])
         rss = max(r["peak_rss_mib"] for r in res["runs"])
+        drain = next(r for r in res["runs"] if r["name"] == "drain")
         out.append(
             f"{res['size']:>9,} waiting: settled {c:,.0f} orders/s (median of {a.repeat}),"
             f" pgbench -N {res['pgbench_tps']:,.0f} tps → ratio {c / res['pgbench_tps']:.2f}×,"
-            f" writer CPU {cpu_us:.0f} µs/order (settler + its backend){paced},"
+            f" writer CPU {cpu_us:.0f} µs/order (settler + its backend),"
+            f" writer alone draining a backlog {drain['writer_busy_per_s']:,.0f}/s{paced},"
             f" settler peak RSS {rss:.0f} MiB"
         )
     if len(results) > 1:
