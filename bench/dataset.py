@@ -242,26 +242,3 @@ ORDER_COLUMNS = (
     "created_at",
 )
 LINE_COLUMNS = ("id", "order_id", "product_id", "quantity", "paid_fen", "deduction_fen", "status")
-
-
-HOT_TABLES = (
-    "orders", "order_line", "pending_settlement", "entry", "extraction", "payout", "ledger_line",
-    "outbox_event",
-)  # fmt: skip
-
-
-async def drop_foreign_keys(url: str, tables: tuple[str, ...] = HOT_TABLES) -> list[str]:
-    """What-if experiment only (``--without-fks``): drop the foreign keys of the tables written
-    per order, to measure what their per-row checks cost. Not the product's schema."""
-    conn = await asyncpg.connect(asyncpg_url(url))
-    try:
-        rows = await conn.fetch(
-            "SELECT conrelid::regclass::text AS t, conname FROM pg_constraint"
-            " WHERE contype = 'f' AND conrelid::regclass::text = ANY($1::text[])",
-            list(tables),
-        )
-        for r in rows:
-            await conn.execute(f'ALTER TABLE {r["t"]} DROP CONSTRAINT "{r["conname"]}"')
-    finally:
-        await conn.close()
-    return [f"{r['t']}.{r['conname']}" for r in rows]

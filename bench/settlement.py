@@ -35,7 +35,6 @@ from bench.dataset import (
     Dataset,
     create_schema,
     drop_database,
-    drop_foreign_keys,
     preload,
     recreate_database,
 )
@@ -51,14 +50,11 @@ ADMIN_URL = os.environ.get(
 )
 
 
-async def build(size: int, *, admin_url: str = ADMIN_URL, without_fks: bool = False) -> Dataset:
+async def build(size: int, *, admin_url: str = ADMIN_URL) -> Dataset:
     name = f"qr_bench_{size}"
     url = await recreate_database(admin_url, name)
     await create_schema(url)
     ds = await preload(url, waiting=size)
-    if without_fks:
-        dropped = await drop_foreign_keys(url)
-        _say(f"[{size:,}] WHAT-IF: dropped {len(dropped)} foreign keys of the hot tables")
     return ds
 
 
@@ -104,7 +100,7 @@ async def services_path(ds: Dataset, orders: int, concurrency: int) -> dict[str,
 
 async def bench_size(size: int, a: argparse.Namespace) -> dict[str, Any]:
     t = time.perf_counter()
-    ds = await build(size, without_fks=a.without_fks)
+    ds = await build(size)
     load_s = time.perf_counter() - t
     _say(f"[{size:,}] loaded {size:,} waiting entries in {load_s:.1f} s")
     await check(ds)
@@ -275,10 +271,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--profile", help="directory for the settler's cProfile stats (first capacity run)"
     )
-    p.add_argument(
-        "--without-fks", action="store_true",
-        help="what-if: drop the foreign keys of the tables written per order (not the product)",
-    )  # fmt: skip
     p.add_argument("--json", help="also write the figures here")
     p.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     a = p.parse_args(argv)
