@@ -179,4 +179,5 @@ class Payout(Model):
     class Meta:
         table = "payout"
         unique_together = (("extraction_id", "entry_id"),)
-        indexes = (("entry_id",), ("member_id", "id"))
+        # an entry's payouts; a member's history is their ledger lines (member_id, asset, id)
+        indexes = (("entry_id",),)

@@ -76,11 +76,6 @@ class QueueBook:
         self._complete = window_is_complete
         self.touched: dict[int, Waiting] = {}  # seq → entry whose paid amount changed
 
-    def _payable(self, entry: Waiting, order_id: int) -> bool:
-        if entry.remaining <= 0 or entry.order_id == order_id:
-            return False
-        return self.payout_order == PayoutOrder.QUEUE_ORDER or entry.order_completed
-
     def extract(self, amount: int, *, order_id: int, paused: bool) -> Extracted:
         """Pay ``amount`` to waiting entries in queue order, each up to what it is still owed.
 
@@ -96,27 +91,33 @@ class QueueBook:
         plan: list[tuple[Waiting, int]] = []
         # An incomplete window may only pay what was loaded: an entry that joined here sits
         # behind the unloaded rest of the queue and must not jump it.
-        end = len(self._entries) if self._complete else self._loaded
+        entries = self._entries
+        end = len(entries) if self._complete else self._loaded
+        any_order = self.payout_order == PayoutOrder.QUEUE_ORDER
         i = self._start
-        while left > 0 and i < end:
-            entry = self._entries[i]
+        while left > 0 and i < end:  # the hot loop of settlement: _payable inlined
+            entry = entries[i]
             i += 1
-            if not self._payable(entry, order_id):
+            owed = entry.entitlement - entry.paid
+            if owed <= 0 or entry.order_id == order_id or not (any_order or entry.order_completed):
                 continue
-            pay = min(left, entry.remaining)
+            pay = owed if owed < left else left
             plan.append((entry, pay))
             left -= pay
         if left > 0 and not self._complete:
             raise WindowExhausted("loaded window too small for this extraction")
         payouts: list[Payout] = []
+        touched = self.touched
         for entry, pay in plan:
             entry.paid += pay
-            self.touched[entry.seq] = entry
+            touched[entry.seq] = entry
             payouts.append(Payout(entry.seq, entry.member_id, pay, entry.paid, entry.entitlement))
-            if entry.remaining == 0:
+            if entry.paid == entry.entitlement:
                 self.waiting_count -= 1
-        while self._start < len(self._entries) and self._entries[self._start].remaining == 0:
-            self._start += 1
+        start, n = self._start, len(entries)
+        while start < n and entries[start].paid == entries[start].entitlement:
+            start += 1
+        self._start = start
         return Extracted(amount, tuple(payouts), 0, left)
 
     def join(
