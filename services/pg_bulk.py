@@ -17,6 +17,7 @@ like the generic path.
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,17 @@ LEDGER_COLUMNS = (
 OUTBOX_COLUMNS = ("kind", "member_id", "payload", "created_at")
 # One encoder for every event: json.dumps with any non-default option builds a new one per call.
 _to_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
+async def pending_rows(conn: BaseDBAsyncClient, queue_id: int, limit: int) -> list[asyncpg.Record]:
+    """The queue's next pending rows in id order, as asyncpg records (read by key like dicts,
+    without the conversion tortoise does for every row)."""
+    async with conn.acquire_connection() as raw:
+        rows: list[asyncpg.Record] = await raw.fetch(
+            "SELECT * FROM pending_settlement WHERE queue_id = $1 ORDER BY id LIMIT $2",
+            queue_id, limit,
+        )  # fmt: skip
+    return rows
 
 
 _HEADS: dict[tuple[str, int, Any], int] = {}  # (database, queue id, created) → head hint
@@ -80,7 +92,7 @@ async def window_chunk(
 
 
 async def write_batch(
-    conn: BaseDBAsyncClient, queue: dict[str, Any], pending: list[dict[str, Any]],
+    conn: BaseDBAsyncClient, queue: dict[str, Any], pending: Sequence[Mapping[str, Any]],
     book: QueueBook, result: BatchResult, now: datetime,
 ) -> None:  # fmt: skip
     """Write the outcome of ``settle_batch`` for ``pending`` (the batch's rows, in order)."""
@@ -89,7 +101,7 @@ async def write_batch(
 
 
 async def _write(
-    raw: asyncpg.Connection, queue: dict[str, Any], pending: list[dict[str, Any]],
+    raw: asyncpg.Connection, queue: dict[str, Any], pending: Sequence[Mapping[str, Any]],
     book: QueueBook, result: BatchResult, now: datetime,
 ) -> None:  # fmt: skip
     queue_id = int(queue["id"])
@@ -143,6 +155,10 @@ async def _write(
         for o in result.lines
     ]  # fmt: skip
 
+    # Event payloads are written as JSON text directly: every value is an int, a bool, the queue
+    # key (encoded once) or the line's lottery document (JSON already); the same objects as the
+    # generic path's json.dumps (tests/services/test_writer_events.py), at a fraction of its cost.
+    queue_key = _to_json(queue["key"])
     payout_rows, ledger_rows, events = [], [], []
     cash: dict[int, int] = defaultdict(int)
     points: dict[int, int] = defaultdict(int)
@@ -167,31 +183,34 @@ async def _write(
             ledger_rows.append((j.member_id, "points", j.points, "random_return",
                                 f"random_return:{eid}", order_id, eid, "", now))  # fmt: skip
             points[j.member_id] += j.points
-            events.append(("entry_converted", j.member_id, {"entry_id": eid, "points": j.points}))
+            events.append(("entry_converted", j.member_id,
+                           f'{{"entry_id":{eid},"points":{j.points}}}'))  # fmt: skip
         else:
             lottery = by_line[o.line_id]["lottery"]
-            events.append(("entry_joined", j.member_id, {
-                "entry_id": eid, "queue": queue["key"], "position": j.position,
-                "entitlement_fen": j.entitlement, "lottery": lottery is not None}))  # fmt: skip
+            events.append(("entry_joined", j.member_id,
+                           f'{{"entry_id":{eid},"queue":{queue_key},"position":{j.position},'
+                           f'"entitlement_fen":{j.entitlement},'
+                           f'"lottery":{"false" if lottery is None else "true"}}}'))  # fmt: skip
             if lottery is not None:
-                doc = json.loads(lottery) if isinstance(lottery, str) else lottery
-                events.append(("lottery_available", j.member_id, {"entry_id": eid, "lottery": doc}))
+                doc = lottery if isinstance(lottery, str) else _to_json(lottery)  # JSON already
+                events.append(("lottery_available", j.member_id,
+                               f'{{"entry_id":{eid},"lottery":{doc}}}'))  # fmt: skip
     for eid, (member_id, amount, paid_after, entitlement) in received.items():
-        events.append(("payout_received", member_id, {
-            "entry_id": eid, "amount_fen": amount, "paid_fen": paid_after,
-            "entitlement_fen": entitlement, "progress_bp": paid_after * 10_000 // entitlement}))  # fmt: skip
+        events.append(("payout_received", member_id,
+                       f'{{"entry_id":{eid},"amount_fen":{amount},"paid_fen":{paid_after},'
+                       f'"entitlement_fen":{entitlement},'
+                       f'"progress_bp":{paid_after * 10_000 // entitlement}}}'))  # fmt: skip
         if paid_after == entitlement:
             events.append(("entry_completed", member_id,
-                           {"entry_id": eid, "entitlement_fen": entitlement}))  # fmt: skip
+                           f'{{"entry_id":{eid},"entitlement_fen":{entitlement}}}'))  # fmt: skip
 
     # Extractions before payouts, entries before both (foreign keys are checked per row).
     await _copy(raw, "entry", ENTRY_COLUMNS, entry_rows)
     await _copy(raw, "extraction", EXTRACTION_COLUMNS, ext_rows)
     await _copy(raw, "payout", PAYOUT_COLUMNS, payout_rows)
     await _copy(raw, "ledger_line", LEDGER_COLUMNS, ledger_rows)
-    await _copy(raw, "outbox_event", OUTBOX_COLUMNS, [
-        (kind, member, _to_json(doc), now) for kind, member, doc in events
-    ])  # fmt: skip
+    await _copy(raw, "outbox_event", OUTBOX_COLUMNS,
+                [(kind, member, payload, now) for kind, member, payload in events])  # fmt: skip
 
     # 4. Wallet balances (cached sums of the ledger lines just written).
     members = sorted(set(cash) | set(points))

@@ -10,7 +10,7 @@ on the batch, never on the length of the queue.
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,10 +70,8 @@ async def apply_batch(
 ) -> int:
     """One batch inside the caller's transaction; returns how many lines it applied."""
     queue = await lock_queue(conn, queue_id)
-    pending = await fetch(
-        conn,
-        "SELECT * FROM pending_settlement WHERE queue_id = $1 ORDER BY id LIMIT $2",
-        [queue_id, batch_size],
+    pending = await (pg_bulk.pending_rows if is_pg(conn) else _pending_rows)(
+        conn, queue_id, batch_size
     )
     if not pending:
         return 0
@@ -100,6 +98,16 @@ async def apply_batch(
     )
     await _write(conn, queue, pending, book, result, now)
     return len(pending)
+
+
+async def _pending_rows(
+    conn: BaseDBAsyncClient, queue_id: int, limit: int
+) -> Sequence[Mapping[str, Any]]:
+    return await fetch(
+        conn,
+        "SELECT * FROM pending_settlement WHERE queue_id = $1 ORDER BY id LIMIT $2",
+        [queue_id, limit],
+    )
 
 
 async def _completed_orders(conn: BaseDBAsyncClient, order_ids: set[int]) -> set[int]:
@@ -253,7 +261,7 @@ LEDGER_COLUMNS = (
 async def _write(
     conn: BaseDBAsyncClient,
     queue: dict[str, Any],
-    pending: list[dict[str, Any]],
+    pending: Sequence[Mapping[str, Any]],
     book: QueueBook,
     result: BatchResult,
     now: datetime,
