@@ -9,7 +9,8 @@ events and counters — in a handful of round trips instead of one statement per
 3. entries, extractions, payouts, ledger lines and outbox events by COPY;
 4. every wallet touched, in one ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE``,
    members in ascending order, as the generic path locks them;
-5. the queue's counters, the pending rows and the order lines, one statement each.
+5. the queue's counters, the order lines (settled) and the pending rows (deleted), one statement
+   each.
 
 It runs inside the caller's transaction, holding the queue's lock (services.queues.lock_queue),
 like the generic path.
@@ -204,7 +205,7 @@ async def _write(
             events.append(("entry_completed", member_id,
                            f'{{"entry_id":{eid},"entitlement_fen":{entitlement}}}'))  # fmt: skip
 
-    # Extractions before payouts, entries before both (foreign keys are checked per row).
+    # The rows, by COPY (no foreign keys on these tables: see models.queues.Entry).
     await _copy(raw, "entry", ENTRY_COLUMNS, entry_rows)
     await _copy(raw, "extraction", EXTRACTION_COLUMNS, ext_rows)
     await _copy(raw, "payout", PAYOUT_COLUMNS, payout_rows)
