@@ -27,7 +27,7 @@ from runtime.cli import migrate_database
 from runtime.config import Settings
 from runtime.db import tortoise_config
 from services.config_store import save_base
-from services.pg_bulk import ENTRY_COLUMNS
+from services.settled_rows import ENTRY_COLUMNS
 
 EXTRACT_BP = 6_500  # the seed's worked example: extraction 65 %, reward 130 %
 REWARD_BP = 13_000
@@ -198,7 +198,7 @@ async def _copy_settled(
     )
     await conn.copy_records_to_table(
         "entry",
-        columns=ENTRY_COLUMNS,
+        columns=("id", *ENTRY_COLUMNS),
         records=(
             (
                 i,

@@ -7,9 +7,7 @@ wallet balances, outbox events and the queue's counters together. The cost of a 
 on the batch, never on the length of the queue.
 """
 
-import json
 import secrets
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,9 +21,10 @@ from rebate.random_return import GroupCursor, RandomSource
 from rebate.settings import BaseSettings, Limits, PayoutOrder, RandomReturn
 from rebate.settlement import BatchResult, SettlingLine, settle_batch
 from services import pg_bulk
+from services import settled_rows as settled
 from services.config_store import load_base
 from services.queues import lock_queue
-from services.sql import execute, fetch, insert_many, is_pg, loads, sql
+from services.sql import execute, fetch, insert_many, is_pg, sql
 
 WINDOW_CHUNK = 256
 DEFAULT_BATCH = 500
@@ -224,40 +223,6 @@ async def _limit_counts(
     return today, total
 
 
-ENTRY_COLUMNS = (
-    "queue_id",
-    "seq",
-    "member_id",
-    "order_id",
-    "line_id",
-    "target",
-    "day",
-    "base_fen",
-    "ratio_bp",
-    "ratio_source",
-    "entitlement_fen",
-    "paid_fen",
-    "status",
-    "order_completed",
-    "points",
-    "lottery",
-    "lottery_drawn",
-    "created_at",
-    "updated_at",
-)
-LEDGER_COLUMNS = (
-    "member_id",
-    "asset",
-    "amount",
-    "kind",
-    "key",
-    "order_id",
-    "entry_id",
-    "memo",
-    "created_at",
-)
-
-
 async def _write(
     conn: BaseDBAsyncClient,
     queue: dict[str, Any],
@@ -266,197 +231,52 @@ async def _write(
     result: BatchResult,
     now: datetime,
 ) -> None:
-    if is_pg(conn):  # same rows, written with COPY and unnest (issue 3)
+    """Write the batch's rows (services.settled_rows) one statement per table; on PostgreSQL
+    by COPY and unnest instead (services.pg_bulk)."""
+    if is_pg(conn):
         return await pg_bulk.write_batch(conn, queue, pending, book, result, now)
     queue_id = int(queue["id"])
     by_line = {int(p["line_id"]): p for p in pending}
-    new_seqs = {o.joined.seq for o in result.lines if o.joined is not None}
+    joined = settled.joined_entries(result)
+    old = settled.paid_entries(book, joined)
 
-    # 1. New entries, with their final paid amount and status after this batch.
-    entry_rows = []
-    for o in result.lines:
-        j = o.joined
-        if j is None:
-            continue
-        p = by_line[o.line_id]
-        if j.points:
-            paid, status = 0, "completed"
-        else:
-            w = book.touched[j.seq]
-            paid, status = w.paid, ("completed" if w.remaining == 0 else "waiting")
-        entry_rows.append(
-            (
-                queue_id,
-                j.seq,
-                j.member_id,
-                int(p["order_id"]),
-                o.line_id,
-                p["target"],
-                p["day"],
-                int(p["base_fen"]),
-                int(p["ratio_bp"]),
-                p["ratio_source"],
-                j.entitlement,
-                paid,
-                status,
-                book.touched[j.seq].order_completed if j.seq in book.touched else True,
-                j.points,
-                p["lottery"],
-                False,
-                now,
-                now,
-            )
-        )
-    inserted = await insert_many(conn, "entry", ENTRY_COLUMNS, entry_rows, returning="id, seq")
+    # 1. New entries, then the existing ones that received money.
+    inserted = await insert_many(
+        conn,
+        "entry",
+        settled.ENTRY_COLUMNS,
+        settled.entry_rows(queue_id, joined, by_line, book, now),
+        returning="id, seq",
+    )
     entry_ids = {int(r["seq"]): int(r["id"]) for r in inserted}
-
-    # 2. Existing entries that received money.
-    old = [w for seq, w in book.touched.items() if seq not in new_seqs]
     if old:
-        rows = await fetch(
+        found = await fetch(
             conn,
             f"SELECT id, seq FROM entry WHERE queue_id = $1 AND seq IN ({_in_list(conn, len(old), 2)})",
-            [queue_id, *[w.seq for w in old]],
+            [queue_id, *[seq for seq, _, _ in old]],
         )
-        entry_ids.update({int(r["seq"]): int(r["id"]) for r in rows})
+        entry_ids.update({int(r["seq"]): int(r["id"]) for r in found})
         await conn.execute_many(
             sql(conn, "UPDATE entry SET paid_fen = $1, status = $2, updated_at = $3 WHERE id = $4"),
-            [
-                [w.paid, "completed" if w.remaining == 0 else "waiting", now, entry_ids[w.seq]]
-                for w in old
-            ],
+            [[paid, status, now, entry_ids[seq]] for seq, paid, status in old],
         )
 
-    # 3. Extractions, then their payouts.
-    ext_rows = [
-        (
-            queue_id,
-            o.line_id,
-            int(by_line[o.line_id]["order_id"]),
-            o.extracted.amount,
-            o.extracted.paid,
-            o.extracted.withheld,
-            o.extracted.unallocated,
-            now,
-        )
-        for o in result.lines
-    ]
+    # 2. Extractions, then their payouts, ledger lines and events.
     ext = await insert_many(
         conn,
         "extraction",
-        (
-            "queue_id",
-            "line_id",
-            "order_id",
-            "amount_fen",
-            "paid_fen",
-            "withheld_fen",
-            "unallocated_fen",
-            "created_at",
-        ),
-        ext_rows,
+        settled.EXTRACTION_COLUMNS,
+        settled.extraction_rows(queue_id, result, by_line, now),
         returning="id, line_id",
     )
     ext_ids = {int(r["line_id"]): int(r["id"]) for r in ext}
-    payout_rows, ledger_rows = [], []
-    cash: dict[int, int] = defaultdict(int)
-    points: dict[int, int] = defaultdict(int)
-    events: list[tuple[str, int, dict[str, Any]]] = []
-    received: dict[int, list[Any]] = {}
-    for o in result.lines:
-        order_id = int(by_line[o.line_id]["order_id"])
-        for p in o.extracted.payouts:
-            eid = entry_ids[p.seq]
-            payout_rows.append((ext_ids[o.line_id], eid, p.member_id, p.amount, now))
-            ledger_rows.append(
-                (
-                    p.member_id,
-                    "cash",
-                    p.amount,
-                    "payout",
-                    f"payout:{ext_ids[o.line_id]}:{eid}",
-                    order_id,
-                    eid,
-                    "",
-                    now,
-                )
-            )
-            cash[p.member_id] += p.amount
-            agg = received.setdefault(eid, [p.member_id, 0, 0, p.entitlement])
-            agg[1] += p.amount
-            agg[2] = p.paid_after
-        j = o.joined
-        if j is not None:
-            eid = entry_ids[j.seq]
-            if j.points:
-                ledger_rows.append(
-                    (
-                        j.member_id,
-                        "points",
-                        j.points,
-                        "random_return",
-                        f"random_return:{eid}",
-                        order_id,
-                        eid,
-                        "",
-                        now,
-                    )
-                )
-                points[j.member_id] += j.points
-                events.append(
-                    ("entry_converted", j.member_id, {"entry_id": eid, "points": j.points})
-                )
-            else:
-                lottery = by_line[o.line_id]["lottery"]
-                events.append(
-                    (
-                        "entry_joined",
-                        j.member_id,
-                        {
-                            "entry_id": eid,
-                            "queue": queue["key"],
-                            "position": j.position,
-                            "entitlement_fen": j.entitlement,
-                            "lottery": lottery is not None,
-                        },
-                    )
-                )
-                if lottery is not None:
-                    events.append(
-                        (
-                            "lottery_available",
-                            j.member_id,
-                            {"entry_id": eid, "lottery": loads(lottery)},
-                        )
-                    )
-    for eid, (member_id, amount, paid_after, entitlement) in received.items():
-        events.append(
-            (
-                "payout_received",
-                member_id,
-                {
-                    "entry_id": eid,
-                    "amount_fen": amount,
-                    "paid_fen": paid_after,
-                    "entitlement_fen": entitlement,
-                    "progress_bp": paid_after * 10_000 // entitlement,
-                },
-            )
-        )
-        if paid_after == entitlement:
-            events.append(
-                ("entry_completed", member_id, {"entry_id": eid, "entitlement_fen": entitlement})
-            )
-    await insert_many(
-        conn,
-        "payout",
-        ("extraction_id", "entry_id", "member_id", "amount_fen", "created_at"),
-        payout_rows,
-    )
-    await insert_many(conn, "ledger_line", LEDGER_COLUMNS, ledger_rows)
+    money = settled.money_rows(queue, result, by_line, entry_ids, ext_ids, now)
+    await insert_many(conn, "payout", settled.PAYOUT_COLUMNS, money.payouts)
+    await insert_many(conn, "ledger_line", settled.LEDGER_COLUMNS, money.ledger)
+    await insert_many(conn, "outbox_event", settled.OUTBOX_COLUMNS, money.events)
 
-    # 4. Wallet balances (cached sums of the ledger lines just written).
-    members = sorted(set(cash) | set(points))
+    # 3. Wallet balances (cached sums of the ledger lines just written).
+    members = sorted(set(money.cash) | set(money.points))
     if members:
         await conn.execute_many(
             sql(
@@ -465,41 +285,12 @@ async def _write(
                 " VALUES ($1, $2, $3, 0, 0) ON CONFLICT (member_id) DO UPDATE SET"
                 " cash_fen = wallet.cash_fen + excluded.cash_fen, points = wallet.points + excluded.points",
             ),
-            [[m, cash.get(m, 0), points.get(m, 0)] for m in members],
+            [[m, money.cash.get(m, 0), money.points.get(m, 0)] for m in members],
         )
 
-    # 5. Outbox, queue counters, pending rows and lines.
-    await insert_many(
-        conn,
-        "outbox_event",
-        ("kind", "member_id", "payload", "created_at"),
-        [(k, m, json.dumps(d, ensure_ascii=False), now) for k, m, d in events],
-    )
-    sums = {
-        "extracted": sum(o.extracted.amount for o in result.lines),
-        "paid": sum(o.extracted.paid for o in result.lines),
-        "withheld": sum(o.extracted.withheld for o in result.lines),
-        "unallocated": sum(o.extracted.unallocated for o in result.lines),
-    }
-    c = result.cursor
+    # 4. Queue counters, pending rows and lines.
     await execute(
-        conn,
-        "UPDATE queue SET next_seq = $1, waiting_count = $2, extracted_fen = extracted_fen + $3,"
-        " paid_fen = paid_fen + $4, withheld_fen = withheld_fen + $5,"
-        " unallocated_fen = unallocated_fen + $6, rr_size = $7, rr_slots = $8, rr_index = $9"
-        " WHERE id = $10",
-        [
-            book.next_seq,
-            book.waiting_count,
-            sums["extracted"],
-            sums["paid"],
-            sums["withheld"],
-            sums["unallocated"],
-            c.size,
-            ",".join(str(s) for s in sorted(c.points_slots)),
-            c.index,
-            queue_id,
-        ],
+        conn, settled.QUEUE_COUNTERS_SQL, settled.queue_counter_args(queue_id, book, result)
     )
     ids = [int(p["id"]) for p in pending]
     await execute(
