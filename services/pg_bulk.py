@@ -1,7 +1,7 @@
 """PostgreSQL-only fast path for writing one settled batch of a queue (SPEC §4, issue 3).
 
-Writes exactly what ``services.queue_writer._write`` writes — the same rows, ledger keys, outbox
-events and counters — in a handful of round trips instead of one statement per touched row:
+Writes the rows ``services.settled_rows`` builds — the same as ``services.queue_writer._write``,
+by COPY and unnest — in a handful of round trips instead of one statement per touched row:
 
 1. ids for the batch's new entries and extractions, from their sequences, in one query;
 2. every existing entry that received money, in one ``UPDATE … FROM unnest(…)`` keyed on
