@@ -1,6 +1,8 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from models.fields import JSONTextField
+
 
 class OutboxEvent(Model):
     """A domain event, written in the same transaction as the money it describes, for the chat
@@ -16,7 +18,7 @@ class OutboxEvent(Model):
         on_delete=fields.RESTRICT,
         db_constraint=False,
     )
-    payload = fields.JSONField()
+    payload = JSONTextField()  # json, not jsonb: see JSONTextField
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -142,7 +142,7 @@ async def test_an_event_committed_after_a_later_one_is_still_delivered(
         await slow.start()
         late_id = await raw.fetchval(
             "INSERT INTO outbox_event (kind, member_id, payload, created_at)"
-            " VALUES ('payout_received', $1, $2::jsonb, $3) RETURNING id",
+            " VALUES ('payout_received', $1, $2::json, $3) RETURNING id",
             m.id,
             json.dumps({**PAYOUT, "amount_fen": 111}),
             T0,
