@@ -126,3 +126,22 @@ async def test_models_and_migrations_are_in_sync() -> None:
         + "\n  ".join(describe_changes(writers))
         + "\nRun `queue-rebate makemigrations --name <what changed>` and commit the new file."
     )
+
+
+async def test_outbox_payloads_are_json_text_on_postgres(empty_db_url: str, pg_url: str) -> None:
+    """Migrated and generated schemas agree: PostgreSQL ``json`` (stored as written), not
+    ``jsonb`` (models.fields.JSONTextField); SQLite keeps its JSON text column."""
+    await migrate_database(Settings().with_database_url(empty_db_url), io.StringIO())
+    for url in (empty_db_url, pg_url):  # migrations; the test template's generate_schemas
+        async with TortoiseContext() as ctx:
+            await ctx.init(config=tortoise_config(url))
+            conn = ctx.db()
+            if conn.capabilities.dialect == "postgres":
+                _, rows = await conn.execute_query(
+                    "SELECT data_type FROM information_schema.columns"
+                    " WHERE table_name = 'outbox_event' AND column_name = 'payload'"
+                )
+                assert rows[0]["data_type"] == "json", url
+            else:
+                _, rows = await conn.execute_query("PRAGMA table_info(outbox_event)")
+                assert {r["name"]: r["type"] for r in rows}["payload"] == "JSON"
