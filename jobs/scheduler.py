@@ -11,6 +11,11 @@ active")::
 Every process may run a scheduler: the jobs call ``services.jobs.run_scheduled``, which claims
 the scheduled slot in the database first, so each slot runs once however many processes fire.
 
+Every process also applies the settlement backlog (``services.queue_writer.apply_backlog``)
+when it starts and every ``BACKLOG_SECONDS``: pending settlements that a stopped process stored
+but never drained. A queue whose writer is at work is skipped, so the processes never wait for
+one another there.
+
 The clearing schedule lives in the database (``services.clearing``). The scheduler re-reads it
 every minute and moves (or removes) the clearing job when an operator has changed it, so a
 change needs no restart. On start, a slot missed within the grace period (e.g. during a deploy
@@ -42,6 +47,7 @@ from services.clearing import (
 )
 from services.config_store import LOCAL_TZ, utcnow
 from services.jobs import JOBS, run_scheduled
+from services.queue_writer import apply_backlog
 from services.reconciliation import querying_settings
 from services.transfer_factory import paying_with
 
@@ -81,6 +87,15 @@ async def run_clearing() -> None:
 
 
 TICK_SECONDS = 60
+BACKLOG_SECONDS = 10
+
+
+async def run_backlog() -> None:
+    applied = await apply_backlog(now=utcnow())
+    if applied.lines:
+        log.info(
+            "settlement backlog: %d lines applied in %d batches", applied.lines, applied.batches
+        )
 
 
 async def run_due_jobs(settings: Settings) -> None:
@@ -165,6 +180,15 @@ def build_scheduler(
         id="due-jobs",
         coalesce=True,
         max_instances=1,
+    )
+    scheduler.add_job(
+        run_backlog,
+        IntervalTrigger(seconds=BACKLOG_SECONDS),
+        id="settlement-backlog",
+        name="结算积压",
+        coalesce=True,
+        max_instances=1,
+        next_run_time=utcnow(),  # at start too: what a stopped process left pending
     )
     return scheduler
 

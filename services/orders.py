@@ -303,6 +303,8 @@ async def _leave_queue(conn: BaseDBAsyncClient, line_id: int, now: datetime) -> 
 
 
 async def drain(queues: set[int], now: datetime, rng: RandomSource | None = None) -> None:
-    """Apply what was enqueued, after the enqueueing transaction committed."""
+    """Apply what was enqueued, after the enqueueing transaction committed. A queue whose writer
+    is at work is left to it (``apply_pending(wait=False)``: it applies these rows before it
+    stops), so concurrent payments on one hot queue never wait for each other's settlement."""
     for queue_id in sorted(queues):
-        await apply_pending(queue_id, now=now, rng=rng)
+        await apply_pending(queue_id, now=now, rng=rng, wait=False)

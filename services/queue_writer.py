@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -23,7 +24,7 @@ from rebate.settlement import BatchResult, SettlingLine, settle_batch
 from services import pg_bulk
 from services import settled_rows as settled
 from services.config_store import load_base
-from services.queues import lock_queue
+from services.queues import lock_queue, try_lock_queue
 from services.sql import execute, fetch, insert_many, is_pg, sql
 
 WINDOW_CHUNK = 256
@@ -34,6 +35,7 @@ DEFAULT_BATCH = 500
 class Applied:
     lines: int = 0
     batches: int = 0
+    busy: bool = False  # another writer held the queue (``wait=False``): it was left to it
 
 
 async def apply_pending(
@@ -43,19 +45,60 @@ async def apply_pending(
     batch_size: int = DEFAULT_BATCH,
     rng: RandomSource | None = None,
     base: BaseSettings | None = None,
+    wait: bool = True,
 ) -> Applied:
-    """Apply every pending settlement of the queue, batch by batch, until none is left."""
+    """Apply every pending settlement of the queue, batch by batch, until none is left.
+
+    Before each batch it looks for pending rows without the lock, and stops when there are
+    none, so an idle queue is never locked. ``wait=False``: if another transaction holds the
+    queue's writer lock, return at once (``busy``) instead of queueing behind it — nothing is
+    left behind by that: the holder looks for pending rows again after it commits, so it sees
+    every row committed before this call (and so on, for whoever holds the lock next). Every
+    settlement event commits its pending rows before it drains, so each row is applied by its
+    own drain or by the writer that made that drain give way."""
     done = Applied()
     rng = rng or secrets.SystemRandom()
-    while True:
+    while await has_pending(queue_id):
         async with in_transaction() as conn:
             n = await apply_batch(
-                conn, queue_id, now=now, batch_size=batch_size, rng=rng, base=base
+                conn, queue_id, now=now, batch_size=batch_size, rng=rng, base=base, wait=wait
             )
-        if n == 0:
+        if n is None:
+            done.busy = True
             return done
         done.lines += n
-        done.batches += 1
+        done.batches += 1 if n else 0
+    return done
+
+
+async def has_pending(queue_id: int) -> bool:
+    """Whether the queue has pending settlements (committed ones; no lock taken)."""
+    rows = await fetch(
+        connections.get("default"),
+        "SELECT 1 AS one FROM pending_settlement WHERE queue_id = $1 LIMIT 1",
+        [queue_id],
+    )
+    return bool(rows)
+
+
+async def apply_backlog(
+    *, now: datetime, rng: RandomSource | None = None, batch_size: int = DEFAULT_BATCH
+) -> Applied:
+    """Apply the pending settlements of every queue that has any, skipping queues whose writer
+    is at work (it applies them itself). The safety net behind the drains that follow each
+    settlement event: rows left by a process that stopped between an event's commit and its
+    drain (a crash, a deploy) are applied here — jobs.scheduler runs it when it starts and
+    every ``BACKLOG_SECONDS``."""
+    done = Applied()
+    rows = await fetch(
+        connections.get("default"), "SELECT DISTINCT queue_id FROM pending_settlement", []
+    )
+    for queue_id in sorted(int(r["queue_id"]) for r in rows):
+        applied = await apply_pending(queue_id, now=now, rng=rng, batch_size=batch_size, wait=False)
+        done.lines += applied.lines
+        done.batches += applied.batches
+        done.busy |= applied.busy
+    return done
 
 
 async def apply_batch(
@@ -66,9 +109,13 @@ async def apply_batch(
     batch_size: int,
     rng: RandomSource,
     base: BaseSettings | None = None,
-) -> int:
-    """One batch inside the caller's transaction; returns how many lines it applied."""
-    queue = await lock_queue(conn, queue_id)
+    wait: bool = True,
+) -> int | None:
+    """One batch inside the caller's transaction; returns how many lines it applied, or None
+    when ``wait`` is False and another transaction holds the queue's writer lock."""
+    queue = await (lock_queue if wait else try_lock_queue)(conn, queue_id)
+    if queue is None:
+        return None
     pending = await (pg_bulk.pending_rows if is_pg(conn) else _pending_rows)(
         conn, queue_id, batch_size
     )

@@ -36,3 +36,19 @@ async def lock_queue(conn: BaseDBAsyncClient, queue_id: int) -> dict[str, Any]:
     if not rows:
         raise NotFound(f"队列 {queue_id} 不存在")
     return rows[0]
+
+
+async def try_lock_queue(conn: BaseDBAsyncClient, queue_id: int) -> dict[str, Any] | None:
+    """``lock_queue`` without waiting: None while another transaction holds the lock
+    (PostgreSQL ``SKIP LOCKED``). On SQLite, where writers are serialised by the database
+    itself, the same as ``lock_queue``."""
+    if not is_pg(conn):
+        return await lock_queue(conn, queue_id)
+    rows = await fetch(
+        conn, "SELECT * FROM queue WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED", [queue_id]
+    )
+    if rows:
+        return rows[0]
+    if not await fetch(conn, "SELECT 1 FROM queue WHERE id = $1", [queue_id]):
+        raise NotFound(f"队列 {queue_id} 不存在")
+    return None
