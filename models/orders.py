@@ -59,3 +59,4 @@ class OrderLine(Model):
 
     class Meta:
         table = "order_line"
+        indexes = (("order_id",),)  # an order's lines: every payment, completion and refund

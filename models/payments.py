@@ -48,3 +48,4 @@ class Refund(Model):
 
     class Meta:
         table = "refund"
+        indexes = (("order_id",),)  # an order's refunds (the member's order view)
