@@ -118,3 +118,15 @@ async def pg_url_fixture(pg_template: str) -> AsyncIterator[str]:
         yield pg_url(name)
     finally:
         await drop_pg_database(name)
+
+
+@pytest.fixture
+async def pg(pg_url: str) -> AsyncIterator[None]:
+    """A fresh PostgreSQL database as tortoise's default connection (concurrency tests; take
+    ``pg_url`` too for the same database's URL)."""
+    EXECUTOR_CACHE.clear()
+    ctx = await Tortoise.init(config=tortoise_config(pg_url))
+    try:
+        yield
+    finally:
+        await ctx.close_connections()

@@ -8,10 +8,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from tortoise import Tortoise
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from runtime.db import tortoise_config
 from tests.wechat.wxtest_constants import (
     API_KEY,
     APIV3_KEY,
@@ -27,17 +24,6 @@ from wechat.pay_v3 import MerchantV3
 from wechat.transfer import MerchantTransferClient, SceneInfo
 
 CLIENT_TIMEOUT = 0.5
-
-
-@pytest.fixture
-async def pg(pg_url: str) -> AsyncIterator[None]:
-    """A fresh PostgreSQL database as tortoise's default connection (concurrency tests)."""
-    EXECUTOR_CACHE.clear()
-    ctx = await Tortoise.init(config=tortoise_config(pg_url))
-    try:
-        yield
-    finally:
-        await ctx.close_connections()
 
 
 @pytest.fixture(scope="session")

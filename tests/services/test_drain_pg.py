@@ -8,15 +8,12 @@ import asyncio
 from contextlib import asynccontextmanager
 
 import asyncpg
-from tortoise import Tortoise
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.transactions import in_transaction
 
 from jobs.scheduler import BACKLOG_SECONDS, build_scheduler, run_backlog
 from models import Entry, OrderLine, OrderStatus, PendingSettlement, Queue
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.config import Settings
-from runtime.db import tortoise_config
 from services.catalog import new_member, new_product
 from services.config_store import load_base
 from services.conservation import check_conservation
@@ -26,16 +23,6 @@ from services.settle_plan import enqueue_order
 from tests.services.helpers import Clock, seeded, use_base
 
 LIVENESS = 30  # seconds: far beyond any drain here; reached only if a payment waits for the lock
-
-
-@asynccontextmanager
-async def opened(pg_url):
-    EXECUTOR_CACHE.clear()
-    ctx = await Tortoise.init(config=tortoise_config(pg_url))
-    try:
-        yield
-    finally:
-        await ctx.close_connections()
 
 
 @asynccontextmanager
@@ -64,92 +51,87 @@ async def _paid_orders(count, clock, rng):
     return product
 
 
-async def test_a_payment_does_not_wait_for_a_busy_writer_and_the_backlog_settles_it(pg_url):
-    async with opened(pg_url):
-        clock, rng = Clock(), seeded()
-        product = await _paid_orders(2, clock, rng)
-        late = await new_member("late")
-        order = await create_order(late.id, OrderSource.MALL, items=[Item(product.id)])
-        async with queue_locked(pg_url, "mall"):
-            await asyncio.wait_for(
-                mark_paid(order.id, paid_fen=order.paid_fen, now=clock.tick(), rng=rng), LIVENESS
-            )
-            # paid and enqueued, left to the writer holding the queue
-            assert await PendingSettlement.filter(order_id=order.id).count() == 1
-            assert (await OrderLine.get(order_id=order.id)).status == "settling"
-            busy = await apply_backlog(now=clock.tick(), rng=rng)
-            assert busy.busy and busy.lines == 0
-        applied = await apply_backlog(now=clock.tick(), rng=rng)
-        assert (applied.lines, applied.busy) == (1, False)
-        assert await PendingSettlement.filter(order_id=order.id).count() == 0
-        assert await Entry.filter(order_id=order.id).count() == 1
-        assert await check_conservation() == []
+async def test_a_payment_does_not_wait_for_a_busy_writer_and_the_backlog_settles_it(pg, pg_url):
+    clock, rng = Clock(), seeded()
+    product = await _paid_orders(2, clock, rng)
+    late = await new_member("late")
+    order = await create_order(late.id, OrderSource.MALL, items=[Item(product.id)])
+    async with queue_locked(pg_url, "mall"):
+        await asyncio.wait_for(
+            mark_paid(order.id, paid_fen=order.paid_fen, now=clock.tick(), rng=rng), LIVENESS
+        )
+        # paid and enqueued, left to the writer holding the queue
+        assert await PendingSettlement.filter(order_id=order.id).count() == 1
+        assert (await OrderLine.get(order_id=order.id)).status == "settling"
+        busy = await apply_backlog(now=clock.tick(), rng=rng)
+        assert busy.busy and busy.lines == 0
+    applied = await apply_backlog(now=clock.tick(), rng=rng)
+    assert (applied.lines, applied.busy) == (1, False)
+    assert await PendingSettlement.filter(order_id=order.id).count() == 0
+    assert await Entry.filter(order_id=order.id).count() == 1
+    assert await check_conservation() == []
 
 
-async def test_a_waiting_drain_still_queues_behind_the_writer(pg_url):
+async def test_a_waiting_drain_still_queues_behind_the_writer(pg, pg_url):
     """``apply_pending`` (the default, ``wait=True``) is what a dedicated writer loop uses: it
     waits for the lock and applies the row once the other writer is done."""
-    async with opened(pg_url):
-        clock, rng = Clock(), seeded()
-        product = await _paid_orders(1, clock, rng)
-        queue = await Queue.get(key="mall")
-        order = await create_order(
-            (await new_member("x")).id, OrderSource.MALL, items=[Item(product.id)]
-        )
-        async with queue_locked(pg_url, "mall"):
-            await mark_paid(order.id, paid_fen=order.paid_fen, now=clock.tick(), rng=rng)
-            waiting = asyncio.ensure_future(apply_pending(queue.id, now=clock.tick(), rng=rng))
-            await asyncio.sleep(0.3)
-            assert not waiting.done()  # queued behind the lock
-        applied = await asyncio.wait_for(waiting, LIVENESS)
-        assert (applied.lines, applied.busy) == (1, False)
-        assert await check_conservation() == []
+    clock, rng = Clock(), seeded()
+    product = await _paid_orders(1, clock, rng)
+    queue = await Queue.get(key="mall")
+    order = await create_order(
+        (await new_member("x")).id, OrderSource.MALL, items=[Item(product.id)]
+    )
+    async with queue_locked(pg_url, "mall"):
+        await mark_paid(order.id, paid_fen=order.paid_fen, now=clock.tick(), rng=rng)
+        waiting = asyncio.ensure_future(apply_pending(queue.id, now=clock.tick(), rng=rng))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # queued behind the lock
+    applied = await asyncio.wait_for(waiting, LIVENESS)
+    assert (applied.lines, applied.busy) == (1, False)
+    assert await check_conservation() == []
 
 
-async def test_a_backlog_left_by_a_stopped_process_is_applied_once_on_every_queue(pg_url):
+async def test_a_backlog_left_by_a_stopped_process_is_applied_once_on_every_queue(pg, pg_url):
     """Pending rows committed by a settlement event whose drain never ran (the process stopped
     right after the commit): the backlog run applies each exactly once, skipping busy queues."""
-    async with opened(pg_url):
-        clock, rng = Clock(), seeded()
-        await use_base(
-            settle_on=SettleOn.PAID,
-            extract_bp=5000,
-            ratios=RatioSettings(default_bp=12000),
-            mall_queue_unified=False,  # one queue per product
-        )
-        products = [await new_product(name, 1000) for name in ("A", "B")]
-        base = await load_base()
-        for i in range(6):
-            member = await new_member(f"m{i}")
-            order = await create_order(
-                member.id, OrderSource.MALL, items=[Item(products[i % 2].id)]
-            )
-            await mark_paid(order.id, paid_fen=order.paid_fen, now=clock.tick(), rng=rng)
-        stopped = await create_order(
-            (await new_member("s")).id, OrderSource.MALL, items=[Item(products[0].id)]
-        )
-        other = await create_order(
-            (await new_member("t")).id, OrderSource.MALL, items=[Item(products[1].id)]
-        )
-        for order in (stopped, other):  # what mark_paid commits before it drains
-            async with in_transaction() as conn:
-                paid_at = clock.tick()
-                order.status, order.paid_at = OrderStatus.PAID, paid_at
-                await order.save(using_db=conn, update_fields=["status", "paid_at"])
-                await enqueue_order(conn, order, base, paid_at)
-        assert await PendingSettlement.all().count() == 2
-        busy_key = f"product:{products[1].id}"
-        async with queue_locked(pg_url, busy_key):
-            first = await apply_backlog(now=clock.tick(), rng=rng)
-        assert (first.lines, first.busy) == (1, True)
-        second = await apply_backlog(now=clock.tick(), rng=rng)
-        assert (second.lines, second.busy) == (1, False)
-        again = await apply_backlog(now=clock.tick(), rng=rng)
-        assert (again.lines, again.batches, again.busy) == (0, 0, False)
-        await run_backlog()  # the scheduled job: nothing left
-        assert await Entry.filter(order_id__in=[stopped.id, other.id]).count() == 2
-        assert await PendingSettlement.all().count() == 0
-        assert await check_conservation() == []
+    clock, rng = Clock(), seeded()
+    await use_base(
+        settle_on=SettleOn.PAID,
+        extract_bp=5000,
+        ratios=RatioSettings(default_bp=12000),
+        mall_queue_unified=False,  # one queue per product
+    )
+    products = [await new_product(name, 1000) for name in ("A", "B")]
+    base = await load_base()
+    for i in range(6):
+        member = await new_member(f"m{i}")
+        order = await create_order(member.id, OrderSource.MALL, items=[Item(products[i % 2].id)])
+        await mark_paid(order.id, paid_fen=order.paid_fen, now=clock.tick(), rng=rng)
+    stopped = await create_order(
+        (await new_member("s")).id, OrderSource.MALL, items=[Item(products[0].id)]
+    )
+    other = await create_order(
+        (await new_member("t")).id, OrderSource.MALL, items=[Item(products[1].id)]
+    )
+    for order in (stopped, other):  # what mark_paid commits before it drains
+        async with in_transaction() as conn:
+            paid_at = clock.tick()
+            order.status, order.paid_at = OrderStatus.PAID, paid_at
+            await order.save(using_db=conn, update_fields=["status", "paid_at"])
+            await enqueue_order(conn, order, base, paid_at)
+    assert await PendingSettlement.all().count() == 2
+    busy_key = f"product:{products[1].id}"
+    async with queue_locked(pg_url, busy_key):
+        first = await apply_backlog(now=clock.tick(), rng=rng)
+    assert (first.lines, first.busy) == (1, True)
+    second = await apply_backlog(now=clock.tick(), rng=rng)
+    assert (second.lines, second.busy) == (1, False)
+    again = await apply_backlog(now=clock.tick(), rng=rng)
+    assert (again.lines, again.batches, again.busy) == (0, 0, False)
+    await run_backlog()  # the scheduled job: nothing left
+    assert await Entry.filter(order_id__in=[stopped.id, other.id]).count() == 2
+    assert await PendingSettlement.all().count() == 0
+    assert await check_conservation() == []
 
 
 def test_every_scheduler_applies_the_backlog_at_start_and_periodically():
