@@ -24,7 +24,7 @@ from rebate.settlement import BatchResult, SettlingLine, settle_batch
 from services import pg_bulk
 from services import settled_rows as settled
 from services.config_store import load_base
-from services.queues import lock_queue, try_lock_queue
+from services.queues import lock_queue, mark_writer, try_lock_queue, writer_at_work
 from services.sql import execute, fetch, insert_many, is_pg, sql
 
 WINDOW_CHUNK = 256
@@ -50,22 +50,28 @@ async def apply_pending(
     """Apply every pending settlement of the queue, batch by batch, until none is left.
 
     Before each batch it looks for pending rows without the lock, and stops when there are
-    none, so an idle queue is never locked. ``wait=False``: if another transaction holds the
-    queue's writer lock, return at once (``busy``) instead of queueing behind it — nothing is
-    left behind by that: the holder looks for pending rows again after it commits, so it sees
-    every row committed before this call (and so on, for whoever holds the lock next). Every
-    settlement event commits its pending rows before it drains, so each row is applied by its
-    own drain or by the writer that made that drain give way."""
+    none, so an idle queue is never locked. ``wait=False``: if another *writer* holds the
+    queue's lock, return at once (``busy``) instead of queueing behind it. Nothing is left
+    behind by that: the writer looks for pending rows again after it commits, so it sees every
+    row committed before this call (and so on, for whoever writes next); every settlement
+    event commits its pending rows before it drains. Behind any other holder of the lock (a
+    refund, a lottery draw, an exchange, clearing: short transactions that do not look for
+    pending rows afterwards) it waits, as with ``wait=True``."""
     done = Applied()
     rng = rng or secrets.SystemRandom()
+    blocking = wait
     while await has_pending(queue_id):
         async with in_transaction() as conn:
             n = await apply_batch(
-                conn, queue_id, now=now, batch_size=batch_size, rng=rng, base=base, wait=wait
+                conn, queue_id, now=now, batch_size=batch_size, rng=rng, base=base, wait=blocking
             )
+            if n is None and await writer_at_work(conn, queue_id):
+                done.busy = True
+                return done
         if n is None:
-            done.busy = True
-            return done
+            blocking = True  # not a writer: wait for it, then apply
+            continue
+        blocking = wait
         done.lines += n
         done.batches += 1 if n else 0
     return done
@@ -111,11 +117,13 @@ async def apply_batch(
     base: BaseSettings | None = None,
     wait: bool = True,
 ) -> int | None:
-    """One batch inside the caller's transaction; returns how many lines it applied, or None
-    when ``wait`` is False and another transaction holds the queue's writer lock."""
+    """One batch inside the caller's transaction, as the queue's writer; returns how many lines
+    it applied, or None when ``wait`` is False and another transaction holds the queue's
+    lock."""
     queue = await (lock_queue if wait else try_lock_queue)(conn, queue_id)
     if queue is None:
         return None
+    await mark_writer(conn, queue_id)
     pending = await (pg_bulk.pending_rows if is_pg(conn) else _pending_rows)(
         conn, queue_id, batch_size
     )

@@ -38,6 +38,33 @@ async def lock_queue(conn: BaseDBAsyncClient, queue_id: int) -> dict[str, Any]:
     return rows[0]
 
 
+# pg_advisory_xact_lock(WRITER_LOCK, queue id): held by a queue's writer while it applies a
+# batch ("QWRT"; the two-key form, so it never meets services.referral's one-key lock).
+WRITER_LOCK = 0x51_57_52_54
+
+
+async def mark_writer(conn: BaseDBAsyncClient, queue_id: int) -> None:
+    """Tell the queue's other would-be writers, until this transaction ends, that the holder of
+    its lock is a writer — which applies every pending row it can see — and not, say, a refund
+    (see ``writer_at_work``). Call it holding ``lock_queue``."""
+    if is_pg(conn):
+        await execute(conn, "SELECT pg_advisory_xact_lock($1, $2)", [WRITER_LOCK, queue_id])
+
+
+async def writer_at_work(conn: BaseDBAsyncClient, queue_id: int) -> bool:
+    """Whether a writer holds (or is about to hold) the queue's lock; takes no lock itself."""
+    if not is_pg(conn):
+        return False
+    rows = await fetch(
+        conn,
+        "SELECT 1 AS one FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid"
+        " FROM pg_database WHERE datname = current_database()) AND classid = $1 AND objid = $2"
+        " AND objsubid = 2 AND granted LIMIT 1",
+        [WRITER_LOCK, queue_id],
+    )
+    return bool(rows)
+
+
 async def try_lock_queue(conn: BaseDBAsyncClient, queue_id: int) -> dict[str, Any] | None:
     """``lock_queue`` without waiting: None while another transaction holds the lock
     (PostgreSQL ``SKIP LOCKED``). On SQLite, where writers are serialised by the database

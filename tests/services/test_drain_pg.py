@@ -19,6 +19,7 @@ from services.config_store import load_base
 from services.conservation import check_conservation
 from services.orders import Item, create_order, mark_paid
 from services.queue_writer import apply_backlog, apply_pending
+from services.queues import WRITER_LOCK
 from services.settle_plan import enqueue_order
 from tests.services.helpers import Clock, seeded, use_base
 
@@ -26,14 +27,17 @@ LIVENESS = 30  # seconds: far beyond any drain here; reached only if a payment w
 
 
 @asynccontextmanager
-async def queue_locked(pg_url, key):
-    """Another process's writer at work on queue ``key``: its row lock, held until the block
-    ends."""
+async def queue_locked(pg_url, key, *, writer=True):
+    """Another process holding queue ``key``'s lock until the block ends: its writer at work
+    (the row lock and the writer's mark, as ``apply_batch`` takes them), or with
+    ``writer=False`` a refund or a lottery draw (the row lock alone)."""
     raw = await asyncpg.connect(pg_url)
     tx = raw.transaction()
     await tx.start()
     try:
-        await raw.execute("SELECT 1 FROM queue WHERE key = $1 FOR NO KEY UPDATE", key)
+        queue_id = await raw.fetchval("SELECT id FROM queue WHERE key = $1 FOR NO KEY UPDATE", key)
+        if writer:
+            await raw.execute("SELECT pg_advisory_xact_lock($1, $2)", WRITER_LOCK, queue_id)
         yield
     finally:
         await tx.rollback()
@@ -69,6 +73,26 @@ async def test_a_payment_does_not_wait_for_a_busy_writer_and_the_backlog_settles
     assert (applied.lines, applied.busy) == (1, False)
     assert await PendingSettlement.filter(order_id=order.id).count() == 0
     assert await Entry.filter(order_id=order.id).count() == 1
+    assert await check_conservation() == []
+
+
+async def test_a_payment_waits_for_a_holder_of_the_lock_that_is_not_a_writer(pg, pg_url):
+    """A refund or a lottery draw holds the queue's lock for a moment and does not look for
+    pending rows afterwards: the payment's drain waits for it and applies its own line."""
+    clock, rng = Clock(), seeded()
+    product = await _paid_orders(1, clock, rng)
+    order = await create_order(
+        (await new_member("x")).id, OrderSource.MALL, items=[Item(product.id)]
+    )
+    async with queue_locked(pg_url, "mall", writer=False):
+        paying = asyncio.ensure_future(
+            mark_paid(order.id, paid_fen=order.paid_fen, now=clock.tick(), rng=rng)
+        )
+        await asyncio.sleep(0.3)
+        assert not paying.done()  # queued behind the refund's lock
+    await asyncio.wait_for(paying, LIVENESS)
+    assert await Entry.filter(order_id=order.id).count() == 1
+    assert await PendingSettlement.all().count() == 0
     assert await check_conservation() == []
 
 
