@@ -171,8 +171,11 @@ async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | No
             raise NotAllowed("只有已支付的订单可以完成")
         order.status, order.completed_at = OrderStatus.COMPLETED, now
         await order.save(using_db=conn, update_fields=["status", "completed_at"])
-        await execute(
-            conn, "UPDATE entry SET order_completed = $1 WHERE order_id = $2", [True, order.id]
+        await execute(  # by its lines: entry.order_id has no index of its own (writer's cost)
+            conn,
+            "UPDATE entry SET order_completed = $1"
+            " WHERE line_id IN (SELECT id FROM order_line WHERE order_id = $2)",
+            [True, order.id],
         )
         unsettled = (
             await OrderLine.filter(order_id=order.id, status=LineStatus.OPEN)
