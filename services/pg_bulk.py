@@ -92,7 +92,7 @@ async def _write(
     joined = settled.joined_entries(result)
     old = settled.paid_entries(book, joined)
 
-    # 1. Ids for new settled.
+    # 1. Ids for the new entries and extractions.
     ids = await raw.fetchrow(
         "SELECT ARRAY(SELECT nextval($1::regclass) FROM generate_series(1, $2)) AS entries,"
         " ARRAY(SELECT nextval($3::regclass) FROM generate_series(1, $4)) AS extractions",
