@@ -2,7 +2,8 @@
 
 What conservation (SPEC §2) asks of preloaded rows, and how they meet it: every preloaded entry
 is ``waiting`` with ``paid_fen = 0`` and no payouts (so ``0 ≤ paid ≤ entitlement`` and
-``paid = Σ payouts``); no extraction rows exist yet, so the queue's money counters are all 0;
+``paid = Σ payouts``); each line's extraction names its entry and extracted nothing (as under an
+extraction ratio of 0), so the queue's money counters are all 0;
 ``waiting_count`` equals the number of preloaded entries and ``next_seq`` is one past the last;
 every wallet is zero with no ledger lines. Each entry has its own completed order and settled
 line, as if it had been settled long ago (an applied line leaves no pending row).
@@ -27,7 +28,7 @@ from runtime.cli import migrate_database
 from runtime.config import Settings
 from runtime.db import tortoise_config
 from services.config_store import save_base
-from services.settled_rows import ENTRY_COLUMNS
+from services.settled_rows import ENTRY_COLUMNS, EXTRACTION_COLUMNS
 
 EXTRACT_BP = 6_500  # the seed's worked example: extraction 65 %, reward 130 %
 REWARD_BP = 13_000
@@ -147,7 +148,7 @@ async def preload(url: str, *, waiting: int, members: int | None = None, seed: i
                 (i, rng.randint(1, members), rng.choice(list(prices))) for i in range(start, stop)
             ]
             await _copy_settled(conn, queue_id, prices, rows)
-        for table in ("member", "product", "orders", "order_line", "entry"):
+        for table in ("member", "product", "orders", "order_line", "entry", "extraction"):
             await conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                 f" COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
@@ -165,7 +166,8 @@ async def _copy_settled(
     prices: dict[int, int],
     rows: list[tuple[int, int, int]],
 ) -> None:
-    """One completed order, one settled line and one waiting entry (seq = id) per row."""
+    """One completed order, one settled line, its extraction (of 0) and one waiting entry
+    (seq = id) per row."""
 
     def when(i: int) -> datetime:
         return T_PRELOAD - timedelta(seconds=len(rows) - i % len(rows))
@@ -224,6 +226,11 @@ async def _copy_settled(
             )
             for i, m, p in rows
         ),
+    )
+    await conn.copy_records_to_table(
+        "extraction",
+        columns=("id", *EXTRACTION_COLUMNS),
+        records=((i, queue_id, i, i, i, 0, 0, 0, 0, when(i)) for i, _, _ in rows),
     )
 
 

@@ -46,7 +46,7 @@ from models.notifications import (
 from models.orders import LineStatus, Order, OrderLine, OrderStatus
 from models.outbox import OutboxEvent
 from models.payments import PaymentNotice, Refund, RefundStatus
-from models.queues import Entry, EntryStatus, Extraction, Payout, PendingSettlement, Queue
+from models.queues import Entry, EntryStatus, Extraction, PendingSettlement, Queue
 from models.withdrawals import Withdrawal, WithdrawalStatus
 
 __all__ = [
@@ -87,7 +87,6 @@ __all__ = [
     "OrderStatus",
     "OutboxEvent",
     "PaymentNotice",
-    "Payout",
     "PendingSettlement",
     "Product",
     "ProductKind",

@@ -55,6 +55,13 @@ class LedgerLine(Model):
         on_delete=fields.RESTRICT,
         db_constraint=False,
     )
+    extraction = fields.ForeignKeyField(
+        "models.Extraction",
+        related_name="ledger",
+        null=True,
+        on_delete=fields.RESTRICT,
+        db_constraint=False,
+    )  # kind payout: the extraction that paid it (a payout *is* its ledger line, SPEC §1)
     memo = fields.CharField(max_length=255, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -38,7 +38,7 @@ class Entry(Model):
     """排队权益: one place in a queue, created by one settled line.
 
     No foreign-key constraints in the database (``db_constraint=False``) on the tables the queue
-    writer fills (entry, extraction, payout, ledger_line, outbox_event): every key it writes is
+    writer fills (entry, extraction, ledger_line, outbox_event): every key it writes is
     copied from a pending settlement row whose own keys the database checked when it was stored,
     and nothing referenced is ever deleted. A per-row check would cost the writer an index probe
     per key (~19 per order, half its database time, issue 3). ``queue-rebate check`` verifies
@@ -56,8 +56,10 @@ class Entry(Model):
     order = fields.ForeignKeyField(
         "models.Order", related_name="entries", on_delete=fields.RESTRICT, db_constraint=False
     )
-    line = fields.OneToOneField(
-        "models.OrderLine", related_name="entry", on_delete=fields.RESTRICT, db_constraint=False
+    # No index of its own: a line's entry is found through the line's extraction
+    # (extraction(line_id) is unique, and it names the entry it created).
+    line = fields.ForeignKeyField(
+        "models.OrderLine", related_name="entries", on_delete=fields.RESTRICT, db_constraint=False
     )
     target = fields.CharField(max_length=32)  # product:<id> | store:<id> | cashier:<id>
     day = fields.CharField(max_length=10)  # local date of payment, for 奖励限制
@@ -76,7 +78,10 @@ class Entry(Model):
 
     class Meta:
         table = "entry"
-        unique_together = (("queue_id", "seq"),)
+        # No unique (queue_id, seq): the writer alone gives places, from the queue's tail under
+        # its lock, and updates entries by id; queue-rebate check reports two entries in one
+        # place. Each index here costs the writer an insert per new entry and per entry that
+        # stops waiting (issue 3).
         indexes = (
             # The head of a queue: its waiting entries in order. Partial, so an entry leaves it
             # when it stops waiting, and it stays as small as the queue's waiting part.
@@ -133,7 +138,9 @@ class PendingSettlement(Model):
 class Extraction(Model):
     """提取: what one settled line gave its queue. ``amount = paid + withheld + unallocated``.
 
-    Keys without database constraints, as on Entry."""
+    One per line (unique ``line_id``: a line settles exactly once), naming the entry the line
+    created, if any. Its payouts are the ``payout`` ledger lines that carry its id. Keys without
+    database constraints, as on Entry."""
 
     id = fields.BigIntField(primary_key=True)
     queue = fields.ForeignKeyField(
@@ -148,6 +155,13 @@ class Extraction(Model):
     order = fields.ForeignKeyField(
         "models.Order", related_name="extractions", on_delete=fields.RESTRICT, db_constraint=False
     )
+    entry = fields.ForeignKeyField(
+        "models.Entry",
+        related_name="extractions",
+        null=True,
+        on_delete=fields.RESTRICT,
+        db_constraint=False,
+    )  # the entry this line's settlement created (None: it joined no queue)
     amount_fen = fields.BigIntField()
     paid_fen = fields.BigIntField()
     withheld_fen = fields.BigIntField()
@@ -156,29 +170,5 @@ class Extraction(Model):
 
     class Meta:
         table = "extraction"
-        indexes = (("queue_id",), ("order_id",))
-
-
-class Payout(Model):
-    """返现: money moved from one extraction to one entry (and so to its member's cash wallet).
-
-    Keys without database constraints, as on Entry."""
-
-    id = fields.BigIntField(primary_key=True)
-    extraction = fields.ForeignKeyField(
-        "models.Extraction", related_name="payouts", on_delete=fields.RESTRICT, db_constraint=False
-    )
-    entry = fields.ForeignKeyField(
-        "models.Entry", related_name="payouts", on_delete=fields.RESTRICT, db_constraint=False
-    )
-    member = fields.ForeignKeyField(
-        "models.Member", related_name="payouts", on_delete=fields.RESTRICT, db_constraint=False
-    )
-    amount_fen = fields.BigIntField()
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    class Meta:
-        table = "payout"
-        unique_together = (("extraction_id", "entry_id"),)
-        # an entry's payouts; a member's history is their ledger lines (member_id, asset, id)
-        indexes = (("entry_id",),)
+        # Found by line only (refunds, completion through the order's lines); queue totals are
+        # sums over the whole table, so no other index is worth the writer's insert.

@@ -3,10 +3,11 @@
 For every queue: Σ extractions = Σ payouts + Σ withheld + unallocated, and its cached counters
 agree with the rows. For every extraction: its parts add up and its payouts sum to its paid
 part. For every entry: 0 ≤ paid ≤ entitlement, paid = Σ its payouts, and its status agrees.
-For every wallet: each balance equals the sum of its ledger lines; every payout has its ledger
-line. Every key the queue writer writes (those tables carry no foreign-key constraints, see
-models.queues.Entry) refers to an existing row. ``queue-rebate check`` prints each problem
-found; none means the books balance.
+For every wallet: each balance equals the sum of its ledger lines. A payout is the ledger line
+of kind ``payout`` that carries its extraction and entry. Every key the queue writer writes
+(those tables carry no foreign-key constraints, see models.queues.Entry) refers to an existing
+row, no two entries hold one place of a queue, and an extraction's entry is its own line's.
+``queue-rebate check`` prints each problem found; none means the books balance.
 """
 
 from typing import Any
@@ -16,6 +17,7 @@ from tortoise import connections
 from services.sql import fetch
 
 LIMIT = 20  # problems reported per check; the count says how many there were
+PAYOUT = "p.kind = 'payout'"  # a payout is the ledger line of this kind (alias p)
 
 # (table, key column, referenced table) for the keys without a database constraint
 UNCHECKED_KEYS = (
@@ -26,12 +28,11 @@ UNCHECKED_KEYS = (
     ("extraction", "queue_id", "queue"),
     ("extraction", "line_id", "order_line"),
     ("extraction", "order_id", "orders"),
-    ("payout", "extraction_id", "extraction"),
-    ("payout", "entry_id", "entry"),
-    ("payout", "member_id", "member"),
+    ("extraction", "entry_id", "entry"),
     ("ledger_line", "member_id", "member"),
     ("ledger_line", "order_id", "orders"),
     ("ledger_line", "entry_id", "entry"),
+    ("ledger_line", "extraction_id", "extraction"),
     ("outbox_event", "member_id", "member"),
 )
 
@@ -59,9 +60,9 @@ async def check_conservation() -> list[str]:
     )
     await report(
         "extraction paid ≠ its payouts",
-        "SELECT x.id, x.paid_fen, COALESCE(SUM(p.amount_fen), 0) AS s FROM extraction x"
-        " LEFT JOIN payout p ON p.extraction_id = x.id GROUP BY x.id, x.paid_fen"
-        " HAVING x.paid_fen <> COALESCE(SUM(p.amount_fen), 0)",
+        "SELECT x.id, x.paid_fen, COALESCE(SUM(p.amount), 0) AS s FROM extraction x"
+        f" LEFT JOIN ledger_line p ON p.extraction_id = x.id AND {PAYOUT}"
+        " GROUP BY x.id, x.paid_fen HAVING x.paid_fen <> COALESCE(SUM(p.amount), 0)",
         lambda r: f"extraction {r['id']} paid {r['paid_fen']}, payouts sum to {r['s']}",
     )
     await report(
@@ -89,9 +90,9 @@ async def check_conservation() -> list[str]:
     )
     await report(
         "entry paid ≠ its payouts",
-        "SELECT e.id, e.paid_fen, COALESCE(SUM(p.amount_fen), 0) AS s FROM entry e"
-        " LEFT JOIN payout p ON p.entry_id = e.id GROUP BY e.id, e.paid_fen"
-        " HAVING e.paid_fen <> COALESCE(SUM(p.amount_fen), 0)",
+        "SELECT e.id, e.paid_fen, COALESCE(SUM(p.amount), 0) AS s FROM entry e"
+        f" LEFT JOIN ledger_line p ON p.entry_id = e.id AND {PAYOUT}"
+        " GROUP BY e.id, e.paid_fen HAVING e.paid_fen <> COALESCE(SUM(p.amount), 0)",
         lambda r: f"entry {r['id']} paid {r['paid_fen']}, payouts sum to {r['s']}",
     )
     await report(
@@ -109,6 +110,26 @@ async def check_conservation() -> list[str]:
         " LEFT JOIN entry e ON e.queue_id = q.id AND e.status = 'waiting'"
         " GROUP BY q.id, q.key, q.waiting_count HAVING q.waiting_count <> COUNT(e.id)",
         lambda r: f"queue {r['key']} says {r['waiting_count']} waiting, rows say {r['n']}",
+    )
+    await report(
+        "two entries in one place of a queue",
+        "SELECT queue_id, seq, COUNT(*) AS n FROM entry GROUP BY queue_id, seq HAVING COUNT(*) > 1",
+        lambda r: f"queue {r['queue_id']} has {r['n']} entries at seq {r['seq']}",
+    )
+    await report(
+        "extraction names another line's entry",
+        "SELECT x.id, x.line_id, e.id AS entry_id, e.line_id AS entry_line FROM extraction x"
+        " JOIN entry e ON e.id = x.entry_id WHERE e.line_id <> x.line_id OR e.queue_id <> x.queue_id",
+        lambda r: (
+            f"extraction {r['id']} of line {r['line_id']} names entry {r['entry_id']}"
+            f" of line {r['entry_line']}"
+        ),
+    )
+    await report(
+        "entry not named by its line's extraction",
+        "SELECT e.id, e.line_id FROM entry e LEFT JOIN extraction x ON x.entry_id = e.id"
+        " WHERE x.id IS NULL",
+        lambda r: f"entry {r['id']} of line {r['line_id']} has no extraction naming it",
     )
     await report(
         "queue tail behind its entries",
@@ -139,12 +160,15 @@ async def check_conservation() -> list[str]:
         lambda r: f"member {r['member_id']} has ledger lines but no wallet",
     )
     await report(
-        "payout without its ledger line",
-        "SELECT p.id, p.amount_fen, l.amount FROM payout p LEFT JOIN ledger_line l"
-        " ON l.kind = 'payout' AND l.entry_id = p.entry_id"
-        " AND l.key = 'payout:' || CAST(p.extraction_id AS VARCHAR(20)) || ':' || CAST(p.entry_id AS VARCHAR(20))"
-        " WHERE l.id IS NULL OR l.amount <> p.amount_fen OR l.member_id <> p.member_id",
-        lambda r: f"payout {r['id']} of {r['amount_fen']} has ledger amount {r['amount']}",
+        "payout ledger line malformed",
+        "SELECT l.id, l.key, l.amount FROM ledger_line l LEFT JOIN entry e ON e.id = l.entry_id"
+        " WHERE l.kind = 'payout' AND (l.extraction_id IS NULL OR e.id IS NULL"
+        " OR l.member_id <> e.member_id OR l.asset <> 'cash' OR l.amount <= 0"
+        " OR l.key <> 'payout:' || CAST(l.extraction_id AS VARCHAR(20)) || ':'"
+        " || CAST(l.entry_id AS VARCHAR(20)))",
+        lambda r: (
+            f"ledger line {r['id']} ({r['key']}) of {r['amount']} is not a payout of an entry to its member"
+        ),
     )
     await report(
         "exchanged entry without exactly one exchange ledger line",
@@ -192,7 +216,7 @@ async def totals() -> dict[str, int]:
         conn,
         "SELECT (SELECT COUNT(*) FROM queue) AS queues, (SELECT COUNT(*) FROM entry) AS entries,"
         " (SELECT COALESCE(SUM(amount_fen), 0) FROM extraction) AS extracted,"
-        " (SELECT COALESCE(SUM(amount_fen), 0) FROM payout) AS paid,"
+        f" (SELECT COALESCE(SUM(amount), 0) FROM ledger_line p WHERE {PAYOUT}) AS paid,"
         " (SELECT COUNT(*) FROM ledger_line) AS ledger_lines",
     )
     return {k: int(v) for k, v in rows[0].items()}

@@ -171,10 +171,10 @@ async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | No
             raise NotAllowed("只有已支付的订单可以完成")
         order.status, order.completed_at = OrderStatus.COMPLETED, now
         await order.save(using_db=conn, update_fields=["status", "completed_at"])
-        await execute(  # by its lines: entry.order_id has no index of its own (writer's cost)
+        await execute(  # through its lines' extractions: entry has no index by order or line
             conn,
-            "UPDATE entry SET order_completed = $1"
-            " WHERE line_id IN (SELECT id FROM order_line WHERE order_id = $2)",
+            "UPDATE entry SET order_completed = $1 WHERE id IN (SELECT x.entry_id FROM order_line l"
+            " JOIN extraction x ON x.line_id = l.id WHERE l.order_id = $2)",
             [True, order.id],
         )
         unsettled = (
@@ -280,7 +280,10 @@ async def _queue_of_line(line_id: int) -> int | None:
 
 async def _leave_queue(conn: BaseDBAsyncClient, line_id: int, now: datetime) -> str:
     rows = await fetch(
-        conn, "SELECT id, queue_id, member_id FROM entry WHERE line_id = $1", [line_id]
+        conn,
+        "SELECT e.id, e.queue_id, e.member_id FROM extraction x JOIN entry e ON e.id = x.entry_id"
+        " WHERE x.line_id = $1",
+        [line_id],
     )
     if not rows:
         return "after_settlement_no_entry"

@@ -4,9 +4,8 @@ Writes the rows ``services.settled_rows`` builds — the same as ``services.queu
 by COPY and unnest — in a handful of round trips instead of one statement per touched row:
 
 1. ids for the batch's new entries and extractions, from their sequences, in one query;
-2. every existing entry that received money, in one ``UPDATE … FROM unnest(…)`` keyed on
-   ``(queue_id, seq)``, returning the entry ids the payouts and ledger lines refer to;
-3. entries, extractions, payouts, ledger lines and outbox events by COPY;
+2. every existing entry that received money, in one ``UPDATE … FROM unnest(…)`` by id;
+3. entries, extractions, payouts (ledger lines) and outbox events by COPY;
 4. every wallet touched, in one ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE``,
    members in ascending order, as the generic path locks them;
 5. the queue's counters, the order lines (settled) and the pending rows (deleted), one statement
@@ -63,7 +62,7 @@ async def window_chunk(
             key = (db, int(queue["id"]), queue["created_at"])
             start = _HEADS.get(key, 0)
         rows = await raw.fetch(
-            "SELECT seq, order_id, member_id, entitlement_fen, paid_fen, order_completed FROM entry"
+            "SELECT id, seq, order_id, member_id, entitlement_fen, paid_fen, order_completed FROM entry"
             " WHERE queue_id = $1 AND status = 'waiting' AND seq > $2"
             + (" AND order_completed" if completed_only else "")
             + " ORDER BY seq LIMIT $3",
@@ -76,16 +75,17 @@ async def window_chunk(
 
 async def write_batch(
     conn: BaseDBAsyncClient, queue: dict[str, Any], pending: Sequence[Mapping[str, Any]],
-    book: QueueBook, result: BatchResult, now: datetime,
+    book: QueueBook, window_ids: Mapping[int, int], result: BatchResult, now: datetime,
 ) -> None:  # fmt: skip
-    """Write the outcome of ``settle_batch`` for ``pending`` (the batch's rows, in order)."""
+    """Write the outcome of ``settle_batch`` for ``pending`` (the batch's rows, in order);
+    ``window_ids`` are the ids of the book's entries (seq → id)."""
     async with conn.acquire_connection() as raw:
-        await _write(raw, queue, pending, book, result, now)
+        await _write(raw, queue, pending, book, window_ids, result, now)
 
 
 async def _write(
     raw: asyncpg.Connection, queue: dict[str, Any], pending: Sequence[Mapping[str, Any]],
-    book: QueueBook, result: BatchResult, now: datetime,
+    book: QueueBook, window_ids: Mapping[int, int], result: BatchResult, now: datetime,
 ) -> None:  # fmt: skip
     queue_id = int(queue["id"])
     by_line = {int(p["line_id"]): p for p in pending}
@@ -99,30 +99,31 @@ async def _write(
         await _sequence(raw, "entry"), len(joined),
         await _sequence(raw, "extraction"), len(result.lines),
     )  # fmt: skip
-    entry_ids = {j.seq: eid for j, eid in zip(joined, ids["entries"], strict=True)}
+    entry_ids = {
+        **window_ids,
+        **{j.seq: eid for j, eid in zip(joined, ids["entries"], strict=True)},
+    }
     ext_ids = {o.line_id: xid for o, xid in zip(result.lines, ids["extractions"], strict=True)}
 
     # 2. Existing entries that received money.
     if old:
         seqs, paid, status = zip(*old, strict=True)
-        found = await raw.fetch(
+        done = await raw.execute(
             "UPDATE entry AS e SET paid_fen = u.paid, status = u.status, updated_at = $1"
-            " FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS u(seq, paid, status)"
-            " WHERE e.queue_id = $5 AND e.seq = u.seq RETURNING e.id, e.seq",
-            now, seqs, paid, status, queue_id,
+            " FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS u(id, paid, status)"
+            " WHERE e.id = u.id",
+            now, [entry_ids[s] for s in seqs], paid, status,
         )  # fmt: skip
-        if len(found) != len(old):
-            raise RuntimeError(f"queue {queue_id}: {len(old) - len(found)} paid entries not found")
-        entry_ids.update({int(r["seq"]): int(r["id"]) for r in found})
+        if done != f"UPDATE {len(old)}":
+            raise RuntimeError(f"queue {queue_id}: paid entries not all found ({done})")
 
     # 3. The rows, by COPY (no foreign keys on these tables: see models.queues.Entry).
     new_entries = settled.entry_rows(queue_id, joined, by_line, book, now)
     await _copy(raw, "entry", ("id", *settled.ENTRY_COLUMNS),
                 [(entry_ids[r[1]], *r) for r in new_entries])  # fmt: skip
     await _copy(raw, "extraction", ("id", *settled.EXTRACTION_COLUMNS),
-                [(ext_ids[r[1]], *r) for r in settled.extraction_rows(queue_id, result, by_line, now)])  # fmt: skip
+                [(ext_ids[r[1]], *r) for r in settled.extraction_rows(queue_id, result, by_line, entry_ids, now)])  # fmt: skip
     money = settled.money_rows(queue, result, by_line, entry_ids, ext_ids, now)
-    await _copy(raw, "payout", settled.PAYOUT_COLUMNS, money.payouts)
     await _copy(raw, "ledger_line", settled.LEDGER_COLUMNS, money.ledger)
     await _copy(raw, "outbox_event", settled.OUTBOX_COLUMNS, money.events)
 

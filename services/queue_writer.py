@@ -132,7 +132,7 @@ async def apply_batch(
     base = base or await load_base()
     completed = await _completed_orders(conn, {int(p["order_id"]) for p in pending})
     lines = [_settling_line(p, int(p["order_id"]) in completed) for p in pending]
-    book = await _open_book(conn, queue, lines, base.payout_order)
+    book, entry_ids = await _open_book(conn, queue, lines, base.payout_order)
     today, total = await _limit_counts(conn, lines)
     cursor = GroupCursor(
         int(queue["rr_size"]),
@@ -150,7 +150,7 @@ async def apply_batch(
         counts_today=today,
         counts_total=total,
     )
-    await _write(conn, queue, pending, book, result, now)
+    await _write(conn, queue, pending, book, entry_ids, result, now)
     return len(pending)
 
 
@@ -209,14 +209,16 @@ async def _open_book(
     queue: dict[str, Any],
     lines: Sequence[SettlingLine],
     payout_order: PayoutOrder,
-) -> QueueBook:
+) -> tuple[QueueBook, dict[int, int]]:
     """Load waiting entries from the head until they can absorb every extraction of the batch
     (entries of the batch's own orders, and under ``completed_first`` entries whose order is not
-    completed, absorb nothing), or until the queue has no more."""
+    completed, absorb nothing), or until the queue has no more. Returns the book and the ids of
+    its entries (seq → id)."""
     need = sum(line.extraction_fen for line in lines)
     batch_orders = {line.order_id for line in lines}
     completed_only = payout_order == PayoutOrder.COMPLETED_FIRST
     window: list[Waiting] = []
+    ids: dict[int, int] = {}
     covered, after_seq, complete = 0, 0, False
     while covered < need:
         load = pg_bulk.window_chunk if is_pg(conn) else _window_chunk
@@ -231,19 +233,21 @@ async def _open_book(
                 bool(r["order_completed"]),
             )
             window.append(w)
+            ids[w.seq] = int(r["id"])
             if w.order_id not in batch_orders:
                 covered += w.remaining
         if len(rows) < WINDOW_CHUNK:
             complete = True
             break
         after_seq = window[-1].seq
-    return QueueBook(
+    book = QueueBook(
         window,
         next_seq=int(queue["next_seq"]),
         waiting_count=int(queue["waiting_count"]),
         payout_order=payout_order,
         window_is_complete=complete or need == 0,
     )
+    return book, ids
 
 
 async def _window_chunk(
@@ -251,7 +255,7 @@ async def _window_chunk(
 ) -> list[dict[str, Any]]:
     return await fetch(
         conn,
-        "SELECT seq, order_id, member_id, entitlement_fen, paid_fen, order_completed"
+        "SELECT id, seq, order_id, member_id, entitlement_fen, paid_fen, order_completed"
         " FROM entry WHERE queue_id = $1 AND status = 'waiting' AND seq > $2"
         + (" AND order_completed = $4" if completed_only else "")
         + " ORDER BY seq LIMIT $3",
@@ -283,13 +287,15 @@ async def _write(
     queue: dict[str, Any],
     pending: Sequence[Mapping[str, Any]],
     book: QueueBook,
+    window_ids: Mapping[int, int],
     result: BatchResult,
     now: datetime,
 ) -> None:
     """Write the batch's rows (services.settled_rows) one statement per table; on PostgreSQL
-    by COPY and unnest instead (services.pg_bulk)."""
+    by COPY and unnest instead (services.pg_bulk). ``window_ids``: the book's entries, seq →
+    id."""
     if is_pg(conn):
-        return await pg_bulk.write_batch(conn, queue, pending, book, result, now)
+        return await pg_bulk.write_batch(conn, queue, pending, book, window_ids, result, now)
     queue_id = int(queue["id"])
     by_line = {int(p["line_id"]): p for p in pending}
     joined = settled.joined_entries(result)
@@ -303,30 +309,23 @@ async def _write(
         settled.entry_rows(queue_id, joined, by_line, book, now),
         returning="id, seq",
     )
-    entry_ids = {int(r["seq"]): int(r["id"]) for r in inserted}
+    entry_ids = {**window_ids, **{int(r["seq"]): int(r["id"]) for r in inserted}}
     if old:
-        found = await fetch(
-            conn,
-            f"SELECT id, seq FROM entry WHERE queue_id = $1 AND seq IN ({_in_list(conn, len(old), 2)})",
-            [queue_id, *[seq for seq, _, _ in old]],
-        )
-        entry_ids.update({int(r["seq"]): int(r["id"]) for r in found})
         await conn.execute_many(
             sql(conn, "UPDATE entry SET paid_fen = $1, status = $2, updated_at = $3 WHERE id = $4"),
             [[paid, status, now, entry_ids[seq]] for seq, paid, status in old],
         )
 
-    # 2. Extractions, then their payouts, ledger lines and events.
+    # 2. Extractions, then their payouts (ledger lines) and events.
     ext = await insert_many(
         conn,
         "extraction",
         settled.EXTRACTION_COLUMNS,
-        settled.extraction_rows(queue_id, result, by_line, now),
+        settled.extraction_rows(queue_id, result, by_line, entry_ids, now),
         returning="id, line_id",
     )
     ext_ids = {int(r["line_id"]): int(r["id"]) for r in ext}
     money = settled.money_rows(queue, result, by_line, entry_ids, ext_ids, now)
-    await insert_many(conn, "payout", settled.PAYOUT_COLUMNS, money.payouts)
     await insert_many(conn, "ledger_line", settled.LEDGER_COLUMNS, money.ledger)
     await insert_many(conn, "outbox_event", settled.OUTBOX_COLUMNS, money.events)
 

@@ -2,7 +2,7 @@
 
 ``services.queue_writer`` (any database) and ``services.pg_bulk`` (PostgreSQL, by COPY) differ
 only in how they get ids and send rows; what the rows say is decided here: new entries with
-their paid amount and status after the batch, extractions, payouts with their ledger lines,
+their paid amount and status after the batch, extractions, payouts (ledger lines),
 random-return points, the outbox events for the chat bot, the wallet sums and the queue's
 counters.
 """
@@ -23,12 +23,12 @@ ENTRY_COLUMNS = (
     "points", "lottery", "lottery_drawn", "created_at", "updated_at",
 )  # fmt: skip
 EXTRACTION_COLUMNS = (
-    "queue_id", "line_id", "order_id", "amount_fen", "paid_fen", "withheld_fen",
+    "queue_id", "line_id", "order_id", "entry_id", "amount_fen", "paid_fen", "withheld_fen",
     "unallocated_fen", "created_at",
 )  # fmt: skip
-PAYOUT_COLUMNS = ("extraction_id", "entry_id", "member_id", "amount_fen", "created_at")
 LEDGER_COLUMNS = (
-    "member_id", "asset", "amount", "kind", "key", "order_id", "entry_id", "memo", "created_at",
+    "member_id", "asset", "amount", "kind", "key", "order_id", "entry_id", "extraction_id",
+    "memo", "created_at",
 )  # fmt: skip
 OUTBOX_COLUMNS = ("kind", "member_id", "payload", "created_at")
 QUEUE_COUNTERS_SQL = (
@@ -78,11 +78,17 @@ def paid_entries(book: QueueBook, joined: Sequence[Joined]) -> list[tuple[int, i
 
 
 def extraction_rows(
-    queue_id: int, result: BatchResult, by_line: Mapping[int, Mapping[str, Any]], now: datetime
+    queue_id: int,
+    result: BatchResult,
+    by_line: Mapping[int, Mapping[str, Any]],
+    entry_ids: Mapping[int, int],
+    now: datetime,
 ) -> list[tuple[Any, ...]]:
-    """One extraction per line (``EXTRACTION_COLUMNS``), in the batch's order."""
+    """One extraction per line (``EXTRACTION_COLUMNS``), in the batch's order, naming the entry
+    its line created (``entry_ids``: seq → id)."""
     return [
-        (queue_id, o.line_id, int(by_line[o.line_id]["order_id"]), o.extracted.amount,
+        (queue_id, o.line_id, int(by_line[o.line_id]["order_id"]),
+         None if o.joined is None else entry_ids[o.joined.seq], o.extracted.amount,
          o.extracted.paid, o.extracted.withheld, o.extracted.unallocated, now)
         for o in result.lines
     ]  # fmt: skip
@@ -90,7 +96,6 @@ def extraction_rows(
 
 @dataclass
 class MoneyRows:
-    payouts: list[tuple[Any, ...]] = field(default_factory=list)  # PAYOUT_COLUMNS
     ledger: list[tuple[Any, ...]] = field(default_factory=list)  # LEDGER_COLUMNS
     events: list[tuple[Any, ...]] = field(default_factory=list)  # OUTBOX_COLUMNS
     cash: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # member → fen
@@ -105,7 +110,8 @@ def money_rows(
     ext_ids: Mapping[int, int],
     now: datetime,
 ) -> MoneyRows:
-    """Payouts and their ledger lines, random-return points, wallet sums and outbox events.
+    """Payouts (ledger lines of kind ``payout``), random-return points, wallet sums and outbox
+    events.
     ``entry_ids`` maps every touched or new seq to its entry id, ``ext_ids`` every line id to its
     extraction id.
 
@@ -120,9 +126,8 @@ def money_rows(
         xid = ext_ids[o.line_id]
         for pay in o.extracted.payouts:
             eid = entry_ids[pay.seq]
-            out.payouts.append((xid, eid, pay.member_id, pay.amount, now))
             out.ledger.append((pay.member_id, "cash", pay.amount, "payout", f"payout:{xid}:{eid}",
-                               order_id, eid, "", now))  # fmt: skip
+                               order_id, eid, xid, "", now))  # fmt: skip
             out.cash[pay.member_id] += pay.amount
             agg = received.setdefault(eid, [pay.member_id, 0, 0, pay.entitlement])
             agg[1] += pay.amount
@@ -133,7 +138,7 @@ def money_rows(
         eid = entry_ids[j.seq]
         if j.points:
             out.ledger.append((j.member_id, "points", j.points, "random_return",
-                               f"random_return:{eid}", order_id, eid, "", now))  # fmt: skip
+                               f"random_return:{eid}", order_id, eid, None, "", now))  # fmt: skip
             out.points[j.member_id] += j.points
             out.events.append(("entry_converted", j.member_id,
                                f'{{"entry_id":{eid},"points":{j.points}}}', now))  # fmt: skip

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
+from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 from tortoise.models import Model
 
-from runtime.cli import describe_changes, migrate_database, model_changes
+from runtime.cli import describe_changes, migrate_database, model_changes, opened
 from runtime.config import Settings
 from runtime.db import tortoise_config
+from services.conservation import check_conservation
 from tests.conftest import create_pg_database, drop_pg_database, pg_url
 
 
@@ -145,3 +147,82 @@ async def test_outbox_payloads_are_json_text_on_postgres(empty_db_url: str, pg_u
             else:
                 _, rows = await conn.execute_query("PRAGMA table_info(outbox_event)")
                 assert {r["name"]: r["type"] for r in rows}["payload"] == "JSON"
+
+
+# --- 0017: payouts become ledger lines --------------------------------------------------------
+
+BEFORE_0017 = "models.0016_entry_order_index_dropped"
+T = "2026-11-24 10:00:00+00:00"
+# The seed's example at 0016: 甲 pays 168.00 (entry 1), 乙 pays 168.00; 乙's extraction pays
+# 109.20 to 甲 (payout 1 and its ledger line payout:2:1); 甲's own extraction found no one waiting.
+ROWS_0016 = (
+    "INSERT INTO member (id, openid, nickname, avatar_url, level, referral_code, created_at)"
+    f" VALUES (1, 'o1', '甲', '', 0, 'R1', '{T}'), (2, 'o2', '乙', '', 0, 'R2', '{T}')",
+    "INSERT INTO orders (id, source, status, out_trade_no, total_fen, deduction_fen, paid_fen,"
+    f" paid_at, created_at, member_id) VALUES (1, 'mall', 'paid', 'Q1', 16800, 0, 16800, '{T}',"
+    f" '{T}', 1), (2, 'mall', 'paid', 'Q2', 16800, 0, 16800, '{T}', '{T}', 2)",
+    "INSERT INTO order_line (id, quantity, paid_fen, deduction_fen, status, order_id)"
+    " VALUES (1, 1, 16800, 0, 'settled', 1), (2, 1, 16800, 0, 'settled', 2)",
+    "INSERT INTO queue (id, key, next_seq, waiting_count, extracted_fen, paid_fen, withheld_fen,"
+    f" unallocated_fen, rr_size, rr_slots, rr_index, created_at) VALUES (1, 'mall', 3, 2, 21840,"
+    f" 10920, 0, 10920, 0, '', 0, '{T}')",
+    "INSERT INTO entry (id, queue_id, seq, member_id, order_id, line_id, target, day, base_fen,"
+    " ratio_bp, ratio_source, entitlement_fen, paid_fen, status, order_completed, points,"
+    " lottery_drawn, created_at, updated_at) VALUES"
+    f" (1, 1, 1, 1, 1, 1, 'product:1', '2026-11-24', 16800, 13000, 'base:default', 21840, 10920,"
+    f" 'waiting', FALSE, 0, FALSE, '{T}', '{T}'),"
+    f" (2, 1, 2, 2, 2, 2, 'product:1', '2026-11-24', 16800, 13000, 'base:default', 21840, 0,"
+    f" 'waiting', FALSE, 0, FALSE, '{T}', '{T}')",
+    "INSERT INTO extraction (id, queue_id, line_id, order_id, amount_fen, paid_fen, withheld_fen,"
+    f" unallocated_fen, created_at) VALUES (1, 1, 1, 1, 10920, 0, 0, 10920, '{T}'),"
+    f" (2, 1, 2, 2, 10920, 10920, 0, 0, '{T}')",
+    "INSERT INTO payout (id, extraction_id, entry_id, member_id, amount_fen, created_at)"
+    f" VALUES (1, 2, 1, 1, 10920, '{T}')",
+    "INSERT INTO ledger_line (id, member_id, asset, amount, kind, key, order_id, entry_id, memo,"
+    f" created_at) VALUES (1, 1, 'cash', 10920, 'payout', 'payout:2:1', 2, 1, '', '{T}')",
+    "INSERT INTO wallet (member_id, cash_fen, points, love_available, love_frozen)"
+    " VALUES (1, 10920, 0, 0, 0), (2, 0, 0, 0, 0)",
+)
+
+
+async def _migrate_to(url: str, target: str | None) -> None:
+    async with opened(url, must_exist=False):
+        await tortoise_migrate(config=tortoise_config(url), target=target, direction="forward")
+
+
+async def _at_0016(url: str, *extra: str) -> None:
+    await _migrate_to(url, BEFORE_0017)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(url))
+        for statement in (*ROWS_0016, *extra):
+            await ctx.db().execute_script(statement)
+
+
+async def test_0017_moves_payouts_into_the_ledger_and_the_books_still_balance(
+    empty_db_url: str,
+) -> None:
+    await _at_0016(empty_db_url)
+    await _migrate_to(empty_db_url, None)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(empty_db_url))
+        conn = ctx.db()
+        _, lines = await conn.execute_query("SELECT key, extraction_id FROM ledger_line")
+        _, extractions = await conn.execute_query("SELECT id, entry_id FROM extraction ORDER BY id")
+        tables = await _columns(conn)
+        problems = await check_conservation()
+    assert [(r["key"], r["extraction_id"]) for r in lines] == [("payout:2:1", 2)]
+    assert [(r["id"], r["entry_id"]) for r in extractions] == [(1, 1), (2, 2)]
+    assert "payout" not in tables
+    assert problems == []
+
+
+async def test_0017_refuses_when_a_payout_has_no_ledger_line_and_changes_nothing(
+    empty_db_url: str,
+) -> None:
+    await _at_0016(empty_db_url, "UPDATE ledger_line SET amount = 10000 WHERE id = 1")
+    with pytest.raises(Exception, match="1 payouts have no matching ledger line"):
+        await _migrate_to(empty_db_url, None)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(empty_db_url))
+        tables = await _columns(ctx.db())
+    assert "payout" in tables and "extraction_id" not in tables["ledger_line"]

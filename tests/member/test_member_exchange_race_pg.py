@@ -6,7 +6,7 @@ import asyncio
 import random
 from collections.abc import Awaitable
 
-from models import Entry, LedgerLine, Payout
+from models import Entry, LedgerLine
 from rebate.errors import NotAllowed
 from rebate.settings import OrderSource, RatioSettings
 from services.catalog import new_member, new_product
@@ -47,7 +47,7 @@ async def _round(i: int, delay: float, clock: Clock) -> str:
     assert all(isinstance(f, NotAllowed) for f in failures), failures  # only a late exchange
 
     after = await Entry.get(id=entry.id)
-    paid = sum(p.amount_fen for p in await Payout.filter(entry_id=entry.id))
+    paid = sum(p.amount for p in await LedgerLine.filter(kind="payout", entry_id=entry.id))
     exchanged = await LedgerLine.filter(kind="exchange", entry_id=entry.id)
     assert paid == after.paid_fen <= ENTITLEMENT
     if not exchanged:  # the payouts filled it before either exchange

@@ -37,3 +37,58 @@ async def test_check_finds_a_key_that_points_nowhere(db, table, column, target):
 
     assert found == [f"{table}.{column} refers to a missing row: {table} {row_id}:"
                      f" {column} 987654321 is not in {target}"]  # fmt: skip
+
+
+async def test_check_finds_two_entries_in_one_place(db):
+    """No unique (queue_id, seq) constraint: the check stands in for it."""
+    await settled_books()
+    conn = connections.get("default")
+    rows = await fetch(conn, "SELECT id, queue_id, seq FROM entry ORDER BY id")
+    await execute(conn, "UPDATE entry SET seq = $1 WHERE id = $2", [rows[0]["seq"], rows[1]["id"]])
+
+    found = [p for p in await check_conservation() if p.startswith("two entries in one place")]
+
+    assert found == [f"two entries in one place of a queue: queue {rows[0]['queue_id']}"
+                     f" has 2 entries at seq {rows[0]['seq']}"]  # fmt: skip
+
+
+async def test_check_finds_an_extraction_naming_another_lines_entry(db):
+    """A line's entry is found through its extraction (refunds, completion): it must be its
+    own line's, and every entry must be named by one."""
+    await settled_books()
+    conn = connections.get("default")
+    x = await fetch(conn, "SELECT id, line_id, entry_id FROM extraction ORDER BY id")
+    e = await fetch(
+        conn, "SELECT id, line_id FROM entry WHERE id <> $1 ORDER BY id", [x[0]["entry_id"]]
+    )
+    await execute(
+        conn, "UPDATE extraction SET entry_id = $1 WHERE id = $2", [e[0]["id"], x[0]["id"]]
+    )
+
+    found = [
+        p for p in await check_conservation() if p.startswith(("extraction names", "entry not"))
+    ]
+
+    assert sorted(found) == sorted([
+        f"extraction names another line's entry: extraction {x[0]['id']} of line"
+        f" {x[0]['line_id']} names entry {e[0]['id']} of line {e[0]['line_id']}",
+        f"entry not named by its line's extraction: entry {x[0]['entry_id']} of line"
+        f" {x[0]['line_id']} has no extraction naming it",
+    ])  # fmt: skip
+
+
+async def test_check_finds_a_payout_line_that_is_not_its_entrys(db):
+    """A payout is its ledger line: its key, extraction, entry and member must agree."""
+    await settled_books()
+    conn = connections.get("default")
+    rows = await fetch(
+        conn, "SELECT id, key, amount FROM ledger_line WHERE kind = 'payout' ORDER BY id"
+    )
+    await execute(
+        conn, "UPDATE ledger_line SET key = $1 WHERE id = $2", ["payout:1:1", rows[0]["id"]]
+    )
+
+    found = [p for p in await check_conservation() if p.startswith("payout ledger line")]
+
+    assert found == [f"payout ledger line malformed: ledger line {rows[0]['id']} (payout:1:1) of"
+                     f" {rows[0]['amount']} is not a payout of an entry to its member"]  # fmt: skip

@@ -643,8 +643,9 @@ async def _read_books(conn: BaseDBAsyncClient) -> dict[str, Any]:
     )
     payouts = await fetch(
         conn,
-        "SELECT x.line_id AS xl, e.line_id AS el, p.member_id, p.amount_fen FROM payout p"
-        " JOIN extraction x ON x.id = p.extraction_id JOIN entry e ON e.id = p.entry_id",
+        "SELECT x.line_id AS xl, e.line_id AS el, p.member_id, p.amount AS amount_fen"
+        " FROM ledger_line p JOIN extraction x ON x.id = p.extraction_id"
+        " JOIN entry e ON e.id = p.entry_id WHERE p.kind = 'payout'",
     )
     wallets = await fetch(conn, "SELECT member_id, cash_fen, points FROM wallet")
     lines = await fetch(conn, "SELECT id, status FROM order_line")
