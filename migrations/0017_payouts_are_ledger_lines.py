@@ -20,7 +20,8 @@ from tortoise import fields
 # - tortoise can drop neither unique constraint on SQLite without rebuilding the table (and its
 #   indexes): those two operations change only the migration state, and the constraints are
 #   dropped on PostgreSQL only. SQLite (the embedded default) keeps them, as it keeps the
-#   writer tables' foreign keys (0007).
+#   writer tables' foreign keys (0007). tortoise's AddField writes a foreign key even for
+#   db_constraint=False: on PostgreSQL the two new ones are dropped here too.
 
 
 class StateOnly:
@@ -37,6 +38,16 @@ class RemoveConstraintState(StateOnly, ops.RemoveConstraint):
 
 class AlterFieldState(StateOnly, ops.AlterField):
     pass
+
+
+# (table, constraint type, its columns in name order): the two unique constraints of entry, and
+# the foreign keys tortoise's AddField creates even for db_constraint=False keys.
+DROPPED_ON_POSTGRES = (
+    ("entry", "u", ["line_id"]),
+    ("entry", "u", ["queue_id", "seq"]),
+    ("extraction", "f", ["entry_id"]),
+    ("ledger_line", "f", ["extraction_id"]),
+)
 
 
 class MigrationRefused(Exception):
@@ -74,15 +85,16 @@ async def move_payouts(apps, schema_editor) -> None:
         "UPDATE extraction SET entry_id = (SELECT e.id FROM entry e WHERE e.line_id = extraction.line_id)"
     )
     if pg:
-        await schema_editor._run_sql(
-            "DO $$ DECLARE c record; BEGIN"
-            " FOR c IN SELECT conname FROM pg_constraint k WHERE k.contype = 'u'"
-            " AND k.conrelid = 'entry'::regclass AND (SELECT array_agg(a.attname::text ORDER BY a.attname)"
-            " FROM pg_attribute a WHERE a.attrelid = k.conrelid AND a.attnum = ANY(k.conkey))"
-            " IN (ARRAY['line_id'], ARRAY['queue_id', 'seq']) LOOP"
-            " EXECUTE format('ALTER TABLE entry DROP CONSTRAINT %I', c.conname);"
-            " END LOOP; END $$"
-        )
+        for table, kind, columns in DROPPED_ON_POSTGRES:
+            await schema_editor._run_sql(
+                "DO $$ DECLARE c record; BEGIN"
+                f" FOR c IN SELECT conname FROM pg_constraint k WHERE k.contype = '{kind}'"
+                f" AND k.conrelid = '{table}'::regclass AND (SELECT array_agg(a.attname::text"
+                " ORDER BY a.attname) FROM pg_attribute a WHERE a.attrelid = k.conrelid"
+                f" AND a.attnum = ANY(k.conkey)) = ARRAY{columns}::text[] LOOP"
+                f" EXECUTE format('ALTER TABLE {table} DROP CONSTRAINT %I', c.conname);"
+                " END LOOP; END $$"
+            )
 
 
 async def payouts_back(apps, schema_editor) -> None:

@@ -19,7 +19,8 @@ from runtime.cli import describe_changes, migrate_database, model_changes, opene
 from runtime.config import Settings
 from runtime.db import tortoise_config
 from services.conservation import check_conservation
-from tests.conftest import create_pg_database, drop_pg_database, pg_url
+from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import pg_url as pg_url_of
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -30,7 +31,7 @@ async def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     name = await create_pg_database()
     try:
-        yield pg_url(name)
+        yield pg_url_of(name)
     finally:
         await drop_pg_database(name)
 
@@ -226,3 +227,37 @@ async def test_0017_refuses_when_a_payout_has_no_ledger_line_and_changes_nothing
         await ctx.init(config=tortoise_config(empty_db_url))
         tables = await _columns(ctx.db())
     assert "payout" in tables and "extraction_id" not in tables["ledger_line"]
+
+
+WRITER_TABLES = ("entry", "extraction", "ledger_line", "outbox_event")
+
+
+async def _constraints(url: str) -> set[tuple[str, str, tuple[str, ...]]]:
+    """(table, type, columns) of the constraints on the queue writer's tables (PostgreSQL)."""
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(url))
+        _, rows = await ctx.db().execute_query(
+            "SELECT k.conrelid::regclass::text AS t, k.contype AS c, ARRAY(SELECT a.attname::text"
+            " FROM pg_attribute a WHERE a.attrelid = k.conrelid AND a.attnum = ANY(k.conkey)"
+            " ORDER BY a.attname) AS cols FROM pg_constraint k"
+            " WHERE k.conrelid::regclass::text = ANY($1::text[])",
+            [list(WRITER_TABLES)],
+        )
+    return {(r["t"], r["c"], tuple(r["cols"])) for r in rows}
+
+
+async def test_writer_tables_have_the_same_constraints_migrated_and_generated(
+    pg_url: str,
+) -> None:
+    """On PostgreSQL the tables the queue writer fills carry no foreign keys (each would cost it
+    an index probe per row, models.queues.Entry), whether made by migrate or generate_schemas."""
+    name = await create_pg_database()
+    try:
+        await migrate_database(Settings().with_database_url(pg_url_of(name)), io.StringIO())
+        migrated = await _constraints(pg_url_of(name))
+    finally:
+        await drop_pg_database(name)
+    generated = await _constraints(pg_url)  # the test template: generate_schemas
+
+    assert migrated == generated
+    assert not [c for c in migrated if c[1] == "f"]
