@@ -99,20 +99,27 @@ class PendingSettlement(Model):
     in id order and deletes each in the transaction that applies it, so every row is applied
     exactly once, and what stays here is only what is still waiting. An applied line is
     recorded by its extraction (and entry), which carry its line id and the time it settled.
+
+    Keys without database constraints, as on Entry: they are copied from the order that the
+    enqueueing transaction holds locked (its id, member and lines) and from the queue it found
+    or created, and nothing referenced is ever deleted. A constraint would check each key per
+    row and lock the referenced rows — the queue's row, which its writer holds, among them —
+    at several times the cost of storing the row (issue 3); ``queue-rebate check`` verifies
+    these keys instead. ``line_id`` stays unique: a line is enqueued once.
     """
 
     id = fields.BigIntField(primary_key=True)
     queue = fields.ForeignKeyField(
-        "models.Queue", related_name="pending", on_delete=fields.RESTRICT
+        "models.Queue", related_name="pending", on_delete=fields.RESTRICT, db_constraint=False
     )
     line = fields.OneToOneField(
-        "models.OrderLine", related_name="pending", on_delete=fields.RESTRICT
+        "models.OrderLine", related_name="pending", on_delete=fields.RESTRICT, db_constraint=False
     )
     order = fields.ForeignKeyField(
-        "models.Order", related_name="pending", on_delete=fields.RESTRICT
+        "models.Order", related_name="pending", on_delete=fields.RESTRICT, db_constraint=False
     )
     member = fields.ForeignKeyField(
-        "models.Member", related_name="pending", on_delete=fields.RESTRICT
+        "models.Member", related_name="pending", on_delete=fields.RESTRICT, db_constraint=False
     )
     extraction_fen = fields.BigIntField()
     joins = fields.BooleanField()

@@ -34,6 +34,10 @@ UNCHECKED_KEYS = (
     ("ledger_line", "entry_id", "entry"),
     ("ledger_line", "extraction_id", "extraction"),
     ("outbox_event", "member_id", "member"),
+    ("pending_settlement", "queue_id", "queue"),
+    ("pending_settlement", "line_id", "order_line"),
+    ("pending_settlement", "order_id", "orders"),
+    ("pending_settlement", "member_id", "member"),
 )
 
 

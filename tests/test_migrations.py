@@ -229,11 +229,12 @@ async def test_0017_refuses_when_a_payout_has_no_ledger_line_and_changes_nothing
     assert "payout" in tables and "extraction_id" not in tables["ledger_line"]
 
 
-WRITER_TABLES = ("entry", "extraction", "ledger_line", "outbox_event")
+WRITER_TABLES = ("entry", "extraction", "ledger_line", "outbox_event", "pending_settlement")
 
 
 async def _constraints(url: str) -> set[tuple[str, str, tuple[str, ...]]]:
-    """(table, type, columns) of the constraints on the queue writer's tables (PostgreSQL)."""
+    """(table, type, columns) of the constraints on the queue writer's tables and its pending
+    rows (PostgreSQL)."""
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(url))
         _, rows = await ctx.db().execute_query(
@@ -249,8 +250,9 @@ async def _constraints(url: str) -> set[tuple[str, str, tuple[str, ...]]]:
 async def test_writer_tables_have_the_same_constraints_migrated_and_generated(
     pg_url: str,
 ) -> None:
-    """On PostgreSQL the tables the queue writer fills carry no foreign keys (each would cost it
-    an index probe per row, models.queues.Entry), whether made by migrate or generate_schemas."""
+    """On PostgreSQL the tables the queue writer fills, and its pending rows, carry no foreign
+    keys (each would cost an index probe per row, and a lock on the row it refers to,
+    models.queues.Entry and PendingSettlement), whether made by migrate or generate_schemas."""
     name = await create_pg_database()
     try:
         await migrate_database(Settings().with_database_url(pg_url_of(name)), io.StringIO())

@@ -3,10 +3,14 @@
 
 import pytest
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
-from rebate.settings import RatioSettings, SettleOn
+from models import Order
+from rebate.settings import OrderSource, RatioSettings, SettleOn
 from services.catalog import new_member, new_product
+from services.config_store import load_base
 from services.conservation import UNCHECKED_KEYS, check_conservation
+from services.orders import Item, create_order, record_payment
 from services.sql import execute, fetch
 from tests.services.helpers import Clock, seeded, use_base
 from tests.services.test_settle_smoke import buy
@@ -14,13 +18,21 @@ from tests.services.test_settle_smoke import buy
 
 async def settled_books():
     """Three orders of the seed's example: entries, extractions, payouts, ledger lines and
-    outbox events all exist, and the books balance."""
+    outbox events all exist, and the books balance; a fourth is paid and waits for its queue's
+    writer (a pending row)."""
     await use_base(extract_bp=6500, ratios=RatioSettings(default_bp=13000), settle_on=SettleOn.PAID)
     clock, rng = Clock(), seeded()
     product = await new_product("茶叶", 16800)
     for i in range(3):
         member = await new_member(f"k{i}")
         await buy(member.id, product.id, clock, rng)
+    member = await new_member("k3")
+    order = await create_order(member.id, OrderSource.MALL, items=[Item(product.id)])
+    async with in_transaction() as conn:  # paid, not drained
+        locked = await Order.select_for_update().using_db(conn).get(id=order.id)
+        await record_payment(
+            conn, locked, paid_fen=order.paid_fen, now=clock.tick(), base=await load_base()
+        )
     assert await check_conservation() == []
 
 
