@@ -7,6 +7,7 @@ enough entries from the head to cover the extractions it is about to apply.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from rebate.errors import RebateError
 from rebate.settings import PayoutOrder
@@ -28,8 +29,12 @@ class Waiting:
         return self.entitlement - self.paid
 
 
-@dataclass(frozen=True, slots=True)
-class Payout:
+# Values the engine returns per settled line are NamedTuples: immutable like frozen dataclasses,
+# and built several times faster (a frozen dataclass sets each field through object.__setattr__),
+# which counts at thousands of lines a second (issue 3).
+
+
+class Payout(NamedTuple):
     seq: int
     member_id: int
     amount: int
@@ -37,8 +42,7 @@ class Payout:
     entitlement: int
 
 
-@dataclass(frozen=True, slots=True)
-class Extracted:
+class Extracted(NamedTuple):
     """What one extraction became: payouts, withheld (paused) and unallocated, summing to it."""
 
     amount: int

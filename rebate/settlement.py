@@ -6,8 +6,8 @@ return turns it into points at once.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from rebate.book import Extracted, QueueBook
 from rebate.eligibility import within_limits
@@ -15,9 +15,10 @@ from rebate.money import apply_bp
 from rebate.random_return import GroupCursor, RandomSource, next_place
 from rebate.settings import Limits, RandomReturn
 
+NO_LIMITS = Limits()
 
-@dataclass(frozen=True, slots=True)
-class SettlingLine:
+
+class SettlingLine(NamedTuple):
     """One order line ready to settle into a queue; ratios were chosen when it was enqueued."""
 
     line_id: int
@@ -29,12 +30,11 @@ class SettlingLine:
     order_completed: bool
     target: str  # "product:<id>", "store:<id>", "cashier:<id>": what limits count against
     day: str  # the local date of payment, for per-day limits
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits = NO_LIMITS
     random_return: RandomReturn | None = None  # this line's 随机返 group; else the batch's
 
 
-@dataclass(frozen=True, slots=True)
-class Joined:
+class Joined(NamedTuple):
     line_id: int
     seq: int
     member_id: int
@@ -43,8 +43,7 @@ class Joined:
     points: int  # > 0: random return converted it to points at once (status completed)
 
 
-@dataclass(frozen=True, slots=True)
-class LineOutcome:
+class LineOutcome(NamedTuple):
     line_id: int
     extracted: Extracted
     joined: Joined | None

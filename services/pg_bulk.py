@@ -38,6 +38,18 @@ async def pending_rows(conn: BaseDBAsyncClient, queue_id: int, limit: int) -> li
     return rows
 
 
+async def completed_orders(conn: BaseDBAsyncClient, order_ids: set[int]) -> set[int]:
+    """Which of the batch's orders are completed. Their rows are share-locked, so an order
+    cannot complete between this read and the commit of its new entries (its completion marks
+    its entries payable, SPEC §4 ``completed_first``)."""
+    async with conn.acquire_connection() as raw:
+        rows = await raw.fetch(
+            "SELECT id, status = 'completed' FROM orders WHERE id = ANY($1::bigint[]) FOR SHARE",
+            sorted(order_ids),
+        )  # fmt: skip
+    return {r[0] for r in rows if r[1]}
+
+
 _HEADS: dict[tuple[str, int, Any], int] = {}  # (database, queue id, created) → head hint
 
 

@@ -20,7 +20,7 @@ from tortoise.transactions import in_transaction
 from rebate.book import QueueBook, Waiting
 from rebate.random_return import GroupCursor, RandomSource
 from rebate.settings import BaseSettings, Limits, PayoutOrder, RandomReturn
-from rebate.settlement import BatchResult, SettlingLine, settle_batch
+from rebate.settlement import NO_LIMITS, BatchResult, SettlingLine, settle_batch
 from services import pg_bulk
 from services import settled_rows as settled
 from services.config_store import load_base
@@ -130,8 +130,10 @@ async def apply_batch(
     if not pending:
         return 0
     base = base or await load_base()
-    completed = await _completed_orders(conn, {int(p["order_id"]) for p in pending})
-    lines = [_settling_line(p, int(p["order_id"]) in completed) for p in pending]
+    completed = await (pg_bulk.completed_orders if is_pg(conn) else _completed_orders)(
+        conn, {p["order_id"] for p in pending}
+    )
+    lines = [_settling_line(p, p["order_id"] in completed) for p in pending]
     book, entry_ids = await _open_book(conn, queue, lines, base.payout_order)
     today, total = await _limit_counts(conn, lines)
     cursor = GroupCursor(
@@ -165,43 +167,26 @@ async def _pending_rows(
 
 
 async def _completed_orders(conn: BaseDBAsyncClient, order_ids: set[int]) -> set[int]:
-    """Which of the batch's orders are completed. On PostgreSQL the rows are share-locked, so an
-    order cannot complete between this read and the commit of its new entries (its completion
-    marks its entries payable, SPEC §4 ``completed_first``)."""
+    """Which of the batch's orders are completed (SQLite, which serialises writers itself;
+    pg_bulk.completed_orders share-locks them)."""
     ids = sorted(order_ids)
-    lock = " FOR SHARE" if is_pg(conn) else ""
     rows = await fetch(
-        conn,
-        f"SELECT id, status FROM orders WHERE id IN ({_in_list(conn, len(ids), 1)}){lock}",
-        ids,
+        conn, f"SELECT id, status FROM orders WHERE id IN ({_in_list(conn, len(ids), 1)})", ids
     )
     return {int(r["id"]) for r in rows if r["status"] == "completed"}
 
 
-def _settling_line(p: dict[str, Any], order_completed: bool) -> SettlingLine:
-    rr = None
-    if int(p["rr_cash"]) + int(p["rr_points"]) > 0:
-        rr = RandomReturn(int(p["rr_cash"]), int(p["rr_points"]))
+def _settling_line(p: Mapping[str, Any], order_completed: bool) -> SettlingLine:
+    """A pending row as the engine takes it (its integers are integers on both backends)."""
+    per_day, total, rr_cash, rr_points = (
+        p["limit_per_day"], p["limit_total"], p["rr_cash"], p["rr_points"],
+    )  # fmt: skip
     return SettlingLine(
-        line_id=int(p["line_id"]),
-        order_id=int(p["order_id"]),
-        member_id=int(p["member_id"]),
-        extraction_fen=int(p["extraction_fen"]),
-        joins=bool(p["joins"]),
-        entitlement_fen=int(p["entitlement_fen"]),
-        order_completed=order_completed,
-        target=str(p["target"]),
-        day=str(p["day"]),
-        limits=_limits(p["limit_per_day"], p["limit_total"]),
-        random_return=rr,
-    )
-
-
-_NO_LIMITS = Limits()
-
-
-def _limits(per_day: int | None, total: int | None) -> Limits:
-    return _NO_LIMITS if per_day is None and total is None else Limits(per_day, total)
+        p["line_id"], p["order_id"], p["member_id"], p["extraction_fen"], bool(p["joins"]),
+        p["entitlement_fen"], order_completed, p["target"], p["day"],
+        NO_LIMITS if per_day is None and total is None else Limits(per_day, total),
+        RandomReturn(rr_cash, rr_points) if rr_cash + rr_points > 0 else None,
+    )  # fmt: skip
 
 
 async def _open_book(

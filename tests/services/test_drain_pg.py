@@ -8,17 +8,18 @@ import asyncio
 from contextlib import asynccontextmanager
 
 import asyncpg
+import pytest
 from tortoise.transactions import in_transaction
 
 from jobs.scheduler import BACKLOG_SECONDS, build_scheduler, run_backlog
-from models import Entry, OrderLine, OrderStatus, PendingSettlement, Queue
+from models import Entry, Order, OrderLine, OrderStatus, PendingSettlement, Queue
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.config import Settings
 from services.catalog import new_member, new_product
 from services.config_store import load_base
 from services.conservation import check_conservation
-from services.orders import Item, create_order, mark_paid
-from services.queue_writer import apply_backlog, apply_pending
+from services.orders import Item, create_order, mark_paid, record_payment
+from services.queue_writer import apply_backlog, apply_batch, apply_pending
 from services.queues import WRITER_LOCK
 from services.settle_plan import enqueue_order
 from tests.services.helpers import Clock, seeded, use_base
@@ -163,3 +164,34 @@ def test_every_scheduler_applies_the_backlog_at_start_and_periodically():
     assert job is not None and job.func is run_backlog
     assert job.trigger.interval.total_seconds() == BACKLOG_SECONDS
     assert job.next_run_time is not None  # due at once: what a stopped process left
+
+
+async def test_a_batch_share_locks_each_of_its_orders_until_it_commits(pg, pg_url):
+    """A new entry records whether its order is completed (``completed_first`` pays only those),
+    and completing an order marks its entries: so the writer share-locks every order of its
+    batch, completed or not, and a completion waits for the batch's entries to commit."""
+    clock, rng = Clock(), seeded()
+    product = await _paid_orders(1, clock, rng)
+    ids = []
+    for name in ("a", "b"):
+        member = await new_member(name)
+        order = await create_order(member.id, OrderSource.MALL, items=[Item(product.id)])
+        async with in_transaction() as conn:  # paid and enqueued, not drained
+            locked = await Order.select_for_update().using_db(conn).get(id=order.id)
+            await record_payment(
+                conn, locked, paid_fen=order.paid_fen, now=clock.tick(), base=await load_base()
+            )
+        ids.append(order.id)
+    queue = await Queue.get(key="mall")
+    other = await asyncpg.connect(pg_url)
+    try:
+        async with in_transaction() as conn:
+            assert await apply_batch(conn, queue.id, now=clock.tick(), batch_size=10, rng=rng) == 2
+            for order_id in ids:
+                with pytest.raises(asyncpg.LockNotAvailableError):
+                    await other.execute(
+                        "SELECT 1 FROM orders WHERE id = $1 FOR UPDATE NOWAIT", order_id
+                    )
+        assert await other.execute("SELECT 1 FROM orders WHERE id = ANY($1) FOR UPDATE NOWAIT", ids)
+    finally:
+        await other.close()
