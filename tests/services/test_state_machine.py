@@ -20,6 +20,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,7 +46,7 @@ from tortoise.transactions import in_transaction
 
 import models
 import services.queue_writer as queue_writer
-from models import OrderLine, ProductKind
+from models import Order, OrderLine, ProductKind
 from rebate.errors import AlreadySettled, InvalidAmount, NotAllowed, RebateError
 from rebate.settings import (
     BaseSettings,
@@ -57,16 +58,18 @@ from rebate.settings import (
 )
 from runtime.db import tortoise_config
 from services.catalog import enable_all_products, new_member, new_product, new_store
-from services.config_store import save_base
+from services.config_store import load_base, save_base
 from services.conservation import check_conservation
 from services.orders import (
     Item,
     complete_order,
     create_order,
     mark_paid,
+    record_payment,
     refund_line,
     settle_order,
 )
+from services.queue_writer import apply_pending
 from services.sql import fetch
 from tests.services.helpers import Clock
 from tests.services.reference_model import (
@@ -500,6 +503,41 @@ class QueueRebateMachine(RuleBasedStateMachine):
             lambda: mark_paid(order, paid_fen=paid_fen, now=self.clock.tick(), rng=self.rng),
         )
 
+    @rule(
+        target=orders,
+        buyers=st.lists(
+            st.tuples(members, st.lists(mall_products, min_size=1, max_size=2)),
+            min_size=2,
+            max_size=6,
+        ),
+        batch_size=st.sampled_from([1, 2, 3]),
+    )
+    def pay_together(
+        self, buyers: list[tuple[int, list[int]]], batch_size: int
+    ) -> MultipleResults[int]:
+        """Several mall orders are paid before their queues' writer runs; it then applies them
+        in batches of ``batch_size``, each reading the queue its predecessor left."""
+        created, queues = [], set()
+        for member, goods in buyers:
+            order = self._create(
+                member, OrderSource.MALL, items=[Item(p) for p in goods], store_id=None,
+                amount=None, deduction="none",
+            )  # fmt: skip
+            paid_fen = self.model.orders[order].paid_fen
+            _, enqueued = self._expect(
+                lambda order=order, paid_fen=paid_fen: self.model.pay(order, paid_fen),
+                lambda order=order, paid_fen=paid_fen: _pay_without_draining(
+                    order, paid_fen, self.clock.tick()
+                ),
+            )
+            queues |= enqueued or set()
+            created.append(order)
+        for queue_id in sorted(queues):
+            self.run(
+                apply_pending(queue_id, now=self.clock.tick(), batch_size=batch_size, rng=self.rng)
+            )
+        return multiple(*created)
+
     @rule(order=orders)
     def complete(self, order: int) -> None:
         self._expect(
@@ -697,6 +735,14 @@ async def _read_books(conn: BaseDBAsyncClient) -> dict[str, Any]:
         "lines": {int(r["id"]): r["status"] for r in lines},
         "orders": {int(r["id"]): r["status"] for r in orders},
     }
+
+
+async def _pay_without_draining(order_id: int, paid_fen: int, now: datetime) -> set[int]:
+    """``mark_paid`` without its drain: the queues whose pending rows it left."""
+    base = await load_base()
+    async with in_transaction() as conn:
+        order = await Order.select_for_update().using_db(conn).get(id=order_id)
+        return await record_payment(conn, order, paid_fen=paid_fen, now=now, base=base)
 
 
 def run_machine(url: str, budget: settings) -> None:
