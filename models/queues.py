@@ -39,10 +39,11 @@ class Entry(Model):
 
     No foreign-key constraints in the database (``db_constraint=False``) on the tables the queue
     writer fills (entry, extraction, ledger_line, outbox_event): every key it writes is
-    copied from a pending settlement row whose own keys the database checked when it was stored,
-    and nothing referenced is ever deleted. A per-row check would cost the writer an index probe
-    per key (~19 per order, half its database time, issue 3). ``queue-rebate check`` verifies
-    every such reference instead (services.conservation, "refers to a missing row").
+    copied from a pending settlement row, whose keys come from the order its enqueueing
+    transaction held locked and the queue it found, and nothing referenced is ever deleted. A
+    per-row check would cost the writer an index probe per key (~19 per order, half its
+    database time, issue 3). ``queue-rebate check`` verifies every such reference instead
+    (services.conservation, "refers to a missing row").
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -87,8 +88,9 @@ class Entry(Model):
             # when it stops waiting, and it stays as small as the queue's waiting part.
             PartialIndex(fields=("queue_id", "seq"), condition={"status": "waiting"}),
             ("member_id", "target", "day"),  # a member's entries; 奖励限制 counts
-            # No index on order_id: completing an order finds its entries through its lines
-            # (order_line(order_id), then line_id), so the writer maintains one index less.
+            # No index on order_id: completing an order finds its entries through its lines'
+            # extractions (order_line(order_id), extraction(line_id), then entry_id), so the
+            # writer maintains one index less.
         )
 
 
