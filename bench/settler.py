@@ -7,6 +7,9 @@ transaction until nothing is pending — but forever, with a fresh ``now`` per b
 batch's extractions' ``created_at`` is distinct) and a log of when each batch committed. It exits once the
 stop file exists and nothing is pending, and writes a JSON report: per-batch log, busy time,
 and its own peak RSS (``getrusage``: the kernel's high-water mark of this process).
+
+Like ``queue-rebate serve`` it tunes the garbage collector at start (runtime/gc_tuning.py);
+``QR_BENCH_GC=default`` keeps CPython's settings, to measure the difference.
 """
 
 import argparse
@@ -25,6 +28,7 @@ from tortoise import Tortoise, connections
 from tortoise.transactions import in_transaction
 
 from runtime.db import tortoise_config
+from runtime.gc_tuning import tune_collector
 from services.queue_writer import DEFAULT_BATCH, apply_batch
 
 
@@ -115,6 +119,8 @@ def main() -> None:
     p.add_argument("--ready-file", type=Path, help="touched once connected")
     p.add_argument("--profile", type=Path, help="write cProfile stats here")
     a = p.parse_args()
+    if os.environ.get("QR_BENCH_GC") != "default":
+        tune_collector()
     run = lambda: asyncio.run(  # noqa: E731
         settle_until_stopped(
             a.db, a.queue, batch_size=a.batch, stop_file=a.stop_file, ready_file=a.ready_file

@@ -292,10 +292,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from miniapp_api.app import create_app
     from miniapp_api.options import ApiOptions
+    from runtime.gc_tuning import tune_collector
 
     asyncio.run(_ready_to_serve(settings.database.url))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(settings, options=ApiOptions(run_scheduler=True))
+    tune_collector()  # the queue writers run here (runtime/gc_tuning.py)
     web.run_app(app, host=settings.server.host, port=settings.server.port, access_log=None)
     return 0
 
