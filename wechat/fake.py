@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import json
 import secrets
+import signal
 import struct
 import zlib
 from pathlib import Path
@@ -448,17 +449,20 @@ def demo_state(keys_dir: Path) -> FakeWeChatState:
 
 
 async def _serve(host: str, port: int, keys_dir: Path) -> None:
-    # A stand-in for development: on Ctrl-C it gives requests in flight 2 s, not aiohttp's 60 s
-    # (a client's keep-alive connection caught between two requests could hold it that long).
-    runner = web.AppRunner(create_fake_wechat(demo_state(keys_dir)), shutdown_timeout=2.0)
+    runner = web.AppRunner(create_fake_wechat(demo_state(keys_dir)))
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
+    # Stop on SIGINT or SIGTERM, handled here rather than left to asyncio.run: a process started
+    # as a shell's background job inherits SIGINT ignored, and Python then installs no handler.
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     print(
         f"fake WeChat listening on http://{host}:{port} (keys and accounts in {keys_dir})",
         flush=True,
     )
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()
 

@@ -6,6 +6,7 @@ import signal
 import socket
 import sys
 
+import pytest
 from aiohttp.test_utils import TestServer
 
 from wechat import pay_v3
@@ -66,7 +67,9 @@ async def test_demo_mode_accepts_any_code_with_a_stable_openid_and_pays_by_contr
         await server.close()
 
 
-async def test_runs_standalone_and_prints_its_url(tmp_path, http):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+async def test_runs_standalone_and_prints_its_url(tmp_path, http, stop_signal):
+    """Started with SIGINT ignored, as a shell's background job is, it still stops on either."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -79,6 +82,7 @@ async def test_runs_standalone_and_prints_its_url(tmp_path, http):
         "--keys-dir",
         str(tmp_path),
         stdout=asyncio.subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
@@ -92,5 +96,5 @@ async def test_runs_standalone_and_prints_its_url(tmp_path, http):
         )
         assert (await mini.fetch_access_token()).token
     finally:
-        process.send_signal(signal.SIGINT)
-        await asyncio.wait_for(process.wait(), timeout=10)
+        process.send_signal(stop_signal)
+        assert await asyncio.wait_for(process.wait(), timeout=10) == 0
