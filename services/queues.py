@@ -26,11 +26,11 @@ async def lock_queue(conn: BaseDBAsyncClient, queue_id: int) -> dict[str, Any]:
     """Take the queue's writer lock for the rest of the transaction and return its row.
 
     PostgreSQL: a row lock, so one writer per queue across every process. ``FOR NO KEY
-    UPDATE`` excludes every other writer as ``FOR UPDATE`` does, but not the ``FOR KEY SHARE``
-    lock that the foreign-key check of each new ``pending_settlement`` row takes on its queue:
-    with ``FOR UPDATE``, producers storing paid orders and the writer waited for each other's
-    commits and ran in lock step (issue 3). SQLite serialises writers itself (STACK.md: row
-    locks are dropped there)."""
+    UPDATE`` excludes every other writer as ``FOR UPDATE`` does, but not a ``FOR KEY SHARE``
+    (the queue's key never changes). Foreign-key checks take that lock: until migration 0018
+    each new ``pending_settlement`` row's did, and under ``FOR UPDATE`` producers storing paid
+    orders and the writer ran in lock step (issue 3); since 0018 no constraint refers to the
+    queue. SQLite serialises writers itself (STACK.md: row locks are dropped there)."""
     suffix = " FOR NO KEY UPDATE" if is_pg(conn) else ""
     rows = await fetch(conn, f"SELECT * FROM queue WHERE id = $1{suffix}", [queue_id])
     if not rows:
