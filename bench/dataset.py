@@ -26,7 +26,7 @@ from rebate.money import apply_bp
 from rebate.settings import BaseSettings, RatioSettings, SettleOn
 from runtime.cli import migrate_database
 from runtime.config import Settings
-from runtime.db import tortoise_config
+from runtime.db import tortoise_config, with_database
 from services.config_store import save_base
 from services.settled_rows import ENTRY_COLUMNS, EXTRACTION_COLUMNS
 
@@ -53,11 +53,6 @@ def asyncpg_url(url: str) -> str:
     return url.replace("postgres://", "postgresql://", 1)
 
 
-def db_url(admin_url: str, name: str) -> str:
-    base, _, _ = admin_url.rpartition("/")
-    return f"{base}/{name}"
-
-
 async def recreate_database(admin_url: str, name: str) -> str:
     admin = await asyncpg.connect(asyncpg_url(admin_url))
     try:
@@ -65,7 +60,7 @@ async def recreate_database(admin_url: str, name: str) -> str:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    return db_url(admin_url, name)
+    return with_database(admin_url, name)
 
 
 async def drop_database(admin_url: str, name: str) -> None:

@@ -8,7 +8,7 @@ import asyncio
 import re
 import shutil
 from glob import glob
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 
 def pgbench_binary() -> str:
@@ -21,10 +21,13 @@ def pgbench_binary() -> str:
 
 
 def _conn_args(url: str) -> list[str]:
+    """pgbench's connection options for ``url``; ``?host=/dir`` is a Unix socket directory, as
+    for asyncpg and libpq."""
     u = urlsplit(url)
+    socket_dir = parse_qs(u.query).get("host", [""])[0]
     args = [
         "-h",
-        u.hostname or "127.0.0.1",
+        socket_dir or u.hostname or "127.0.0.1",
         "-p",
         str(u.port or 5432),
         "-U",

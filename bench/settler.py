@@ -46,7 +46,8 @@ async def settle_until_stopped(
     idle_sleep: float = 0.002,
 ) -> dict[str, Any]:
     # one pooled connection, so that its server process is the writer's whole database side
-    ctx = await Tortoise.init(config=tortoise_config(f"{url}?minsize=1&maxsize=1"))
+    pool = "&" if "?" in url else "?"
+    ctx = await Tortoise.init(config=tortoise_config(f"{url}{pool}minsize=1&maxsize=1"))
     rows = await connections.get("default").execute_query_dict("SELECT pg_backend_pid() AS pid")
     backend = int(rows[0]["pid"])
     backend_cpu0, cpu0 = backend_cpu_s(backend), _cpu_s()

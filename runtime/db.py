@@ -3,11 +3,18 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 DEFAULT_DB_URL = "sqlite://var/queue-rebate.sqlite3"
+
+
+def with_database(db_url: str, name: str) -> str:
+    """A PostgreSQL ``db_url`` naming database ``name`` instead; its query (``?host=/run/dir``
+    for a Unix socket, pool sizes) is kept."""
+    return urlsplit(db_url)._replace(path=f"/{name}").geturl()
 
 
 def tortoise_config(db_url: str) -> dict[str, Any]:

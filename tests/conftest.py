@@ -19,14 +19,13 @@ import pytest
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from runtime.db import tortoise_config
+from runtime.db import tortoise_config, with_database
 
 PG_ADMIN_URL = os.environ.get("QR_TEST_PG", "postgres://postgres@127.0.0.1:5432/test")
 
 
 def pg_url(dbname: str) -> str:
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    return f"{base}/{dbname}"
+    return with_database(PG_ADMIN_URL, dbname)
 
 
 async def _admin() -> asyncpg.Connection:

@@ -3,11 +3,16 @@
 Not a timing test: it asserts that the books balance and that every stored order settled.
 """
 
+from pathlib import Path
+from urllib.parse import urlsplit
+
 import pytest
 
 from bench.dataset import create_schema, preload
+from bench.pgbench import _conn_args as pgbench_conn_args
 from bench.run import measured_run
 from bench.settlement import problems
+from runtime.db import with_database
 from tests.conftest import create_pg_database, drop_pg_database, pg_url
 
 pytestmark = pytest.mark.postgres
@@ -39,4 +44,35 @@ async def test_bench_run_settles_every_stored_order_and_conserves(empty_pg_url):
         ds, "paced", duration=0.5, rate=1_000, producers=2, chunk=25, batch=128
     )
     assert paced.orders > 0
+    assert await problems(ds) == []
+
+
+def test_database_urls_keep_their_query_and_pgbench_reads_a_socket_dir():
+    socket = "postgres://postgres@/test?host=/var/run/postgresql"
+    assert with_database(socket, "qr_bench_10") == (
+        "postgres://postgres@/qr_bench_10?host=/var/run/postgresql"
+    )
+    assert with_database("postgres://u@127.0.0.1:5433/test", "x") == "postgres://u@127.0.0.1:5433/x"
+    assert pgbench_conn_args(with_database(socket, "b")) == [
+        "-h", "/var/run/postgresql", "-p", "5432", "-U", "postgres", "b",
+    ]  # fmt: skip
+    assert pgbench_conn_args("postgres://u@10.0.0.2:6432/b") == [
+        "-h", "10.0.0.2", "-p", "6432", "-U", "u", "b",
+    ]  # fmt: skip
+
+
+SOCKET_DIR = Path("/var/run/postgresql")
+
+
+@pytest.mark.skipif(
+    not (SOCKET_DIR / ".s.PGSQL.5432").exists(), reason="no local PostgreSQL Unix socket"
+)
+async def test_bench_runs_over_a_unix_socket(empty_pg_url):
+    """QR_BENCH_PG may name a Unix socket (``?host=/dir``): the settler process, the producers
+    and the checks all connect through it."""
+    url = f"{urlsplit(empty_pg_url)._replace(netloc='postgres@').geturl()}?host={SOCKET_DIR}"
+    await create_schema(url)
+    ds = await preload(url, waiting=50, members=10)
+    fig = await measured_run(ds, "socket", orders=200, producers=2, chunk=50, batch=64)
+    assert fig.orders == 200
     assert await problems(ds) == []
