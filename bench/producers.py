@@ -19,6 +19,7 @@ import asyncpg
 from bench.dataset import EXTRACT_BP, LINE_COLUMNS, ORDER_COLUMNS, REWARD_BP, Dataset, asyncpg_url
 from rebate.money import apply_bp
 from rebate.settings import OrderSource
+from runtime.pg_codecs import install_codecs
 from services.config_store import local
 from services.settle_plan import PENDING_COLUMNS
 
@@ -55,7 +56,9 @@ async def produce(
 
     async def one(k: int) -> None:
         rng = random.Random(seed * 1000 + k)
+        # codecs as the service's own connections have them (runtime/db.py)
         conn = await asyncpg.connect(asyncpg_url(ds.url))
+        await install_codecs(conn)
         try:
             while loop.time() < deadline and (share is None or counts[k] < share):
                 if per_producer:

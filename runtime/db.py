@@ -7,6 +7,9 @@ from urllib.parse import urlsplit
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
+
+from runtime.pg_codecs import install_codecs
 
 DEFAULT_DB_URL = "sqlite://var/queue-rebate.sqlite3"
 
@@ -18,9 +21,14 @@ def with_database(db_url: str, name: str) -> str:
 
 
 def tortoise_config(db_url: str) -> dict[str, Any]:
-    """``sqlite://path`` (embedded default) or ``postgres://user@host:port/db`` (asyncpg)."""
+    """``sqlite://path`` (embedded default) or ``postgres://user@host:port/db`` (asyncpg).
+    Every PostgreSQL connection gets runtime.pg_codecs' timestamptz codec when it opens."""
+    connection: str | dict[str, Any] = db_url
+    if db_url.startswith(("postgres://", "postgresql://")):
+        connection = expand_db_url(db_url)
+        connection["credentials"]["init"] = install_codecs
     return {
-        "connections": {"default": db_url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": ["models"],

@@ -3,15 +3,19 @@
 Not a timing test: it asserts that the books balance and that every stored order settled.
 """
 
+import argparse
+import random
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from bench import timestamp_codec
 from bench.dataset import create_schema, preload
 from bench.pgbench import _conn_args as pgbench_conn_args
 from bench.run import measured_run
 from bench.settlement import problems
+from bench.writer_python import one_round
 from runtime.db import with_database
 from tests.conftest import create_pg_database, drop_pg_database, pg_url
 
@@ -76,3 +80,15 @@ async def test_bench_runs_over_a_unix_socket(empty_pg_url):
     fig = await measured_run(ds, "socket", orders=200, producers=2, chunk=50, batch=64)
     assert fig.orders == 200
     assert await problems(ds) == []
+
+
+def test_writer_python_microbenchmark_times_each_stage():
+    stages = one_round(50, random.Random(1))
+    assert set(stages) == {"lines", "engine", "rows"}
+    assert all(seconds > 0 for seconds in stages.values())
+
+
+async def test_timestamp_codec_benchmark_runs(capsys):
+    await timestamp_codec.main_async(argparse.Namespace(rows=20, rounds=2))
+    out = capsys.readouterr().out
+    assert "asyncpg" in out and "pg_codecs" in out and "ratio" in out

@@ -56,9 +56,7 @@ async def conserved() -> None:
 async def orm_on(url: str, *, maxsize: int) -> AsyncIterator[None]:
     """The ORM on a PostgreSQL test database, with a pool wide enough for real concurrency."""
     EXECUTOR_CACHE.clear()
-    config = tortoise_config(url)
-    config["connections"]["default"] = f"{url}?maxsize={maxsize}"
-    ctx = await Tortoise.init(config=config)
+    ctx = await Tortoise.init(config=tortoise_config(f"{url}?maxsize={maxsize}"))
     try:
         yield
     finally:

@@ -50,12 +50,7 @@ async def _prepare(count: int) -> list[tuple[int, int]]:
 
 async def test_200_concurrent_settlements_in_one_process(pg_url):
     EXECUTOR_CACHE.clear()
-    config = tortoise_config(pg_url)
-    config["connections"]["default"] = {
-        "engine": "tortoise.backends.asyncpg",
-        "credentials": _credentials(pg_url, maxsize=20),
-    }
-    ctx = await Tortoise.init(config=config)
+    ctx = await Tortoise.init(config=tortoise_config(f"{pg_url}?maxsize=20"))
     try:
         orders = await _prepare(ORDERS)
         clock = Clock()
@@ -113,18 +108,3 @@ async def test_200_settlements_from_four_processes(pg_url):
         await _assert_fifo_and_conserved("mall")
     finally:
         await ctx.close_connections()
-
-
-def _credentials(url: str, *, maxsize: int) -> dict:
-    from urllib.parse import urlparse
-
-    u = urlparse(url)
-    return {
-        "host": u.hostname,
-        "port": u.port or 5432,
-        "user": u.username or "postgres",
-        "password": u.password or "",
-        "database": u.path.lstrip("/"),
-        "minsize": 1,
-        "maxsize": maxsize,
-    }
