@@ -24,7 +24,7 @@ def tortoise_config(db_url: str) -> dict[str, Any]:
     """``sqlite://path`` (embedded default) or ``postgres://user@host:port/db`` (asyncpg).
     Every PostgreSQL connection gets runtime.pg_codecs' timestamptz codec when it opens."""
     connection: str | dict[str, Any] = db_url
-    if db_url.startswith(("postgres://", "postgresql://")):
+    if db_url.startswith(("postgres://", "postgresql://", "asyncpg://")):  # tortoise: asyncpg
         connection = expand_db_url(db_url)
         connection["credentials"]["init"] = install_codecs
     return {
