@@ -12,7 +12,7 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from jobs.scheduler import BACKLOG_SECONDS, build_scheduler, run_backlog
-from models import Entry, Order, OrderLine, OrderStatus, PendingSettlement, Queue
+from models import Entry, Order, OrderLine, PendingSettlement, Queue
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.config import Settings
 from services.catalog import new_member, new_product
@@ -21,7 +21,6 @@ from services.conservation import check_conservation
 from services.orders import Item, create_order, mark_paid, record_payment
 from services.queue_writer import apply_backlog, apply_batch, apply_pending
 from services.queues import WRITER_LOCK
-from services.settle_plan import enqueue_order
 from tests.services.helpers import Clock, seeded, use_base
 
 LIVENESS = 30  # seconds: far beyond any drain here; reached only if a payment waits for the lock
@@ -140,10 +139,7 @@ async def test_a_backlog_left_by_a_stopped_process_is_applied_once_on_every_queu
     )
     for order in (stopped, other):  # what mark_paid commits before it drains
         async with in_transaction() as conn:
-            paid_at = clock.tick()
-            order.status, order.paid_at = OrderStatus.PAID, paid_at
-            await order.save(using_db=conn, update_fields=["status", "paid_at"])
-            await enqueue_order(conn, order, base, paid_at)
+            await record_payment(conn, order, paid_fen=order.paid_fen, now=clock.tick(), base=base)
     assert await PendingSettlement.all().count() == 2
     busy_key = f"product:{products[1].id}"
     async with queue_locked(pg_url, busy_key):

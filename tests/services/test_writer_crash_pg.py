@@ -11,21 +11,19 @@ import multiprocessing
 import time
 from datetime import UTC, datetime
 
-import asyncpg
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.transactions import in_transaction
 
-from models import Entry, Extraction, LedgerLine, OrderLine, OrderStatus, PendingSettlement, Queue
+from models import Entry, Extraction, LedgerLine, OrderLine, PendingSettlement, Queue
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.db import tortoise_config
 from services.catalog import new_member, new_product
 from services.config_store import load_base
 from services.conservation import check_conservation
-from services.orders import Item, create_order, mark_paid
+from services.orders import Item, create_order, mark_paid, record_payment
 from services.queue_writer import apply_backlog, apply_pending
-from services.queues import WRITER_LOCK
-from services.settle_plan import enqueue_order
+from services.queues import writer_at_work
 from tests.services.helpers import Clock, seeded, use_base
 
 STORED = 40  # paid orders whose settlements are stored, then left to the writer
@@ -66,24 +64,9 @@ async def _store_unsettled(count: int, clock: Clock) -> list[int]:
             (await new_member(f"s{i}")).id, OrderSource.MALL, items=[Item(product.id, 1 + i % 2)]
         )
         async with in_transaction() as conn:
-            paid_at = clock.tick(1)
-            order.status, order.paid_at = OrderStatus.PAID, paid_at
-            await order.save(using_db=conn, update_fields=["status", "paid_at"])
-            await enqueue_order(conn, order, base, paid_at)
+            await record_payment(conn, order, paid_fen=order.paid_fen, now=clock.tick(1), base=base)
         ids.append(order.id)
     return ids
-
-
-async def _writer_lock_held(raw: asyncpg.Connection, queue_id: int) -> bool:
-    return bool(
-        await raw.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid"
-            " FROM pg_database WHERE datname = current_database()) AND classid = $1"
-            " AND objid = $2 AND objsubid = 2",
-            WRITER_LOCK,
-            queue_id,
-        )
-    )
 
 
 async def test_a_writer_killed_mid_batch_leaves_nothing_and_its_batch_is_applied_once(pg, pg_url):
@@ -108,13 +91,12 @@ async def test_a_writer_killed_mid_batch_leaves_nothing_and_its_batch_is_applied
     stopped = spawn.Event()
     writer = spawn.Process(target=_writer_that_stops_mid_batch, args=(pg_url, queue.id, stopped))
     writer.start()
-    observer = await asyncpg.connect(pg_url)
     try:
         assert await asyncio.to_thread(stopped.wait, LIVENESS), "the writer never reached its batch"
-        assert await _writer_lock_held(observer, queue.id)
+        assert await writer_at_work(connections.get("default"), queue.id)
         # Half a batch is on the server, inside the writer's open transaction: none of it shows.
-        assert await observer.fetchval("SELECT count(*) FROM entry") == before[0]
-        assert await observer.fetchval("SELECT count(*) FROM pending_settlement") == STORED
+        assert await Entry.all().count() == before[0]
+        assert await PendingSettlement.all().count() == STORED
 
         writer.kill()
         writer.join(LIVENESS)
@@ -125,9 +107,8 @@ async def test_a_writer_killed_mid_batch_leaves_nothing_and_its_batch_is_applied
         applied = await asyncio.wait_for(
             apply_pending(queue.id, now=clock.tick(), rng=rng), LIVENESS
         )
-        assert not await _writer_lock_held(observer, queue.id)
+        assert not await writer_at_work(connections.get("default"), queue.id)
     finally:
-        await observer.close()
         if writer.is_alive():
             writer.kill()
 
