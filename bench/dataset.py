@@ -24,11 +24,11 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from rebate.money import apply_bp
 from rebate.settings import BaseSettings, RatioSettings, SettleOn
-from runtime.cli import migrate_database
 from runtime.config import Settings
 from runtime.db import tortoise_config, with_database
-from services.config_store import save_base
-from services.settled_rows import ENTRY_COLUMNS, EXTRACTION_COLUMNS
+from server.database import migrate_database
+from services.queues.settled_rows import ENTRY_COLUMNS, EXTRACTION_COLUMNS
+from services.settings.base import save_base
 
 EXTRACT_BP = 6_500  # the seed's worked example: extraction 65 %, reward 130 %
 REWARD_BP = 13_000

@@ -20,8 +20,8 @@ from bench.dataset import EXTRACT_BP, LINE_COLUMNS, ORDER_COLUMNS, REWARD_BP, Da
 from rebate.money import apply_bp
 from rebate.settings import OrderSource
 from runtime.pg_codecs import install_codecs
-from services.config_store import local
-from services.settle_plan import PENDING_COLUMNS
+from services.clock import local
+from services.queues.plan import PENDING_COLUMNS
 
 
 @dataclass
@@ -147,8 +147,8 @@ async def produce_via_services(
 ) -> Produced:
     """The full path: ``create_order`` then ``mark_paid`` (which enqueues and drains the queue
     inline), ``concurrency`` callers at once. Needs the ORM initialised by the caller."""
-    from services.config_store import utcnow
-    from services.orders import Item, create_order, mark_paid
+    from services.clock import utcnow
+    from services.orders.lifecycle import Item, create_order, mark_paid
 
     rng = random.Random(seed)
     plan = [

@@ -2,7 +2,7 @@
 
     python -m bench.settler --db URL --queue ID --stop-file PATH --out PATH [--batch N]
 
-It does what ``services.queue_writer.apply_pending`` does — one ``apply_batch`` per
+It does what ``services.queues.writer.apply_pending`` does — one ``apply_batch`` per
 transaction until nothing is pending — but forever, with a fresh ``now`` per batch (so each
 batch's extractions' ``created_at`` is distinct) and a log of when each batch committed. It exits once the
 stop file exists and nothing is pending, and writes a JSON report: per-batch log, busy time,
@@ -29,7 +29,7 @@ from tortoise.transactions import in_transaction
 
 from runtime.db import tortoise_config
 from runtime.gc_tuning import tune_collector
-from services.queue_writer import DEFAULT_BATCH, apply_batch
+from services.queues.writer import DEFAULT_BATCH, apply_batch
 
 
 def peak_rss_kib() -> int:

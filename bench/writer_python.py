@@ -6,7 +6,7 @@ Builds the pending rows of a batch as the bench producers store them (one mall o
 line each, 8 products, 65 % extraction, 130 % reward) and a window of waiting entries like the
 bench's queue head, then times, per order, what ``apply_batch`` does in Python between its
 queries: pending rows → engine lines (``_settling_line``), the engine (``settle_batch``), and
-the rows the writer sends (``services.settled_rows``: entries, extractions, payouts and events,
+the rows the writer sends (``services.queues.settled_rows``: entries, extractions, payouts and events,
 counters). The server's side and asyncpg's encoding are not in it (bench.settlement measures
 those). Prints the median of ``--rounds`` rounds per stage, each round on fresh data.
 """
@@ -24,8 +24,8 @@ from rebate.money import apply_bp
 from rebate.random_return import GroupCursor
 from rebate.settings import PayoutOrder
 from rebate.settlement import BatchResult, settle_batch
-from services import settled_rows as settled
-from services.queue_writer import _settling_line
+from services.queues import settled_rows as settled
+from services.queues.writer import _settling_line
 
 PRICES = (990, 2_990, 5_990, 9_900, 19_900, 39_900, 59_900, 99_900)
 EXTRACT_BP, REWARD_BP = 6_500, 13_000

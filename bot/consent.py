@@ -12,7 +12,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from models import SubscribeConsent
-from services.sql import execute
+from runtime.sql import execute
 
 MAX_GRANT = 100  # consents one call may add: a client cannot inflate the count without bound
 

@@ -38,7 +38,7 @@ from tortoise.transactions import in_transaction
 from bot.channels import Claimed, Outcome, Result
 from bot.consent import exhaust_consent, use_consent
 from models import DeliveryStatus, Member, NotifierCursor, OutboxEvent
-from services.sql import dumps, execute, fetch, is_pg, loads, placeholders
+from runtime.sql import dumps, execute, fetch, is_pg, loads, placeholders
 
 log = logging.getLogger(__name__)
 

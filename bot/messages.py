@@ -25,7 +25,7 @@ and named ``fields`` for template messages. Every kind offers ``name`` (the cust
 | statement_paid | statement_id, total_fen | amount |
 | statement_confirm_needed | statement_id, out_bill_no | — |
 
-Operators (the WeCom group bot) hear about: ``operator_alert`` {text} (``bot.alerts``),
+Operators (the WeCom group bot) hear about: ``operator_alert`` {text} (``services.alerts``),
 ``merchant_application_submitted`` {application_id, name, contact}, and failed withdrawals.
 A payload field that is missing is left out of the text rather than guessed.
 """
@@ -36,11 +36,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from bot.settings import Names, Template
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+from runtime.bot_settings import Names, Template
+from services.clock import LOCAL_TZ
 
 # Template keywords → message fields, when a template's own ``fields`` is empty.
 DEFAULT_TEMPLATE_FIELDS: Mapping[str, str] = {

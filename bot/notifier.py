@@ -36,7 +36,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 from aiohttp import web
@@ -58,23 +58,20 @@ from bot.channels import (
 from bot.deliveries import Event, Planned, Retry
 from bot.messages import render, template_data
 from bot.ratelimit import ChannelRateLimiter
-from bot.settings import BotSettings, bot_settings
 from bot.tokens import TokenStore
 from bot.wechat_apis import OfficialAccountClient, WeComGroupBot
-from miniapp_api.keys import HTTP, REDIS, SETTINGS
 from models import SettingDoc
+from runtime.bot_settings import BotSettings, bot_settings
 from runtime.config import Settings
 from runtime.db import database
-from services.member_views import DISPLAY_DOC, display_from_doc
+from services.clock import utcnow
+from services.members.views import DISPLAY_DOC, display_from_doc
+from web.keys import HTTP, REDIS, SETTINGS
 from wechat.client import MiniProgramClient
 
 log = logging.getLogger(__name__)
 
 LEASE_MARGIN = timedelta(seconds=5)  # a send starts only if it can end this long before the lease
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def plan_for(settings: BotSettings, channels: Collection[str]) -> deliveries.Plan:

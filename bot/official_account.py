@@ -35,7 +35,7 @@ from wechatpy.utils import check_signature  # type: ignore[import-untyped]
 
 from bot.followers import LookUp
 from bot.router import Dispatcher, Turn
-from bot.settings import BotSettings
+from runtime.bot_settings import BotSettings
 
 log = logging.getLogger(__name__)
 

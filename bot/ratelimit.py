@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.settings import RateLimit
+from runtime.bot_settings import RateLimit
 
 log = logging.getLogger(__name__)
 

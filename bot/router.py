@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.messages import bind_hint
-from bot.settings import BotSettings
 from models import Member, OfficialAccountFollower
+from runtime.bot_settings import BotSettings
 
 
 @dataclass

@@ -22,10 +22,10 @@ from bot.middlewares import resolve_member
 from bot.notifier import official_account_tokens
 from bot.official_account import OfficialAccountEndpoint
 from bot.router import Dispatcher
-from bot.settings import BotSettings, bot_settings
 from bot.wechat_apis import FollowerInfo, OfficialAccountClient
-from miniapp_api.keys import HTTP, REDIS
-from miniapp_api.registry import Reply, RouteSpec, install
+from runtime.bot_settings import BotSettings, bot_settings
+from web.keys import HTTP, REDIS
+from web.registry import Reply, RouteSpec, install
 
 log = logging.getLogger(__name__)
 

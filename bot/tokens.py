@@ -10,7 +10,7 @@ the cached one — a rejection of an older token just picks up the newer. Withou
 ``asyncio.Lock`` does the same inside the process.
 
 Tokens come from ``/cgi-bin/stable_token``, which returns the same token to every caller until
-it nears expiry, so the member API's own cache (``miniapp_api.wechat_gateway``, which caches
+it nears expiry, so the member API's own cache (``wechat.gateway``, which caches
 the mini-program token without a refresh lock) and this one never invalidate each other.
 """
 

@@ -23,8 +23,6 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from demo import page
 from demo.story import Story, StoryReport
-from miniapp_api.app import create_app
-from miniapp_api.options import ApiOptions
 from runtime.config import (
     AuthSettings,
     DatabaseSettings,
@@ -34,8 +32,10 @@ from runtime.config import (
     WechatPaySettings,
     WechatSettings,
 )
-from wechat.fake import create_fake_wechat, demo_state
-from wechat.fake_state import FakeWeChatState
+from server.app import create_app
+from web.options import ApiOptions
+from wechat_fake.server import create_fake_wechat, demo_state
+from wechat_fake.state import FakeWeChatState
 
 HOST = "127.0.0.1"
 

@@ -1,6 +1,6 @@
 """``GET /demo``: the live demo as a web page, reloading itself every 2 seconds.
 
-Read-only, built from the same data as the terminal table (``services.demo.queue_view``): the
+Read-only, built from the same data as the terminal table (``demo.engine.queue_view``): the
 story so far, every queue with its entries, the orders by status, and the notifications the fake
 WeChat Pay delivered with our server's answers. Served by the demo process only (installed with
 ``create_app(..., extra_routes=routes.specs)``), never by ``queue-rebate serve``.
@@ -13,10 +13,10 @@ from html import escape
 
 from aiohttp import web
 
-from miniapp_api.registry import Registry, Reply
+from demo.engine import STATUS, QueueView, progress, queue_view, yuan
 from models import Order, Queue
-from services.demo import STATUS, QueueView, progress, queue_view, yuan
-from wechat.fake_state import FakeWeChatState
+from web.registry import Registry, Reply
+from wechat_fake.state import FakeWeChatState
 
 STORY: web.AppKey[list[str]] = web.AppKey("demo_story")  # the lines the story printed so far
 FAKE_WECHAT = web.AppKey("demo_fake_wechat", FakeWeChatState)

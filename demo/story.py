@@ -21,21 +21,21 @@ from typing import Any, TextIO
 import aiohttp
 from aiohttp import web
 
-from miniapp_api.keys import WECHAT
-from miniapp_api.views.common import utcnow
+from demo.engine import SEED_EXAMPLE, pad, queue_lines, queue_view, yuan
 from models import Member, Wallet
-from runtime.cli import CommandError
-from services.catalog import new_product, new_store
-from services.config_store import save_base
-from services.conservation import check_conservation, totals
-from services.demo import SEED_EXAMPLE, pad, queue_lines, queue_view, yuan
-from services.reconciliation import ReconciliationPolicy, reconcile_unpaid
-from wechat.fake import (
+from runtime.errors import CommandError
+from services.catalog.products import new_product, new_store
+from services.checks.queues import check_conservation, totals
+from services.clock import utcnow
+from services.orders.reconciliation import ReconciliationPolicy, reconcile_unpaid
+from services.settings.base import save_base
+from web.keys import WECHAT
+from wechat_fake.server import (
     deliver_payment,
     send_v2_refund_notification,
     send_v3_refund_notification,
 )
-from wechat.fake_state import FakeWeChatState
+from wechat_fake.state import FakeWeChatState
 
 
 class DemoFailed(CommandError):

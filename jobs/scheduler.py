@@ -11,12 +11,12 @@ active")::
 Every process may run a scheduler: the jobs call ``services.jobs.run_scheduled``, which claims
 the scheduled slot in the database first, so each slot runs once however many processes fire.
 
-Every process also applies the settlement backlog (``services.queue_writer.apply_backlog``)
+Every process also applies the settlement backlog (``services.queues.writer.apply_backlog``)
 when it starts and every ``BACKLOG_SECONDS``: pending settlements that a stopped process stored
 but never drained. A queue whose writer is at work is skipped, so the processes never wait for
 one another there.
 
-The clearing schedule lives in the database (``services.clearing``). The scheduler re-reads it
+The clearing schedule lives in the database (``services.queues.clearing``). The scheduler re-reads it
 every minute and moves (or removes) the clearing job when an operator has changed it, so a
 change needs no restart. On start, a slot missed within the grace period (e.g. during a deploy
 at midnight) is caught up; older misses are left to the operator (``run_job``).
@@ -37,7 +37,11 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from runtime.config import Settings
-from services.clearing import (
+from server.transfers import paying_with
+from services.clock import LOCAL_TZ, utcnow
+from services.jobs import JOBS, run_scheduled
+from services.orders.reconciliation import querying_settings
+from services.queues.clearing import (
     JOB_NAME,
     WEEKDAYS,
     ClearingKind,
@@ -45,11 +49,7 @@ from services.clearing import (
     latest_slot,
     load_schedule,
 )
-from services.config_store import LOCAL_TZ, utcnow
-from services.jobs import JOBS, run_scheduled
-from services.queue_writer import apply_backlog
-from services.reconciliation import querying_settings
-from services.transfer_factory import paying_with
+from services.queues.writer import apply_backlog
 
 log = logging.getLogger(__name__)
 

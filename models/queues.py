@@ -43,7 +43,7 @@ class Entry(Model):
     transaction held locked and the queue it found, and nothing referenced is ever deleted. A
     per-row check would cost the writer an index probe per key (~19 per order, half its
     database time, issue 3). ``queue-rebate check`` verifies every such reference instead
-    (services.conservation, "refers to a missing row").
+    (services.checks.queues, "refers to a missing row").
     """
 
     id = fields.BigIntField(primary_key=True)

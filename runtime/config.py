@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.settings import BotSettings
 from rebate.errors import RebateError
 from rebate.settings import BaseSettings
+from runtime.bot_settings import BotSettings
 from runtime.db import DEFAULT_DB_URL
 
 T = TypeVar("T")

@@ -22,21 +22,16 @@ from typing import Any
 from tortoise import connections
 
 from models import JobRun, JobRunStatus
-from services import (
-    auto_complete,
-    clearing,
-    dividends,
-    merchant_settlement,
-    reconciliation,
-    rewards,
-    team,
-    transfer_factory,
-    withdrawals,
-)
-from services.config_store import LOCAL_TZ, utcnow
-from services.distribution_settings import DividendPeriod, load_distribution
+from runtime.sql import fetch
+from server import transfers as transfer_factory
+from services.clock import LOCAL_TZ, utcnow
+from services.distribution import dividends, rewards, team
+from services.distribution.settings import DividendPeriod, load_distribution
 from services.errors import NotFound
-from services.sql import fetch
+from services.merchants import settlement as merchant_settlement
+from services.orders import auto_complete, reconciliation
+from services.queues import clearing
+from services.wallets import withdrawals
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cli import main
 from runtime.config import load_settings
-from services.settings_codec import base_from_doc
+from server.cli import main
+from services.settings.codec import base_from_doc
 
 UNREACHABLE_PG = "postgres://postgres@127.0.0.1:1/queue_rebate"  # nothing listens on port 1
 

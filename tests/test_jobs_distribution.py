@@ -16,10 +16,10 @@ from models import (
     TeamLevelChange,
     Wallet,
 )
-from services.catalog import new_member
-from services.distribution_settings import DividendPeriod
+from services.distribution.referral import bind_referrer
+from services.distribution.settings import DividendPeriod
 from services.jobs import JOBS, run_job, slot_key
-from services.referral import bind_referrer
+from services.members.accounts import new_member
 from tests.distribution.support import (
     LEVELS,
     approved_store,

@@ -15,10 +15,11 @@ from tortoise.context import TortoiseContext
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 from tortoise.models import Model
 
-from runtime.cli import describe_changes, migrate_database, model_changes, opened
 from runtime.config import Settings
 from runtime.db import tortoise_config
-from services.conservation import check_conservation
+from server.cli import describe_changes, model_changes
+from server.database import migrate_database, opened
+from services.checks.queues import check_conservation
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.conftest import pg_url as pg_url_of
 

@@ -6,9 +6,9 @@ Called from the aiohttp server it would block the event loop, or need a thread p
 Its ``code_to_session`` also fetches an access token the endpoint does not need, and its token
 URL is hard-coded. We call eight endpoints; each is a few lines with aiohttp, sharing the
 app's one ``ClientSession``, with a configurable base URL so tests and the demo talk to the
-local fake (``wechat.fake``). wechatpy stays where it makes no HTTP call and fits: it is the
+local fake (``wechat_fake.server``). wechatpy stays where it makes no HTTP call and fits: it is the
 second, independent implementation of the v2 signing rule and XML serialisation that the fake
-WeChat uses (``wechat.fake_notify``), and ``wechatpy.utils.check_signature`` /
+WeChat uses (``wechat_fake.notify``), and ``wechatpy.utils.check_signature`` /
 ``WeChatCrypto`` are the intended tools for the official-account message endpoint. Pay v2
 verification and refund decryption are our own (``wechat.pay_v2`` says why); pay v3 is not
 in any released wechatpy.

@@ -6,7 +6,7 @@ from bot.messages import percent, yuan
 from bot.router import Router, Turn
 from bot.standing import lottery_entry
 from rebate.errors import RebateError
-from services.lottery import draw_lottery
+from services.queues.lottery import draw_lottery
 
 router = Router("lottery")
 

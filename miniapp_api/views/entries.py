@@ -1,7 +1,7 @@
 """The member's places in the queues: my entries (with position, rewards, lottery state and the
 estimate), one queue's page (队列进程), drawing the lottery, exchanging an entry.
 
-What the display switches hide is left out of the answers (``services.member_views``); the
+What the display switches hide is left out of the answers (``services.members.views``); the
 custom names come with them. Someone else's entry, or a queue the member has no entry in, is
 "not found" (404), never "forbidden".
 """
@@ -13,15 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
-from miniapp_api.auth import MEMBER_ID
-from miniapp_api.errors import ApiError
-from miniapp_api.registry import BODY, Registry, Reply, path_int
-from miniapp_api.views.common import utcnow
-from miniapp_api.views.schemas import ID, INT, STRING, TIME, obj
 from models import EntryStatus
-from services.exchange import exchange_entry
-from services.lottery import draw_lottery
-from services.member_views import my_entries, my_entry, queue_page
+from services.clock import utcnow
+from services.members.views import my_entries, my_entry, queue_page
+from services.queues.exchange import exchange_entry
+from services.queues.lottery import draw_lottery
+from web.auth import MEMBER_ID
+from web.query import page_args, query_choice
+from web.registry import BODY, Registry, Reply, path_int
+from web.schemas import ID, INT, STRING, TIME, obj
 
 routes = Registry()
 
@@ -166,31 +166,6 @@ EXCHANGE_REPLY = obj(
         "entry": ENTRY,
     }
 )
-
-
-def query_int(request: web.Request, name: str, *, low: int = 1, high: int = 10**18) -> int | None:
-    """An optional whole-number query parameter within [low, high]; else 400 naming it."""
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(400, "invalid_field", f"{name} 必须是 {low}–{high} 之间的整数", field=name)
-    return int(raw)
-
-
-def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
-    raw = request.query.get(name) or None
-    if raw is not None and raw not in choices:
-        raise ApiError(
-            400, "invalid_field", f"{name} 必须是以下之一：{'、'.join(choices)}", field=name
-        )
-    return raw
-
-
-def page_args(request: web.Request) -> tuple[int | None, int]:
-    """``cursor`` (the last id of the previous page) and ``limit``."""
-    limit = query_int(request, "limit", high=MAX_LIMIT) or DEFAULT_LIMIT
-    return query_int(request, "cursor"), limit
 
 
 async def _entry(request: web.Request, entry_id: int) -> dict[str, Any]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from miniapp_api.errors import ApiError
-from miniapp_api.keys import LIMITER, OPTIONS, SETTINGS, TOKENS, WECHAT
-from miniapp_api.ratelimit import enforce
-from miniapp_api.registry import BODY, Registry, Reply
-from miniapp_api.views.common import client_ip, member_json
-from miniapp_api.views.schemas import LOGIN_BODY, LOGIN_REPLY
-from services.referral import member_arrives
+from services.distribution.referral import member_arrives
+from web.common import client_ip, member_json
+from web.errors import ApiError
+from web.keys import LIMITER, OPTIONS, SETTINGS, TOKENS, WECHAT
+from web.ratelimit import enforce
+from web.registry import BODY, Registry, Reply
+from web.schemas import LOGIN_BODY, LOGIN_REPLY
 
 routes = Registry()
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from miniapp_api.auth import MEMBER_ID
-from miniapp_api.errors import ApiError
-from miniapp_api.registry import Registry, Reply
-from miniapp_api.views.common import member_json, mini_program_code, wallet_json
-from miniapp_api.views.schemas import ME_REPLY
 from models import Member, Wallet
+from web.auth import MEMBER_ID
+from web.common import member_json, mini_program_code, wallet_json
+from web.errors import ApiError
+from web.registry import Registry, Reply
+from web.schemas import ME_REPLY
 
 routes = Registry()
 

@@ -2,7 +2,7 @@
 merchant files after scanning it, and a merchant's view of its own stores.
 
 - The invite QR is an unlimited mini-program code whose scene is ``m:<token>``
-  (``services.merchants.create_invite``); it opens the same page as the referral QR, which tells
+  (``services.merchants.onboarding.create_invite``); it opens the same page as the referral QR, which tells
   the two apart by the ``m:`` prefix. A member's invite is made once and reused, so the cached
   code stays valid.
 - An application form is checked field by field; a bad one is a 400 naming the field, with
@@ -19,30 +19,21 @@ from typing import Any
 
 from aiohttp import web
 
-from miniapp_api.auth import MEMBER_ID
-from miniapp_api.errors import ApiError
-from miniapp_api.registry import BODY, Registry, Reply, path_int
-from miniapp_api.views.common import iso, mini_program_code, utcnow
-from miniapp_api.views.promoter import json_reply, page_json, paged, paging, query_int
-from miniapp_api.views.schemas import ID, INT, STRING, TIME, Schema, obj
 from models import (
-    ApplicationStatus,
     CreditKind,
     MerchantApplication,
-    MerchantInvite,
     Statement,
     StatementStatus,
     Store,
 )
 from rebate.errors import NotAllowed
-from services.config_store import LOCAL_TZ, local
+from services.clock import LOCAL_TZ, local, utcnow
 from services.errors import NotFound
-from services.merchants import (
-    SCENE_PREFIX,
+from services.merchants.onboarding import (
     ApplicationForm,
     apply_for_merchant,
     checked_form,
-    create_invite,
+    invite_scene,
     statement_lines,
     store_orders,
     store_queue,
@@ -50,31 +41,32 @@ from services.merchants import (
     store_turnover,
     stores_of_member,
 )
+from web.auth import MEMBER_ID
+from web.common import application_json, mini_program_code
+from web.errors import ApiError
+from web.query import json_reply, page_json, paged, paging, query_int
+from web.registry import BODY, Registry, Reply, path_int
+from web.schemas import (
+    APPLICATION,
+    FORM_FIELDS,
+    ID,
+    INT,
+    INVITE_QR,
+    QR_RESPONSES,
+    STRING,
+    TIME,
+    Schema,
+    obj,
+)
 
 routes = Registry()
 
-FORM_FIELDS = ("name", "contact", "phone", "licence_no", "address", "category")
 MAX_TURNOVER_DAYS = 366
 MAX_QUEUE_ROWS = 100
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-INVITE_QR = "merchant-invite-qr"
-QR_RESPONSES = {
-    200: Reply("小程序码图片", content_type="image/png"),
-    502: Reply("微信返回错误"),
-    503: Reply("微信服务不可达"),
-}
 
 
 # --- the invite QR --------------------------------------------------------------------------------
-
-
-async def invite_scene(*, inviter_id: int | None = None, operator: str | None = None) -> str:
-    """The inviter's first invite (made now if there is none): one stable QR per inviter."""
-    made_by = f"member:{inviter_id}" if inviter_id is not None else f"operator:{operator}"
-    invite = await MerchantInvite.filter(created_by=made_by).order_by("id").first()
-    if invite is not None:
-        return SCENE_PREFIX + invite.token
-    return await create_invite(now=utcnow(), inviter_id=inviter_id, operator=operator)
 
 
 @routes.get(
@@ -87,7 +79,7 @@ async def invite_scene(*, inviter_id: int | None = None, operator: str | None = 
     responses=QR_RESPONSES,
 )
 async def merchant_invite_qr(request: web.Request) -> web.Response:
-    scene = await invite_scene(inviter_id=request[MEMBER_ID])
+    scene = await invite_scene(now=utcnow(), inviter_id=request[MEMBER_ID])
     return await mini_program_code(request, scene, kind=INVITE_QR)
 
 
@@ -111,33 +103,6 @@ APPLICATION_BODY = obj(
     },
     required=["scene", *FORM_FIELDS],
 )
-APPLICATION = obj(
-    {
-        "id": INT,
-        "status": {"type": "string", "enum": [s.value for s in ApplicationStatus]},
-        **{name: STRING for name in FORM_FIELDS},
-        "inviter_id": {**INT, "nullable": True},
-        "commission_bp": {**INT, "nullable": True},
-        "store_id": {**INT, "nullable": True},
-        "reject_reason": STRING,
-        "created_at": TIME,
-        "decided_at": TIME,
-    }
-)
-
-
-def application_json(app: MerchantApplication) -> dict[str, Any]:
-    return {
-        "id": app.id,
-        "status": str(app.status),
-        **{name: getattr(app, name) for name in FORM_FIELDS},
-        "inviter_id": app.inviter_id,  # type: ignore[attr-defined]
-        "commission_bp": app.commission_bp,
-        "store_id": app.store_id,  # type: ignore[attr-defined]
-        "reject_reason": app.reject_reason,
-        "created_at": iso(app.created_at),
-        "decided_at": iso(app.decided_at),
-    }
 
 
 def form_of(body: dict[str, Any]) -> ApplicationForm:

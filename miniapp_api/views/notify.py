@@ -2,7 +2,7 @@
 
 WeChat Pay calls these; no member token, the signature is the authentication. Each handler reads
 the raw body under a cap, verifies it (``wechat.pay_v2`` / ``wechat.pay_v3``), converts the result
-into the service's own notice and applies it exactly once (``services.payments``). Then:
+into the service's own notice and applies it exactly once (``services.orders.payments``). Then:
 
 - applied or duplicate (a retry, or the same notification delivered twice): acknowledged, so
   WeChat stops retrying;
@@ -30,17 +30,17 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from miniapp_api.keys import SETTINGS, WECHAT
-from miniapp_api.metrics import count_callback
-from miniapp_api.registry import Registry, Reply
-from miniapp_api.views.common import utcnow
-from miniapp_api.wechat_gateway import V3Pay
 from rebate.errors import RebateError
-from services.payments import PaidNotice, UnknownOrder, apply_payment, apply_refund
-from services.payments import RefundNotice as ServiceRefundNotice
-from services.reconciliation import currency_of
+from services.clock import utcnow
+from services.orders.payments import PaidNotice, UnknownOrder, apply_payment, apply_refund
+from services.orders.payments import RefundNotice as ServiceRefundNotice
+from services.orders.reconciliation import currency_of
+from web.keys import SETTINGS, WECHAT
+from web.metrics import count_callback
+from web.registry import Registry, Reply
 from wechat import pay_results, pay_v2, pay_v3
 from wechat.errors import NotificationRejected, OversizeBody
+from wechat.gateway import V3Pay
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def v3_reply(verdict: Verdict) -> web.Response:
 
 
 def paid_notice(notice: pay_results.PaymentNotice, api_version: str) -> PaidNotice:
-    """A verified payment notification as ``services.payments`` takes it. The amount is the
+    """A verified payment notification as ``services.orders.payments`` takes it. The amount is the
     order total WeChat charged (``total_fee`` / ``amount.total``), which must equal the order's."""
     return PaidNotice(
         api_version=api_version,

@@ -11,26 +11,27 @@ from typing import Any
 
 from aiohttp import web
 
-from miniapp_api.auth import MEMBER_ID
-from miniapp_api.errors import ApiError, from_wechat
-from miniapp_api.keys import LIMITER, OPTIONS, WECHAT
-from miniapp_api.ratelimit import enforce
-from miniapp_api.registry import BODY, Registry, Reply, path_int
-from miniapp_api.views.common import client_ip, order_json, refund_json, utcnow
-from miniapp_api.views.schemas import (
+from models import Member, Order, OrderLine, OrderStatus, Refund
+from rebate.settings import OrderSource
+from services.clock import utcnow
+from services.errors import NotFound
+from services.orders.lifecycle import Item, complete_order, create_order
+from services.orders.refunds import request_refund
+from web.auth import MEMBER_ID
+from web.common import client_ip, order_json, pay_gateway, refund_json
+from web.errors import ApiError, from_wechat
+from web.keys import LIMITER, OPTIONS
+from web.ratelimit import enforce
+from web.registry import BODY, Registry, Reply, path_int
+from web.schemas import (
     ID,
+    LINE_PARAMS,
     ORDER_BODY,
     ORDER_REPLY,
     PAY_REPLY,
     REFUND_BODY,
-    REFUND_REPLY,
+    REFUND_RESPONSES,
 )
-from miniapp_api.wechat_gateway import PayGateway
-from models import Member, Order, OrderLine, OrderStatus, Refund
-from rebate.settings import OrderSource
-from services.errors import NotFound
-from services.orders import Item, complete_order, create_order
-from services.refunds import request_refund
 from wechat.errors import WeChatError
 
 log = logging.getLogger(__name__)
@@ -38,14 +39,6 @@ log = logging.getLogger(__name__)
 routes = Registry()
 
 ORDER_PARAMS = {"id": ID}
-LINE_PARAMS = {"id": ID, "line_id": ID}
-REFUND_RESPONSES = {
-    202: Reply("退款申请已提交，等待微信支付处理", REFUND_REPLY),
-    404: Reply("订单或商品不存在"),
-    409: Reply("订单未支付或该商品已退款"),
-    502: Reply("微信支付拒绝了退款请求（可重试，退款单号不变）"),
-    503: Reply("微信支付不可达（可重试，退款单号不变）"),
-}
 DESCRIPTIONS = {
     OrderSource.MALL: "商城订单",
     OrderSource.STORE: "门店订单",
@@ -64,13 +57,6 @@ async def render(order: Order) -> dict[str, Any]:
     lines = await OrderLine.filter(order_id=order.id).order_by("id")
     refunds = await Refund.filter(order_id=order.id).order_by("id")
     return order_json(order, lines, refunds)
-
-
-def pay_gateway(request: web.Request) -> PayGateway:
-    pay = request.app[WECHAT].pay
-    if pay is None:
-        raise ApiError(503, "payment_unavailable", "商城暂未开通微信支付")
-    return pay
 
 
 async def payment_for(request: web.Request, order: Order) -> dict[str, str]:

@@ -1,86 +1,25 @@
 """The promoter's own view (推广中心): my team and my rewards, paged — and the paging, query
 parameters and JSON shapes the merchant and admin views share with it.
 
-Only the caller's own data is read (``services.promoter`` keys every query by the member id).
+Only the caller's own data is read (``services.distribution.promoter`` keys every query by the member id).
 Pages are ``?page=1&size=20`` (size at most 50); out of range is a 400 naming the parameter.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
-from functools import partial
-from typing import Any
-
 from aiohttp import web
 
-from miniapp_api.auth import MEMBER_ID
-from miniapp_api.errors import ApiError
-from miniapp_api.registry import Registry, Reply
-from miniapp_api.views.schemas import INT, STRING, TIME, Schema, obj
 from models import CommissionKind, CommissionStatus
-from services.promoter import MAX_PAGE_SIZE, Page, my_rewards, my_team
+from services.distribution.promoter import my_rewards, my_team
+from web.auth import MEMBER_ID
+from web.query import PAGING, json_reply, page_json, paged, paging
+from web.registry import Registry, Reply
+from web.schemas import INT, STRING, TIME, obj
 
 routes = Registry()
 
-MAX_PAGE = 1_000_000
-PAGING = "Paged: ?page=1&size=20 (size 1–50)."
-
 
 # --- shared by the merchant and admin views -----------------------------------------------------
-
-
-def query_int(request: web.Request, name: str, default: int, *, low: int, high: int) -> int:
-    raw = request.query.get(name, "")
-    if raw == "":
-        return default
-    if not raw.isdigit() or len(raw) > 12 or not low <= int(raw) <= high:
-        raise ApiError(400, "invalid_field", f"{name} 必须是 {low}–{high} 之间的整数", field=name)
-    return int(raw)
-
-
-def paging(request: web.Request) -> tuple[int, int]:
-    """(page, size) from the query string."""
-    return (
-        query_int(request, "page", 1, low=1, high=MAX_PAGE),
-        query_int(request, "size", 20, low=1, high=MAX_PAGE_SIZE),
-    )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def json_reply(data: Any, *, status: int = 200) -> web.Response:
-    """JSON with dates as ISO 8601 and dataclasses as objects."""
-    return web.json_response(data, status=status, dumps=partial(json.dumps, default=_plain))
-
-
-def page_json(page: Page[Any]) -> dict[str, Any]:
-    return {
-        "items": page.items,
-        "page": page.page,
-        "size": page.size,
-        "total": page.total,
-        "has_more": page.has_more,
-    }
-
-
-def paged(item: Schema) -> Schema:
-    return obj(
-        {
-            "items": {"type": "array", "items": item},
-            "page": INT,
-            "size": INT,
-            "total": INT,
-            "has_more": {"type": "boolean"},
-        }
-    )
 
 
 # --- the promoter's own view --------------------------------------------------------------------

@@ -25,9 +25,6 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from redis.asyncio import Redis
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from miniapp_api.app import create_app
-from miniapp_api.keys import TOKENS
-from miniapp_api.options import ApiOptions
 from runtime.config import (
     AuthSettings,
     DatabaseSettings,
@@ -37,9 +34,12 @@ from runtime.config import (
     WechatPaySettings,
     WechatSettings,
 )
+from server.app import create_app
 from tests.conftest import create_pg_database, drop_pg_database, pg_url
-from wechat.fake import create_fake_wechat
-from wechat.fake_state import FakeWeChatState
+from web.keys import TOKENS
+from web.options import ApiOptions
+from wechat_fake.server import create_fake_wechat
+from wechat_fake.state import FakeWeChatState
 
 REDIS_URL = os.environ.get("QR_TEST_REDIS", "redis://127.0.0.1:6379/0")
 APPID = "wxapitest00000001"

@@ -12,12 +12,12 @@ from typing import Any
 from tortoise import connections
 
 from models import AuditLog, GuardrailAck, Product, ProductKind, Store
-from services.catalog import new_product, new_store
-from services.clearing import load_schedule
-from services.config_store import load_base
+from runtime.sql import fetch
+from services.catalog.products import new_product, new_store
 from services.jobs import run_job
-from services.member_views import load_display
-from services.sql import fetch
+from services.members.views import load_display
+from services.queues.clearing import load_schedule
+from services.settings.base import load_base
 from tests.api.conftest import Api, bearer
 from tests.api.test_api_member_entries import three_entries
 

@@ -6,9 +6,9 @@ import base64
 
 import pytest
 
-from miniapp_api.auth import InvalidToken, TokenKind, TokenSigner
-from miniapp_api.keys import TOKENS
 from tests.api.conftest import Api, bearer
+from web.auth import InvalidToken, TokenKind, TokenSigner
+from web.keys import TOKENS
 
 ADMIN_REFUND = "/api/admin/orders/1/lines/1/refund"
 

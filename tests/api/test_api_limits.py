@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from miniapp_api.options import Limit, RateLimits
-from miniapp_api.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from models import Order
-from services.catalog import new_product
+from services.catalog.products import new_product
 from tests.api.conftest import REDIS_URL, Api, bearer
+from web.options import Limit, RateLimits
+from web.ratelimit import MemoryRateLimiter, RedisRateLimiter
 
 # A day-long window: a fixed window rolling over between two requests of a test would let the
 # third through; over a day that chance is negligible.

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from miniapp_api.cache import MemoryCache
-from miniapp_api.keys import OPTIONS
 from models import Member, Wallet
+from runtime.cache import MemoryCache
 from tests.api.conftest import REDIS_URL, Api, bearer
+from web.keys import OPTIONS
 
 QR = "/api/me/referral-qr"
 

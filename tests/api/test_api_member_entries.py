@@ -13,10 +13,10 @@ from tortoise import connections
 
 from models import Entry, LotteryDraw, Member, SettingDoc
 from rebate.settings import Lottery, LotteryMode, OrderSource, RatioSettings, SettleOn
-from services.catalog import new_product
-from services.conservation import check_conservation
-from services.orders import Item, create_order, mark_paid
-from services.sql import fetch
+from runtime.sql import fetch
+from services.catalog.products import new_product
+from services.checks.queues import check_conservation
+from services.orders.lifecycle import Item, create_order, mark_paid
 from tests.api.conftest import Api, bearer
 from tests.services.helpers import Clock, seeded, use_base
 

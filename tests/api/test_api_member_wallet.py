@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 
 from models import AuditLog, Member, OutboxEvent, SettingDoc, Withdrawal
-from services.conservation import check_conservation
-from services.withdrawals import check_withdrawal_conservation
+from services.checks.queues import check_conservation
+from services.wallets.withdrawals import check_withdrawal_conservation
 from tests.api.conftest import Api, bearer
 from tests.api.test_api_member_entries import (
     buy,
@@ -24,7 +24,7 @@ from tests.api.test_api_member_entries import (
     recent_clock,
     snapshot,
 )
-from wechat.fake_transfer import TRANSFER_KEY, FakeTransferState
+from wechat_fake.transfer import TRANSFER_KEY, FakeTransferState
 
 
 async def with_cash(api: Api) -> tuple[int, str]:

@@ -22,9 +22,9 @@ from models import (
     Store,
     TeamLevelChange,
 )
-from services.catalog import new_member
-from services.distribution_settings import load_distribution
-from services.merchants import apply_for_merchant, create_invite
+from services.distribution.settings import load_distribution
+from services.members.accounts import new_member
+from services.merchants.onboarding import apply_for_merchant, create_invite
 from tests.api.conftest import Api, bearer
 from tests.distribution.support import (
     LEVELS,
@@ -35,7 +35,7 @@ from tests.distribution.support import (
     pay_cashier,
 )
 from tests.services.helpers import T0, Clock
-from wechat.fake_transfer import TRANSFER_KEY
+from wechat_fake.transfer import TRANSFER_KEY
 
 APPLICATIONS = "/api/admin/merchant-applications"
 SETTINGS = "/api/admin/distribution-settings"

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from miniapp_api.keys import TOKENS
 from models import MerchantApplication, MerchantInvite, Statement
-from services.catalog import new_member
-from services.merchant_settlement import close_statements
+from services.members.accounts import new_member
+from services.merchants.settlement import close_statements
 from tests.api.conftest import Api, bearer
 from tests.distribution.support import (
     MERCHANT_FORM,
@@ -24,6 +23,7 @@ from tests.distribution.support import (
     pay_cashier,
 )
 from tests.services.helpers import T0, Clock
+from web.keys import TOKENS
 
 QR = "/api/merchant-invites/qr"
 APPLY = "/api/merchant-applications"

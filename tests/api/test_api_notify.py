@@ -1,7 +1,7 @@
 """WeChat Pay notifications over HTTP, both versions: a genuine one pays its order once (and a
 retry is acknowledged), and every way a notification can be refused has its own test, each
 proving the database unchanged. Notifications are built exactly as WeChat builds them
-(``wechat.fake_notify``) with the fake WeChat's keys; orders are created through the API, so
+(``wechat_fake.notify``) with the fake WeChat's keys; orders are created through the API, so
 the fake WeChat Pay knows them. PostgreSQL with Redis; the happy path on SQLite too."""
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-from miniapp_api.keys import METRICS, WECHAT
-from miniapp_api.views.common import utcnow
 from models import (
     Entry,
     JobSetting,
@@ -29,16 +27,18 @@ from models import (
     Refund,
 )
 from rebate.settings import BaseSettings, OrderSource, SettleOn
-from services import auto_complete, reconciliation
-from services.catalog import new_product
-from services.config_store import save_base
+from services.catalog.products import new_product
+from services.clock import utcnow
 from services.jobs import run_job, run_scheduled
-from services.orders import Item, create_order
-from services.reconciliation import querying, reconcile_unpaid
+from services.orders import auto_complete, reconciliation
+from services.orders.lifecycle import Item, create_order
+from services.orders.reconciliation import querying, reconcile_unpaid
+from services.settings.base import save_base
 from tests.api.conftest import API_KEY, APPID, MAX_BODY, MCHID, Api, bearer
-from wechat import fake_notify
-from wechat.fake import send_v2_refund_notification, send_v3_refund_notification
+from web.keys import METRICS, WECHAT
 from wechat.xmlsafe import parse_flat_xml
+from wechat_fake import notify as fake_notify
+from wechat_fake.server import send_v2_refund_notification, send_v3_refund_notification
 
 V2, V2_REFUND = "/api/pay/notify/v2", "/api/pay/notify/v2/refund"
 V3, V3_REFUND = "/api/pay/notify/v3", "/api/pay/notify/v3/refund"

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from miniapp_api import openapi
-from miniapp_api.app import create_app
-from miniapp_api.keys import SETTINGS
-from miniapp_api.metrics import count_callback
-from miniapp_api.registry import ROUTE_SPECS, Registry, Reply
 from models import Order
-from services.catalog import new_product
-from services.orders import complete_order, mark_paid
+from server.app import create_app
+from services.catalog.products import new_product
+from services.orders.lifecycle import complete_order, mark_paid
 from tests.api.conftest import MAX_BODY, Api, bearer
 from tests.conftest import drop_pg_database
+from web import openapi
+from web.keys import SETTINGS
+from web.metrics import count_callback
+from web.registry import ROUTE_SPECS, Registry, Reply
 
 # --- /healthz ----------------------------------------------------------------------------------
 

@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from models import Entry, Order, OrderLine, OrderStatus, ProductKind, Refund, RefundStatus
-from services.catalog import new_product, new_store
-from services.orders import mark_paid
+from services.catalog.products import new_product, new_store
+from services.orders.lifecycle import mark_paid
 from tests.api.conftest import API_KEY, APPID, NOTIFY_URL, Api, Keys, bearer
-from wechat.fake_notify import wechat_v2_sign
+from wechat_fake.notify import wechat_v2_sign
 
 
 async def place(api: Api, token: str, body: dict[str, Any]) -> Any:

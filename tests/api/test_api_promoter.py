@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.catalog import new_member
+from services.members.accounts import new_member
 from tests.api.conftest import Api
 from tests.api.test_api_merchant_member import token_of
 from tests.distribution.support import base_rules, buy, chain, configure

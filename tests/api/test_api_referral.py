@@ -9,8 +9,8 @@ import logging
 import pytest
 
 from models import Member
-from services.catalog import new_member
-from services.referral import Binding, bind_referrer, member_arrives
+from services.distribution.referral import Binding, bind_referrer, member_arrives
+from services.members.accounts import new_member
 from tests.api.conftest import Api
 
 # --- the service, on both backends -----------------------------------------------------------
@@ -84,7 +84,7 @@ async def test_login_through_a_referral_code_binds_the_referrer(api: Api) -> Non
 async def test_refused_bindings_let_the_login_succeed_and_are_logged(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="services.referral")
+    caplog.set_level(logging.INFO, logger="services.distribution.referral")
     alice = (await api.login("oAlice"))["member"]
     again = (await api.login("oAlice", referral_code=alice["referral_code"]))["member"]
     unknown = (await api.login("oBob", referral_code="ZZZZ9999"))["member"]

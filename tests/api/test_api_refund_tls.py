@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from miniapp_api.wechat_gateway import PayConfigError, refund_tls
+from wechat.gateway import PayConfigError, refund_tls
 
 
 def _write_cert(tmp_path):

@@ -1,4 +1,4 @@
-"""The fake WeChat for the bot's tests: the project's fake (``wechat.fake``) serves the
+"""The fake WeChat for the bot's tests: the project's fake (``wechat_fake.server``) serves the
 mini-program API; a second instance, extended here with the official account's template,
 customer-service and user-info endpoints and the WeCom group-bot webhook, serves the official
 account (its own appid and secret). Both are real local aiohttp servers recording every call.
@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from wechat.fake import create_fake_wechat
-from wechat.fake_state import STATE_KEY, FakeWeChatState
+from wechat_fake.server import create_fake_wechat
+from wechat_fake.state import STATE_KEY, FakeWeChatState
 
 WECOM_KEY = "wecom-test-key"
 

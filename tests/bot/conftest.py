@@ -23,7 +23,8 @@ from redis.asyncio import Redis
 
 from bot.consent import grant_consent
 from bot.notifier import Notifier, build_notifier
-from bot.settings import (
+from models import Member, OfficialAccountFollower
+from runtime.bot_settings import (
     BotSettings,
     Names,
     NotifierSettings,
@@ -32,12 +33,11 @@ from bot.settings import (
     Template,
     WeComSettings,
 )
-from models import Member, OfficialAccountFollower
 from runtime.config import Settings, WechatSettings
-from services.catalog import new_member
+from services.members.accounts import new_member
 from tests.bot.bottest_fakes import WECOM_KEY, OfficialAccountFake, create_official_account_fake
-from wechat.fake import create_fake_wechat
-from wechat.fake_state import FakeWeChatState
+from wechat_fake.server import create_fake_wechat
+from wechat_fake.state import FakeWeChatState
 
 REDIS_URL = os.environ.get("QR_TEST_REDIS", "redis://127.0.0.1:6379/0")
 MINI_APPID = "wxbotmini00000001"

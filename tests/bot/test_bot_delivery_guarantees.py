@@ -14,8 +14,8 @@ import pytest
 from tortoise import connections
 
 from bot.channels import SUBSCRIBE, Claimed, Result
-from bot.settings import BotSettings, OfficialAccountSettings, WeComSettings
 from models import DeliveryAttempt, NotificationDelivery, NotifierCursor, OutboxEvent
+from runtime.bot_settings import BotSettings, OfficialAccountSettings, WeComSettings
 from tests.bot.conftest import T0, member
 
 PAYOUT = {

@@ -1,7 +1,7 @@
 """Events as Chinese messages: pure formatting rules, no database."""
 
 from bot.messages import percent, queue_label, render, template_data, yuan
-from bot.settings import Names, Template
+from runtime.bot_settings import Names, Template
 from tests.bot.conftest import T0
 
 

@@ -10,7 +10,7 @@ from bot.consent import grant_consent, remaining_consents
 from bot.messages import local_time
 from models import DeliveryAttempt, NotificationDelivery, OfficialAccountFollower, OutboxEvent
 from rebate.settings import RatioSettings, SettleOn
-from services.catalog import new_product
+from services.catalog.products import new_product
 from tests.bot.conftest import MEMBER_KINDS, T0, member
 from tests.services.helpers import Clock as SettleClock
 from tests.services.helpers import seeded, use_base
@@ -287,7 +287,7 @@ async def test_not_following_the_official_account_sends_nothing_there(db, make_n
 
 async def test_operator_set_custom_names_win_over_the_bot_settings(db, make_notifier, mini_wx):
     from models import SettingDoc
-    from services.member_views import DISPLAY_DOC, Display, display_to_doc
+    from services.members.views import DISPLAY_DOC, Display, display_to_doc
 
     m = await member(1, consents={"T_payout_received": 1, "T_entry_exchanged": 1})
     await SettingDoc.create(

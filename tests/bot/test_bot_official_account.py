@@ -15,10 +15,11 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot.followers import following_openid
 from bot.routes import setup_routes
-from bot.settings import BotSettings
 from models import OfficialAccountFollower
 from rebate.settings import Lottery, LotteryMode, RatioSettings, SettleOn
-from services.catalog import new_member, new_product
+from runtime.bot_settings import BotSettings
+from services.catalog.products import new_product
+from services.members.accounts import new_member
 from tests.bot.conftest import OA_AES_KEY, OA_APPID, OA_TOKEN, member
 from tests.services.helpers import Clock, seeded, use_base
 from tests.services.test_settle_smoke import buy

@@ -7,11 +7,11 @@ import asyncio
 
 import pytest
 
-from bot.alerts import alert_operators
 from bot.ratelimit import ChannelRateLimiter
-from bot.settings import RateLimit
 from bot.tokens import TokenStore
 from models import DeliveryAttempt, NotificationDelivery
+from runtime.bot_settings import RateLimit
+from services.alerts import alert_operators
 from tests.bot.conftest import MINI_APPID, MINI_SECRET
 from wechat.client import MiniProgramClient
 

@@ -18,10 +18,10 @@ from tests.wechat.wxtest_constants import (
     PLATFORM_SERIAL,
     SECRET,
 )
-from wechat.fake import FakeWeChatState, create_fake_wechat
-from wechat.fake_transfer import TRANSFER_KEY, FakeTransferState
 from wechat.pay_v3 import MerchantV3
 from wechat.transfer import MerchantTransferClient, SceneInfo
+from wechat_fake.server import FakeWeChatState, create_fake_wechat
+from wechat_fake.transfer import TRANSFER_KEY, FakeTransferState
 
 CLIENT_TIMEOUT = 0.5
 

@@ -1,7 +1,7 @@
 """Builders for the distribution and merchant tests.
 
 ``settle`` and ``refund`` call the rewards hooks themselves, in the settling / refunding
-transaction, exactly as ``services.settle_plan`` / ``services.orders`` do once wired; the
+transaction, exactly as ``services.queues.plan`` / ``services.orders.lifecycle`` do once wired; the
 hooks are idempotent, so calling them again after the wiring changes nothing.
 """
 
@@ -11,18 +11,19 @@ from tortoise.transactions import in_transaction
 
 from models import Member, Order, OrderLine
 from rebate.settings import OrderSource, RatioSettings
-from services.catalog import new_member, new_product
-from services.distribution_settings import DistributionSettings, TeamLevel, store_distribution
-from services.merchants import (
+from services.catalog.products import new_product
+from services.distribution.referral import bind_referrer
+from services.distribution.rewards import on_line_refunded, on_order_settled
+from services.distribution.settings import DistributionSettings, TeamLevel, store_distribution
+from services.distribution.team import set_team_level
+from services.members.accounts import new_member
+from services.merchants.onboarding import (
     ApplicationForm,
     apply_for_merchant,
     approve_application,
     create_invite,
 )
-from services.orders import Item, complete_order, create_order, mark_paid, refund_line
-from services.referral import bind_referrer
-from services.rewards import on_line_refunded, on_order_settled
-from services.team import set_team_level
+from services.orders.lifecycle import Item, complete_order, create_order, mark_paid, refund_line
 from tests.services.helpers import T0, Clock, use_base
 
 LEVELS = (

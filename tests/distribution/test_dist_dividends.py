@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models import DividendRun, DividendShare, LedgerLine, OrderLine, Wallet
-from services.catalog import new_member
-from services.conservation import check_conservation
-from services.conservation_merchant import check_merchant_conservation
-from services.distribution_settings import DividendPeriod
-from services.dividends import previous_period, run_dividend, split_pool
+from services.checks.merchants import check_merchant_conservation
+from services.checks.queues import check_conservation
+from services.distribution.dividends import previous_period, run_dividend, split_pool
+from services.distribution.settings import DividendPeriod
+from services.members.accounts import new_member
 from tests.distribution.support import LEVELS, base_rules, buy, configure, refund, with_level
 from tests.services.helpers import T0, Clock
 

@@ -18,11 +18,11 @@ from models import (
 )
 from rebate.errors import InvalidSetting, NotAllowed
 from rebate.settings import OrderSource, RatioSettings
-from services.catalog import new_member, new_product
-from services.distribution_settings import DistributionSettings, from_doc
+from services.catalog.products import new_product
+from services.distribution.settings import DistributionSettings, from_doc
 from services.errors import Conflict, NotFound
-from services.merchant_settlement import close_statements
-from services.merchants import (
+from services.members.accounts import new_member
+from services.merchants.onboarding import (
     MAX_SCENE_CHARS,
     apply_for_merchant,
     approve_application,
@@ -39,7 +39,8 @@ from services.merchants import (
     store_turnover,
     stores_of_member,
 )
-from services.orders import Item, create_order, mark_paid
+from services.merchants.settlement import close_statements
+from services.orders.lifecycle import Item, create_order, mark_paid
 from tests.distribution.support import (
     LEVELS,
     MERCHANT_FORM,

@@ -22,15 +22,19 @@ from models import (
 )
 from rebate.errors import InvalidSetting
 from rebate.money import apply_bp
-from services.catalog import new_member
-from services.conservation import check_conservation
-from services.conservation_merchant import check_merchant_conservation
-from services.distribution_settings import DistributionSettings, TeamLevel, from_doc, to_doc
-from services.merchants import save_distribution_settings
-from services.promoter import my_rewards, my_team
-from services.referral import Binding, bind_referrer
-from services.rewards import on_order_settled, plan_rewards, release_matured_commissions
-from services.team import team_levels
+from services.checks.merchants import check_merchant_conservation
+from services.checks.queues import check_conservation
+from services.distribution.promoter import my_rewards, my_team
+from services.distribution.referral import Binding, bind_referrer
+from services.distribution.rewards import (
+    on_order_settled,
+    plan_rewards,
+    release_matured_commissions,
+)
+from services.distribution.settings import DistributionSettings, TeamLevel, from_doc, to_doc
+from services.distribution.team import team_levels
+from services.members.accounts import new_member
+from services.merchants.onboarding import save_distribution_settings
 from tests.distribution.support import (
     LEVELS,
     base_rules,
@@ -229,7 +233,7 @@ async def test_settled_at_payment_the_freeze_counts_from_completion(db):
         await on_order_settled(conn, await Order.get(id=order.id), T0)
     assert (await Commission.get(order_id=order.id)).release_at is None
     assert (await release_matured_commissions(T0 + days(30)))["released"] == 0
-    from services.orders import complete_order
+    from services.orders.lifecycle import complete_order
 
     done = await complete_order(order.id, now=T0 + days(1))
     report = await release_matured_commissions(T0 + days(2))

@@ -6,10 +6,11 @@ import asyncio
 import pytest
 
 from models import MerchantTransfer, OrderLine, OutboxEvent, Statement, StoreCredit
-from services.catalog import new_member, new_store
-from services.conservation import check_conservation
-from services.conservation_merchant import check_merchant_conservation
-from services.merchant_settlement import close_statements, pay_due_statements, pay_statement
+from services.catalog.products import new_store
+from services.checks.merchants import check_merchant_conservation
+from services.checks.queues import check_conservation
+from services.members.accounts import new_member
+from services.merchants.settlement import close_statements, pay_due_statements, pay_statement
 from tests.distribution.support import (
     approved_store,
     base_rules,

@@ -10,10 +10,11 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from models import Entry
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.db import tortoise_config
-from services.catalog import new_member, new_product
-from services.conservation import check_conservation
-from services.orders import Item, create_order, mark_paid
-from services.sql import fetch
+from runtime.sql import fetch
+from services.catalog.products import new_product
+from services.checks.queues import check_conservation
+from services.members.accounts import new_member
+from services.orders.lifecycle import Item, create_order, mark_paid
 from tests.services.helpers import Clock, seeded, use_base
 
 # settle when paid: one call puts an entry in the queue; 10% of every later order flows in

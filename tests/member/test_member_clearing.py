@@ -7,8 +7,10 @@ import pytest
 
 from models import Entry, EntryStatus, OutboxEvent, Queue
 from rebate.errors import InvalidSetting
-from services.catalog import new_member, new_product
-from services.clearing import (
+from services.catalog.products import new_product
+from services.clock import LOCAL_TZ
+from services.members.accounts import new_member
+from services.queues.clearing import (
     ClearingKind,
     ClearingSchedule,
     clear_waiting_entries,
@@ -18,8 +20,7 @@ from services.clearing import (
     schedule_from_doc,
     schedule_to_doc,
 )
-from services.config_store import LOCAL_TZ
-from services.exchange import exchange_entry
+from services.queues.exchange import exchange_entry
 from tests.member.support import buy, conserved, setup
 from tests.services.helpers import Clock
 

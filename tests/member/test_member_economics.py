@@ -5,8 +5,10 @@ from datetime import timedelta
 
 import pytest
 
-from services.catalog import new_member, new_product
-from services.economics import (
+from services.catalog.products import new_product
+from services.errors import NotFound
+from services.members.accounts import new_member
+from services.queues.economics import (
     ESTIMATE_NOTE,
     NO_INFLOW_NOTE,
     entry_estimate,
@@ -14,8 +16,7 @@ from services.economics import (
     member_entry_estimates,
     queue_economics,
 )
-from services.errors import NotFound
-from services.exchange import exchange_entry
+from services.queues.exchange import exchange_entry
 from tests.member.support import buy, setup
 from tests.services.helpers import Clock
 

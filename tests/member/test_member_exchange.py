@@ -5,9 +5,9 @@ import pytest
 
 from models import Entry, EntryStatus, LedgerLine, OutboxEvent, Queue, Wallet
 from rebate.errors import NotAllowed
-from services.catalog import new_member
 from services.errors import NotFound
-from services.exchange import exchange_entry
+from services.members.accounts import new_member
+from services.queues.exchange import exchange_entry
 from tests.member.support import buy, conserved, setup, snapshot, waiting_entry
 from tests.services.helpers import Clock
 

@@ -9,9 +9,10 @@ from collections.abc import Awaitable
 from models import Entry, LedgerLine
 from rebate.errors import NotAllowed
 from rebate.settings import OrderSource, RatioSettings
-from services.catalog import new_member, new_product
-from services.exchange import exchange_entry
-from services.orders import Item, create_order, mark_paid
+from services.catalog.products import new_product
+from services.members.accounts import new_member
+from services.orders.lifecycle import Item, create_order, mark_paid
+from services.queues.exchange import exchange_entry
 from tests.member.support import buy, conserved, orm_on, setup
 from tests.services.helpers import Clock
 

@@ -7,10 +7,11 @@ from datetime import time, timedelta
 import pytest
 
 from models import Entry, EntryStatus, JobRun, OutboxEvent
-from services.catalog import new_member, new_product
-from services.clearing import ClearingSchedule, save_schedule
+from services.catalog.products import new_product
 from services.errors import NotFound
 from services.jobs import JOBS, Job, recent_runs, run_job, run_once, run_scheduled, slot_key
+from services.members.accounts import new_member
+from services.queues.clearing import ClearingSchedule, save_schedule
 from tests.member.support import buy, conserved, setup
 from tests.services.helpers import Clock
 

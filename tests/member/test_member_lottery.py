@@ -8,10 +8,11 @@ import pytest
 from models import Entry, EntryStatus, LotteryDraw, OutboxEvent, Queue
 from rebate.errors import NotAllowed
 from rebate.settings import Lottery, LotteryMode, RatioSettings
-from services.catalog import new_member, new_product
+from services.catalog.products import new_product
 from services.errors import NotFound
-from services.exchange import exchange_entry
-from services.lottery import draw_lottery
+from services.members.accounts import new_member
+from services.queues.exchange import exchange_entry
+from services.queues.lottery import draw_lottery
 from tests.member.support import buy, conserved, setup, snapshot, waiting_entry
 from tests.services.helpers import Clock, seeded
 

@@ -17,10 +17,11 @@ from jobs.scheduler import (
 )
 from models import Entry, EntryStatus, JobRun, OutboxEvent
 from runtime.config import Settings
-from services.catalog import new_member, new_product
-from services.clearing import ClearingKind, ClearingSchedule, latest_slot, save_schedule
-from services.config_store import LOCAL_TZ
+from services.catalog.products import new_product
+from services.clock import LOCAL_TZ
 from services.jobs import JOBS
+from services.members.accounts import new_member
+from services.queues.clearing import ClearingKind, ClearingSchedule, latest_slot, save_schedule
 from tests.member.support import buy, conserved, orm_on, setup
 from tests.services.helpers import Clock
 

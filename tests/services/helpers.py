@@ -4,7 +4,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from rebate.settings import BaseSettings
-from services.config_store import save_base
+from services.settings.base import save_base
 
 T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
 

@@ -7,11 +7,12 @@ from tortoise.transactions import in_transaction
 
 from models import Order
 from rebate.settings import OrderSource, RatioSettings, SettleOn
-from services.catalog import new_member, new_product
-from services.config_store import load_base
-from services.conservation import UNCHECKED_KEYS, check_conservation
-from services.orders import Item, create_order, record_payment
-from services.sql import execute, fetch
+from runtime.sql import execute, fetch
+from services.catalog.products import new_product
+from services.checks.queues import UNCHECKED_KEYS, check_conservation
+from services.members.accounts import new_member
+from services.orders.lifecycle import Item, create_order, record_payment
+from services.settings.base import load_base
 from tests.services.helpers import Clock, seeded, use_base
 from tests.services.test_settle_smoke import buy
 

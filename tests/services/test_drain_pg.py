@@ -15,12 +15,13 @@ from jobs.scheduler import BACKLOG_SECONDS, build_scheduler, run_backlog
 from models import Entry, Order, OrderLine, PendingSettlement, Queue
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.config import Settings
-from services.catalog import new_member, new_product
-from services.config_store import load_base
-from services.conservation import check_conservation
-from services.orders import Item, create_order, mark_paid, record_payment
-from services.queue_writer import apply_backlog, apply_batch, apply_pending
-from services.queues import WRITER_LOCK
+from services.catalog.products import new_product
+from services.checks.queues import check_conservation
+from services.members.accounts import new_member
+from services.orders.lifecycle import Item, create_order, mark_paid, record_payment
+from services.queues.locks import WRITER_LOCK
+from services.queues.writer import apply_backlog, apply_batch, apply_pending
+from services.settings.base import load_base
 from tests.services.helpers import Clock, seeded, use_base
 
 LIVENESS = 30  # seconds: far beyond any drain here; reached only if a payment waits for the lock

@@ -11,10 +11,11 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from models import Entry, Order, OrderLine, OrderStatus, PaymentNotice, Refund, RefundStatus
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.db import tortoise_config
-from services.catalog import new_member, new_product
-from services.conservation import check_conservation
-from services.orders import Item, create_order
-from services.payments import (
+from services.catalog.products import new_product
+from services.checks.queues import check_conservation
+from services.members.accounts import new_member
+from services.orders.lifecycle import Item, create_order
+from services.orders.payments import (
     NoticeMismatch,
     PaidNotice,
     RefundNotice,

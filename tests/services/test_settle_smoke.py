@@ -1,8 +1,9 @@
 from models import Entry, Queue, Wallet
 from rebate.settings import OrderSource, RatioSettings, SettleOn
-from services.catalog import new_member, new_product
-from services.conservation import check_conservation
-from services.orders import Item, complete_order, create_order, mark_paid
+from services.catalog.products import new_product
+from services.checks.queues import check_conservation
+from services.members.accounts import new_member
+from services.orders.lifecycle import Item, complete_order, create_order, mark_paid
 from tests.services.helpers import Clock, seeded, use_base
 
 

@@ -27,10 +27,11 @@ from rebate.settings import (
     RatioSettings,
     SettleOn,
 )
-from services.catalog import enable_all_products, new_member, new_product, new_store
-from services.conservation import check_conservation
+from services.catalog.products import enable_all_products, new_product, new_store
+from services.checks.queues import check_conservation
 from services.errors import NotFound
-from services.orders import (
+from services.members.accounts import new_member
+from services.orders.lifecycle import (
     Item,
     complete_order,
     create_order,

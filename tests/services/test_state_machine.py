@@ -45,7 +45,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 import models
-import services.queue_writer as queue_writer
+import services.queues.writer as queue_writer
 from models import Order, OrderLine, ProductKind
 from rebate.errors import AlreadySettled, InvalidAmount, NotAllowed, RebateError
 from rebate.settings import (
@@ -57,10 +57,11 @@ from rebate.settings import (
     SettleOn,
 )
 from runtime.db import tortoise_config
-from services.catalog import enable_all_products, new_member, new_product, new_store
-from services.config_store import load_base, save_base
-from services.conservation import check_conservation
-from services.orders import (
+from runtime.sql import fetch
+from services.catalog.products import enable_all_products, new_product, new_store
+from services.checks.queues import check_conservation
+from services.members.accounts import new_member
+from services.orders.lifecycle import (
     Item,
     complete_order,
     create_order,
@@ -69,8 +70,8 @@ from services.orders import (
     refund_line,
     settle_order,
 )
-from services.queue_writer import apply_pending
-from services.sql import fetch
+from services.queues.writer import apply_pending
+from services.settings.base import load_base, save_base
 from tests.services.helpers import Clock
 from tests.services.reference_model import (
     MLine,

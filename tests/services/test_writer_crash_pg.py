@@ -18,12 +18,13 @@ from tortoise.transactions import in_transaction
 from models import Entry, Extraction, LedgerLine, OrderLine, PendingSettlement, Queue
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.db import tortoise_config
-from services.catalog import new_member, new_product
-from services.config_store import load_base
-from services.conservation import check_conservation
-from services.orders import Item, create_order, mark_paid, record_payment
-from services.queue_writer import apply_backlog, apply_pending
-from services.queues import writer_at_work
+from services.catalog.products import new_product
+from services.checks.queues import check_conservation
+from services.members.accounts import new_member
+from services.orders.lifecycle import Item, create_order, mark_paid, record_payment
+from services.queues.locks import writer_at_work
+from services.queues.writer import apply_backlog, apply_pending
+from services.settings.base import load_base
 from tests.services.helpers import Clock, seeded, use_base
 
 STORED = 40  # paid orders whose settlements are stored, then left to the writer
@@ -33,7 +34,7 @@ LIVENESS = 60  # seconds: far beyond anything here; reached only on a hang
 def _writer_that_stops_mid_batch(pg_url: str, queue_id: int, stopped) -> None:
     """The queue's writer, which freezes (holding its transaction open) just before it sends
     the batch's outbox events, after telling the parent."""
-    from services import pg_bulk
+    from services.queues import pg_bulk
 
     copy = pg_bulk._copy
 

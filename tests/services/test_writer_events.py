@@ -1,10 +1,11 @@
 """The events the queue's writer leaves for the chat bot, exactly, on both backends (the
-PostgreSQL writer builds their JSON by hand, services.pg_bulk)."""
+PostgreSQL writer builds their JSON by hand, services.queues.pg_bulk)."""
 
 from models import Entry, OutboxEvent
 from rebate.settings import RandomReturn, RatioSettings, SettleOn
-from services.catalog import new_member, new_product
-from services.orders import Item, create_order, mark_paid
+from services.catalog.products import new_product
+from services.members.accounts import new_member
+from services.orders.lifecycle import Item, create_order, mark_paid
 from tests.services.helpers import Clock, seeded, use_base
 
 WRITER_KINDS = (

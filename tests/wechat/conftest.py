@@ -22,9 +22,9 @@ from tests.wechat.wxtest_constants import (
     SECRET,
 )
 from wechat.client import MiniProgramClient, PayV2Client, PayV3Client
-from wechat.fake import FakeWeChatState, create_fake_wechat
 from wechat.pay_v2 import MerchantV2
 from wechat.pay_v3 import MerchantV3
+from wechat_fake.server import FakeWeChatState, create_fake_wechat
 
 
 @pytest.fixture(scope="session")

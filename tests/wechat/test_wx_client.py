@@ -28,9 +28,9 @@ from wechat.errors import (
     WeChatBusy,
     WeChatUnreachable,
 )
-from wechat.fake_notify import signed_v2_xml
 from wechat.pay_v2 import MerchantV2
 from wechat.pay_v3 import MerchantV3
+from wechat_fake.notify import signed_v2_xml
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 

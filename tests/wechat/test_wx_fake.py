@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestServer
 
 from wechat import pay_v3
 from wechat.client import MiniProgramClient, PayV3Client
-from wechat.fake import create_fake_wechat, demo_state
 from wechat.pay_v3 import MerchantV3
+from wechat_fake.server import create_fake_wechat, demo_state
 
 
 async def test_demo_state_writes_what_the_app_needs(tmp_path):
@@ -76,7 +76,7 @@ async def test_runs_standalone_and_prints_its_url(tmp_path, http, stop_signal):
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "wechat.fake",
+        "wechat_fake.server",
         "--port",
         str(port),
         "--keys-dir",

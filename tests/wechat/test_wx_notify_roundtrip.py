@@ -12,7 +12,9 @@ from aiohttp.test_utils import TestServer
 from tests.wechat.wxtest_constants import API_KEY, APPID, MCHID
 from wechat import pay_v2, pay_v3
 from wechat.errors import NotificationRejected
-from wechat.fake import (
+from wechat.pay_v3 import MerchantV3
+from wechat.xmlsafe import parse_flat_xml
+from wechat_fake.server import (
     FakeWeChatState,
     deliver_payment,
     send_v2_payment_notification,
@@ -20,8 +22,6 @@ from wechat.fake import (
     send_v3_payment_notification,
     send_v3_refund_notification,
 )
-from wechat.pay_v3 import MerchantV3
-from wechat.xmlsafe import parse_flat_xml
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 

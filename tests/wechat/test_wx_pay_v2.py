@@ -19,15 +19,15 @@ from wechat.errors import (
     ReturnCodeFail,
     WrongMerchant,
 )
-from wechat.fake_notify import (
+from wechat.pay_v2 import MerchantV2
+from wechat.xmlsafe import parse_flat_xml
+from wechat_fake.notify import (
     build_v2_payment_notification,
     build_v2_refund_notification,
     encrypt_refund_req_info,
     signed_v2_xml,
     wechat_v2_sign,
 )
-from wechat.pay_v2 import MerchantV2
-from wechat.xmlsafe import parse_flat_xml
 
 # The worked example of WeChat Pay's "安全规范 / 签名算法" page
 # (pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=4_3).

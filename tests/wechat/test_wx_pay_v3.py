@@ -25,7 +25,7 @@ from wechat.errors import (
     UnknownSerial,
     WrongMerchant,
 )
-from wechat.fake_notify import (
+from wechat_fake.notify import (
     build_v3_notification,
     signed_v3_headers,
     v3_refund,

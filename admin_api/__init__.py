@@ -1,0 +1,17 @@
+"""The operators' HTTP API (运营后台接口), under ``/api/admin/``: settings, merchants and
+distribution, withdrawals, refunds, jobs and the operation log. Every route needs an admin token
+(``web.auth``); each view parses input, calls one service function and answers JSON.
+"""
+
+from admin_api import distribution, refunds, settings, withdrawals
+from web.registry import RouteSpec
+
+
+def route_specs() -> list[RouteSpec]:
+    """The operators' endpoints, in documentation order."""
+    return [
+        *refunds.routes.specs,
+        *withdrawals.routes.specs,
+        *distribution.routes.specs,
+        *settings.routes.specs,
+    ]

@@ -1,0 +1,156 @@
+"""The composition root: ``create_app(settings)`` builds the whole member API.
+
+Every resource is one ``cleanup_ctx`` generator that sets up, yields and tears down, stored
+under a typed key of ``web.keys`` (aiohttp: "Data Sharing aka No Singletons Please"):
+
+1. database — ``Tortoise.init`` in the startup task, closed on shutdown (never
+   ``register_tortoise``: it left connections open under pytest-aiohttp, STACK.md);
+2. Redis — ``redis.asyncio`` when ``[redis] url`` is set, else ``None``; with it go the rate
+   limiter and the cache (Redis-backed, or in-process without Redis);
+3. one shared ``aiohttp.ClientSession`` for every outbound call;
+4. the WeChat clients, built from ``[wechat]`` / ``[wechat_pay]`` (key files read here).
+
+Shutdown runs them in reverse. aiohttp's graceful shutdown waits for in-flight requests before
+the cleanup contexts run, so a request never loses its database mid-transaction. Nothing here
+reads the environment or touches the network at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+from tortoise import Tortoise
+
+import admin_api
+import miniapp_api
+from bot.routes import setup_routes as setup_bot_routes
+from jobs.scheduler import running_scheduler
+from runtime.cache import MemoryCache, RedisCache
+from runtime.config import Settings, redact_url
+from runtime.db import tortoise_config
+from server import ops
+from web.auth import TokenSigner
+from web.keys import (
+    CACHE,
+    HTTP,
+    LIMITER,
+    METRICS,
+    OPTIONS,
+    REDIS,
+    SETTINGS,
+    TOKENS,
+    WECHAT,
+)
+from web.metrics import Metrics
+from web.middlewares import body_cap, install_log_request_id, json_errors, request_context
+from web.options import ApiOptions
+from web.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from web.registry import RouteSpec, install
+from wechat.gateway import build_gateway
+
+log = logging.getLogger(__name__)
+
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
+
+def route_specs() -> list[RouteSpec]:
+    """Every endpoint of the server, in documentation order: the mini-program's, the
+    operators', operations, and WeChat Pay's notifications."""
+    return [*miniapp_api.route_specs(), *admin_api.route_specs(), *ops.routes.specs]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    options: ApiOptions | None = None,
+    extra_routes: Sequence[RouteSpec] = (),
+    extra_cleanup: Sequence[CleanupCtx] = (),
+) -> web.Application:
+    """The aiohttp application. ``extra_routes`` (e.g. the payment notifications) are installed
+    and documented like the built-in ones; ``extra_cleanup`` contexts start after the built-in
+    resources (so they can use the database, Redis and the WeChat clients) and stop before."""
+    install_log_request_id()
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes,
+        middlewares=[request_context, json_errors, body_cap],
+    )
+    app[SETTINGS] = settings
+    app[OPTIONS] = options or ApiOptions()
+    app[METRICS] = Metrics()
+    app[TOKENS] = TokenSigner(
+        member_secret=settings.auth.member_token_secret,
+        admin_secret=settings.auth.admin_token_secret,
+        member_ttl=app[OPTIONS].member_token_ttl,
+        admin_ttl=app[OPTIONS].admin_token_ttl,
+    )
+    app.cleanup_ctx.extend(
+        [database_ctx, redis_ctx, http_ctx, wechat_ctx, scheduler_ctx, *extra_cleanup]
+    )
+    install(app, [*route_specs(), *extra_routes])
+    setup_bot_routes(app, settings)  # the official account's endpoint, when configured
+    return app
+
+
+async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """APScheduler in this process (STACK.md: started after the database, in the same
+    context). Every server process runs one; each slot still runs once (``services.jobs``)."""
+    if not app[OPTIONS].run_scheduler:
+        yield
+        return
+    async with running_scheduler(app[SETTINGS]):
+        yield
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    url = app[SETTINGS].database.url
+    ctx = await Tortoise.init(config=tortoise_config(url))
+    log.info("database open: %s", redact_url(url))
+    try:
+        yield
+    finally:
+        await ctx.close_connections()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    url = app[SETTINGS].redis.url
+    options = app[OPTIONS]
+    redis: Redis | None = None
+    if url:
+        # Bounded waits: a blackholed Redis must cost a request seconds, not minutes (the
+        # limiter and the cache then carry on without it).
+        redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        app[LIMITER] = RedisRateLimiter(redis, prefix=options.redis_prefix)
+        app[CACHE] = RedisCache(redis, prefix=options.redis_prefix)
+        log.info("redis: %s", redact_url(url))
+    else:
+        app[LIMITER] = MemoryRateLimiter()
+        app[CACHE] = MemoryCache(options.qr_cache_size)
+        log.info("redis not configured: rate limits and caches are per process")
+    app[REDIS] = redis
+    try:
+        yield
+    finally:
+        if redis is not None:
+            await redis.aclose()
+
+
+async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[HTTP] = session
+        yield
+
+
+async def wechat_ctx(app: web.Application) -> AsyncIterator[None]:
+    options = app[OPTIONS]
+    app[WECHAT] = build_gateway(
+        app[SETTINGS],
+        app[HTTP],
+        app[CACHE],
+        timeout=options.wechat_timeout,
+        refund_notify_url=options.refund_notify_url or None,
+    )
+    yield

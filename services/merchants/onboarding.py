@@ -1,0 +1,576 @@
+"""Merchants (SPEC §8): invite QR scenes, applications, approval or rejection, the commission
+guardrail, and a merchant's view of its own store.
+
+Invite: ``create_invite`` makes an opaque token; the mini-program code's scene is
+``m:<token>`` (18 characters, inside WeChat's 32). An opaque token, not the inviter's id, so
+nobody can name an inviter of their choosing.
+
+Guardrail: a store's commission (``commission_bp``) is all the platform earns on its orders,
+and it must fund everything those orders pay out: the queue extraction (the highest of the
+store's, its cashier's and its products' own ratios, else the base ratio), 直推 + 间推, the
+highest team rate (级差 differences add up to at most that), 招商 and the dividend pool's share
+of turnover. A store where that sum exceeds its commission is refused (``InvalidSetting``
+naming the field) unless the operator explicitly acknowledges it; each acknowledgement is a
+``GuardrailAck`` row (who, when, what for, the numbers) and an operator alert
+(``services.alerts.alert_operators``, in the same transaction).
+
+Isolation: every function here that takes a merchant's ``store_id`` reads only that store's
+rows (orders, queue entries, credits, statements); a statement id of another store is "not
+found", never shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from models import (
+    ApplicationStatus,
+    Cashier,
+    GuardrailAck,
+    Member,
+    Merchant,
+    MerchantApplication,
+    MerchantInvite,
+    OutboxEvent,
+    Product,
+    Statement,
+    Store,
+)
+from rebate.errors import InvalidSetting, NotAllowed
+from rebate.money import BP_ONE
+from runtime.sql import fetch
+from services.alerts import alert_operators
+from services.catalog.products import new_store
+from services.distribution.promoter import Page, as_datetime, page_window
+from services.distribution.settings import (
+    DistributionSettings,
+    load_distribution,
+    store_distribution,
+)
+from services.errors import Conflict, NotFound
+from services.settings.base import cashier_target, load_base, product_target, store_target
+
+log = logging.getLogger(__name__)
+
+SCENE_PREFIX = "m:"
+TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
+TOKEN_CHARS = 16
+MAX_SCENE_CHARS = 32  # WeChat's limit for getwxacodeunlimit
+PHONE = re.compile(r"^1[3-9]\d{9}$")
+# 统一社会信用代码 (GB 32100-2015): 18 characters from this alphabet (no I, O, S, V, Z), the
+# last a check character.
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+USCC = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+
+
+# --- invites ------------------------------------------------------------------------------------
+
+
+async def create_invite(
+    *, now: datetime, inviter_id: int | None = None, operator: str | None = None
+) -> str:
+    """A merchant-invite scene for a mini-program code: from a promoter (who then earns 招商
+    on the store) or from an operator (no inviter). Returns the scene ``m:<token>``."""
+    if (inviter_id is None) == (operator is None):
+        raise NotAllowed("邀请人必须是一个会员或一个运营人员", field="inviter_id")
+    if inviter_id is not None and not await Member.exists(id=inviter_id):
+        raise NotFound("会员不存在", field="inviter_id")
+    token = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_CHARS))
+    await MerchantInvite.create(
+        token=token,
+        inviter_id=inviter_id,
+        created_by=f"member:{inviter_id}" if inviter_id is not None else f"operator:{operator}",
+        created_at=now,
+    )
+    scene = SCENE_PREFIX + token
+    assert len(scene) <= MAX_SCENE_CHARS
+    return scene
+
+
+async def invite_of_scene(scene: str) -> MerchantInvite:
+    if not isinstance(scene, str) or not scene.startswith(SCENE_PREFIX):
+        raise NotFound("商家邀请码无效", field="scene")
+    invite = await MerchantInvite.get_or_none(token=scene[len(SCENE_PREFIX) :])
+    if invite is None:
+        raise NotFound("商家邀请码无效", field="scene")
+    return invite
+
+
+# --- applications -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplicationForm:
+    """商家入驻申请表."""
+
+    name: str  # 商家名称
+    contact: str  # 联系人
+    phone: str  # 手机号
+    licence_no: str  # 统一社会信用代码
+    address: str  # 地址
+    category: str  # 经营类目
+
+
+def uscc_valid(code: str) -> bool:
+    """A unified social credit code: format and GB 32100 check character."""
+    if not USCC.match(code):
+        return False
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(code, USCC_WEIGHTS, strict=False))
+    return USCC_ALPHABET[(31 - total % 31) % 31] == code[17]
+
+
+def _text(value: Any, field: str, label: str, low: int, high: int) -> str:
+    if not isinstance(value, str) or not low <= len(value.strip()) <= high:
+        raise NotAllowed(f"{label}必须是 {low}–{high} 个字", field=field)
+    return value.strip()
+
+
+def checked_form(form: ApplicationForm) -> ApplicationForm:
+    """The form, trimmed, or a refusal naming the first bad field."""
+    phone = _text(form.phone, "phone", "手机号", 11, 11)
+    if not PHONE.match(phone):
+        raise NotAllowed("手机号格式不正确（11 位中国大陆手机号）", field="phone")
+    licence = _text(form.licence_no, "licence_no", "统一社会信用代码", 18, 18).upper()
+    if not uscc_valid(licence):
+        raise NotAllowed("统一社会信用代码格式不正确（18 位，含校验位）", field="licence_no")
+    return ApplicationForm(
+        name=_text(form.name, "name", "商家名称", 2, 64),
+        contact=_text(form.contact, "contact", "联系人", 2, 32),
+        phone=phone,
+        licence_no=licence,
+        address=_text(form.address, "address", "地址", 5, 128),
+        category=_text(form.category, "category", "经营类目", 1, 32),
+    )
+
+
+async def apply_for_merchant(
+    applicant_id: int, form: ApplicationForm, *, now: datetime, scene: str | None = None
+) -> MerchantApplication:
+    """File an application (from an invite's scene, or without one). One pending application
+    per member; a promoter cannot invite themselves."""
+    form = checked_form(form)
+    invite = await invite_of_scene(scene) if scene else None
+    if invite is not None and invite.inviter_id == applicant_id:
+        raise NotAllowed("不能通过自己的邀请码入驻", field="scene")
+    async with in_transaction() as conn:
+        # the member's row lock makes "one pending application" hold under concurrent filings
+        if await Member.select_for_update().using_db(conn).get_or_none(id=applicant_id) is None:
+            raise NotFound("会员不存在", field="applicant_id")
+        if (
+            await MerchantApplication.filter(
+                applicant_id=applicant_id, status=ApplicationStatus.PENDING
+            )
+            .using_db(conn)
+            .exists()
+        ):
+            raise Conflict("已有待审核的入驻申请", field="applicant_id")
+        application = await MerchantApplication.create(
+            applicant_id=applicant_id,
+            invite_id=invite.id if invite else None,
+            inviter_id=invite.inviter_id if invite else None,
+            created_at=now,
+            using_db=conn,
+            **asdict(form),
+        )
+        await alert_operators(
+            f"新的商家入驻申请 #{application.id}：{form.name}（{form.category}）",
+            conn=conn,
+            now=now,
+        )
+    return application
+
+
+async def approve_application(
+    application_id: int,
+    *,
+    commission_bp: int,
+    operator: str,
+    now: datetime,
+    acknowledge: bool = False,
+) -> Store:
+    """Approve: create the store and its cashier with ``commission_bp``, record the merchant
+    (owner: the applicant; inviter: from the invite), and tell the applicant. Refused by the
+    guardrail unless acknowledged."""
+    _check_commission(commission_bp)
+    _check_operator(operator)
+    numbers = await guardrail_numbers(None, commission_bp)
+    _guard(numbers, acknowledge)
+    async with in_transaction() as conn:
+        app = await _pending(conn, application_id)
+        store = await new_store(app.name, commission_bp=commission_bp)
+        await Merchant.create(
+            store_id=store.id,
+            owner_id=app.applicant_id,
+            inviter_id=app.inviter_id,
+            application_id=app.id,
+            created_at=now,
+            using_db=conn,
+        )
+        app.status, app.commission_bp, app.store_id = (
+            ApplicationStatus.APPROVED,
+            commission_bp,
+            store.id,
+        )
+        app.decided_by, app.decided_at = operator, now
+        await app.save(using_db=conn)
+        await OutboxEvent.create(
+            kind="merchant_application_decided",
+            member_id=app.applicant_id,
+            payload={
+                "application_id": app.id,
+                "approved": True,
+                "store_id": store.id,
+                "commission_bp": commission_bp,
+            },
+            created_at=now,
+            using_db=conn,
+        )
+        await _audit(conn, store.id, numbers, operator, "approve", now)
+    return store
+
+
+async def reject_application(
+    application_id: int, *, reason: str, operator: str, now: datetime
+) -> MerchantApplication:
+    reason = _text(reason, "reason", "拒绝理由", 2, 200)
+    _check_operator(operator)
+    async with in_transaction() as conn:
+        app = await _pending(conn, application_id)
+        app.status, app.reject_reason = ApplicationStatus.REJECTED, reason
+        app.decided_by, app.decided_at = operator, now
+        await app.save(using_db=conn)
+        await OutboxEvent.create(
+            kind="merchant_application_decided",
+            member_id=app.applicant_id,
+            payload={"application_id": app.id, "approved": False, "reason": reason},
+            created_at=now,
+            using_db=conn,
+        )
+    return app
+
+
+async def _pending(conn: BaseDBAsyncClient, application_id: int) -> MerchantApplication:
+    app = (
+        await MerchantApplication.select_for_update().using_db(conn).get_or_none(id=application_id)
+    )
+    if app is None:
+        raise NotFound("入驻申请不存在")
+    if app.status != ApplicationStatus.PENDING:
+        raise NotAllowed("该申请已处理")
+    return app
+
+
+def _check_commission(commission_bp: Any) -> None:
+    if (
+        not isinstance(commission_bp, int)
+        or isinstance(commission_bp, bool)
+        or not 0 <= commission_bp <= BP_ONE
+    ):
+        raise InvalidSetting(
+            f"佣金比例必须是 0–{BP_ONE} 之间的整数（万分比）", field="commission_bp"
+        )
+
+
+def _check_operator(operator: Any) -> None:
+    if not isinstance(operator, str) or not 0 < len(operator.strip()) <= 64:
+        raise NotAllowed("必须注明操作人", field="operator")
+
+
+# --- guardrail ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GuardrailNumbers:
+    """What a store's orders may pay out, against what the platform earns on them (bp)."""
+
+    store_id: int | None
+    commission_bp: int
+    extract_bp: int
+    direct_bp: int
+    indirect_bp: int
+    team_bp: int
+    merchant_referral_bp: int
+    dividend_pool_bp: int
+
+    @property
+    def payout_bp(self) -> int:
+        return (
+            self.extract_bp
+            + self.direct_bp
+            + self.indirect_bp
+            + self.team_bp
+            + self.merchant_referral_bp
+            + self.dividend_pool_bp
+        )
+
+    @property
+    def exceeded(self) -> bool:
+        return self.payout_bp > self.commission_bp
+
+    def as_doc(self) -> dict[str, int | None]:
+        return {**asdict(self), "payout_bp": self.payout_bp}
+
+
+async def guardrail_numbers(
+    store_id: int | None,
+    commission_bp: int | None = None,
+    *,
+    settings: DistributionSettings | None = None,
+    extract_bp: int | None = None,
+) -> GuardrailNumbers:
+    """The guardrail's numbers for a store (``None``: a store about to be created, with no
+    settings of its own). ``commission_bp`` / ``extract_bp`` / ``settings``: proposed values
+    instead of the stored ones."""
+    settings = settings or await load_distribution()
+    base = await load_base()
+    extraction = [base.extract_bp]
+    if store_id is not None:
+        store = await Store.get_or_none(id=store_id)
+        if store is None:
+            raise NotFound("门店不存在", field="store_id")
+        if commission_bp is None:
+            commission_bp = store.commission_bp
+        extraction = [_first(store_target(store).extract_bp, base.extract_bp)]
+        cashier = await Cashier.get_or_none(store_id=store_id)
+        if cashier is not None:
+            extraction.append(_first(cashier_target(cashier).extract_bp, base.extract_bp))
+        for product in await Product.filter(store_id=store_id):
+            own = product_target(product).extract_bp
+            if own is not None:
+                extraction.append(own)
+    if extract_bp is not None:
+        extraction = [extract_bp]
+    assert commission_bp is not None
+    return GuardrailNumbers(
+        store_id=store_id,
+        commission_bp=commission_bp,
+        extract_bp=max(extraction),
+        direct_bp=settings.direct_bp,
+        indirect_bp=settings.indirect_bp,
+        team_bp=settings.max_team_bp,
+        merchant_referral_bp=settings.merchant_referral_bp,
+        dividend_pool_bp=settings.dividend_pool_bp,
+    )
+
+
+def _first(*values: int | None) -> int:
+    return next(v for v in values if v is not None)
+
+
+def _guard(numbers: GuardrailNumbers, acknowledge: bool, field: str = "commission_bp") -> None:
+    if numbers.exceeded and acknowledge is not True:
+        who = f"门店 {numbers.store_id}" if numbers.store_id is not None else "该门店"
+        raise InvalidSetting(
+            f"{who}的提取比例与分销奖励合计 {numbers.payout_bp / 100:.2f}% 超过佣金比例"
+            f" {numbers.commission_bp / 100:.2f}%：平台将支出多于收入。确认无误请明确勾选确认。",
+            field=field,
+        )
+
+
+async def _audit(
+    conn: BaseDBAsyncClient,
+    store_id: int,
+    numbers: GuardrailNumbers,
+    operator: str,
+    context: str,
+    now: datetime,
+) -> None:
+    """Record an acknowledged excess, and alert the operators (nothing when within the
+    guardrail), in the caller's transaction."""
+    if not numbers.exceeded:
+        return
+    await GuardrailAck.create(
+        store_id=store_id,
+        operator=operator,
+        context=context,
+        commission_bp=numbers.commission_bp,
+        payout_bp=numbers.payout_bp,
+        numbers={**numbers.as_doc(), "store_id": store_id},
+        acknowledged_at=now,
+        using_db=conn,
+    )
+    await alert_operators(
+        f"{operator} 确认门店 {store_id} 支出 {numbers.payout_bp / 100:.2f}% 超过佣金"
+        f" {numbers.commission_bp / 100:.2f}%（{context}）",
+        conn=conn,
+        now=now,
+    )
+
+
+async def set_store_commission(
+    store_id: int, commission_bp: int, *, operator: str, now: datetime, acknowledge: bool = False
+) -> GuardrailNumbers:
+    """Change a store's commission rate, under the guardrail."""
+    _check_commission(commission_bp)
+    _check_operator(operator)
+    numbers = await guardrail_numbers(store_id, commission_bp)
+    _guard(numbers, acknowledge)
+    async with in_transaction() as conn:
+        await Store.filter(id=store_id).using_db(conn).update(commission_bp=commission_bp)
+        await _audit(conn, store_id, numbers, operator, "commission", now)
+    return numbers
+
+
+async def check_store_extraction(
+    store_id: int, extract_bp: int, *, operator: str, now: datetime, acknowledge: bool = False
+) -> GuardrailNumbers:
+    """For the admin API, before it saves a store's (or its cashier's or products') own
+    extraction ratio: refuse, or audit the acknowledgement. Saving is the caller's."""
+    _check_operator(operator)
+    numbers = await guardrail_numbers(store_id, extract_bp=extract_bp)
+    _guard(numbers, acknowledge, field="extract_bp")
+    async with in_transaction() as conn:
+        await _audit(conn, store_id, numbers, operator, "extraction", now)
+    return numbers
+
+
+async def save_distribution_settings(
+    settings: DistributionSettings, *, operator: str, now: datetime, acknowledge: bool = False
+) -> list[GuardrailNumbers]:
+    """Save the distribution settings. Stores whose commission no longer covers what their
+    orders would pay are refused (the first one named) unless acknowledged; returns them."""
+    _check_operator(operator)
+    over = []
+    for store_id in await Store.all().order_by("id").values_list("id", flat=True):
+        numbers = await guardrail_numbers(int(store_id), settings=settings)
+        if numbers.exceeded:
+            over.append(numbers)
+    if over:
+        _guard(over[0], acknowledge)
+    async with in_transaction() as conn:
+        await store_distribution(conn, settings, operator)
+        for numbers in over:
+            assert numbers.store_id is not None
+            await _audit(conn, numbers.store_id, numbers, operator, "distribution", now)
+    return over
+
+
+# --- a merchant's own store ---------------------------------------------------------------------
+
+
+async def stores_of_member(member_id: int) -> list[int]:
+    """The stores this member owns (what the merchant API lets them see)."""
+    return [
+        int(s)
+        for s in await Merchant.filter(owner_id=member_id)
+        .order_by("store_id")
+        .values_list("store_id", flat=True)
+    ]
+
+
+async def store_orders(store_id: int, *, page: int = 1, size: int = 20) -> Page[dict[str, Any]]:
+    """The store's orders (online goods and cashier), newest first."""
+    limit, offset = page_window(page, size)
+    conn = connections.get("default")
+    total = await fetch(conn, "SELECT COUNT(*) AS n FROM orders WHERE store_id = $1", [store_id])
+    rows = await fetch(
+        conn,
+        "SELECT id, source, status, paid_fen, deduction_fen, paid_at, completed_at FROM orders"
+        " WHERE store_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+        [store_id, limit, offset],
+    )
+    return Page([_clean(r) for r in rows], page, size, int(total[0]["n"]))
+
+
+async def store_turnover(store_id: int, *, since: datetime, until: datetime) -> dict[str, int]:
+    """The store's orders paid in [since, until): how many, the cash still paid on them (lines
+    not refunded), and what the store was credited for its settled ones."""
+    conn = connections.get("default")
+    orders = await fetch(
+        conn,
+        "SELECT COUNT(DISTINCT o.id) AS n, COALESCE(SUM(CASE WHEN l.status <> 'refunded'"
+        " THEN l.paid_fen ELSE 0 END), 0) AS s FROM orders o JOIN order_line l"
+        " ON l.order_id = o.id WHERE o.store_id = $1 AND o.paid_at >= $2 AND o.paid_at < $3",
+        [store_id, since, until],
+    )
+    credits = await fetch(
+        conn,
+        "SELECT COALESCE(SUM(c.amount_fen), 0) AS s FROM store_credit c JOIN orders o"
+        " ON o.id = c.order_id WHERE c.store_id = $1 AND o.paid_at >= $2 AND o.paid_at < $3",
+        [store_id, since, until],
+    )
+    return {
+        "orders": int(orders[0]["n"]),
+        "paid_fen": int(orders[0]["s"]),
+        "credited_fen": int(credits[0]["s"]),
+    }
+
+
+async def store_queue(store_id: int, *, limit: int = 50) -> dict[str, Any]:
+    """The store's waiting entries (store goods and cashier), oldest first — only its own,
+    even in a queue shared by every store."""
+    conn = connections.get("default")
+    targets = [f"store:{store_id}", f"cashier:{store_id}"]
+    rows = await fetch(
+        conn,
+        "SELECT e.id, q.key AS queue, e.seq, e.entitlement_fen, e.paid_fen, e.order_id"
+        " FROM entry e JOIN queue q ON q.id = e.queue_id"
+        " WHERE e.target IN ($1, $2) AND e.status = 'waiting' ORDER BY e.id LIMIT $3",
+        [*targets, limit],
+    )
+    count = await fetch(
+        conn,
+        "SELECT COUNT(*) AS n, COALESCE(SUM(entitlement_fen - paid_fen), 0) AS owed FROM entry"
+        " WHERE target IN ($1, $2) AND status = 'waiting'",
+        targets,
+    )
+    return {
+        "waiting": int(count[0]["n"]),
+        "outstanding_fen": int(count[0]["owed"]),
+        "entries": [_clean(r) for r in rows],
+    }
+
+
+async def store_statements(store_id: int, *, page: int = 1, size: int = 20) -> Page[dict[str, Any]]:
+    limit, offset = page_window(page, size)
+    total = await Statement.filter(store_id=store_id).count()
+    rows = (
+        await Statement.filter(store_id=store_id)
+        .order_by("-id")
+        .offset(offset)
+        .limit(limit)
+        .values("id", "period", "total_fen", "credit_count", "status", "created_at", "paid_at")
+    )
+    return Page([dict(r) for r in rows], page, size, total)
+
+
+async def statement_lines(store_id: int, statement_id: int) -> list[dict[str, Any]]:
+    """A statement's lines (its credits) — only if it is this store's statement."""
+    if not await Statement.exists(id=statement_id, store_id=store_id):
+        raise NotFound("结算单不存在")
+    rows = await fetch(
+        connections.get("default"),
+        "SELECT id, kind, order_id, line_id, paid_fen, commission_bp, commission_fen, amount_fen"
+        " FROM store_credit WHERE statement_id = $1 AND store_id = $2 ORDER BY id",
+        [statement_id, store_id],
+    )
+    return [_clean(r) for r in rows]
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("paid_at", "completed_at"):
+        if isinstance(out.get(key), str):
+            out[key] = as_datetime(out[key])
+    return out
+
+
+async def invite_scene(
+    *, now: datetime, inviter_id: int | None = None, operator: str | None = None
+) -> str:
+    """The inviter's first invite (made now if there is none): one stable QR per inviter."""
+    made_by = f"member:{inviter_id}" if inviter_id is not None else f"operator:{operator}"
+    invite = await MerchantInvite.filter(created_by=made_by).order_by("id").first()
+    if invite is not None:
+        return SCENE_PREFIX + invite.token
+    return await create_invite(now=now, inviter_id=inviter_id, operator=operator)

@@ -1,0 +1,316 @@
+"""Order lifecycle: create, pay, complete, refund — and settlement at the configured event.
+
+Settlement event (SPEC §4): ``paid`` settles when payment is recorded, ``completed`` (default)
+when the order completes. Either way the order's lines are enqueued in the same transaction as
+the status change, and the queues' writer applies them right after.
+"""
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from models import (
+    Cashier,
+    EntryStatus,
+    LineStatus,
+    Member,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    ProductKind,
+)
+from rebate.errors import AlreadySettled, InvalidAmount, NotAllowed
+from rebate.money import check_fen, split_largest_remainder
+from rebate.random_return import RandomSource
+from rebate.settings import BaseSettings, OrderSource, SettleOn
+from runtime.sql import execute, fetch
+from services.distribution.rewards import on_line_refunded
+from services.errors import NotFound
+from services.queues.locks import lock_queue
+from services.queues.plan import enqueue_order
+from services.queues.writer import apply_pending
+from services.settings.base import load_base
+
+MAX_QUANTITY = 999
+
+
+@dataclass(frozen=True)
+class Item:
+    product_id: int
+    quantity: int = 1
+
+
+async def create_order(
+    member_id: int,
+    source: OrderSource,
+    *,
+    items: list[Item] | None = None,
+    store_id: int | None = None,
+    amount_fen: int | None = None,
+    deduction_fen: int = 0,
+) -> Order:
+    """A new unpaid order. Mall and store orders list goods; a cashier order is an amount paid
+    to a store. ``deduction_fen`` is paid with points / love value and split over the lines."""
+    if not await Member.exists(id=member_id):
+        raise NotFound("会员不存在")
+    check_fen(deduction_fen, field="deduction_fen", allow_zero=True)
+    lines: list[tuple[int | None, int, int]] = []  # product, quantity, price
+    if source == OrderSource.CASHIER:
+        if items:
+            raise InvalidAmount("收银台买单不能包含商品", field="items")
+        if store_id is None or not await Cashier.exists(store_id=store_id):
+            raise NotFound("门店收银台不存在", field="store_id")
+        lines.append(
+            (None, 1, check_fen(amount_fen if amount_fen is not None else 0, field="amount_fen"))
+        )
+    else:
+        if not items:
+            raise InvalidAmount("订单至少需要一件商品", field="items")
+        if amount_fen is not None:
+            raise InvalidAmount("商品订单的金额由商品价格决定", field="amount_fen")
+        for item in items:
+            if not isinstance(item.quantity, int) or not 1 <= item.quantity <= MAX_QUANTITY:
+                raise InvalidAmount(f"商品数量必须在 1–{MAX_QUANTITY} 之间", field="quantity")
+            product = await Product.get_or_none(id=item.product_id)
+            if product is None or not product.listed:
+                raise NotFound(f"商品 {item.product_id} 不存在或已下架", field="product_id")
+            if source == OrderSource.MALL and product.kind == ProductKind.STORE:
+                raise NotAllowed("门店商品不能在商城订单中购买", field="product_id")
+            if source == OrderSource.STORE:
+                if product.kind != ProductKind.STORE:
+                    raise NotAllowed("门店订单只能购买门店商品", field="product_id")
+                if store_id is None:
+                    store_id = product.store_id
+                if product.store_id != store_id:
+                    raise NotAllowed("一个门店订单只能包含同一门店的商品", field="product_id")
+            lines.append((product.id, item.quantity, product.price_fen * item.quantity))
+    total = sum(price for _, _, price in lines)
+    if deduction_fen > total:
+        raise InvalidAmount("抵扣金额不能超过订单金额", field="deduction_fen")
+    deductions = split_largest_remainder(deduction_fen, [price for _, _, price in lines])
+    if total - deduction_fen <= 0:
+        raise InvalidAmount("实付金额必须大于 0", field="deduction_fen")
+    async with in_transaction():
+        order = await Order.create(
+            member_id=member_id,
+            source=source,
+            store_id=store_id if source != OrderSource.MALL else None,
+            out_trade_no=new_out_trade_no(),
+            total_fen=total,
+            deduction_fen=deduction_fen,
+            paid_fen=total - deduction_fen,
+        )
+        await OrderLine.bulk_create(
+            [
+                OrderLine(
+                    order_id=order.id,
+                    product_id=pid,
+                    quantity=qty,
+                    paid_fen=price - d,
+                    deduction_fen=d,
+                )
+                for (pid, qty, price), d in zip(lines, deductions, strict=True)
+            ]
+        )
+    return order
+
+
+def new_out_trade_no() -> str:
+    """商户订单号: 32 chars max, letters and digits (WeChat Pay's rule)."""
+    return "QR" + secrets.token_hex(15).upper()
+
+
+async def mark_paid(
+    order_id: int, *, paid_fen: int, now: datetime, rng: RandomSource | None = None
+) -> Order:
+    """Record payment. The amount must match to the fen; paying twice is refused. The payment
+    callbacks use ``record_payment`` inside their own transaction instead."""
+    base = await load_base()
+    async with in_transaction() as conn:
+        order = await Order.select_for_update().using_db(conn).get_or_none(id=order_id)
+        if order is None:
+            raise NotFound("订单不存在")
+        queues = await record_payment(conn, order, paid_fen=paid_fen, now=now, base=base)
+    await drain(queues, now, rng)
+    return order
+
+
+async def record_payment(
+    conn: BaseDBAsyncClient, order: Order, *, paid_fen: int, now: datetime, base: BaseSettings
+) -> set[int]:
+    """Mark a locked, unpaid order paid and, under 支付后结算, enqueue it. Returns the queues to
+    drain once the caller's transaction commits."""
+    if order.status != OrderStatus.CREATED:
+        raise AlreadySettled("订单已支付")
+    if paid_fen != order.paid_fen:
+        raise InvalidAmount(
+            f"支付金额 {paid_fen} 与订单金额 {order.paid_fen} 不符", field="paid_fen"
+        )
+    order.status, order.paid_at = OrderStatus.PAID, now
+    await order.save(using_db=conn, update_fields=["status", "paid_at"])
+    return await enqueue_order(conn, order, base, now) if base.settle_on == SettleOn.PAID else set()
+
+
+async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | None = None) -> Order:
+    """确认收货 (or auto-complete): the default settlement event. Under ``completed_first`` this
+    also makes the order's waiting entries payable. An order paid under 完成后结算 whose lines are
+    still open settles now even if the event was switched to 支付后结算 meanwhile: every paid
+    order settles exactly once."""
+    base = await load_base()
+    async with in_transaction() as conn:
+        order = await Order.select_for_update().using_db(conn).get_or_none(id=order_id)
+        if order is None:
+            raise NotFound("订单不存在")
+        if order.status != OrderStatus.PAID:
+            raise NotAllowed("只有已支付的订单可以完成")
+        order.status, order.completed_at = OrderStatus.COMPLETED, now
+        await order.save(using_db=conn, update_fields=["status", "completed_at"])
+        await execute(  # through its lines' extractions: entry has no index by order or line
+            conn,
+            "UPDATE entry SET order_completed = $1 WHERE id IN (SELECT x.entry_id FROM order_line l"
+            " JOIN extraction x ON x.line_id = l.id WHERE l.order_id = $2)",
+            [True, order.id],
+        )
+        unsettled = (
+            await OrderLine.filter(order_id=order.id, status=LineStatus.OPEN)
+            .using_db(conn)
+            .exists()
+        )
+        settles = base.settle_on == SettleOn.COMPLETED or unsettled
+        queues = await enqueue_order(conn, order, base, now) if settles else set()
+    await drain(queues, now, rng)
+    return order
+
+
+async def settle_order(
+    order_id: int, *, now: datetime, rng: RandomSource | None = None
+) -> set[int]:
+    """Settle an order's open lines now (operator or recovery use). Settling twice is refused."""
+    base = await load_base()
+    async with in_transaction() as conn:
+        order = await Order.select_for_update().using_db(conn).get_or_none(id=order_id)
+        if order is None:
+            raise NotFound("订单不存在")
+        if order.status not in (OrderStatus.PAID, OrderStatus.COMPLETED):
+            raise NotAllowed("订单未支付，不能结算")
+        if (
+            not await OrderLine.filter(order_id=order_id, status=LineStatus.OPEN)
+            .using_db(conn)
+            .exists()
+        ):
+            raise AlreadySettled("订单已结算")
+        queues = await enqueue_order(conn, order, base, now)
+    await drain(queues, now, rng)
+    return queues
+
+
+async def refund_line(
+    line_id: int,
+    *,
+    now: datetime,
+    within: Callable[[BaseDBAsyncClient], Awaitable[None]] | None = None,
+) -> str:
+    """Refund one line (SPEC §4). Before it settles: no queue effect. After: its entry, if still
+    waiting, leaves the queue (``refunded``, remainder forfeited); what it received and what its
+    extraction paid others stay paid (platform cost). Returns what happened.
+
+    Lock order is queue, then line — the same as the queue's writer — so the two never deadlock.
+    ``within`` runs in the same transaction (a refund notification records itself there, so it
+    takes effect exactly once); if it raises, nothing changes."""
+    for _ in range(3):
+        queue_id = await _queue_of_line(line_id)
+        async with in_transaction() as conn:
+            if queue_id is not None:
+                await lock_queue(conn, queue_id)
+            line = await OrderLine.select_for_update().using_db(conn).get_or_none(id=line_id)
+            if line is None:
+                raise NotFound("订单行不存在")
+            if line.status == LineStatus.REFUNDED:
+                raise AlreadySettled("该商品已退款")
+            order = await Order.get(id=line.order_id).using_db(conn)
+            if order.status in (OrderStatus.CREATED, OrderStatus.CLOSED):
+                raise NotAllowed("订单未支付，无需退款")
+            if queue_id is None and line.status in (LineStatus.SETTLING, LineStatus.SETTLED):
+                if await _queue_of_line(line_id) is not None:
+                    continue  # it was enqueued meanwhile: retry with its queue locked
+            outcome = "before_settlement"
+            if line.status == LineStatus.SETTLING:
+                await execute(
+                    conn,
+                    "DELETE FROM pending_settlement WHERE line_id = $1",
+                    [line_id],
+                )
+            elif line.status == LineStatus.SETTLED:
+                outcome = await _leave_queue(conn, line_id, now)
+            line.status, line.refunded_at = LineStatus.REFUNDED, now
+            await line.save(using_db=conn, update_fields=["status", "refunded_at"])
+            await on_line_refunded(conn, line, now)  # frozen commissions and store credit
+            if (
+                not await OrderLine.filter(order_id=line.order_id)
+                .exclude(status=LineStatus.REFUNDED)
+                .using_db(conn)
+                .exists()
+            ):
+                await (
+                    Order.filter(id=line.order_id)
+                    .using_db(conn)
+                    .update(status=OrderStatus.REFUNDED)
+                )
+            if within is not None:
+                await within(conn)
+            return outcome
+    raise NotAllowed("退款与结算冲突，请重试")
+
+
+async def _queue_of_line(line_id: int) -> int | None:
+    rows = await fetch(
+        connections.get("default"),
+        "SELECT queue_id FROM pending_settlement WHERE line_id = $1"
+        " UNION ALL SELECT queue_id FROM extraction WHERE line_id = $2",
+        [line_id, line_id],
+    )
+    return int(rows[0]["queue_id"]) if rows else None
+
+
+async def _leave_queue(conn: BaseDBAsyncClient, line_id: int, now: datetime) -> str:
+    rows = await fetch(
+        conn,
+        "SELECT e.id, e.queue_id, e.member_id FROM extraction x JOIN entry e ON e.id = x.entry_id"
+        " WHERE x.line_id = $1",
+        [line_id],
+    )
+    if not rows:
+        return "after_settlement_no_entry"
+    entry = rows[0]
+    changed = await execute(
+        conn,
+        "UPDATE entry SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        [EntryStatus.REFUNDED.value, now, entry["id"], EntryStatus.WAITING.value],
+    )
+    if not changed:
+        return "after_settlement_entry_done"
+    await execute(
+        conn,
+        "UPDATE queue SET waiting_count = waiting_count - 1 WHERE id = $1",
+        [entry["queue_id"]],
+    )
+    await execute(
+        conn,
+        "INSERT INTO outbox_event (kind, member_id, payload, created_at) VALUES ($1, $2, $3, $4)",
+        ["entry_refunded", entry["member_id"], f'{{"entry_id": {int(entry["id"])}}}', now],
+    )
+    return "after_settlement_left_queue"
+
+
+async def drain(queues: set[int], now: datetime, rng: RandomSource | None = None) -> None:
+    """Apply what was enqueued, after the enqueueing transaction committed. A queue whose writer
+    is at work is left to it (``apply_pending(wait=False)``: it applies these rows before it
+    stops), so concurrent payments on one hot queue never wait for each other's settlement."""
+    for queue_id in sorted(queues):
+        await apply_pending(queue_id, now=now, rng=rng, wait=False)

@@ -1,0 +1,168 @@
+"""Queue economics: what a queue owes, what flows in, and how long the line is at that pace.
+
+Per queue: waiting entries, outstanding entitlement (Σ entitlement − paid of its waiting
+entries), inflow (Σ extraction amounts) over the last 1, 7 and 30 days, and the projected time
+until its newest waiting entry is full at the 7-day inflow rate (None when nothing flowed in).
+For a member's entry: the outstanding of the entries ahead of it plus its own remaining,
+divided by the same rate, with a plain statement that it is an estimate and not a promise.
+
+These are aggregates over the waiting entries (O(waiting)) and over the last 30 days of
+extractions: fine for an admin or member view, never on the settlement path. Payouts go in
+queue order, so the newest entry is full once the whole outstanding amount has flowed in; under
+``completed_first``, while paused, or when many entries of the paying orders wait, reality is
+slower — hence "estimate". Times are whole seconds, amounts integer fen.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise import connections
+
+from models import EntryStatus
+from runtime.sql import fetch
+from services.errors import NotFound
+
+WINDOWS_DAYS = (1, 7, 30)
+RATE_DAYS = 7
+ESTIMATE_NOTE = (
+    "预计时间是按该队列最近7天的入队提取金额推算的估计，不是承诺："
+    "实际到账取决于之后的订单，可能更早、更晚，也可能因清零、暂停等规则而无法到账。"
+)
+NO_INFLOW_NOTE = "该队列最近7天没有新的提取金额，暂时无法估计到账时间。"
+
+
+@dataclass(frozen=True)
+class QueueEconomics:
+    queue_id: int
+    key: str
+    waiting_entries: int
+    outstanding_fen: int
+    inflow_fen: dict[int, int]  # days (1, 7, 30) → Σ extraction amounts in that window
+    until_newest_full: timedelta | None  # at the 7-day rate; None when it had no inflow
+
+
+@dataclass(frozen=True)
+class EntryEstimate:
+    entry_id: int
+    queue_id: int
+    status: str
+    ahead_fen: int  # still owed to the waiting entries before this one
+    remaining_fen: int
+    daily_inflow_fen: int  # 7-day inflow ÷ 7, floored (shown to people; the ETA uses the exact sum)
+    eta: timedelta | None
+    estimated_full_at: datetime | None
+    note: str
+
+
+def eta_at_rate(owed_fen: int, inflow_fen: int, days: int = RATE_DAYS) -> timedelta | None:
+    """How long until ``owed_fen`` has flowed in at ``inflow_fen`` per ``days``; rounded up to
+    the second. None when nothing flows in."""
+    if inflow_fen <= 0:
+        return None
+    seconds = -(-owed_fen * days * 86_400 // inflow_fen)
+    return timedelta(seconds=seconds)
+
+
+async def _inflows(now: datetime, queue_id: int | None) -> dict[int, dict[int, int]]:
+    since = {d: now - timedelta(days=d) for d in WINDOWS_DAYS}
+    where = " AND queue_id = $4" if queue_id is not None else ""
+    rows = await fetch(
+        connections.get("default"),
+        "SELECT queue_id,"
+        " COALESCE(SUM(CASE WHEN created_at >= $1 THEN amount_fen ELSE 0 END), 0) AS d1,"
+        " COALESCE(SUM(CASE WHEN created_at >= $2 THEN amount_fen ELSE 0 END), 0) AS d7,"
+        " COALESCE(SUM(amount_fen), 0) AS d30"
+        f" FROM extraction WHERE created_at >= $3{where} GROUP BY queue_id",
+        [since[1], since[7], since[30], *([queue_id] if queue_id is not None else [])],
+    )
+    return {int(r["queue_id"]): {1: int(r["d1"]), 7: int(r["d7"]), 30: int(r["d30"])} for r in rows}
+
+
+async def queue_economics(*, now: datetime, queue_id: int | None = None) -> list[QueueEconomics]:
+    """Every queue (or the one given), by id."""
+    conn = connections.get("default")
+    args: list[Any] = [EntryStatus.WAITING.value]
+    where = ""
+    if queue_id is not None:
+        where, args = " WHERE q.id = $2", [*args, queue_id]
+    rows = await fetch(
+        conn,
+        "SELECT q.id, q.key, COUNT(e.id) AS n, COALESCE(SUM(e.entitlement_fen - e.paid_fen), 0) AS owed"
+        " FROM queue q LEFT JOIN entry e ON e.queue_id = q.id AND e.status = $1"
+        f"{where} GROUP BY q.id, q.key ORDER BY q.id",
+        args,
+    )
+    if queue_id is not None and not rows:
+        raise NotFound("队列不存在", field="queue_id")
+    inflows = await _inflows(_utc(now), queue_id)
+    out = []
+    for r in rows:
+        inflow = inflows.get(int(r["id"]), dict.fromkeys(WINDOWS_DAYS, 0))
+        owed = int(r["owed"])
+        out.append(
+            QueueEconomics(
+                queue_id=int(r["id"]),
+                key=str(r["key"]),
+                waiting_entries=int(r["n"]),
+                outstanding_fen=owed,
+                inflow_fen=inflow,
+                until_newest_full=eta_at_rate(owed, inflow[RATE_DAYS]) if owed else None,
+            )
+        )
+    return out
+
+
+async def entry_estimate(member_id: int, entry_id: int, *, now: datetime) -> EntryEstimate:
+    """The estimate for ``member_id``'s own entry (someone else's reads as not found). An entry
+    that no longer waits has nothing left to estimate."""
+    conn = connections.get("default")
+    rows = await fetch(
+        conn,
+        "SELECT id, queue_id, member_id, seq, status, entitlement_fen, paid_fen FROM entry"
+        " WHERE id = $1",
+        [entry_id],
+    )
+    if not rows or int(rows[0]["member_id"]) != member_id:
+        raise NotFound("排队权益不存在", field="entry_id")
+    e = rows[0]
+    queue_id, status = int(e["queue_id"]), str(e["status"])
+    if status != EntryStatus.WAITING.value:
+        return EntryEstimate(
+            entry_id, queue_id, status, 0, 0, 0, None, None, "该排队权益已不在队列中，无需估计。"
+        )
+    ahead = await fetch(
+        conn,
+        "SELECT COALESCE(SUM(entitlement_fen - paid_fen), 0) AS owed FROM entry"
+        " WHERE queue_id = $1 AND status = $2 AND seq < $3",
+        [queue_id, EntryStatus.WAITING.value, e["seq"]],
+    )
+    ahead_fen = int(ahead[0]["owed"])
+    remaining = int(e["entitlement_fen"]) - int(e["paid_fen"])
+    inflow = (await _inflows(_utc(now), queue_id)).get(queue_id, {}).get(RATE_DAYS, 0)
+    eta = eta_at_rate(ahead_fen + remaining, inflow)
+    return EntryEstimate(
+        entry_id=entry_id,
+        queue_id=queue_id,
+        status=status,
+        ahead_fen=ahead_fen,
+        remaining_fen=remaining,
+        daily_inflow_fen=inflow // RATE_DAYS,
+        eta=eta,
+        estimated_full_at=None if eta is None else now + eta,
+        note=ESTIMATE_NOTE if eta is not None else NO_INFLOW_NOTE,
+    )
+
+
+async def member_entry_estimates(member_id: int, *, now: datetime) -> list[EntryEstimate]:
+    """Estimates for each of the member's waiting entries, oldest first."""
+    rows = await fetch(
+        connections.get("default"),
+        "SELECT id FROM entry WHERE member_id = $1 AND status = $2 ORDER BY id",
+        [member_id, EntryStatus.WAITING.value],
+    )
+    return [await entry_estimate(member_id, int(r["id"]), now=now) for r in rows]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)

@@ -1,0 +1,217 @@
+"""Enqueueing an order for settlement (SPEC §4–§6): for each open line, decide its queue, its
+extraction, whether it may join, and the ratio its entry starts with — then leave it pending
+for the queue's writer (``services.queues.writer``)."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from models import Cashier, LineStatus, Member, Order, OrderLine, Product, Store
+from rebate.eligibility import line_verdict
+from rebate.money import apply_bp
+from rebate.queues import queue_key_for
+from rebate.ratios import Layer, RatioChoice, ratio_for
+from rebate.settings import BaseSettings, OrderSource, RatioSettings, TargetSettings
+from runtime.sql import fetch, insert_many
+from services.clock import local
+from services.distribution.rewards import on_order_settled
+from services.errors import NotFound
+from services.queues.locks import ensure_queue
+from services.settings.base import cashier_target, product_target, store_target
+from services.settings.codec import to_doc
+
+
+@dataclass(frozen=True)
+class LineRules:
+    """The settings that govern one line, merged from its layers."""
+
+    target: TargetSettings  # enable switch, windows, limits (the line's own effective values)
+    extract_bp: int
+    layers: dict[Layer, RatioSettings]
+    limit_target: str  # product:<id> | store:<id> | cashier:<store id>
+    random_return: Any  # RandomReturn | None
+
+
+async def rules_for_line(order: Order, line: OrderLine, base: BaseSettings) -> LineRules:
+    """Store goods: the store product's settings first, then the store's; windows and limits are
+    the store's (门店排队返利设置). Cashier orders: the cashier's. Mall goods: the product's."""
+    if order.source == OrderSource.CASHIER:
+        cashier = await Cashier.get_or_none(store_id=order.store_id)
+        if cashier is None:
+            raise NotFound("该门店没有收银台")
+        t = cashier_target(cashier)
+        return LineRules(
+            t,
+            _first(t.extract_bp, base.extract_bp),
+            {Layer.CASHIER: t.ratios, Layer.BASE: base.ratios},
+            f"cashier:{order.store_id}",
+            t.random_return or base.random_return,
+        )
+    product = await Product.get_or_none(id=line.product_id)
+    if product is None:
+        raise NotFound(f"商品 {line.product_id} 不存在")
+    p = product_target(product)
+    if order.source == OrderSource.MALL:
+        return LineRules(
+            p,
+            _first(p.extract_bp, base.extract_bp),
+            {Layer.PRODUCT: p.ratios, Layer.BASE: base.ratios},
+            f"product:{product.id}",
+            base.random_return,
+        )
+    store = await Store.get(id=order.store_id)
+    s = store_target(store)
+    merged = TargetSettings(
+        enabled=p.enabled and s.enabled,
+        extract_bp=None,
+        ratios=p.ratios,
+        windows=s.windows,
+        limits=s.limits,
+        random_return=s.random_return,
+    )
+    return LineRules(
+        merged,
+        _first(p.extract_bp, s.extract_bp, base.extract_bp),
+        {Layer.STORE_PRODUCT: p.ratios, Layer.STORE: s.ratios, Layer.BASE: base.ratios},
+        f"store:{store.id}",
+        s.random_return or base.random_return,
+    )
+
+
+def _first(*values: int | None) -> int:
+    for v in values:
+        if v is not None:
+            return v
+    raise AssertionError("base settings always carry an extraction ratio")
+
+
+async def spend_by_days(
+    conn: BaseDBAsyncClient, order: Order, layers: dict[Layer, RatioSettings], now: datetime
+) -> dict[int, int]:
+    """累计金额: the member's completed qualifying orders (this one excluded) per tier window.
+    Mall: self-operated + supplier goods; store and cashier: that store's cashier + online orders."""
+    days = sorted({t.days for r in layers.values() for t in r.tiers})
+    out: dict[int, int] = {}
+    for d in days:
+        since = now - timedelta(days=d)
+        if order.source == OrderSource.MALL:
+            rows = await fetch(
+                conn,
+                "SELECT COALESCE(SUM(paid_fen), 0) AS s FROM orders WHERE member_id = $1"
+                " AND source = 'mall' AND status = 'completed' AND completed_at >= $2 AND id <> $3",
+                [order.member_id, since, order.id],
+            )
+        else:
+            rows = await fetch(
+                conn,
+                "SELECT COALESCE(SUM(paid_fen), 0) AS s FROM orders WHERE member_id = $1"
+                " AND store_id = $2 AND source IN ('store', 'cashier') AND status = 'completed'"
+                " AND completed_at >= $3 AND id <> $4",
+                [order.member_id, order.store_id, since, order.id],
+            )
+        out[d] = int(rows[0]["s"])
+    return out
+
+
+PENDING_COLUMNS = (
+    "queue_id",
+    "line_id",
+    "order_id",
+    "member_id",
+    "extraction_fen",
+    "joins",
+    "skip_reason",
+    "base_fen",
+    "ratio_bp",
+    "ratio_source",
+    "entitlement_fen",
+    "lottery",
+    "target",
+    "day",
+    "limit_per_day",
+    "limit_total",
+    "rr_cash",
+    "rr_points",
+    "created_at",
+)
+
+
+async def enqueue_order(
+    conn: BaseDBAsyncClient, order: Order, base: BaseSettings, now: datetime
+) -> set[int]:
+    """Write a pending settlement for every open line of ``order``; returns the queues touched.
+
+    Master switch off or the line's target disabled: the line settles with no queue effect.
+    Must run inside the caller's transaction, with the order row locked."""
+    member = await Member.get(id=order.member_id)
+    lines = await OrderLine.filter(order_id=order.id, status=LineStatus.OPEN).order_by("id")
+    paid_at = local(order.paid_at or now)
+    rows: list[tuple[Any, ...]] = []
+    inert: list[int] = []
+    queues: set[int] = set()
+    for line in lines:
+        rules = await rules_for_line(order, line, base)
+        # 抵扣订单开关 is about the order: under `exclude`, no line of an order that used points /
+        # love value gets an entry, whatever its own share of the deduction rounded to.
+        verdict = line_verdict(
+            base, rules.target, paid_at_local=paid_at, deduction_fen=order.deduction_fen
+        )
+        if not verdict.extracts:
+            inert.append(line.id)
+            continue
+        choice: RatioChoice = ratio_for(
+            order.source,
+            rules.layers,
+            level=member.level,
+            spend_by_days=await spend_by_days(conn, order, rules.layers, now),
+        )
+        key = queue_key_for(order.source, base, product_id=line.product_id, store_id=order.store_id)
+        queue_id = await ensure_queue(conn, key, now)
+        queues.add(queue_id)
+        rr = rules.random_return
+        rows.append(
+            (
+                queue_id,
+                line.id,
+                order.id,
+                order.member_id,
+                apply_bp(line.paid_fen, rules.extract_bp),
+                verdict.joins,
+                verdict.reason,
+                line.paid_fen,
+                choice.ratio_bp,
+                choice.source,
+                apply_bp(line.paid_fen, choice.ratio_bp),
+                _lottery_doc(choice),
+                rules.limit_target,
+                paid_at.date().isoformat(),
+                rules.target.limits.per_day,
+                rules.target.limits.total,
+                rr.cash_places if rr else 0,
+                rr.points_places if rr else 0,
+                now,
+            )
+        )
+    if rows:
+        await insert_many(conn, "pending_settlement", PENDING_COLUMNS, rows)
+        await (
+            OrderLine.filter(id__in=[r[1] for r in rows])
+            .using_db(conn)
+            .update(status=LineStatus.SETTLING)
+        )
+    if inert:
+        await OrderLine.filter(id__in=inert).using_db(conn).update(status=LineStatus.SETTLED)
+    await on_order_settled(conn, order, now)  # referral, team and 招商 rewards; store credit
+    return queues
+
+
+def _lottery_doc(choice: RatioChoice) -> str | None:
+    if choice.lottery is None:
+        return None
+    import json
+
+    doc = to_doc(choice.lottery)
+    doc["source"] = choice.lottery_source
+    return json.dumps(doc)

@@ -1,0 +1,393 @@
+"""Operators read and change every setting of SPEC, validated and audited.
+
+Sections of the settings document (``read_settings`` / ``change_settings``):
+- ``base`` 排队返利插件基础设置 (the ``rebate_config`` row): switches, queue scopes, extraction,
+  ratios (member-level ratios, cumulative tiers, lottery, default), random return, exchange;
+- ``clearing`` 队列奖励清零 (``services.queues.clearing``);
+- ``display`` display switches and custom names (``services.members.views``);
+- ``withdrawal`` 提现设置 (``services.wallets.withdrawals``).
+And per target (``read_target`` / ``change_target``): a product's, store's or cashier's own
+``rebate`` document and its ``rebate_enabled`` switch.
+
+A change names only what it changes: sections replace their top-level keys (and ``base.ratios``
+its own keys). Every proposed section is parsed first — a ratio out of range, an empty lottery
+list, a random-return group whose ``group_size`` is not ``cash_places + points_places`` — and
+any refusal (``InvalidSetting`` / ``InvalidRatio`` naming the field by its path in the request)
+leaves everything as it was. What changes is saved with one ``AuditLog`` row per section or
+target (operator, time, old and new document) in the same transaction.
+
+Extraction ratios of stores, cashiers and store products go through the commission guardrail
+(``services.merchants.onboarding.check_store_extraction``): refused unless acknowledged. So does raising
+the base ratio, for every store whose store or cashier extraction falls back to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from models import AuditLog, Cashier, Product, ProductKind, SettingDoc, Store
+from rebate.errors import InvalidSetting, RebateError
+from rebate.settings import BaseSettings, TargetSettings
+from services.errors import NotFound
+from services.members import views as member_views
+from services.members.views import id_page
+from services.merchants.onboarding import check_store_extraction
+from services.queues import clearing
+from services.settings.base import (
+    cashier_target,
+    load_base,
+    product_target,
+    save_base,
+    store_target,
+)
+from services.settings.codec import base_from_doc, target_from_doc, to_doc
+from services.wallets import withdrawals
+
+SECTIONS = ("base", "clearing", "display", "withdrawal")
+TARGETS: Mapping[str, type[Product] | type[Store] | type[Cashier]] = {
+    "product": Product,
+    "store": Store,
+    "cashier": Cashier,
+}
+TARGET_NAMES = {"product": "商品", "store": "门店", "cashier": "收银台"}
+
+
+def _qualified(exc: RebateError, prefix: str) -> RebateError:
+    """The refusal with its field named by its path in the request (``prefix`` + the codec's)."""
+    field = exc.field or ""
+    if field.startswith(prefix):
+        return exc
+    return type(exc)(exc.message, field=f"{prefix}{field}".rstrip("."))
+
+
+def _parsed(prefix: str, parse: Callable[[], Any]) -> Any:
+    try:
+        return parse()
+    except RebateError as exc:
+        raise _qualified(exc, prefix) from None
+    except (TypeError, AttributeError, ValueError):  # a shape the schema let through
+        raise InvalidSetting(f"{prefix.rstrip('.')} 格式不正确", field=prefix.rstrip(".")) from None
+
+
+def _group_size(doc: Any, where: str) -> Any:
+    """随机返 as the seed's form has it: 每组人数 = 返现金人数 + 返积分人数. ``group_size`` is
+    checked and dropped (it is derived)."""
+    if not isinstance(doc, Mapping) or "group_size" not in doc:
+        return doc
+    rest = {k: v for k, v in doc.items() if k != "group_size"}
+    size, cash, points = doc["group_size"], rest.get("cash_places", 0), rest.get("points_places", 0)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (size, cash, points)) or (
+        size != cash + points
+    ):
+        raise InvalidSetting(
+            f"随机返每组人数 {size} 不等于返现金人数 {cash} + 返积分人数 {points}",
+            field=f"{where}random_return.group_size",
+        )
+    return rest
+
+
+# --- sections -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    read: Callable[[], Awaitable[dict[str, Any]]]
+    parse: Callable[[Mapping[str, Any]], tuple[Any, dict[str, Any]]]  # doc → (value, saved doc)
+    save: Callable[[Any], Awaitable[None]]
+
+
+async def _read_base() -> dict[str, Any]:
+    return dict(to_doc(await load_base()))
+
+
+def _parse_base(doc: Mapping[str, Any]) -> tuple[BaseSettings, dict[str, Any]]:
+    doc = {**doc}
+    if "random_return" in doc:
+        doc["random_return"] = _group_size(doc["random_return"], "base.")
+    value = _parsed("base.", lambda: base_from_doc(doc))
+    return value, dict(to_doc(value))
+
+
+async def _read_clearing() -> dict[str, Any]:
+    return clearing.schedule_to_doc(await clearing.load_schedule())
+
+
+def _parse_clearing(doc: Mapping[str, Any]) -> tuple[clearing.ClearingSchedule, dict[str, Any]]:
+    value = _parsed("clearing.", lambda: clearing.schedule_from_doc(doc))
+    return value, clearing.schedule_to_doc(value)
+
+
+async def _read_display() -> dict[str, Any]:
+    return member_views.display_to_doc(await member_views.load_display())
+
+
+def _parse_display(doc: Mapping[str, Any]) -> tuple[member_views.Display, dict[str, Any]]:
+    value = _parsed("display.", lambda: member_views.display_from_doc(doc))
+    return value, member_views.display_to_doc(value)
+
+
+async def _save_display(value: member_views.Display) -> None:
+    await _save_doc(member_views.DISPLAY_DOC, member_views.display_to_doc(value))
+
+
+async def _read_withdrawal() -> dict[str, Any]:
+    return withdrawals.settings_to_doc(await withdrawals.load_withdrawal_settings())
+
+
+def _parse_withdrawal(
+    doc: Mapping[str, Any],
+) -> tuple[withdrawals.WithdrawalSettings, dict[str, Any]]:
+    value = _parsed("withdrawal.", lambda: withdrawals.settings_from_doc(doc))
+    return value, withdrawals.settings_to_doc(value)
+
+
+async def _save_withdrawal(value: withdrawals.WithdrawalSettings) -> None:
+    await _save_doc(withdrawals.SETTINGS_DOC, withdrawals.settings_to_doc(value))
+
+
+async def _save_doc(name: str, doc: dict[str, Any]) -> None:
+    if not await SettingDoc.filter(name=name).update(config=doc):
+        await SettingDoc.create(name=name, config=doc)
+
+
+SECTION: Mapping[str, Section] = {
+    "base": Section(_read_base, _parse_base, save_base),
+    "clearing": Section(_read_clearing, _parse_clearing, clearing.save_schedule),
+    "display": Section(_read_display, _parse_display, _save_display),
+    "withdrawal": Section(_read_withdrawal, _parse_withdrawal, _save_withdrawal),
+}
+
+
+async def read_settings() -> dict[str, dict[str, Any]]:
+    """Every section's document as in force now (defaults filled in)."""
+    return {name: await SECTION[name].read() for name in SECTIONS}
+
+
+def _merge(section: str, current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    merged = {**current, **patch}
+    ratios = patch.get("ratios")
+    if section == "base" and isinstance(ratios, Mapping):
+        merged["ratios"] = {**current.get("ratios", {}), **ratios}
+    return merged
+
+
+async def change_settings(
+    changes: Mapping[str, Mapping[str, Any]],
+    *,
+    operator: str,
+    now: datetime,
+    acknowledge: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Apply a partial change of the sections (see the module doc); returns every section as in
+    force afterwards. All or nothing."""
+    current = await read_settings()
+    proposed: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for name, patch in changes.items():
+        if name not in SECTION:
+            raise InvalidSetting(f"未知的设置分组: {name}", field=name)
+        value, doc = SECTION[name].parse(_merge(name, current[name], patch))
+        if doc != current[name]:
+            proposed[name] = (value, doc)
+    if "base" in proposed:
+        await _guard_base(proposed["base"][0], operator=operator, now=now, acknowledge=acknowledge)
+    async with in_transaction() as conn:
+        for name, (value, doc) in proposed.items():
+            await SECTION[name].save(value)
+            await AuditLog.create(
+                operator=operator,
+                section=name,
+                old=current[name],
+                new=doc,
+                created_at=now,
+                using_db=conn,
+            )
+    return await read_settings()
+
+
+async def _guard_base(
+    new: BaseSettings, *, operator: str, now: datetime, acknowledge: bool
+) -> None:
+    """A higher base extraction ratio raises it for every store whose store or cashier settings
+    fall back to it: each such store goes through the guardrail."""
+    old = await load_base()
+    if new.extract_bp <= old.extract_bp:
+        return
+    for store in await Store.all().order_by("id"):
+        cashier = await Cashier.get_or_none(store_id=store.id)
+        falls_back = store_target(store).extract_bp is None or (
+            cashier is not None and cashier_target(cashier).extract_bp is None
+        )
+        if falls_back:
+            await _guarded(store.id, new.extract_bp, "base.extract_bp", operator, now, acknowledge)
+
+
+async def _guarded(
+    store_id: int, extract_bp: int, field: str, operator: str, now: datetime, acknowledge: bool
+) -> None:
+    try:
+        await check_store_extraction(
+            store_id, extract_bp, operator=operator, now=now, acknowledge=acknowledge
+        )
+    except RebateError as exc:
+        raise type(exc)(exc.message, field=field) from None
+
+
+# --- products, stores, cashiers -----------------------------------------------------------------
+
+
+async def _target_row(kind: str, target_id: int) -> Product | Store | Cashier:
+    model = TARGETS.get(kind)
+    if model is None:
+        raise NotFound(f"没有 {kind} 这类设置对象", field="kind")
+    row = await model.get_or_none(id=target_id)
+    if row is None:
+        raise NotFound(f"{TARGET_NAMES[kind]}不存在", field="id")
+    return row
+
+
+def target_json(row: Product | Store | Cashier) -> dict[str, Any]:
+    return {"enabled": row.rebate_enabled, "settings": row.rebate}
+
+
+async def read_target(kind: str, target_id: int) -> dict[str, Any]:
+    """A product's / store's / cashier's rebate switch and its own settings (null: none)."""
+    return target_json(await _target_row(kind, target_id))
+
+
+UNCHANGED: Any = object()
+
+
+async def change_target(
+    kind: str,
+    target_id: int,
+    *,
+    enabled: bool | None = None,
+    settings: Any = UNCHANGED,
+    operator: str,
+    now: datetime,
+    acknowledge: bool = False,
+) -> dict[str, Any]:
+    """Change a target's switch and/or replace its settings document (None: no settings of its
+    own, everything falls back)."""
+    row = await _target_row(kind, target_id)
+    old = target_json(row)
+    doc = row.rebate if settings is UNCHANGED else settings
+    if settings is not UNCHANGED and settings is not None:
+        if kind == "product" and settings.get("random_return"):
+            raise InvalidSetting(
+                "随机返只能在基础设置、门店或收银台设置", field="settings.random_return"
+            )
+        checked = {**settings}
+        if "random_return" in checked:
+            checked["random_return"] = _group_size(checked["random_return"], "settings.")
+        value: TargetSettings = _parsed("settings.", lambda: target_from_doc(checked))
+        doc = dict(to_doc(value))
+    new = {"enabled": row.rebate_enabled if enabled is None else enabled, "settings": doc}
+    if new == old:
+        return old
+    await _guard_target(kind, row, doc, operator=operator, now=now, acknowledge=acknowledge)
+    async with in_transaction() as conn:
+        await (
+            type(row)
+            .filter(id=target_id)
+            .using_db(conn)
+            .update(rebate_enabled=new["enabled"], rebate=new["settings"])
+        )
+        await AuditLog.create(
+            operator=operator,
+            section=kind,
+            target=f"{kind}:{target_id}",
+            old=old,
+            new=new,
+            created_at=now,
+            using_db=conn,
+        )
+    return new
+
+
+async def _guard_target(
+    kind: str,
+    row: Product | Store | Cashier,
+    doc: Mapping[str, Any] | None,
+    *,
+    operator: str,
+    now: datetime,
+    acknowledge: bool,
+) -> None:
+    """The extraction a store's orders will give (own ratio, else the store's, else base) goes
+    through the guardrail when it changes. Mall goods are the platform's own: no commission."""
+    base = (await load_base()).extract_bp
+    own_new = target_from_doc(doc).extract_bp
+    if isinstance(row, Store):
+        store_id, fallback = row.id, base
+        own_old = store_target(row).extract_bp
+    elif isinstance(row, Cashier):
+        store_id, fallback = int(row.store_id), base  # type: ignore[attr-defined]
+        own_old = cashier_target(row).extract_bp
+    elif row.kind == ProductKind.STORE and row.store_id is not None:  # type: ignore[attr-defined]
+        store_id = int(row.store_id)  # type: ignore[attr-defined]
+        store_own = store_target(await Store.get(id=store_id)).extract_bp
+        fallback = base if store_own is None else store_own
+        own_old = product_target(row).extract_bp
+    else:
+        return
+    new_bp = fallback if own_new is None else own_new
+    old_bp = fallback if own_old is None else own_old
+    if new_bp != old_bp:
+        await _guarded(store_id, new_bp, "settings.extract_bp", operator, now, acknowledge)
+
+
+async def enable_all_products(*, operator: str, now: datetime) -> int:
+    """一键启用: turn queue rebate on for every existing mall product (self-operated and
+    supplier goods); returns how many were switched on."""
+    async with in_transaction() as conn:
+        count = (
+            await Product.filter(
+                kind__in=[ProductKind.SELF, ProductKind.SUPPLIER], rebate_enabled=False
+            )
+            .using_db(conn)
+            .update(rebate_enabled=True)
+        )
+        await AuditLog.create(
+            operator=operator,
+            section="product",
+            target="all",
+            old=None,
+            new={"enabled": True, "products": count},
+            created_at=now,
+            using_db=conn,
+        )
+    return int(count)
+
+
+# --- audit trail --------------------------------------------------------------------------------
+
+
+def audit_json(row: AuditLog) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "operator": row.operator,
+        "section": row.section,
+        "target": row.target,
+        "old": row.old,
+        "new": row.new,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+async def audit_trail(
+    *, section: str | None, target: str | None, cursor: int | None, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Audit rows newest first, optionally of one section / target; and the next cursor."""
+    query = AuditLog.all()
+    if section is not None:
+        query = query.filter(section=section)
+    if target is not None:
+        query = query.filter(target=target)
+    rows, next_cursor = await id_page(query, cursor=cursor, limit=limit)
+    return [audit_json(r) for r in rows], next_cursor

@@ -1,0 +1,485 @@
+"""提现: a member's cash wallet to their WeChat change (零钱), by 商家转账, after an operator's yes.
+
+Money stays in the ledger (wallet = Σ ledger lines at every instant, SPEC §2):
+- Request: under the member's wallet row lock, the checks (switched on, minimum, maximum,
+  daily cap, balance), then the ``Withdrawal`` row, a negative cash line
+  ``withdrawal_hold:<id>`` and the cash balance lowered by the same amount — one transaction.
+- Reject (operator, with a reason; only while requested) or a transfer that definitely failed
+  (FAIL / CANCELLED): a positive cash line ``withdrawal_release:<id>`` gives the amount back.
+- Approve (operator): the withdrawal becomes ``paying`` and its one bill, ``out_bill_no``, is
+  sent. A timeout or an error is followed by a query of the same number, never by a new one
+  (``wechat.transfer.send_or_query``, shared with merchant statements). SUCCESS ends it
+  ``succeeded``; any other state leaves it ``paying`` until someone asks again (approving
+  again, or ``pursue_open_withdrawals``). A definitely failed bill is never retried under a
+  new number: the hold is released and the member may ask again.
+
+Each outcome writes an outbox event ``withdrawal_result`` {withdrawal_id, amount_fen, status:
+succeeded | failed, reason} in the same transaction (the bot renders it); a rejection is
+``failed`` with the operator's reason.
+
+Daily cap: the member's withdrawals requested on the same Beijing day, except rejected and
+failed ones, plus the new one. Settings are a document of their own (``setting_doc`` row
+``withdrawal``), with defaults an operator would expect.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from models import AuditLog, Member, SettingDoc, Withdrawal, WithdrawalStatus
+from rebate.errors import InvalidAmount, InvalidSetting, NotAllowed
+from runtime.sql import execute, fetch, is_pg
+from services.clock import local
+from services.distribution.settings import WECHAT_TRANSFER_REAL_NAME_FEN
+from services.errors import NotFound
+from services.members.views import id_page
+from services.settings.codec import _bool, _int, _known
+from wechat import pay_v3
+from wechat.transfer import (
+    MAX_REMARK_CHARS,
+    MerchantTransferClient,
+    SceneInfo,
+    TransferBill,
+    Transfers,
+    send_or_query,
+)
+
+log = logging.getLogger(__name__)
+
+SETTINGS_DOC = "withdrawal"
+RESULT_EVENT = "withdrawal_result"
+MAX_REASON_CHARS = 80
+SCENE_ID = re.compile(r"^[0-9]{1,8}$")
+OPEN = (WithdrawalStatus.REQUESTED, WithdrawalStatus.PAYING)
+RELEASED = (WithdrawalStatus.REJECTED, WithdrawalStatus.FAILED)
+NOT_ANSWERED = ("", "requested")  # transfer_state of a bill sent with no answer seen yet
+
+
+@dataclass(frozen=True)
+class WithdrawalSettings:
+    """提现设置. Amounts in fen. Above 2000 元 WeChat needs the payee's real name, which the
+    mini-program does not collect: ``max_fen`` cannot exceed it."""
+
+    enabled: bool = True
+    min_fen: int = 100  # 1 元
+    max_fen: int = 200_000  # per request
+    daily_cap_fen: int = 500_000  # per member per Beijing day
+    transfer_scene_id: str = "1000"  # 现金营销: the scene the merchant account was granted
+    report_infos: tuple[SceneInfo, ...] = (
+        SceneInfo("活动名称", "排队返利"),
+        SceneInfo("奖励说明", "返现提现"),
+    )
+    remark: str = "返现提现"  # transfer remark the member sees (≤ 32 characters)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_fen <= self.max_fen:
+            raise InvalidSetting(
+                "最低提现金额必须大于 0 且不超过单笔上限", field="withdrawal.min_fen"
+            )
+        if self.max_fen > WECHAT_TRANSFER_REAL_NAME_FEN:
+            raise InvalidSetting(
+                f"单笔提现上限不能超过 {WECHAT_TRANSFER_REAL_NAME_FEN} 分（超过需实名）",
+                field="withdrawal.max_fen",
+            )
+        if self.daily_cap_fen < self.min_fen:
+            raise InvalidSetting(
+                "每日提现上限不能低于最低提现金额", field="withdrawal.daily_cap_fen"
+            )
+        if not SCENE_ID.match(self.transfer_scene_id):
+            raise InvalidSetting("转账场景 ID 必须是数字", field="withdrawal.transfer_scene_id")
+        if not 0 < len(self.remark) <= MAX_REMARK_CHARS:
+            raise InvalidSetting(
+                f"转账备注必须是 1–{MAX_REMARK_CHARS} 个字", field="withdrawal.remark"
+            )
+
+
+def settings_from_doc(doc: Mapping[str, Any] | None) -> WithdrawalSettings:
+    """The withdrawal settings document; missing keys keep their defaults."""
+    doc = doc or {}
+    keys = {"enabled", "min_fen", "max_fen", "daily_cap_fen", "transfer_scene_id"}
+    _known(doc, keys | {"report_infos", "remark"}, "withdrawal.")
+    kwargs: dict[str, Any] = {}
+    if "enabled" in doc:
+        kwargs["enabled"] = _bool(doc["enabled"], "withdrawal.enabled")
+    for key in ("min_fen", "max_fen", "daily_cap_fen"):
+        if key in doc:
+            kwargs[key] = _int(doc[key], f"withdrawal.{key}")
+    for key in ("transfer_scene_id", "remark"):
+        if key in doc:
+            if not isinstance(doc[key], str):
+                raise InvalidSetting(f"withdrawal.{key} 必须是文字", field=f"withdrawal.{key}")
+            kwargs[key] = doc[key].strip()
+    if "report_infos" in doc:
+        kwargs["report_infos"] = _report_infos(doc["report_infos"])
+    return WithdrawalSettings(**kwargs)
+
+
+def _report_infos(raw: Any) -> tuple[SceneInfo, ...]:
+    where = "withdrawal.report_infos"
+    if not isinstance(raw, list) or len(raw) > 5:
+        raise InvalidSetting(f"{where} 必须是最多 5 项的列表", field=where)
+    infos = []
+    for item in raw:
+        if not isinstance(item, Mapping) or set(item) != {"info_type", "info_content"}:
+            raise InvalidSetting(f"{where} 每项需要 info_type 和 info_content", field=where)
+        values = (item["info_type"], item["info_content"])
+        if not all(isinstance(v, str) and 0 < len(v.strip()) <= 32 for v in values):
+            raise InvalidSetting(f"{where} 每项必须是 1–32 个字", field=where)
+        infos.append(SceneInfo(values[0].strip(), values[1].strip()))
+    return tuple(infos)
+
+
+def settings_to_doc(settings: WithdrawalSettings) -> dict[str, Any]:
+    return {
+        "enabled": settings.enabled,
+        "min_fen": settings.min_fen,
+        "max_fen": settings.max_fen,
+        "daily_cap_fen": settings.daily_cap_fen,
+        "transfer_scene_id": settings.transfer_scene_id,
+        "report_infos": [
+            {"info_type": i.info_type, "info_content": i.info_content}
+            for i in settings.report_infos
+        ],
+        "remark": settings.remark,
+    }
+
+
+async def load_withdrawal_settings() -> WithdrawalSettings:
+    row = await SettingDoc.get_or_none(name=SETTINGS_DOC)
+    return settings_from_doc(row.config if row else None)
+
+
+async def withdrawal_transfers(
+    session: aiohttp.ClientSession,
+    merchant: pay_v3.MerchantV3,
+    platform_keys: pay_v3.PlatformKeys,
+    *,
+    pay_api_base_url: str,
+    timeout: float,
+) -> MerchantTransferClient:
+    """The 商家转账 client for withdrawals, under the configured scene and its 报备信息."""
+    settings = await load_withdrawal_settings()
+    return MerchantTransferClient(
+        session,
+        merchant,
+        platform_keys,
+        transfer_scene_id=settings.transfer_scene_id,
+        report_infos=settings.report_infos,
+        pay_api_base_url=pay_api_base_url,
+        timeout=timeout,
+    )
+
+
+# --- the ledger side ----------------------------------------------------------------------------
+
+
+async def _cash_line(
+    conn: BaseDBAsyncClient, w: Withdrawal, amount: int, kind: str, memo: str, now: datetime
+) -> None:
+    """One cash ledger line of the withdrawal and the same change to the cached balance."""
+    await execute(
+        conn,
+        "INSERT INTO ledger_line (member_id, asset, amount, kind, key, memo, created_at)"
+        " VALUES ($1, 'cash', $2, $3, $4, $5, $6)",
+        [w.member_id, amount, kind, f"{kind}:{w.id}", memo[:255], now],  # type: ignore[attr-defined]
+    )
+    await execute(
+        conn,
+        "UPDATE wallet SET cash_fen = cash_fen + $1 WHERE member_id = $2",
+        [amount, w.member_id],  # type: ignore[attr-defined]
+    )
+
+
+async def _result_event(
+    conn: BaseDBAsyncClient, w: Withdrawal, status: str, reason: str, now: datetime
+) -> None:
+    payload = {
+        "withdrawal_id": w.id,
+        "amount_fen": w.amount_fen,
+        "status": status,
+        "reason": reason,
+    }
+    await execute(
+        conn,
+        "INSERT INTO outbox_event (kind, member_id, payload, created_at) VALUES ($1, $2, $3, $4)",
+        [RESULT_EVENT, w.member_id, json.dumps(payload, ensure_ascii=False), now],  # type: ignore[attr-defined]
+    )
+
+
+async def _audit(
+    conn: BaseDBAsyncClient, w: Withdrawal, operator: str, old: str, now: datetime
+) -> None:
+    await AuditLog.create(
+        operator=operator,
+        section="withdrawal_decision",
+        target=f"withdrawal:{w.id}",
+        old={"status": old},
+        new={"status": w.status.value, "reject_reason": w.reject_reason},
+        created_at=now,
+        using_db=conn,
+    )
+
+
+async def _lock(conn: BaseDBAsyncClient, withdrawal_id: int) -> Withdrawal:
+    w = await Withdrawal.select_for_update().using_db(conn).get_or_none(id=withdrawal_id)
+    if w is None:
+        raise NotFound("提现申请不存在", field="withdrawal_id")
+    return w
+
+
+# --- member -------------------------------------------------------------------------------------
+
+
+async def request_withdrawal(member_id: int, amount_fen: int, *, now: datetime) -> Withdrawal:
+    """Ask to withdraw ``amount_fen`` of the member's cash; the amount is held at once.
+    Refused, with nothing changed: switched off, under the minimum, over the per-request
+    maximum or the daily cap, more than the cash balance."""
+    settings = await load_withdrawal_settings()
+    if not settings.enabled:
+        raise NotAllowed("提现暂未开放")
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool):
+        raise InvalidAmount("amount_fen 必须是整数（单位：分）", field="amount_fen")
+    if amount_fen < settings.min_fen:
+        raise InvalidAmount(f"最低提现 {settings.min_fen} 分", field="amount_fen")
+    if amount_fen > settings.max_fen:
+        raise InvalidAmount(f"单笔提现最多 {settings.max_fen} 分", field="amount_fen")
+    day = local(now).date().isoformat()
+    member = await Member.get_or_none(id=member_id)
+    if member is None:
+        raise NotFound("会员不存在", field="member_id")
+    async with in_transaction() as conn:
+        suffix = " FOR UPDATE" if is_pg(conn) else ""
+        rows = await fetch(
+            conn, f"SELECT cash_fen FROM wallet WHERE member_id = $1{suffix}", [member_id]
+        )
+        balance = int(rows[0]["cash_fen"]) if rows else 0
+        if amount_fen > balance:
+            raise NotAllowed(f"可提现余额不足（{balance} 分）", field="amount_fen")
+        today = await fetch(
+            conn,
+            "SELECT COALESCE(SUM(amount_fen), 0) AS s FROM withdrawal"
+            " WHERE member_id = $1 AND day = $2 AND status NOT IN ($3, $4)",
+            [member_id, day, *(s.value for s in RELEASED)],
+        )
+        used = int(today[0]["s"])
+        if used + amount_fen > settings.daily_cap_fen:
+            raise NotAllowed(
+                f"超过每日提现上限 {settings.daily_cap_fen} 分（今日已申请 {used} 分）",
+                field="amount_fen",
+            )
+        w = await Withdrawal.create(
+            member_id=member_id,
+            amount_fen=amount_fen,
+            day=day,
+            out_bill_no=f"WD{day.replace('-', '')}{secrets.token_hex(8)}",
+            openid=member.openid,
+            requested_at=now,
+            updated_at=now,
+            using_db=conn,
+        )
+        await _cash_line(conn, w, -amount_fen, "withdrawal_hold", f"提现申请 #{w.id}", now)
+    return w
+
+
+# --- operator -----------------------------------------------------------------------------------
+
+
+async def reject_withdrawal(
+    withdrawal_id: int, *, operator: str, reason: str, now: datetime
+) -> Withdrawal:
+    """Refuse a requested withdrawal: the held amount goes back to the cash wallet."""
+    reason = reason.strip() if isinstance(reason, str) else ""
+    if not 0 < len(reason) <= MAX_REASON_CHARS:
+        raise InvalidSetting(f"驳回原因必须是 1–{MAX_REASON_CHARS} 个字", field="reason")
+    async with in_transaction() as conn:
+        w = await _lock(conn, withdrawal_id)
+        if w.status != WithdrawalStatus.REQUESTED:
+            raise NotAllowed("只有待审核的提现可以驳回", field="withdrawal_id")
+        w.status, w.reject_reason = WithdrawalStatus.REJECTED, reason
+        w.decided_by, w.decided_at, w.finished_at, w.updated_at = operator, now, now, now
+        await w.save(using_db=conn)
+        await _cash_line(conn, w, w.amount_fen, "withdrawal_release", f"提现驳回：{reason}", now)
+        await _result_event(conn, w, "failed", reason, now)
+        await _audit(conn, w, operator, WithdrawalStatus.REQUESTED.value, now)
+    return w
+
+
+async def approve_withdrawal(
+    withdrawal_id: int, *, operator: str, transfers: Transfers, now: datetime
+) -> Withdrawal:
+    """Approve a requested withdrawal and pay it; on one already being paid, ask WeChat about
+    its bill again (same number). Finished ones are refused."""
+    async with in_transaction() as conn:
+        w = await _lock(conn, withdrawal_id)
+        if w.status == WithdrawalStatus.REQUESTED:
+            w.status, w.transfer_state = WithdrawalStatus.PAYING, "requested"
+            w.decided_by, w.decided_at, w.updated_at = operator, now, now
+            await w.save(using_db=conn)
+            await _audit(conn, w, operator, WithdrawalStatus.REQUESTED.value, now)
+        elif w.status != WithdrawalStatus.PAYING:
+            raise NotAllowed("该提现已处理完毕", field="withdrawal_id")
+    return await pursue_withdrawal(withdrawal_id, transfers, now=now)
+
+
+async def pursue_withdrawal(
+    withdrawal_id: int, transfers: Transfers, *, now: datetime
+) -> Withdrawal:
+    """Move a ``paying`` withdrawal on: send its bill if no answer was ever seen, else query it,
+    and record what WeChat says. Safe to call again at any time, from any process."""
+    w = await Withdrawal.get_or_none(id=withdrawal_id)
+    if w is None:
+        raise NotFound("提现申请不存在", field="withdrawal_id")
+    if w.status != WithdrawalStatus.PAYING:
+        return w
+    settings = await load_withdrawal_settings()
+    bill = await send_or_query(
+        transfers,
+        out_bill_no=w.out_bill_no,
+        openid=w.openid,
+        amount_fen=w.amount_fen,
+        remark=settings.remark,
+        send=w.transfer_state in NOT_ANSWERED,
+    )
+    if bill is None:
+        return w
+    return await _record_bill(withdrawal_id, bill, now)
+
+
+async def _record_bill(withdrawal_id: int, bill: TransferBill, now: datetime) -> Withdrawal:
+    async with in_transaction() as conn:
+        w = await _lock(conn, withdrawal_id)
+        if w.status != WithdrawalStatus.PAYING:
+            return w  # someone recorded the final answer first
+        if bill.amount_fen is not None and bill.amount_fen != w.amount_fen:
+            log.error("withdrawal %s: WeChat reports %s fen", w.out_bill_no, bill.amount_fen)
+        w.transfer_state = bill.state[:20]
+        w.transfer_bill_no = bill.transfer_bill_no or w.transfer_bill_no
+        w.package_info = bill.package_info[:1024] or w.package_info
+        w.fail_reason = bill.fail_reason[:64]
+        w.updated_at = now
+        if bill.succeeded:
+            w.status, w.finished_at = WithdrawalStatus.SUCCEEDED, now
+            await _result_event(conn, w, "succeeded", "", now)
+        elif bill.definitely_failed:
+            w.status, w.finished_at = WithdrawalStatus.FAILED, now
+            reason = f"微信转账失败：{bill.fail_reason or bill.state}"
+            await _cash_line(conn, w, w.amount_fen, "withdrawal_release", reason, now)
+            await _result_event(conn, w, "failed", reason, now)
+        await w.save(using_db=conn)
+    return w
+
+
+async def pursue_open_withdrawals(
+    transfers: Transfers, *, now: datetime, limit: int = 100
+) -> dict[str, int]:
+    """For a scheduled job: ask WeChat about every withdrawal being paid; counts by outcome."""
+    ids = await Withdrawal.filter(status=WithdrawalStatus.PAYING).order_by("id").limit(limit)
+    outcome: dict[str, int] = {}
+    for w in ids:
+        status = (await pursue_withdrawal(w.id, transfers, now=now)).status.value
+        outcome[status] = outcome.get(status, 0) + 1
+    return outcome
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def withdrawal_json(w: Withdrawal, *, for_operator: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": w.id,
+        "amount_fen": w.amount_fen,
+        "status": w.status.value,
+        "out_bill_no": w.out_bill_no,
+        "transfer_state": w.transfer_state,
+        "package_info": w.package_info if w.transfer_state == "WAIT_USER_CONFIRM" else "",
+        "fail_reason": w.fail_reason,
+        "reject_reason": w.reject_reason,
+        "requested_at": w.requested_at.isoformat(),
+        "decided_at": w.decided_at.isoformat() if w.decided_at else None,
+        "finished_at": w.finished_at.isoformat() if w.finished_at else None,
+    }
+    if for_operator:
+        data.update(member_id=w.member_id, decided_by=w.decided_by)  # type: ignore[attr-defined]
+    return data
+
+
+async def list_withdrawals(
+    *, member_id: int | None, status: str | None, cursor: int | None, limit: int
+) -> tuple[list[Withdrawal], int | None]:
+    """Withdrawals newest first (one member's, or everyone's for operators) and the next
+    cursor (the last id of a full page)."""
+    query = Withdrawal.all()
+    if member_id is not None:
+        query = query.filter(member_id=member_id)
+    if status is not None:
+        query = query.filter(status=status)
+    return await id_page(query, cursor=cursor, limit=limit)
+
+
+async def my_withdrawal(member_id: int, withdrawal_id: int) -> Withdrawal:
+    w = await Withdrawal.get_or_none(id=withdrawal_id, member_id=member_id)
+    if w is None:
+        raise NotFound("提现申请不存在", field="withdrawal_id")
+    return w
+
+
+# --- conservation -------------------------------------------------------------------------------
+
+
+async def check_withdrawal_conservation() -> list[str]:
+    """Every withdrawal has exactly its hold line (−amount, cash, its member); a release line
+    (+amount) exactly when it was rejected or failed; no hold or release line without its
+    withdrawal; a succeeded one's bill is SUCCESS and a failed one's FAIL or CANCELLED."""
+    conn = connections.get("default")
+    problems: list[str] = []
+    released = ", ".join(f"'{s.value}'" for s in RELEASED)
+    for kind, expected in (
+        ("withdrawal_hold", "-w.amount_fen"),
+        ("withdrawal_release", f"CASE WHEN w.status IN ({released}) THEN w.amount_fen END"),
+    ):
+        rows = await fetch(
+            conn,
+            "SELECT w.id, w.status, w.amount_fen, l.amount, l.member_id, l.asset"
+            f" FROM withdrawal w LEFT JOIN ledger_line l ON l.key = '{kind}:' || CAST(w.id AS TEXT)"
+            f" WHERE (l.id IS NULL AND ({expected}) IS NOT NULL)"
+            f" OR (l.id IS NOT NULL AND (({expected}) IS NULL OR l.amount <> ({expected})"
+            " OR l.member_id <> w.member_id OR l.asset <> 'cash'))",
+        )
+        for r in rows:
+            found = (
+                "missing"
+                if r["amount"] is None
+                else f"{r['amount']} {r['asset']} of member {r['member_id']}"
+            )
+            problems.append(
+                f"withdrawal {r['id']} ({r['status']}, {r['amount_fen']} fen): {kind} line {found}"
+            )
+        orphans = await fetch(
+            conn,
+            f"SELECT l.id, l.key FROM ledger_line l LEFT JOIN withdrawal w"
+            f" ON l.key = '{kind}:' || CAST(w.id AS TEXT) WHERE l.kind = '{kind}' AND w.id IS NULL",
+        )
+        problems += [f"ledger line {r['id']} ({r['key']}) has no withdrawal" for r in orphans]
+    states = await fetch(
+        conn,
+        "SELECT id, status, transfer_state FROM withdrawal WHERE (status = 'succeeded'"
+        " AND transfer_state <> 'SUCCESS') OR (status = 'failed'"
+        " AND transfer_state NOT IN ('FAIL', 'CANCELLED'))",
+    )
+    problems += [
+        f"withdrawal {r['id']} is {r['status']} but its bill is {r['transfer_state'] or 'unknown'}"
+        for r in states
+    ]
+    return problems

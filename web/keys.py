@@ -1,0 +1,33 @@
+"""Typed keys of everything ``create_app`` stores on the application (no globals)."""
+
+from aiohttp import ClientSession, web
+from redis.asyncio import Redis
+
+from runtime.cache import BytesCache
+from runtime.config import Settings
+from web.auth import TokenSigner
+from web.metrics import METRICS
+from web.options import ApiOptions
+from web.ratelimit import RateLimiter
+from wechat.gateway import WeChatGateway
+
+SETTINGS = web.AppKey("settings", Settings)
+OPTIONS = web.AppKey("options", ApiOptions)
+REDIS: web.AppKey[Redis | None] = web.AppKey("redis")
+HTTP = web.AppKey("http_session", ClientSession)
+WECHAT = web.AppKey("wechat", WeChatGateway)
+TOKENS = web.AppKey("tokens", TokenSigner)
+LIMITER = web.AppKey("rate_limiter", RateLimiter)
+CACHE = web.AppKey("cache", BytesCache)
+
+__all__ = [
+    "CACHE",
+    "HTTP",
+    "LIMITER",
+    "METRICS",
+    "OPTIONS",
+    "REDIS",
+    "SETTINGS",
+    "TOKENS",
+    "WECHAT",
+]

@@ -1,0 +1,243 @@
+"""Request and response schemas (OpenAPI 3.0 schema objects). Request schemas are enforced by
+``registry.validate``; response schemas document what ``views.common`` renders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import ApplicationStatus, WithdrawalStatus
+from services.orders.lifecycle import MAX_QUANTITY
+from web.registry import Reply
+
+Schema = dict[str, Any]
+
+MAX_ITEMS = 50
+MAX_FEN = 100_000_000_00  # one hundred million yuan: far above any order, far below overflow
+
+
+def obj(properties: dict[str, Schema], *, required: list[str] | None = None) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+STRING: Schema = {"type": "string"}
+INT: Schema = {"type": "integer"}
+ID: Schema = {"type": "integer", "minimum": 1}
+TIME: Schema = {"type": "string", "format": "date-time", "nullable": True}
+
+# --- requests ---
+
+LOGIN_BODY = obj(
+    {
+        "code": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "description": "wx.login() 返回的 code（只能用一次）",
+        },
+        "referral_code": {
+            "type": "string",
+            "maxLength": 32,
+            "nullable": True,
+            "description": "推荐码：邀请二维码 scene 中的值",
+        },
+    },
+    required=["code"],
+)
+
+ORDER_BODY = obj(
+    {
+        "source": {"type": "string", "enum": ["mall", "store", "cashier"]},
+        "items": {
+            "type": "array",
+            "maxItems": MAX_ITEMS,
+            "items": obj(
+                {
+                    "product_id": ID,
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY},
+                },
+                required=["product_id", "quantity"],
+            ),
+        },
+        "store_id": {**ID, "nullable": True},
+        "amount_fen": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_FEN,
+            "nullable": True,
+            "description": "收银台买单金额（分）",
+        },
+        "deduction_fen": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_FEN,
+            "description": "积分/爱心值抵扣（分）；暂未开放，只接受 0",
+        },
+    },
+    required=["source"],
+)
+
+REFUND_BODY = obj({"reason": {"type": "string", "maxLength": 80, "description": "退款原因"}})
+
+# --- responses ---
+
+MEMBER = obj(
+    {
+        "id": INT,
+        "nickname": STRING,
+        "avatar_url": STRING,
+        "level": INT,
+        "referral_code": STRING,
+        "referrer_id": {**INT, "nullable": True},
+        "created_at": TIME,
+    }
+)
+WALLET = obj({"cash_fen": INT, "points": INT, "love_available": INT, "love_frozen": INT})
+LOGIN_REPLY = obj(
+    {"token": STRING, "expires_in": INT, "member": MEMBER, "new_member": {"type": "boolean"}}
+)
+ME_REPLY = obj({"member": MEMBER, "wallet": WALLET})
+REFUND = obj(
+    {
+        "id": INT,
+        "line_id": INT,
+        "out_refund_no": STRING,
+        "amount_fen": INT,
+        "status": {"type": "string", "enum": ["requested", "succeeded", "failed"]},
+        "requested_at": TIME,
+        "completed_at": TIME,
+    }
+)
+ORDER = obj(
+    {
+        "id": INT,
+        "source": {"type": "string", "enum": ["mall", "store", "cashier"]},
+        "status": {
+            "type": "string",
+            "enum": ["created", "paid", "completed", "refunded", "closed"],
+        },
+        "store_id": {**INT, "nullable": True},
+        "out_trade_no": STRING,
+        "total_fen": INT,
+        "deduction_fen": INT,
+        "paid_fen": INT,
+        "created_at": TIME,
+        "paid_at": TIME,
+        "completed_at": TIME,
+        "lines": {
+            "type": "array",
+            "items": obj(
+                {
+                    "id": INT,
+                    "product_id": {**INT, "nullable": True},
+                    "quantity": INT,
+                    "paid_fen": INT,
+                    "deduction_fen": INT,
+                    "status": {
+                        "type": "string",
+                        "enum": ["open", "settling", "settled", "refunded"],
+                    },
+                }
+            ),
+        },
+        "refunds": {"type": "array", "items": REFUND},
+    }
+)
+PAYMENT = obj(
+    {
+        "appId": STRING,
+        "timeStamp": STRING,
+        "nonceStr": STRING,
+        "package": STRING,
+        "signType": {"type": "string", "enum": ["RSA", "MD5", "HMAC-SHA256"]},
+        "paySign": STRING,
+    }
+)
+PAYMENT["description"] = "原样传给 wx.requestPayment 的参数"
+ORDER_REPLY = obj({"order": ORDER})
+PAY_REPLY = obj({"order": ORDER, "payment": PAYMENT})
+REFUND_REPLY = obj({"refund": REFUND})
+HEALTH_REPLY = obj(
+    {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+    }
+)
+
+
+LINE_PARAMS = {"id": ID, "line_id": ID}
+
+
+REFUND_RESPONSES = {
+    202: Reply("退款申请已提交，等待微信支付处理", REFUND_REPLY),
+    404: Reply("订单或商品不存在"),
+    409: Reply("订单未支付或该商品已退款"),
+    502: Reply("微信支付拒绝了退款请求（可重试，退款单号不变）"),
+    503: Reply("微信支付不可达（可重试，退款单号不变）"),
+}
+
+
+FORM_FIELDS = ("name", "contact", "phone", "licence_no", "address", "category")
+
+
+INVITE_QR = "merchant-invite-qr"
+
+
+QR_RESPONSES = {
+    200: Reply("小程序码图片", content_type="image/png"),
+    502: Reply("微信返回错误"),
+    503: Reply("微信服务不可达"),
+}
+
+
+APPLICATION = obj(
+    {
+        "id": INT,
+        "status": {"type": "string", "enum": [s.value for s in ApplicationStatus]},
+        **{name: STRING for name in FORM_FIELDS},
+        "inviter_id": {**INT, "nullable": True},
+        "commission_bp": {**INT, "nullable": True},
+        "store_id": {**INT, "nullable": True},
+        "reject_reason": STRING,
+        "created_at": TIME,
+        "decided_at": TIME,
+    }
+)
+
+
+NULL_INT = {**INT, "nullable": True}
+
+
+WITHDRAWAL_STATUSES = tuple(s.value for s in WithdrawalStatus)
+
+
+WITHDRAWAL = obj(
+    {
+        "id": INT,
+        "amount_fen": INT,
+        "status": {"type": "string", "enum": list(WITHDRAWAL_STATUSES)},
+        "out_bill_no": STRING,
+        "transfer_state": STRING,
+        "package_info": {**STRING, "description": "待确认收款时传给 wx.requestMerchantTransfer"},
+        "fail_reason": STRING,
+        "reject_reason": STRING,
+        "requested_at": TIME,
+        "decided_at": TIME,
+        "finished_at": TIME,
+        "member_id": {**INT, "description": "仅运营可见"},
+        "decided_by": {**STRING, "description": "仅运营可见"},
+    }
+)
+
+
+WITHDRAWAL_REPLY = obj({"withdrawal": WITHDRAWAL})
+
+
+WITHDRAWALS_REPLY = obj(
+    {"withdrawals": {"type": "array", "items": WITHDRAWAL}, "next_cursor": NULL_INT}
+)
+
+
+WITHDRAWAL_PARAMS = {"id": ID}
