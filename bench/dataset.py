@@ -5,8 +5,8 @@ is ``waiting`` with ``paid_fen = 0`` and no payouts (so ``0 ≤ paid ≤ entitle
 ``paid = Σ payouts``); each line's extraction names its entry and extracted nothing (as under an
 extraction ratio of 0), so the queue's money counters are all 0;
 ``waiting_count`` equals the number of preloaded entries and ``next_seq`` is one past the last;
-every wallet is zero with no ledger lines. Each entry has its own completed order and settled
-line, as if it had been settled long ago (an applied line leaves no pending row).
+every wallet is zero. Each entry has its own completed order (with the posting of its payment)
+and settled line, as if it had been settled long ago (an applied line leaves no pending row).
 
 Foreign-key triggers are skipped during the load (``session_replication_role = replica``): the
 rows are generated consistent here, and a 1 M-row load would otherwise spend most of its time
@@ -22,11 +22,13 @@ import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+from ledger.postings import COLUMNS as POSTING_COLUMNS
 from rebate.money import apply_bp
 from rebate.settings import BaseSettings, RatioSettings, SettleOn
 from runtime.config import Settings
 from runtime.db import tortoise_config, with_database
 from server.database import migrate_database
+from services.orders.lifecycle import payment_posting
 from services.queues.settled_rows import ENTRY_COLUMNS, EXTRACTION_COLUMNS
 from services.settings.base import save_base
 
@@ -143,7 +145,15 @@ async def preload(url: str, *, waiting: int, members: int | None = None, seed: i
                 (i, rng.randint(1, members), rng.choice(list(prices))) for i in range(start, stop)
             ]
             await _copy_settled(conn, queue_id, prices, rows)
-        for table in ("member", "product", "orders", "order_line", "entry", "extraction"):
+        for table in (
+            "member",
+            "product",
+            "orders",
+            "order_line",
+            "entry",
+            "extraction",
+            "posting",
+        ):
             await conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                 f" COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
@@ -226,6 +236,11 @@ async def _copy_settled(
         "extraction",
         columns=("id", *EXTRACTION_COLUMNS),
         records=((i, queue_id, i, i, i, 0, 0, 0, 0, when(i)) for i, _, _ in rows),
+    )
+    await conn.copy_records_to_table(
+        "posting",
+        columns=POSTING_COLUMNS,
+        records=((*payment_posting(i, prices[p]), when(i)) for i, _, p in rows),
     )
 
 

@@ -1,8 +1,8 @@
 """Producers of paid orders, as payment callbacks would store them under ``settle_on = paid``.
 
 ``produce`` writes, per paid order, exactly the rows ``mark_paid`` + ``enqueue_order`` leave for
-the queue's writer: the order (``paid``), its line (``settling``) and its pending settlement
-(extraction, entitlement and ratio decided at enqueue time). It writes them in bulk (COPY, a
+the queue's writer: the order (``paid``), its line (``settling``), the posting of its payment
+and its pending settlement (extraction, entitlement and ratio decided at enqueue time). It writes them in bulk (COPY, a
 chunk of orders per transaction) so that storing orders is not the bottleneck: the benchmark
 measures the writer. ``produce_via_services`` drives the real service functions
 (``create_order`` + ``mark_paid``, which settles inline) for comparison at a smaller scale.
@@ -17,10 +17,12 @@ from datetime import UTC, datetime
 import asyncpg
 
 from bench.dataset import EXTRACT_BP, LINE_COLUMNS, ORDER_COLUMNS, REWARD_BP, Dataset, asyncpg_url
+from ledger.postings import COLUMNS as POSTING_COLUMNS
 from rebate.money import apply_bp
 from rebate.settings import OrderSource
 from runtime.pg_codecs import install_codecs
 from services.clock import local
+from services.orders.lifecycle import payment_posting
 from services.queues.plan import PENDING_COLUMNS
 
 
@@ -111,6 +113,11 @@ async def store_paid_orders(
             "order_line",
             columns=LINE_COLUMNS,
             records=[(ln, o, p, 1, price, 0, "settling") for o, ln, _, p, price in rows],
+        )
+        await conn.copy_records_to_table(
+            "posting",
+            columns=POSTING_COLUMNS,
+            records=[(*payment_posting(o, price), now) for o, _, _, _, price in rows],
         )
         await conn.copy_records_to_table(
             "pending_settlement",

@@ -42,7 +42,7 @@ from bench.pgbench import pgbench_init, pgbench_tps
 from bench.producers import produce_via_services
 from bench.run import RunFigures, measured_run
 from runtime.db import tortoise_config
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 
 AUTO_LOAD = 0.7  # the paced run's load, as a fraction of the measured capacity
 ADMIN_URL = os.environ.get(

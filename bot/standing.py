@@ -1,15 +1,16 @@
 """What a member asks the bot about their own standing: waiting entries and their places,
 wallet balances, the entry they may draw the lottery on. Read-only queries.
 
-Place rule: an entry's place is 1 + the waiting entries of its queue with a smaller seq (the
-order the queue pays in under 按队列顺序, SPEC §4).
+Place rule: an entry's place is 1 + the waiting entries ahead of it
+(``services.queues.place``); balances are ``ledger.balances.balances_of``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models import Entry, EntryStatus, Queue, Wallet
+from models import Entry, EntryStatus, Queue
+from services.queues.place import entries_ahead
 
 MAX_LISTED = 10  # entries one reply lists
 
@@ -21,14 +22,6 @@ class EntryProgress:
     ahead: int  # waiting entries before it
     paid_fen: int
     entitlement_fen: int
-
-
-@dataclass(frozen=True)
-class Balances:
-    cash_fen: int = 0
-    points: int = 0
-    love_available: int = 0
-    love_frozen: int = 0
 
 
 async def waiting_entries(
@@ -43,20 +36,11 @@ async def waiting_entries(
     out = []
     for e in entries:
         queue_id = int(e.queue_id)  # type: ignore[attr-defined]
-        ahead = await Entry.filter(
-            queue_id=queue_id, status=EntryStatus.WAITING, seq__lt=e.seq
-        ).count()
+        ahead = await entries_ahead(queue_id, e.seq)
         out.append(
             EntryProgress(e.id, keys.get(queue_id, ""), ahead, e.paid_fen, e.entitlement_fen)
         )
     return out, total
-
-
-async def balances(member_id: int) -> Balances:
-    wallet = await Wallet.get_or_none(member_id=member_id)
-    if wallet is None:
-        return Balances()
-    return Balances(wallet.cash_fen, wallet.points, wallet.love_available, wallet.love_frozen)
 
 
 async def lottery_entry(member_id: int) -> Entry | None:

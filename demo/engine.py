@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from models import Entry, Member, Queue, Wallet
+from ledger.balances import balances_of
+from models import Entry, Member, Queue
 from rebate.settings import BaseSettings, OrderSource, RatioSettings, SettleOn
 from services.catalog.products import new_product, new_store
-from services.checks.queues import check_conservation, totals
+from services.checks import check_conservation, totals
 from services.members.accounts import new_member
 from services.orders.lifecycle import Item, complete_order, create_order, mark_paid, refund_line
 from services.settings.base import save_base
@@ -182,14 +183,14 @@ async def run_demo(out: TextIO = sys.stdout, *, pause: float = 0.4) -> None:
 
     d.say("\n【钱包】")
     for m in members:
-        w = await Wallet.get(member_id=m.id)
+        w = await balances_of(m.id)
         d.say(f"   {pad(m.nickname, 6)}返现 {yuan(w.cash_fen):>9}   积分 {w.points:>6}")
     problems = await check_conservation()
     t = await totals()
     d.say(
         f"\n对账（queue-rebate check）：{'通过' if not problems else '发现问题'} —— "
         f"{t['queues']} 个队列，{t['entries']} 个排队权益，累计提取 {yuan(t['extracted'])}，"
-        f"已返现 {yuan(t['paid'])}，账本 {t['ledger_lines']} 行"
+        f"已返现 {yuan(t['paid'])}，账本 {t['postings']} 笔"
     )
     for p in problems:
         d.say(f"   ✗ {p}")

@@ -22,10 +22,11 @@ import aiohttp
 from aiohttp import web
 
 from demo.engine import SEED_EXAMPLE, pad, queue_lines, queue_view, yuan
-from models import Member, Wallet
+from ledger.balances import balances_of
+from models import Member
 from runtime.errors import CommandError
 from services.catalog.products import new_product, new_store
-from services.checks.queues import check_conservation, totals
+from services.checks import check_conservation, totals
 from services.clock import utcnow
 from services.orders.reconciliation import ReconciliationPolicy, reconcile_unpaid
 from services.settings.base import save_base
@@ -237,7 +238,7 @@ class Story:
     async def summary(self, shoppers: list[Shopper]) -> None:
         self.say("\n【钱包】")
         for shopper in shoppers:
-            wallet = await Wallet.get(member_id=shopper.member_id)
+            wallet = await balances_of(shopper.member_id)
             self.say(
                 f"   {pad(shopper.name, 6)}返现 {yuan(wallet.cash_fen):>9}   积分 {wallet.points:>6}"
             )
@@ -251,7 +252,7 @@ class Story:
         self.say(
             f"对账（queue-rebate check）：{'通过' if not self.report.problems else '发现问题'} —— "
             f"{t['queues']} 个队列，{t['entries']} 个排队权益，累计提取 {yuan(t['extracted'])}，"
-            f"已返现 {yuan(t['paid'])}，账本 {t['ledger_lines']} 行"
+            f"已返现 {yuan(t['paid'])}，账本 {t['postings']} 笔"
         )
         for problem in self.report.problems:
             self.say(f"   ✗ {problem}")

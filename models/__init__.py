@@ -1,7 +1,8 @@
 """Persistence: tortoise-orm models. One tortoise app, label ``models``.
 
-Every movement of value is an immutable ``LedgerLine``; wallet balances are cached sums of
-those lines, and ``queue-rebate check`` proves the two agree (SPEC §2).
+Every movement of value is an immutable ``Posting`` between two accounts (``ledger``); members'
+wallets are cached balances of their accounts, and ``queue-rebate check`` proves the two agree
+(SPEC §2).
 """
 
 from models.audit import AuditLog, SettingDoc
@@ -18,7 +19,7 @@ from models.distribution import (
     TeamStanding,
 )
 from models.jobs import JobRun, JobRunStatus, JobSetting
-from models.ledger import Asset, LedgerLine, Wallet
+from models.ledger import Asset, Posting, Wallet
 from models.lottery import LotteryDraw
 from models.members import Member
 from models.merchants import (
@@ -71,7 +72,6 @@ __all__ = [
     "JobRun",
     "JobRunStatus",
     "JobSetting",
-    "LedgerLine",
     "LineStatus",
     "LotteryDraw",
     "Member",
@@ -88,6 +88,7 @@ __all__ = [
     "OutboxEvent",
     "PaymentNotice",
     "PendingSettlement",
+    "Posting",
     "Product",
     "ProductKind",
     "Queue",

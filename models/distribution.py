@@ -1,7 +1,7 @@
 """分销 (SPEC §8): distribution settings, team levels, commissions and shareholder dividends.
 
 A commission is held here, frozen, until its order has been completed for the freeze period;
-only then does it become a ``ledger_line`` (asset ``cash``, kind ``commission``, the same key)
+only then is it posted to the member's cash (kind ``commission``, the same key)
 and reach the member's wallet. A frozen commission never touches the wallet, so reversing it
 on a refund needs no ledger line at all.
 """

@@ -12,7 +12,8 @@ class Asset(StrEnum):
 
 
 class Wallet(Model):
-    """A member's balances: caches of the sums of their ledger lines, per asset."""
+    """A member's balances: caches of their accounts' balances in the ledger (``ledger.accounts``:
+    ``member:<id>:cash`` …), moved in the same transaction as the postings."""
 
     member = fields.OneToOneField(
         "models.Member", related_name="wallet", primary_key=True, on_delete=fields.RESTRICT
@@ -26,45 +27,48 @@ class Wallet(Model):
         table = "wallet"
 
 
-class LedgerLine(Model):
-    """One immutable movement of value into (+) or out of (−) a member's wallet.
+class Posting(Model):
+    """One movement of value from the ``debit`` account to the ``credit`` account (see
+    ``ledger.accounts``): ``amount`` (> 0) of ``unit`` (cash fen, points or love value). Written
+    only through ``ledger.postings.post`` (or its COPY twin, ``ledger.bulk``); never changed.
 
-    ``key`` is the idempotency key: the same movement can never be written twice. Keys without
-    database constraints, as on Entry (queue-rebate check verifies them).
+    ``key`` is the idempotency key: the same movement is never written twice. The order, entry
+    and extraction it belongs to are keys without database constraints, as on Entry
+    (``queue-rebate check`` verifies them). An account's postings are found through the two
+    indexes that lead with it.
     """
 
     id = fields.BigIntField(primary_key=True)
-    member = fields.ForeignKeyField(
-        "models.Member", related_name="ledger", on_delete=fields.RESTRICT, db_constraint=False
-    )
-    asset = fields.CharEnumField(Asset, max_length=16)
-    amount = fields.BigIntField()
-    kind = fields.CharField(max_length=32)  # payout, random_return, exchange, withdrawal, …
     key = fields.CharField(max_length=96, unique=True)
+    kind = fields.CharField(max_length=32)  # payout, extraction, exchange, commission, …
+    debit = fields.CharField(max_length=48)
+    credit = fields.CharField(max_length=48)
+    unit = fields.CharField(max_length=8)  # cash | points | love
+    amount = fields.BigIntField()
     order = fields.ForeignKeyField(
         "models.Order",
-        related_name="ledger",
+        related_name="postings",
         null=True,
         on_delete=fields.RESTRICT,
         db_constraint=False,
     )
     entry = fields.ForeignKeyField(
         "models.Entry",
-        related_name="ledger",
+        related_name="postings",
         null=True,
         on_delete=fields.RESTRICT,
         db_constraint=False,
     )
     extraction = fields.ForeignKeyField(
         "models.Extraction",
-        related_name="ledger",
+        related_name="postings",
         null=True,
         on_delete=fields.RESTRICT,
         db_constraint=False,
-    )  # kind payout: the extraction that paid it (a payout *is* its ledger line, SPEC §1)
+    )  # kind payout: the extraction that paid it (a payout *is* its posting, SPEC §1)
     memo = fields.CharField(max_length=255, default="")
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = fields.DatetimeField()
 
     class Meta:
-        table = "ledger_line"
-        indexes = (("member_id", "asset", "id"),)
+        table = "posting"
+        indexes = (("debit", "id"), ("credit", "id"))

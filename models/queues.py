@@ -38,7 +38,7 @@ class Entry(Model):
     """排队权益: one place in a queue, created by one settled line.
 
     No foreign-key constraints in the database (``db_constraint=False``) on the tables the queue
-    writer fills (entry, extraction, ledger_line, outbox_event): every key it writes is
+    writer fills (entry, extraction, posting, outbox_event): every key it writes is
     copied from a pending settlement row, whose keys come from the order its enqueueing
     transaction held locked and the queue it found, and nothing referenced is ever deleted. A
     per-row check would cost the writer an index probe per key (~19 per order, half its

@@ -7,6 +7,7 @@ multi-row statements here (STACK.md: raw SQL is fine where the ORM is in the way
 import json
 import re
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -61,8 +62,10 @@ async def insert_many(
     rows: Iterable[Sequence[Any]],
     *,
     returning: str | None = None,
+    on_conflict: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Multi-row INSERT in chunks under the bind-parameter limit; RETURNING rows in input order."""
+    """Multi-row INSERT in chunks under the bind-parameter limit; RETURNING rows in input order.
+    ``on_conflict``: what follows ``ON CONFLICT``, e.g. ``"(key) DO NOTHING"``."""
     rows = list(rows)
     out: list[dict[str, Any]] = []
     per_chunk = max(1, MAX_PARAMS // len(columns))
@@ -76,6 +79,8 @@ async def insert_many(
             groups.append(f"({', '.join(marks)})")
             args.extend(row)
         text = f"INSERT INTO {table} ({cols}) VALUES {', '.join(groups)}"
+        if on_conflict:
+            text += f" ON CONFLICT {on_conflict}"
         if returning:
             text += f" RETURNING {returning}"
         if returning:
@@ -93,3 +98,8 @@ def loads(raw: Any) -> Any:
     if raw is None or isinstance(raw, (dict, list)):
         return raw
     return json.loads(raw)
+
+
+def as_datetime(value: Any) -> datetime:
+    """Raw SQLite rows carry timestamps as text."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value

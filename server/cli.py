@@ -60,7 +60,7 @@ async def check_database(settings: Settings, out: TextIO) -> int:
     async with opened(url, must_exist=True):
         await require_migrated(url)
         from demo.engine import yuan
-        from services.checks.queues import check_conservation, totals
+        from services.checks import check_conservation, totals
 
         problems = await check_conservation()
         t = await totals()
@@ -72,7 +72,7 @@ async def check_database(settings: Settings, out: TextIO) -> int:
     print(
         f"OK: conservation holds in {redact_url(url)}: {t['queues']} queue(s),"
         f" {t['entries']} entries, {yuan(t['extracted'])} extracted,"
-        f" {yuan(t['paid'])} paid out, {t['ledger_lines']} ledger line(s).",
+        f" {yuan(t['paid'])} paid out, {t['postings']} posting(s).",
         file=out,
     )
     return 0

@@ -8,27 +8,24 @@ caller's transaction, so the alert exists exactly when what it reports does.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from models import OutboxEvent
+from services.clock import utcnow
+from services.outbox import Event, emit
 
 MAX_ALERT_BYTES = 2000  # the group bot accepts at most 2048 bytes of UTF-8 text
 
 
 async def alert_operators(
     text: str, *, conn: BaseDBAsyncClient | None = None, now: datetime | None = None
-) -> int:
-    """Queue ``text`` for the operators' group; returns the outbox event id."""
+) -> None:
+    """Queue ``text`` for the operators' group."""
     text = text.strip()
     if not text:
         raise ValueError("an alert needs text")
-    event = await OutboxEvent.create(
-        kind="operator_alert",
-        member=None,
-        payload={"text": text.encode()[:MAX_ALERT_BYTES].decode("utf-8", "ignore")},
-        created_at=now or datetime.now(UTC),
-        using_db=conn,
-    )
-    return int(event.id)
+    payload = {"text": text.encode()[:MAX_ALERT_BYTES].decode("utf-8", "ignore")}
+    await emit(conn or connections.get("default"), [Event("operator_alert", None, payload)],
+               now or utcnow())  # fmt: skip

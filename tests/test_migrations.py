@@ -19,7 +19,7 @@ from runtime.config import Settings
 from runtime.db import tortoise_config
 from server.cli import describe_changes, model_changes
 from server.database import migrate_database, opened
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.conftest import pg_url as pg_url_of
 
@@ -204,17 +204,19 @@ async def test_0017_moves_payouts_into_the_ledger_and_the_books_still_balance(
     empty_db_url: str,
 ) -> None:
     await _at_0016(empty_db_url)
-    await _migrate_to(empty_db_url, None)
+    await _migrate_to(empty_db_url, None)  # through 0019: ledger lines became postings
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(empty_db_url))
         conn = ctx.db()
-        _, lines = await conn.execute_query("SELECT key, extraction_id FROM ledger_line")
+        _, lines = await conn.execute_query(
+            "SELECT key, extraction_id FROM posting WHERE kind = 'payout'"
+        )
         _, extractions = await conn.execute_query("SELECT id, entry_id FROM extraction ORDER BY id")
         tables = await _columns(conn)
         problems = await check_conservation()
     assert [(r["key"], r["extraction_id"]) for r in lines] == [("payout:2:1", 2)]
     assert [(r["id"], r["entry_id"]) for r in extractions] == [(1, 1), (2, 2)]
-    assert "payout" not in tables
+    assert "payout" not in tables and "ledger_line" not in tables
     assert problems == []
 
 
@@ -230,7 +232,166 @@ async def test_0017_refuses_when_a_payout_has_no_ledger_line_and_changes_nothing
     assert "payout" in tables and "extraction_id" not in tables["ledger_line"]
 
 
-WRITER_TABLES = ("entry", "extraction", "ledger_line", "outbox_event", "pending_settlement")
+# --- 0019: every movement of value is a posting ---------------------------------------------
+
+BEFORE_0019 = "models.0018_pending_keys_without_constraints"
+# At 0018, one of everything that moved value. Queue mall (extraction 65 %, reward 130 %):
+# 甲 (1) pays 168.00 (its extraction finds no one: unallocated), 乙 (2) pays 168.00 (pays 甲
+# 109.20), 丙 (3) pays 50.00 (pays 甲 32.50) and is refunded after settlement; 乙 exchanged its
+# entry for love value. 丙 earned a released commission and a dividend, and one reversed by the
+# refund. Store 1 (commission 10 %) was paid its statement for 乙's 100.00 store order. 甲
+# withdrew 50.00 (paid) and 10.00 (rejected); 丙 asked for 5.00 (waiting for review).
+ROWS_0018 = (
+    "INSERT INTO member (id, openid, nickname, avatar_url, level, referral_code, created_at)"
+    f" VALUES (1, 'o1', '甲', '', 0, 'R1', '{T}'), (2, 'o2', '乙', '', 0, 'R2', '{T}'),"
+    f" (3, 'o3', '丙', '', 0, 'R3', '{T}')",
+    f"INSERT INTO store (id, name, commission_bp, rebate_enabled, created_at) VALUES (1, '店', 1000,"
+    f" FALSE, '{T}')",
+    "INSERT INTO orders (id, source, status, out_trade_no, total_fen, deduction_fen, paid_fen,"
+    " paid_at, created_at, member_id, store_id) VALUES"
+    f" (1, 'mall', 'paid', 'Q1', 16800, 0, 16800, '{T}', '{T}', 1, NULL),"
+    f" (2, 'mall', 'paid', 'Q2', 16800, 0, 16800, '{T}', '{T}', 2, NULL),"
+    f" (3, 'store', 'paid', 'Q3', 10000, 0, 10000, '{T}', '{T}', 2, 1),"
+    f" (4, 'mall', 'refunded', 'Q4', 5000, 0, 5000, '{T}', '{T}', 3, NULL)",
+    "INSERT INTO order_line (id, quantity, paid_fen, deduction_fen, status, refunded_at, order_id)"
+    " VALUES (1, 1, 16800, 0, 'settled', NULL, 1), (2, 1, 16800, 0, 'settled', NULL, 2),"
+    f" (3, 1, 10000, 0, 'settled', NULL, 3), (4, 1, 5000, 0, 'refunded', '{T}', 4)",
+    "INSERT INTO queue (id, key, next_seq, waiting_count, extracted_fen, paid_fen, withheld_fen,"
+    f" unallocated_fen, rr_size, rr_slots, rr_index, created_at) VALUES (1, 'mall', 4, 1, 25090,"
+    f" 14170, 0, 10920, 0, '', 0, '{T}')",
+    "INSERT INTO entry (id, queue_id, seq, member_id, order_id, line_id, target, day, base_fen,"
+    " ratio_bp, ratio_source, entitlement_fen, paid_fen, status, order_completed, points,"
+    " lottery_drawn, created_at, updated_at) VALUES"
+    f" (1, 1, 1, 1, 1, 1, 'product:1', '2026-11-24', 16800, 13000, 'base:default', 21840, 14170,"
+    f" 'waiting', FALSE, 0, FALSE, '{T}', '{T}'),"
+    f" (2, 1, 2, 2, 2, 2, 'product:1', '2026-11-24', 16800, 13000, 'base:default', 21840, 0,"
+    f" 'exchanged', FALSE, 0, FALSE, '{T}', '{T}'),"
+    f" (3, 1, 3, 3, 4, 4, 'product:1', '2026-11-24', 5000, 13000, 'base:default', 6500, 0,"
+    f" 'refunded', FALSE, 0, FALSE, '{T}', '{T}')",
+    "INSERT INTO extraction (id, queue_id, line_id, order_id, entry_id, amount_fen, paid_fen,"
+    f" withheld_fen, unallocated_fen, created_at) VALUES (1, 1, 1, 1, 1, 10920, 0, 0, 10920, '{T}'),"
+    f" (2, 1, 2, 2, 2, 10920, 10920, 0, 0, '{T}'), (3, 1, 4, 4, 3, 3250, 3250, 0, 0, '{T}')",
+    "INSERT INTO ledger_line (id, member_id, asset, amount, kind, key, order_id, entry_id,"
+    " extraction_id, memo, created_at) VALUES"
+    f" (1, 1, 'cash', 10920, 'payout', 'payout:2:1', 2, 1, 2, '', '{T}'),"
+    f" (2, 1, 'cash', 3250, 'payout', 'payout:3:1', 4, 1, 3, '', '{T}'),"
+    f" (3, 2, 'love_available', 21840, 'exchange', 'exchange:2', 2, 2, NULL, '', '{T}'),"
+    f" (4, 3, 'cash', 1680, 'commission', 'reward:direct:2', 2, NULL, NULL, '', '{T}'),"
+    f" (5, 3, 'cash', 100, 'dividend', 'dividend:2026-11:3', NULL, NULL, NULL, '', '{T}'),"
+    f" (6, 1, 'cash', -5000, 'withdrawal_hold', 'withdrawal_hold:1', NULL, NULL, NULL, '', '{T}'),"
+    f" (7, 1, 'cash', -1000, 'withdrawal_hold', 'withdrawal_hold:2', NULL, NULL, NULL, '', '{T}'),"
+    f" (8, 1, 'cash', 1000, 'withdrawal_release', 'withdrawal_release:2', NULL, NULL, NULL, '',"
+    f" '{T}'),"
+    f" (9, 3, 'cash', -500, 'withdrawal_hold', 'withdrawal_hold:3', NULL, NULL, NULL, '', '{T}')",
+    "INSERT INTO wallet (member_id, cash_fen, points, love_available, love_frozen)"
+    " VALUES (1, 9170, 0, 0, 0), (2, 0, 0, 21840, 0), (3, 1280, 0, 0, 0)",
+    "INSERT INTO commission (id, key, member_id, order_id, kind, depth, rate_bp, base_fen,"
+    " initial_fen, amount_fen, status, released_at, reversed_at, created_at) VALUES"
+    f" (1, 'reward:direct:2', 3, 2, 'direct', 1, 1000, 16800, 1680, 1680, 'released', '{T}',"
+    f" NULL, '{T}'),"
+    f" (2, 'reward:direct:4', 3, 4, 'direct', 1, 1000, 0, 500, 0, 'reversed', NULL, '{T}', '{T}')",
+    "INSERT INTO dividend_run (id, period, period_start, period_end, turnover_fen, pool_bp,"
+    f" pool_fen, shareholders, distributed_fen, ran_at) VALUES (1, '2026-11', '{T}', '{T}', 10000,"
+    f" 100, 100, 1, 100, '{T}')",
+    "INSERT INTO dividend_share (id, run_id, member_id, amount_fen) VALUES (1, 1, 3, 100)",
+    "INSERT INTO statement (id, store_id, period, cutoff, total_fen, credit_count, status, note,"
+    f" created_at, paid_at) VALUES (1, 1, '2026-11-25', '{T}', 9000, 1, 'paid', '', '{T}', '{T}')",
+    "INSERT INTO store_credit (id, key, store_id, order_id, line_id, kind, paid_fen,"
+    " commission_bp, commission_fen, amount_fen, status, statement_id, created_at, updated_at)"
+    f" VALUES (1, 'credit:3', 1, 3, NULL, 'credit', 10000, 1000, 1000, 9000, 'stated', 1, '{T}',"
+    f" '{T}')",
+    "INSERT INTO merchant_transfer (id, statement_id, attempt, out_bill_no, amount_fen, openid,"
+    " state, transfer_bill_no, package_info, fail_reason, created_at, updated_at) VALUES"
+    f" (1, 1, 1, 'MS1N1', 9000, 'o2', 'SUCCESS', 'T1', '', '', '{T}', '{T}')",
+    "INSERT INTO withdrawal (id, member_id, amount_fen, day, status, out_bill_no, openid,"
+    " transfer_state, transfer_bill_no, package_info, fail_reason, reject_reason, decided_by,"
+    " requested_at, updated_at) VALUES"
+    " (1, 1, 5000, '2026-11-24', 'succeeded', 'WD1', 'o1', 'SUCCESS', 'B1', '', '', '', 'op',"
+    f" '{T}', '{T}'),"
+    " (2, 1, 1000, '2026-11-24', 'rejected', 'WD2', 'o1', '', '', '', '', '不行', 'op',"
+    f" '{T}', '{T}'),"
+    f" (3, 3, 500, '2026-11-24', 'requested', 'WD3', 'o3', '', '', '', '', '', '', '{T}', '{T}')",
+)
+
+
+async def _at_0018(url: str, *extra: str) -> None:
+    await _migrate_to(url, BEFORE_0019)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(url))
+        for statement in (*ROWS_0018, *extra):
+            await ctx.db().execute_script(statement)
+
+
+async def test_0019_posts_every_movement_and_the_books_balance(empty_db_url: str) -> None:
+    await _at_0018(empty_db_url)
+    await _migrate_to(empty_db_url, None)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(empty_db_url))
+        conn = ctx.db()
+        _, rows = await conn.execute_query(
+            "SELECT key, kind, debit, credit, unit, amount FROM posting ORDER BY key"
+        )
+        tables = await _columns(conn)
+        problems = await check_conservation()
+    postings = {r["key"]: (r["kind"], r["debit"], r["credit"], r["unit"], r["amount"]) for r in rows}
+    assert problems == []
+    assert "ledger_line" not in tables
+    assert postings == {
+        "payout:2:1": ("payout", "queue:1", "member:1:cash", "cash", 10920),
+        "payout:3:1": ("payout", "queue:1", "member:1:cash", "cash", 3250),
+        "exchange:2": ("exchange", "platform:love", "member:2:love_available", "love", 21840),
+        "reward:direct:2": ("commission", "platform:commissions", "member:3:cash", "cash", 1680),
+        "dividend:2026-11:3": ("dividend", "platform:sales", "member:3:cash", "cash", 100),
+        "withdrawal_hold:1": ("withdrawal_hold", "member:1:cash", "platform:withdrawals", "cash", 5000),
+        "withdrawal_hold:2": ("withdrawal_hold", "member:1:cash", "platform:withdrawals", "cash", 1000),
+        "withdrawal_release:2": (
+            "withdrawal_release", "platform:withdrawals", "member:1:cash", "cash", 1000,
+        ),
+        "withdrawal_hold:3": ("withdrawal_hold", "member:3:cash", "platform:withdrawals", "cash", 500),
+        "withdrawal_paid:1": (
+            "withdrawal_paid", "platform:withdrawals", "platform:wechat_pay", "cash", 5000,
+        ),
+        "extraction:1": ("extraction", "platform:sales", "queue:1", "cash", 10920),
+        "extraction:2": ("extraction", "platform:sales", "queue:1", "cash", 10920),
+        "extraction:3": ("extraction", "platform:sales", "queue:1", "cash", 3250),
+        "unallocated:1": ("unallocated", "queue:1", "platform:unallocated", "cash", 10920),
+        **{
+            f"payment:{o}": ("payment", "platform:wechat_pay", "platform:sales", "cash", fen)
+            for o, fen in ((1, 16800), (2, 16800), (3, 10000), (4, 5000))
+        },
+        "refund:4": ("refund", "platform:sales", "platform:wechat_pay", "cash", 5000),
+        "refund_cost:4": ("refund_cost", "platform:cost", "platform:sales", "cash", 3250),
+        "commission:reward:direct:2": (
+            "commission_earned", "platform:sales", "platform:commissions", "cash", 1680,
+        ),
+        "commission:reward:direct:4": (
+            "commission_earned", "platform:sales", "platform:commissions", "cash", 500,
+        ),
+        "commission_reduced:2:migrated": (
+            "commission_reduced", "platform:commissions", "platform:sales", "cash", 500,
+        ),
+        "store_credit:credit:3": ("store_credit", "platform:sales", "store:1", "cash", 9000),
+        "statement_paid:1": ("statement_paid", "store:1", "platform:wechat_pay", "cash", 9000),
+    }  # fmt: skip
+
+
+async def test_0019_refuses_a_ledger_line_it_does_not_know_and_changes_nothing(
+    empty_db_url: str,
+) -> None:
+    await _at_0018(
+        empty_db_url,
+        "INSERT INTO ledger_line (id, member_id, asset, amount, kind, key, memo, created_at)"
+        f" VALUES (10, 3, 'cash', 99, 'gift', 'gift:1', '', '{T}')",
+    )
+    with pytest.raises(Exception, match="1 ledger lines are of a kind"):
+        await _migrate_to(empty_db_url, None)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(empty_db_url))
+        tables = await _columns(ctx.db())
+    assert "ledger_line" in tables and "posting" not in tables
+
+
+WRITER_TABLES = ("entry", "extraction", "posting", "outbox_event", "pending_settlement")
 
 
 async def _constraints(url: str) -> set[tuple[str, str, tuple[str, ...]]]:

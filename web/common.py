@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from models import Member, MerchantApplication, Order, OrderLine, Refund, Wallet
+from models import Member, MerchantApplication, Order, OrderLine, Refund
 from web.errors import ApiError
 from web.keys import CACHE, OPTIONS, WECHAT
 from web.schemas import FORM_FIELDS
@@ -39,17 +39,6 @@ def member_json(member: Member) -> dict[str, Any]:
         "referral_code": member.referral_code,
         "referrer_id": member.referrer_id,  # type: ignore[attr-defined]
         "created_at": iso(member.created_at),
-    }
-
-
-def wallet_json(wallet: Wallet | None) -> dict[str, int]:
-    if wallet is None:
-        return {"cash_fen": 0, "points": 0, "love_available": 0, "love_frozen": 0}
-    return {
-        "cash_fen": wallet.cash_fen,
-        "points": wallet.points,
-        "love_available": wallet.love_available,
-        "love_frozen": wallet.love_frozen,
     }
 
 

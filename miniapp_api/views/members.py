@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from models import Member, Wallet
+from ledger.balances import balances_of
+from models import Member
 from web.auth import MEMBER_ID
-from web.common import member_json, mini_program_code, wallet_json
+from web.common import member_json, mini_program_code
 from web.errors import ApiError
 from web.registry import Registry, Reply
 from web.schemas import ME_REPLY
@@ -30,8 +31,8 @@ async def current_member(request: web.Request) -> Member:
 )
 async def me(request: web.Request) -> web.Response:
     member = await current_member(request)
-    wallet = await Wallet.get_or_none(member_id=member.id)
-    return web.json_response({"member": member_json(member), "wallet": wallet_json(wallet)})
+    wallet = await balances_of(member.id)
+    return web.json_response({"member": member_json(member), "wallet": wallet.as_dict()})
 
 
 @routes.get(

@@ -1,0 +1,36 @@
+"""``queue-rebate check``: the books balance and every business area's money agrees with them
+(SPEC §2). Each module checks one area; ``check_conservation`` runs them all and returns every
+problem found (none: the books balance)."""
+
+from __future__ import annotations
+
+from tortoise import connections
+
+from ledger.checks import check_books
+from runtime.sql import fetch
+from services.checks.keys import check_keys
+from services.checks.merchants import check_merchants
+from services.checks.payments import check_payments
+from services.checks.queues import check_queues
+from services.checks.withdrawals import check_withdrawals
+
+CHECKS = (check_books, check_queues, check_payments, check_merchants, check_withdrawals, check_keys)
+
+
+async def check_conservation() -> list[str]:
+    problems: list[str] = []
+    for check in CHECKS:
+        problems += await check()
+    return problems
+
+
+async def totals() -> dict[str, int]:
+    """Headline figures for the check's OK line."""
+    rows = await fetch(
+        connections.get("default"),
+        "SELECT (SELECT COUNT(*) FROM queue) AS queues, (SELECT COUNT(*) FROM entry) AS entries,"
+        " (SELECT COALESCE(SUM(amount_fen), 0) FROM extraction) AS extracted,"
+        " (SELECT COALESCE(SUM(amount), 0) FROM posting WHERE kind = 'payout') AS paid,"
+        " (SELECT COUNT(*) FROM posting) AS postings",
+    )
+    return {k: int(v) for k, v in rows[0].items()}

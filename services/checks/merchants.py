@@ -1,36 +1,25 @@
 """Conservation of distribution and merchant money, for ``queue-rebate check``.
 
 Commissions: each amount is ``floor(base × rate / 10000)`` and never above what was first
-earned; a released commission has exactly one ledger line (same key, member and amount, cash,
-kind ``commission``), a frozen or reversed one has none, and no commission ledger line lacks
-its commission. Dividends: a run's pool is ``floor(turnover × bp / 10000)``, its shares add up
-to what it distributed (the pool, or 0 without shareholders), and each share has its ledger
-line. Merchant settlement: each credit is its paid amount minus the floored commission; an
-order's credits add up to the cash still paid on it; a statement's total and count are exactly
-its credits'; a paid statement has exactly one successful transfer of its total, and no
-statement has two transfers in flight.
+earned; each was posted from sales to the frozen commissions when earned
+(``commission:<key>``); a released one has exactly one posting with its own key from the frozen
+commissions to its member's cash, a frozen or reversed one has none; and the frozen
+commissions' balance is exactly what is still frozen. Dividends: a run's pool is
+``floor(turnover × bp / 10000)``, its shares add up to what it distributed (the pool, or 0
+without shareholders), and each share has its posting from sales to the shareholder's cash.
+Merchant settlement: each credit is its paid amount minus the floored commission; an order's
+credits add up to the cash still paid on it; a statement's total and count are exactly its
+credits'; a paid statement has exactly one successful transfer of its total; and each store's
+payable is what its credits owe less what its paid statements paid.
 """
 
-from typing import Any
+from __future__ import annotations
 
-from tortoise import connections
+from ledger.accounts import COMMISSIONS
+from services.checks.report import Finding, account, findings, key
 
-from runtime.sql import fetch
-
-LIMIT = 20
-
-
-async def check_merchant_conservation() -> list[str]:
-    conn = connections.get("default")
-    problems: list[str] = []
-
-    async def report(title: str, query: str, fmt: Any) -> None:
-        rows = await fetch(conn, query)
-        problems.extend(f"{title}: {fmt(r)}" for r in rows[:LIMIT])
-        if len(rows) > LIMIT:
-            problems.append(f"{title}: … and {len(rows) - LIMIT} more")
-
-    await report(
+COMMISSION = (
+    Finding(
         "commission amount ≠ floor(base × rate)",
         "SELECT id, base_fen, rate_bp, amount_fen, initial_fen, status FROM commission"
         " WHERE amount_fen <> base_fen * rate_bp / 10000 OR amount_fen < 0"
@@ -39,28 +28,46 @@ async def check_merchant_conservation() -> list[str]:
             f"commission {r['id']} ({r['status']}) base {r['base_fen']} × {r['rate_bp']} bp"
             f" = {r['amount_fen']} (first {r['initial_fen']})"
         ),
-    )
-    await report(
-        "released commission without its ledger line",
-        "SELECT c.id, c.amount_fen, l.amount FROM commission c LEFT JOIN ledger_line l"
-        " ON l.key = c.key WHERE c.status = 'released' AND (l.id IS NULL"
-        " OR l.amount <> c.amount_fen OR l.member_id <> c.member_id OR l.asset <> 'cash'"
-        " OR l.kind <> 'commission')",
-        lambda r: f"commission {r['id']} of {r['amount_fen']} has ledger amount {r['amount']}",
-    )
-    await report(
-        "unreleased commission with a ledger line",
-        "SELECT c.id, c.status FROM commission c JOIN ledger_line l ON l.key = c.key"
+    ),
+    Finding(
+        "commission earned without its posting",
+        "SELECT c.id, c.initial_fen, p.amount FROM commission c LEFT JOIN posting p"
+        " ON p.key = 'commission:' || c.key WHERE c.initial_fen > 0 AND (p.id IS NULL"
+        f" OR p.amount <> c.initial_fen OR p.credit <> '{COMMISSIONS}')",
+        lambda r: f"commission {r['id']} earned {r['initial_fen']}, posted {r['amount']}",
+    ),
+    Finding(
+        "released commission without its posting",
+        "SELECT c.id, c.amount_fen, p.amount FROM commission c LEFT JOIN posting p"
+        " ON p.key = c.key WHERE c.status = 'released' AND (p.id IS NULL"
+        f" OR p.amount <> c.amount_fen OR p.credit <> {account('member', 'c.member_id', 'cash')}"
+        f" OR p.debit <> '{COMMISSIONS}' OR p.kind <> 'commission')",
+        lambda r: f"commission {r['id']} of {r['amount_fen']} has posting amount {r['amount']}",
+    ),
+    Finding(
+        "unreleased commission with a release posting",
+        "SELECT c.id, c.status FROM commission c JOIN posting p ON p.key = c.key"
         " WHERE c.status <> 'released'",
-        lambda r: f"commission {r['id']} is {r['status']} but has a ledger line",
-    )
-    await report(
-        "commission ledger line without a commission",
-        "SELECT l.id, l.key FROM ledger_line l LEFT JOIN commission c ON c.key = l.key"
-        " WHERE l.kind = 'commission' AND c.id IS NULL",
-        lambda r: f"ledger line {r['id']} ({r['key']})",
-    )
-    await report(
+        lambda r: f"commission {r['id']} is {r['status']} but has a release posting",
+    ),
+    Finding(
+        "commission posting without a commission",
+        "SELECT p.id, p.key FROM posting p LEFT JOIN commission c ON c.key = p.key"
+        " WHERE p.kind = 'commission' AND c.id IS NULL",
+        lambda r: f"posting {r['id']} ({r['key']})",
+    ),
+    Finding(
+        f"{COMMISSIONS} ≠ the commissions still frozen",
+        "SELECT frozen, books FROM (SELECT (SELECT COALESCE(SUM(amount_fen), 0) FROM commission"
+        f" WHERE status = 'frozen') AS frozen, (SELECT COALESCE(SUM(CASE WHEN credit ="
+        f" '{COMMISSIONS}' THEN amount ELSE -amount END), 0) FROM posting WHERE credit ="
+        f" '{COMMISSIONS}' OR debit = '{COMMISSIONS}') AS books) AS t WHERE frozen <> books",
+        lambda r: f"the books hold {r['books']}, frozen commissions are {r['frozen']}",
+    ),
+)
+
+DIVIDEND = (
+    Finding(
         "dividend run does not add up",
         "SELECT d.id, d.period, d.pool_fen, d.distributed_fen, d.turnover_fen, d.pool_bp,"
         " COALESCE(SUM(s.amount_fen), 0) AS shares FROM dividend_run d"
@@ -73,16 +80,20 @@ async def check_merchant_conservation() -> list[str]:
             f"run {r['period']} pool {r['pool_fen']} distributed {r['distributed_fen']},"
             f" shares sum to {r['shares']}"
         ),
-    )
-    await report(
-        "dividend share without its ledger line",
-        "SELECT s.id, s.amount_fen, l.amount FROM dividend_share s"
-        " JOIN dividend_run d ON d.id = s.run_id LEFT JOIN ledger_line l"
-        " ON l.key = 'dividend:' || d.period || ':' || CAST(s.member_id AS VARCHAR(20))"
-        " WHERE l.id IS NULL OR l.amount <> s.amount_fen OR l.member_id <> s.member_id",
-        lambda r: f"share {r['id']} of {r['amount_fen']} has ledger amount {r['amount']}",
-    )
-    await report(
+    ),
+    Finding(
+        "dividend share without its posting",
+        "SELECT s.id, s.amount_fen, p.amount FROM dividend_share s"
+        " JOIN dividend_run d ON d.id = s.run_id LEFT JOIN posting p"
+        " ON p.key = 'dividend:' || d.period || ':' || CAST(s.member_id AS VARCHAR(20))"
+        " WHERE p.id IS NULL OR p.amount <> s.amount_fen"
+        f" OR p.credit <> {account('member', 's.member_id', 'cash')}",
+        lambda r: f"share {r['id']} of {r['amount_fen']} has posting amount {r['amount']}",
+    ),
+)
+
+STORES = (
+    Finding(
         "store credit ≠ paid − floor(paid × commission)",
         "SELECT id, kind, paid_fen, commission_bp, commission_fen, amount_fen, status"
         " FROM store_credit WHERE (kind = 'credit'"
@@ -94,8 +105,8 @@ async def check_merchant_conservation() -> list[str]:
             f"credit {r['id']} ({r['kind']}, {r['status']}) paid {r['paid_fen']}"
             f" commission {r['commission_fen']} amount {r['amount_fen']}"
         ),
-    )
-    await report(
+    ),
+    Finding(
         "store credits ≠ what is still paid on the order",
         "SELECT c.order_id, SUM(c.paid_fen) AS credited,"
         " (SELECT COALESCE(SUM(l.paid_fen), 0) FROM order_line l WHERE l.order_id = c.order_id"
@@ -104,8 +115,19 @@ async def check_merchant_conservation() -> list[str]:
         " HAVING SUM(c.paid_fen) <> (SELECT COALESCE(SUM(l.paid_fen), 0) FROM order_line l"
         "  WHERE l.order_id = c.order_id AND l.status <> 'refunded')",
         lambda r: f"order {r['order_id']} credited on {r['credited']}, paid {r['paid']}",
-    )
-    await report(
+    ),
+    Finding(
+        "store payable ≠ its credits less its paid statements",
+        "SELECT id, owed, books FROM (SELECT s.id, COALESCE((SELECT SUM(amount_fen)"
+        " FROM store_credit WHERE store_id = s.id), 0) - COALESCE((SELECT SUM(total_fen)"
+        " FROM statement WHERE store_id = s.id AND status = 'paid'), 0) AS owed,"
+        " COALESCE((SELECT SUM(amount) FROM posting"
+        f" WHERE credit = {account('store', 's.id')}), 0) - COALESCE((SELECT SUM(amount)"
+        f" FROM posting WHERE debit = {account('store', 's.id')}), 0) AS books FROM store s)"
+        " AS t WHERE owed <> books",
+        lambda r: f"store {r['id']} is owed {r['owed']}, its account holds {r['books']}",
+    ),
+    Finding(
         "statement ≠ its credits",
         "SELECT s.id, s.total_fen, s.credit_count, COALESCE(SUM(c.amount_fen), 0) AS t,"
         " COUNT(c.id) AS n FROM statement s LEFT JOIN store_credit c ON c.statement_id = s.id"
@@ -116,14 +138,14 @@ async def check_merchant_conservation() -> list[str]:
             f"statement {r['id']} says {r['total_fen']} over {r['credit_count']} credits,"
             f" credits say {r['t']} over {r['n']}"
         ),
-    )
-    await report(
+    ),
+    Finding(
         "statement credit of another store",
         "SELECT c.id, c.store_id, s.store_id AS s_store FROM store_credit c"
         " JOIN statement s ON s.id = c.statement_id WHERE c.store_id <> s.store_id",
         lambda r: f"credit {r['id']} of store {r['store_id']} on store {r['s_store']}'s statement",
-    )
-    await report(
+    ),
+    Finding(
         "statement payout is not exactly once",
         "SELECT s.id, s.status, s.total_fen,"
         " SUM(CASE WHEN t.state = 'SUCCESS' THEN 1 ELSE 0 END) AS ok,"
@@ -140,5 +162,17 @@ async def check_merchant_conservation() -> list[str]:
             f"statement {r['id']} ({r['status']}, {r['total_fen']}) has {r['ok']} successful"
             f" transfers of {r['ok_fen']} and {r['open']} in flight"
         ),
-    )
-    return problems
+    ),
+    Finding(
+        "paid statement without exactly its posting",
+        "SELECT s.id, s.status, s.total_fen, p.amount FROM statement s LEFT JOIN posting p"
+        f" ON p.key = {key('statement_paid', 's.id')} WHERE (s.status = 'paid' AND (p.id IS NULL"
+        f" OR p.amount <> s.total_fen OR p.debit <> {account('store', 's.store_id')}))"
+        " OR (s.status <> 'paid' AND p.id IS NOT NULL)",
+        lambda r: f"statement {r['id']} ({r['status']}, {r['total_fen']}) posted {r['amount']}",
+    ),
+)
+
+
+async def check_merchants() -> list[str]:
+    return await findings((*COMMISSION, *DIVIDEND, *STORES))

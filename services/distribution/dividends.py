@@ -15,7 +15,8 @@
 - No shareholder: the run is recorded with nothing distributed (the pool stays with the
   platform, and is visible on the run).
 - Exactly once per period, however many processes run the job: the run row is unique by
-  period and written in the same transaction as every share, ledger line and wallet change.
+  period and written in the same transaction as every share and its posting (from sales to
+  the shareholder's cash).
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from ledger import accounts
+from ledger.postings import Posting, post
 from models import DividendRun
 from rebate.money import apply_bp, split_largest_remainder
 from runtime.sql import fetch, insert_many
 from services.clock import LOCAL_TZ, local
-from services.distribution.books import CashLine, pay_cash, write_events
 from services.distribution.settings import DistributionSettings, DividendPeriod, load_distribution
+from services.outbox import Event, emit
 
 
 @dataclass(frozen=True)
@@ -131,18 +134,30 @@ async def _pay(
         ("run_id", "member_id", "amount_fen"),
         [(run_id, m, amount) for m, amount in paid],
     )
-    await pay_cash(
+    await post(
         conn,
         [
-            CashLine(m, amount, "dividend", f"dividend:{period.key}:{m}", f"股东分红 {period.key}")
+            Posting(
+                f"dividend:{period.key}:{m}",
+                "dividend",
+                accounts.SALES,
+                accounts.member(m),
+                "cash",
+                amount,
+                memo=f"股东分红 {period.key}",
+            )
             for m, amount in paid
         ],
         now,
     )
-    await write_events(
+    await emit(
         conn,
         [
-            ("dividend_received", m, {"period": period.key, "amount_fen": amount, "run_id": run_id})
+            Event(
+                "dividend_received",
+                m,
+                {"period": period.key, "amount_fen": amount, "run_id": run_id},
+            )
             for m, amount in paid
         ],
         now,

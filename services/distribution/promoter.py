@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from tortoise import connections
 
 from models import CommissionStatus
 from rebate.errors import InvalidAmount
-from runtime.sql import fetch
+from runtime.sql import as_datetime, fetch
 from services.distribution import team
 from services.distribution.settings import load_distribution
 
@@ -158,8 +158,3 @@ async def my_rewards(member_id: int, *, page: int = 1, size: int = 20) -> Reward
         for r in rows
     ]
     return RewardSummary(totals, Page(items, page, size, count))
-
-
-def as_datetime(value: Any) -> datetime:
-    """Raw SQLite rows carry timestamps as text."""
-    return datetime.fromisoformat(value) if isinstance(value, str) else value

@@ -14,13 +14,15 @@ Rules, for one settled order whose *base* is the cash paid on its lines not refu
 - Every fraction of a fen stays with the platform; a reward of 0 fen is not written.
 
 Freeze: every reward is first a *frozen* ``Commission`` (``reward:<kind>:<order>``; 级差
-``reward:team:<order>:<member>``). It is released ``freeze_days`` after its order is completed
-(``release_matured_commissions``): then, in one transaction, it becomes a ``ledger_line`` (asset
-``cash``, kind ``commission``, the same key) and the wallet's cash grows by the same amount.
+``reward:team:<order>:<member>``), posted from sales to the frozen commissions
+(``commission:<key>``). It is released ``freeze_days`` after its order is completed
+(``release_matured_commissions``): then, in one transaction, one posting with the commission's
+own key moves it from the frozen commissions to the member's cash.
 
 Refunds: a line refunded while the commissions are frozen lowers their base to what is left of
-the order and recomputes them; nothing left (or 0 fen) → ``reversed``, and no ledger line is
-ever written. A commission already released stays paid: the refund is platform cost, visible as
+the order and recomputes them, posting the difference back to sales
+(``commission_reduced:<commission>:<line>``); nothing left (or 0 fen) → ``reversed``, and the
+member's cash never moves. A commission already released stays paid: the refund is platform cost, visible as
 the released commission of a refunded order (as the queue's payouts are, SPEC §4).
 """
 
@@ -34,15 +36,16 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from ledger import accounts
+from ledger.postings import Posting, post
 from models import CommissionKind, CommissionStatus, Order, OrderLine
 from rebate.money import apply_bp
 from rebate.settings import OrderSource
-from runtime.sql import execute, fetch
+from runtime.sql import as_datetime, execute, fetch
 from services.distribution import team
-from services.distribution.books import CashLine, pay_cash, write_events
-from services.distribution.promoter import as_datetime
 from services.distribution.settings import DistributionSettings, load_distribution
 from services.merchants import settlement as merchant_settlement
+from services.outbox import Event, emit
 
 COMMISSION_COLUMNS = (
     "key",
@@ -204,13 +207,26 @@ async def _write_commissions(
     written = await fetch(
         conn,
         f"INSERT INTO commission ({', '.join(COMMISSION_COLUMNS)}) VALUES {marks}"
-        " ON CONFLICT (key) DO NOTHING RETURNING member_id, kind, amount_fen",
+        " ON CONFLICT (key) DO NOTHING RETURNING key, member_id, kind, amount_fen",
         [v for row in rows for v in row],
     )
-    await write_events(
+    earned = [
+        Posting(
+            f"commission:{w['key']}",
+            "commission_earned",
+            accounts.SALES,
+            accounts.COMMISSIONS,
+            "cash",
+            int(w["amount_fen"]),
+            order.id,
+        )
+        for w in written
+    ]
+    await post(conn, earned, now)
+    await emit(
         conn,
         [
-            (
+            Event(
                 "commission_earned",
                 int(w["member_id"]),
                 {"order_id": order.id, "kind": w["kind"], "amount_fen": int(w["amount_fen"])},
@@ -228,7 +244,8 @@ async def on_line_refunded(conn: BaseDBAsyncClient, line: OrderLine, now: dateti
     base = await merchant_settlement.paid_not_refunded(conn, line.order_id, excluding_line=line.id)
     frozen = await fetch(
         conn,
-        "SELECT id, base_fen, rate_bp FROM commission WHERE order_id = $1 AND status = $2",
+        "SELECT id, base_fen, rate_bp, amount_fen FROM commission WHERE order_id = $1"
+        " AND status = $2",
         [line.order_id, CommissionStatus.FROZEN.value],
     )
     for c in frozen:
@@ -254,13 +271,24 @@ async def on_line_refunded(conn: BaseDBAsyncClient, line: OrderLine, now: dateti
                     CommissionStatus.FROZEN.value,
                 ],
             )
+        if int(c["amount_fen"]) > amount:
+            await post(conn, [_reduction(int(c["id"]), line, int(c["amount_fen"]) - amount)], now)
     await merchant_settlement.on_line_refunded(conn, line, base, now)
+
+
+def _reduction(commission_id: int, line: OrderLine, amount: int) -> Posting:
+    """What a refunded line takes off a frozen commission goes back from the frozen
+    commissions to sales."""
+    return Posting(
+        f"commission_reduced:{commission_id}:{line.id}", "commission_reduced",
+        accounts.COMMISSIONS, accounts.SALES, "cash", amount, line.order_id,  # type: ignore[attr-defined]
+    )  # fmt: skip
 
 
 async def release_matured_commissions(now: datetime, *, batch: int = 500) -> dict[str, int]:
     """Job: release every frozen commission whose order has been completed for
     ``freeze_days``. Each batch is one transaction; a commission is released at most once
-    (conditional update, and the ledger line's unique key)."""
+    (conditional update, and its posting's unique key)."""
     settings = await load_distribution()
     conn = connections.get("default")
     scheduled = await _schedule_releases(conn, settings, batch)
@@ -323,25 +351,27 @@ async def _release(conn: BaseDBAsyncClient, ids: list[int], now: datetime) -> tu
     )
     if not rows:
         return 0, 0
-    await pay_cash(
+    await post(
         conn,
         [
-            CashLine(
-                member_id=int(r["member_id"]),
-                amount_fen=int(r["amount_fen"]),
-                kind="commission",
-                key=r["key"],
+            Posting(
+                r["key"],
+                "commission",
+                accounts.COMMISSIONS,
+                accounts.member(int(r["member_id"])),
+                "cash",
+                int(r["amount_fen"]),
+                int(r["order_id"]),
                 memo=f"佣金 {r['kind']}",
-                order_id=int(r["order_id"]),
             )
             for r in rows
         ],
         now,
     )
-    await write_events(
+    await emit(
         conn,
         [
-            (
+            Event(
                 "commission_released",
                 int(r["member_id"]),
                 {

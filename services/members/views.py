@@ -1,5 +1,5 @@
 """Read models for the member API: my entries and their place in the queue, a queue's page, my
-wallet and its ledger lines — shaped as JSON, with SPEC §7's display switches and names applied.
+wallet and the postings that moved it — shaped as JSON, with SPEC §7's display switches and names applied.
 
 Display switches (seed items 19–23) and the custom names live in one settings document
 (``setting_doc`` row ``member_display``); every switch defaults to on. What each one hides:
@@ -32,22 +32,22 @@ from tortoise import connections
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
+from ledger.balances import balances_of, member_postings
 from models import (
     Entry,
     EntryStatus,
-    LedgerLine,
     LotteryDraw,
     Member,
     Queue,
     SettingDoc,
-    Wallet,
     WithdrawalStatus,
 )
 from rebate.errors import InvalidSetting
-from runtime.sql import fetch
+from runtime.sql import as_datetime, fetch
 from services.errors import NotFound
 from services.queues.economics import EntryEstimate, entry_estimate
 from services.queues.lottery import lottery_of
+from services.queues.place import entries_ahead
 from services.settings.codec import _bool, _known
 
 DISPLAY_DOC = "member_display"
@@ -161,11 +161,6 @@ async def id_page(
 # --- entries ------------------------------------------------------------------------------------
 
 
-async def position_of(queue_id: int, seq: int) -> int:
-    """Waiting entries of the queue ahead of ``seq``."""
-    return await Entry.filter(queue_id=queue_id, status=EntryStatus.WAITING, seq__lt=seq).count()
-
-
 def lottery_json(entry: Entry, draw: LotteryDraw | None, display: Display) -> dict[str, Any] | None:
     """The entry's lottery state (None when it was offered none)."""
     lottery, source = lottery_of(entry.lottery)
@@ -225,7 +220,7 @@ async def entry_json(
         "status": entry.status.value,
         "queue_id": queue_id,
         "queue_key": queue_key,
-        "position": await position_of(queue_id, entry.seq) if waiting else None,
+        "position": await entries_ahead(queue_id, entry.seq) if waiting else None,
         "ratio_bp": entry.ratio_bp,
         "ratio_source": entry.ratio_source,
         "entitlement_fen": entry.entitlement_fen,
@@ -356,16 +351,11 @@ async def withdrawal_held_fen(member_id: int) -> int:
 async def my_wallet(member_id: int) -> dict[str, Any]:
     """Balances (cash in fen; points and love value in their own units; the same names as
     ``GET /api/me``) and the cash held by withdrawals in progress."""
-    wallet = await Wallet.get_or_none(member_id=member_id)
-    balances = {"cash_fen": 0, "points": 0, "love_available": 0, "love_frozen": 0}
-    if wallet is not None:
-        balances = {
-            "cash_fen": wallet.cash_fen,
-            "points": wallet.points,
-            "love_available": wallet.love_available,
-            "love_frozen": wallet.love_frozen,
-        }
-    return {"balances": balances, "withdrawal_held_fen": await withdrawal_held_fen(member_id)}
+    balances = await balances_of(member_id)
+    return {
+        "balances": balances.as_dict(),
+        "withdrawal_held_fen": await withdrawal_held_fen(member_id),
+    }
 
 
 @dataclass(frozen=True)
@@ -377,26 +367,28 @@ class LedgerPage:
 async def my_ledger(
     member_id: int, *, asset: str | None, cursor: int | None, limit: int
 ) -> LedgerPage:
-    """The member's ledger lines, newest first (``cursor``: the last id seen)."""
+    """The postings that moved the member's balances, newest first (``cursor``: the last id
+    seen), each as a line of the member's statement: which balance (``asset``), and the amount
+    signed as the member sees it (+ in, − out)."""
     if asset is not None and asset not in ASSETS:
         raise InvalidSetting(f"asset 必须是以下之一: {', '.join(ASSETS)}", field="asset")
-    query = LedgerLine.filter(member_id=member_id)
-    if asset is not None:
-        query = query.filter(asset=asset)
-    lines, next_cursor = await id_page(query, cursor=cursor, limit=limit)
+    rows = await member_postings(
+        member_id, (asset,) if asset else ASSETS, before_id=cursor, limit=limit + 1
+    )
+    next_cursor = int(rows[limit - 1]["id"]) if len(rows) > limit else None
     return LedgerPage(
         [
             {
-                "id": line.id,
-                "asset": line.asset.value,
-                "amount": line.amount,
-                "kind": line.kind,
-                "memo": line.memo,
-                "order_id": line.order_id,  # type: ignore[attr-defined]
-                "entry_id": line.entry_id,  # type: ignore[attr-defined]
-                "created_at": _iso(line.created_at),
+                "id": int(r["id"]),
+                "asset": r["balance"],
+                "amount": r["signed"],
+                "kind": r["kind"],
+                "memo": r["memo"],
+                "order_id": r["order_id"],
+                "entry_id": r["entry_id"],
+                "created_at": _iso(as_datetime(r["created_at"])),
             }
-            for line in lines
+            for r in rows[:limit]
         ],
         next_cursor,
     )

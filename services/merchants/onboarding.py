@@ -40,23 +40,23 @@ from models import (
     Merchant,
     MerchantApplication,
     MerchantInvite,
-    OutboxEvent,
     Product,
     Statement,
     Store,
 )
 from rebate.errors import InvalidSetting, NotAllowed
 from rebate.money import BP_ONE
-from runtime.sql import fetch
+from runtime.sql import as_datetime, fetch
 from services.alerts import alert_operators
 from services.catalog.products import new_store
-from services.distribution.promoter import Page, as_datetime, page_window
+from services.distribution.promoter import Page, page_window
 from services.distribution.settings import (
     DistributionSettings,
     load_distribution,
     store_distribution,
 )
 from services.errors import Conflict, NotFound
+from services.outbox import Event, emit
 from services.settings.base import cashier_target, load_base, product_target, store_target
 
 log = logging.getLogger(__name__)
@@ -223,18 +223,13 @@ async def approve_application(
         )
         app.decided_by, app.decided_at = operator, now
         await app.save(using_db=conn)
-        await OutboxEvent.create(
-            kind="merchant_application_decided",
-            member_id=app.applicant_id,
-            payload={
-                "application_id": app.id,
-                "approved": True,
-                "store_id": store.id,
-                "commission_bp": commission_bp,
-            },
-            created_at=now,
-            using_db=conn,
-        )
+        decided = {
+            "application_id": app.id,
+            "approved": True,
+            "store_id": store.id,
+            "commission_bp": commission_bp,
+        }
+        await emit(conn, [Event("merchant_application_decided", app.applicant_id, decided)], now)  # type: ignore[attr-defined]
         await _audit(conn, store.id, numbers, operator, "approve", now)
     return store
 
@@ -249,13 +244,8 @@ async def reject_application(
         app.status, app.reject_reason = ApplicationStatus.REJECTED, reason
         app.decided_by, app.decided_at = operator, now
         await app.save(using_db=conn)
-        await OutboxEvent.create(
-            kind="merchant_application_decided",
-            member_id=app.applicant_id,
-            payload={"application_id": app.id, "approved": False, "reason": reason},
-            created_at=now,
-            using_db=conn,
-        )
+        decided = {"application_id": app.id, "approved": False, "reason": reason}
+        await emit(conn, [Event("merchant_application_decided", app.applicant_id, decided)], now)  # type: ignore[attr-defined]
     return app
 
 

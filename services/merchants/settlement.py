@@ -2,10 +2,13 @@
 
 - Credit: every settled store / cashier order credits its store with
   ``paid − floor(paid × commission_bp / 10000)`` (``paid``: cash on its lines not refunded;
-  the store's commission rate at settlement), one ``StoreCredit`` per order (``credit:<order>``).
+  the store's commission rate at settlement), one ``StoreCredit`` per order (``credit:<order>``),
+  posted from sales to the store's payable (``store:<id>``).
 - Refund before the credit is on a statement: the credit is recomputed on what is left of the
-  order (``reversed`` when nothing is). Refund after: the credit stays as stated, and a negative
-  ``clawback:<line>`` credit takes back the difference on the next statement.
+  order (``reversed`` when nothing is) and the difference posted back to sales. Refund after:
+  the credit stays as stated, and a negative ``clawback:<line>`` credit takes back the
+  difference on the next statement (posted from the store's payable to sales).
+- A statement paid moves its total from the store's payable out through WeChat Pay.
 - Statement (T+N): the closing job run on Beijing day D takes, per store, every open credit
   created before day D − N + 1 began (an order settled on day T is paid on day T + N). One
   statement per store per day (unique); its total is exactly Σ its credits, which are its
@@ -22,13 +25,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from ledger import accounts
+from ledger.postings import Posting, post
 from models import (
     CreditKind,
     CreditStatus,
@@ -43,9 +50,9 @@ from rebate.money import apply_bp
 from rebate.settings import OrderSource
 from runtime.sql import execute, fetch
 from services.clock import LOCAL_TZ, local
-from services.distribution.books import write_events
 from services.distribution.settings import load_distribution
 from services.errors import NotFound
+from services.outbox import Event, emit
 from wechat.transfer import TransferBill, Transfers, send_or_query
 
 log = logging.getLogger(__name__)
@@ -112,17 +119,30 @@ async def credit_order(conn: BaseDBAsyncClient, order: Order, now: datetime) -> 
             now,
             now,
         ),
+        now,
     )
 
 
-async def _insert_credit(conn: BaseDBAsyncClient, row: tuple[object, ...]) -> None:
+async def _insert_credit(conn: BaseDBAsyncClient, row: tuple[object, ...], now: datetime) -> None:
+    """The credit row, once (by its key), and its posting: a credit moves what the store is owed
+    from sales to the store's payable; a clawback (negative) takes it back."""
     marks = ", ".join(f"${i}" for i in range(1, len(CREDIT_COLUMNS) + 1))
-    await execute(
+    written = await fetch(
         conn,
         f"INSERT INTO store_credit ({', '.join(CREDIT_COLUMNS)}) VALUES ({marks})"
-        " ON CONFLICT (key) DO NOTHING",
+        " ON CONFLICT (key) DO NOTHING RETURNING key, store_id, order_id, amount_fen",
         list(row),
     )
+    if written and int(written[0]["amount_fen"]):
+        w = written[0]
+        store, amount = accounts.store(int(w["store_id"])), int(w["amount_fen"])
+        debit, credit = (accounts.SALES, store) if amount > 0 else (store, accounts.SALES)
+        kind = "store_credit" if amount > 0 else "store_clawback"
+        posting = Posting(
+            f"store_credit:{w['key']}", kind, debit, credit, "cash", abs(amount),
+            int(w["order_id"]),
+        )  # fmt: skip
+        await post(conn, [posting], now)
 
 
 async def on_line_refunded(
@@ -131,7 +151,8 @@ async def on_line_refunded(
     """A line of a credited order was refunded; ``paid_after`` is what is left of the order."""
     rows = await fetch(
         conn,
-        "SELECT id, store_id, paid_fen, commission_bp, status FROM store_credit WHERE key = $1",
+        "SELECT id, store_id, paid_fen, commission_bp, amount_fen, status FROM store_credit"
+        " WHERE key = $1",
         [f"credit:{line.order_id}"],
     )
     if not rows or rows[0]["status"] == CreditStatus.REVERSED.value:
@@ -154,6 +175,9 @@ async def on_line_refunded(
             ],
         )
         if changed:
+            reduced = int(credit["amount_fen"]) - amount
+            if reduced:
+                await post(conn, [_reduction(credit, line, reduced)], now)
             return
     # Stated already (or just now, by a closing job): take the difference back later.
     accounted = await fetch(
@@ -183,7 +207,17 @@ async def on_line_refunded(
             now,
             now,
         ),
+        now,
     )
+
+
+def _reduction(credit: Mapping[str, Any], line: OrderLine, amount: int) -> Posting:
+    """What a refund takes off an open credit goes back from the store's payable to sales."""
+    return Posting(
+        f"store_credit_reduced:{credit['id']}:{line.id}", "store_credit_reduced",
+        accounts.store(int(credit["store_id"])), accounts.SALES, "cash", amount,
+        line.order_id,  # type: ignore[attr-defined]
+    )  # fmt: skip
 
 
 # --- statements -------------------------------------------------------------------------------
@@ -280,17 +314,8 @@ async def _close_store(
     )
     owner = await _owner_of(conn, store_id)
     if owner is not None:
-        await write_events(
-            conn,
-            [
-                (
-                    "statement_closed",
-                    owner[0],
-                    {"statement_id": statement_id, "store_id": store_id, "total_fen": total},
-                )
-            ],
-            now,
-        )
+        closed = {"statement_id": statement_id, "store_id": store_id, "total_fen": total}
+        await emit(conn, [Event("statement_closed", owner[0], closed)], now)
     return total
 
 
@@ -411,38 +436,29 @@ async def _record_bill(
         if state == TransferState.SUCCESS:
             st.status, st.paid_at = StatementStatus.PAID, now
             await st.save(using_db=conn, update_fields=["status", "paid_at"])
+            await post(conn, [_paid(st)], now)
             if owner:
-                await write_events(
-                    conn,
-                    [
-                        (
-                            "statement_paid",
-                            owner[0],
-                            {"statement_id": st.id, "total_fen": st.total_fen},
-                        )
-                    ],
-                    now,
-                )
+                paid = {"statement_id": st.id, "total_fen": st.total_fen}
+                await emit(conn, [Event("statement_paid", owner[0], paid)], now)
         elif state in (TransferState.FAIL, TransferState.CANCELLED):
             st.status, st.note = StatementStatus.UNPAID, f"转账失败: {bill.fail_reason}"[:200]
             await st.save(using_db=conn, update_fields=["status", "note"])
         elif newly_waiting and owner:
-            await write_events(
-                conn,
-                [
-                    (
-                        "statement_confirm_needed",
-                        owner[0],
-                        {
-                            "statement_id": st.id,
-                            "out_bill_no": attempt.out_bill_no,
-                            "package_info": attempt.package_info,
-                        },
-                    )
-                ],
-                now,
-            )
+            confirm = {
+                "statement_id": st.id,
+                "out_bill_no": attempt.out_bill_no,
+                "package_info": attempt.package_info,
+            }
+            await emit(conn, [Event("statement_confirm_needed", owner[0], confirm)], now)
         return st.status
+
+
+def _paid(st: Statement) -> Posting:
+    """A statement paid: its total leaves the store's payable through WeChat Pay (商家转账)."""
+    return Posting(
+        f"statement_paid:{st.id}", "statement_paid", accounts.store(st.store_id),  # type: ignore[attr-defined]
+        accounts.WECHAT_PAY, "cash", st.total_fen,
+    )  # fmt: skip
 
 
 async def pay_due_statements(

@@ -14,6 +14,8 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from ledger import accounts
+from ledger.postings import Posting, post
 from models import (
     Cashier,
     EntryStatus,
@@ -32,6 +34,7 @@ from rebate.settings import BaseSettings, OrderSource, SettleOn
 from runtime.sql import execute, fetch
 from services.distribution.rewards import on_line_refunded
 from services.errors import NotFound
+from services.outbox import Event, emit
 from services.queues.locks import lock_queue
 from services.queues.plan import enqueue_order
 from services.queues.writer import apply_pending
@@ -154,7 +157,17 @@ async def record_payment(
         )
     order.status, order.paid_at = OrderStatus.PAID, now
     await order.save(using_db=conn, update_fields=["status", "paid_at"])
+    if paid_fen:
+        await post(conn, [payment_posting(order.id, paid_fen)], now)
     return await enqueue_order(conn, order, base, now) if base.settle_on == SettleOn.PAID else set()
+
+
+def payment_posting(order_id: int, paid_fen: int) -> Posting:
+    """A payment: the cash WeChat Pay collected for the order becomes the platform's sales."""
+    return Posting(
+        f"payment:{order_id}", "payment", accounts.WECHAT_PAY, accounts.SALES, "cash", paid_fen,
+        order_id,
+    )  # fmt: skip
 
 
 async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | None = None) -> Order:
@@ -247,9 +260,11 @@ async def refund_line(
                     [line_id],
                 )
             elif line.status == LineStatus.SETTLED:
-                outcome = await _leave_queue(conn, line_id, now)
+                outcome = await _leave_queue(conn, line, now)
             line.status, line.refunded_at = LineStatus.REFUNDED, now
             await line.save(using_db=conn, update_fields=["status", "refunded_at"])
+            if line.paid_fen:
+                await post(conn, [refund_posting(line)], now)
             await on_line_refunded(conn, line, now)  # frozen commissions and store credit
             if (
                 not await OrderLine.filter(order_id=line.order_id)
@@ -278,33 +293,50 @@ async def _queue_of_line(line_id: int) -> int | None:
     return int(rows[0]["queue_id"]) if rows else None
 
 
-async def _leave_queue(conn: BaseDBAsyncClient, line_id: int, now: datetime) -> str:
+def refund_posting(line: OrderLine) -> Posting:
+    """A refund: the line's cash goes back out through WeChat Pay."""
+    return Posting(
+        f"refund:{line.id}", "refund", accounts.SALES, accounts.WECHAT_PAY, "cash", line.paid_fen,
+        line.order_id,  # type: ignore[attr-defined]
+    )  # fmt: skip
+
+
+async def _leave_queue(conn: BaseDBAsyncClient, line: OrderLine, now: datetime) -> str:
+    """A settled line is refunded: its entry, if still waiting, leaves the queue. What its
+    extraction already paid to others stays paid: that is what the refund costs the platform,
+    posted from ``platform:cost`` to sales, which refunds the line in full (SPEC §4). What the
+    extraction withheld or could not allocate is the platform's already."""
     rows = await fetch(
         conn,
-        "SELECT e.id, e.queue_id, e.member_id FROM extraction x JOIN entry e ON e.id = x.entry_id"
-        " WHERE x.line_id = $1",
-        [line_id],
+        "SELECT x.id, x.paid_fen, e.id AS entry_id, e.queue_id, e.member_id FROM extraction x"
+        " LEFT JOIN entry e ON e.id = x.entry_id WHERE x.line_id = $1",
+        [line.id],
     )
     if not rows:
         return "after_settlement_no_entry"
-    entry = rows[0]
+    x = rows[0]
+    if int(x["paid_fen"]):
+        cost = Posting(
+            f"refund_cost:{line.id}", "refund_cost", accounts.COST, accounts.SALES, "cash",
+            int(x["paid_fen"]), line.order_id, None, int(x["id"]),  # type: ignore[attr-defined]
+        )  # fmt: skip
+        await post(conn, [cost], now)
+    if x["entry_id"] is None:
+        return "after_settlement_no_entry"
     changed = await execute(
         conn,
         "UPDATE entry SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
-        [EntryStatus.REFUNDED.value, now, entry["id"], EntryStatus.WAITING.value],
+        [EntryStatus.REFUNDED.value, now, x["entry_id"], EntryStatus.WAITING.value],
     )
     if not changed:
         return "after_settlement_entry_done"
     await execute(
         conn,
         "UPDATE queue SET waiting_count = waiting_count - 1 WHERE id = $1",
-        [entry["queue_id"]],
+        [x["queue_id"]],
     )
-    await execute(
-        conn,
-        "INSERT INTO outbox_event (kind, member_id, payload, created_at) VALUES ($1, $2, $3, $4)",
-        ["entry_refunded", entry["member_id"], f'{{"entry_id": {int(entry["id"])}}}', now],
-    )
+    event = Event("entry_refunded", int(x["member_id"]), {"entry_id": int(x["entry_id"])})
+    await emit(conn, [event], now)
     return "after_settlement_left_queue"
 
 

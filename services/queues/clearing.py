@@ -17,7 +17,6 @@ in chunks, each chunk one transaction under the queue's lock (settlements interl
 chunks and never see a half-cleared chunk). Exactly once per slot is ``services.jobs``' job.
 """
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -29,8 +28,9 @@ from tortoise.transactions import in_transaction
 
 from models import EntryStatus, JobSetting
 from rebate.errors import InvalidSetting
-from runtime.sql import execute, fetch, insert_many
+from runtime.sql import execute, fetch
 from services.clock import LOCAL_TZ
+from services.outbox import Event, emit
 from services.queues.locks import lock_queue
 from services.settings.codec import _bool, _enum, _int, _known, _time
 
@@ -197,6 +197,22 @@ async def clear_waiting_entries(
         after_id = int(queues[-1]["id"])
 
 
+def _cleared(row: Mapping[str, Any], queue_key: str) -> Event:
+    """The member is told their entry was cleared and what it forfeited."""
+    paid, entitlement = int(row["paid_fen"]), int(row["entitlement_fen"])
+    return Event(
+        "entry_cleared",
+        int(row["member_id"]),
+        {
+            "entry_id": int(row["id"]),
+            "queue": queue_key,
+            "paid_fen": paid,
+            "entitlement_fen": entitlement,
+            "forfeited_fen": entitlement - paid,
+        },
+    )
+
+
 async def _clear_queue(
     queue_id: int,
     key: str,
@@ -229,31 +245,10 @@ async def _clear_queue(
                 "UPDATE queue SET waiting_count = waiting_count - $1 WHERE id = $2",
                 [len(ids), queue_id],
             )
-            events, forfeited_total = [], 0
-            for r in rows:
-                forfeited = int(r["entitlement_fen"]) - int(r["paid_fen"])
-                forfeited_total += forfeited
-                events.append(
-                    (
-                        "entry_cleared",
-                        int(r["member_id"]),
-                        json.dumps(
-                            {
-                                "entry_id": int(r["id"]),
-                                "queue": key,
-                                "paid_fen": int(r["paid_fen"]),
-                                "entitlement_fen": int(r["entitlement_fen"]),
-                                "forfeited_fen": forfeited,
-                            }
-                        ),
-                        now,
-                    )
-                )
-            await insert_many(
-                conn, "outbox_event", ("kind", "member_id", "payload", "created_at"), events
-            )
+            events = [_cleared(r, key) for r in rows]
+            await emit(conn, events, now)
         report.entries += len(ids)
-        report.forfeited_fen += forfeited_total
+        report.forfeited_fen += sum(e.payload["forfeited_fen"] for e in events)
         report.queues[key] = report.queues.get(key, 0) + len(ids)
         if progress is not None:
             progress(ClearingProgress(key, report.queues[key], report.entries))

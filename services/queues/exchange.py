@@ -1,24 +1,27 @@
 """兑换 (SPEC §7): a waiting entry's remaining entitlement becomes points or love value.
 
 ``remaining × exchange ratio`` (floored: the fraction stays with the platform, SPEC §2) is
-credited in one ledger line keyed ``exchange:<entry_id>``; love value goes to the available or
-the frozen balance per 爱心值奖励冻结. The entry leaves the queue (``exchanged``).
+credited in one posting keyed ``exchange:<entry_id>``, from the platform's points or love value
+issuer to the member; love value goes to the available or the frozen balance per 爱心值奖励冻结.
+The entry leaves the queue (``exchanged``).
 
 Everything happens under the queue's lock, the lock its writer holds while paying: a payout and
 an exchange of the same entry are serialised, so each fen of the entitlement is either paid in
 cash before the exchange or exchanged, never both.
 """
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
+from ledger import accounts
+from ledger.postings import Posting, post
 from models import Asset, EntryStatus
 from rebate.errors import NotAllowed
 from rebate.money import apply_bp
 from runtime.sql import execute
+from services.outbox import Event, emit
 from services.queues.lottery import lock_member_entry
 from services.settings.base import load_base
 
@@ -45,11 +48,10 @@ async def exchange_entry(
         raise NotAllowed("兑换方式只能是积分（points）或爱心值（love）", field="to")
     base = await load_base()
     if to == "points":
-        ratio, asset, column = base.exchange_points_bp, Asset.POINTS, "points"
-    elif base.love_frozen:
-        ratio, asset, column = base.exchange_love_bp, Asset.LOVE_FROZEN, "love_frozen"
+        ratio, balance = base.exchange_points_bp, Asset.POINTS
     else:
-        ratio, asset, column = base.exchange_love_bp, Asset.LOVE_AVAILABLE, "love_available"
+        ratio = base.exchange_love_bp
+        balance = Asset.LOVE_FROZEN if base.love_frozen else Asset.LOVE_AVAILABLE
     async with in_transaction() as conn:
         entry = await lock_member_entry(conn, member_id, entry_id)
         if entry["status"] != EntryStatus.WAITING.value:
@@ -58,33 +60,13 @@ async def exchange_entry(
         amount = apply_bp(remaining, ratio)
         if amount <= 0:
             raise NotAllowed("按当前兑换比例兑换不到任何数量", field="to")
-        await execute(
-            conn,
-            "INSERT INTO ledger_line (member_id, asset, amount, kind, key, order_id, entry_id,"
-            " memo, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            [
-                member_id,
-                asset.value,
-                amount,
-                "exchange",
-                f"exchange:{entry_id}",
-                entry["order_id"],
-                entry_id,
-                f"{remaining} 分待返权益兑换",
-                now,
-            ],
-        )
-        await execute(
-            conn,
-            "INSERT INTO wallet (member_id, cash_fen, points, love_available, love_frozen)"
-            " VALUES ($1, 0, 0, 0, 0) ON CONFLICT (member_id) DO NOTHING",
-            [member_id],
-        )
-        await execute(
-            conn,
-            f"UPDATE wallet SET {column} = {column} + $1 WHERE member_id = $2",
-            [amount, member_id],
-        )
+        issuer = accounts.POINTS_ISSUED if to == "points" else accounts.LOVE_ISSUED
+        posting = Posting(
+            f"exchange:{entry_id}", "exchange", issuer, accounts.member(member_id, balance),
+            accounts.MEMBER_BALANCES[balance].value, amount, entry["order_id"], entry_id, None,
+            f"{remaining} 分待返权益兑换",
+        )  # fmt: skip
+        await post(conn, [posting], now)
         await execute(
             conn,
             "UPDATE entry SET status = $1, points = $2, updated_at = $3 WHERE id = $4",
@@ -95,10 +77,6 @@ async def exchange_entry(
             "UPDATE queue SET waiting_count = waiting_count - 1 WHERE id = $1",
             [entry["queue_id"]],
         )
-        result = ExchangeResult(entry_id, to, asset.value, remaining, ratio, amount)
-        await execute(
-            conn,
-            "INSERT INTO outbox_event (kind, member_id, payload, created_at) VALUES ($1, $2, $3, $4)",
-            ["entry_exchanged", member_id, json.dumps(asdict(result)), now],
-        )
+        result = ExchangeResult(entry_id, to, balance.value, remaining, ratio, amount)
+        await emit(conn, [Event("entry_exchanged", member_id, asdict(result))], now)
     return result

@@ -9,7 +9,6 @@ nothing owed: the entry is ``completed`` at once and leaves the queue, because a
 is by definition one that is still owed money.
 """
 
-import json
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ from rebate.random_return import RandomSource
 from rebate.settings import Lottery, LotteryMode
 from runtime.sql import execute, fetch, is_pg, loads
 from services.errors import NotFound
+from services.outbox import Event, emit
 from services.queues.locks import lock_queue
 
 
@@ -123,9 +123,5 @@ async def draw_lottery(
             drawn_at=now,
             using_db=conn,
         )
-        await execute(
-            conn,
-            "INSERT INTO outbox_event (kind, member_id, payload, created_at) VALUES ($1, $2, $3, $4)",
-            ["lottery_drawn", member_id, json.dumps(asdict(result)), now],
-        )
+        await emit(conn, [Event("lottery_drawn", member_id, asdict(result))], now)
     return result

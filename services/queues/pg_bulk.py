@@ -5,10 +5,10 @@ by COPY and unnest — in a handful of round trips instead of one statement per 
 
 1. ids for the batch's new entries and extractions, from their sequences, in one query;
 2. every existing entry that received money, in one ``UPDATE … FROM unnest(…)`` by id;
-3. entries, extractions, payouts (ledger lines) and outbox events by COPY;
-4. every wallet touched, in one ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE``,
-   members in ascending order, as the generic path locks them;
-5. the queue's counters, the order lines (settled) and the pending rows (deleted), one statement
+3. entries, extractions, postings (``ledger.bulk``: with every wallet touched, in one
+   ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE``, members in ascending order, as the
+   generic path locks them) and outbox events by COPY;
+4. the queue's counters, the order lines (settled) and the pending rows (deleted), one statement
    each.
 
 It runs inside the caller's transaction, holding the queue's lock (services.queues.locks.lock_queue),
@@ -22,8 +22,10 @@ from typing import Any
 import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from ledger.bulk import post_by_copy
 from rebate.book import QueueBook
 from rebate.settlement import BatchResult
+from services.outbox import COLUMNS as OUTBOX_COLUMNS
 from services.queues import settled_rows as settled
 
 
@@ -136,22 +138,10 @@ async def _write(
     await _copy(raw, "extraction", ("id", *settled.EXTRACTION_COLUMNS),
                 [(ext_ids[r[1]], *r) for r in settled.extraction_rows(queue_id, result, by_line, entry_ids, now)])  # fmt: skip
     money = settled.money_rows(queue, result, by_line, entry_ids, ext_ids, now)
-    await _copy(raw, "ledger_line", settled.LEDGER_COLUMNS, money.ledger)
-    await _copy(raw, "outbox_event", settled.OUTBOX_COLUMNS, money.events)
+    await post_by_copy(raw, money.postings, now)  # and the members' cached balances
+    await _copy(raw, "outbox_event", OUTBOX_COLUMNS, money.events)
 
-    # 4. Wallet balances (cached sums of the ledger lines just written).
-    members = sorted(set(money.cash) | set(money.points))
-    if members:
-        await raw.execute(
-            "INSERT INTO wallet (member_id, cash_fen, points, love_available, love_frozen)"
-            " SELECT m, c, p, 0, 0 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(m, c, p)"
-            " ON CONFLICT (member_id) DO UPDATE SET cash_fen = wallet.cash_fen + excluded.cash_fen,"
-            " points = wallet.points + excluded.points",
-            members, [money.cash.get(m, 0) for m in members],
-            [money.points.get(m, 0) for m in members],
-        )  # fmt: skip
-
-    # 5. Queue counters, pending rows and lines.
+    # 4. Queue counters, pending rows and lines.
     await raw.execute(
         settled.QUEUE_COUNTERS_SQL, *settled.queue_counter_args(queue_id, book, result)
     )

@@ -1,21 +1,23 @@
 """The rows one settled batch of a queue writes, built once for both writers (SPEC §4).
 
-``services.queues.writer`` (any database) and ``services.queues.pg_bulk`` (PostgreSQL, by COPY) differ
-only in how they get ids and send rows; what the rows say is decided here: new entries with
-their paid amount and status after the batch, extractions, payouts (ledger lines),
-random-return points, the outbox events for the chat bot, the wallet sums and the queue's
+``services.queues.writer`` (any database) and ``services.queues.pg_bulk`` (PostgreSQL, by COPY)
+differ only in how they get ids and send rows; what the rows say is decided here: new entries
+with their paid amount and status after the batch, extractions, the postings that move the money
+(each extraction into the queue's pool, the pool's payouts to members and what it withheld or
+could not allocate, random-return points), the outbox events for the chat bot and the queue's
 counters.
 """
 
-import json
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rebate.book import QueueBook
+from ledger import accounts
+from ledger.postings import Posting
+from rebate.book import Extracted, QueueBook
 from rebate.settlement import BatchResult, Joined
+from services.outbox import to_json
 
 ENTRY_COLUMNS = (
     "queue_id", "seq", "member_id", "order_id", "line_id", "target", "day", "base_fen",
@@ -26,19 +28,12 @@ EXTRACTION_COLUMNS = (
     "queue_id", "line_id", "order_id", "entry_id", "amount_fen", "paid_fen", "withheld_fen",
     "unallocated_fen", "created_at",
 )  # fmt: skip
-LEDGER_COLUMNS = (
-    "member_id", "asset", "amount", "kind", "key", "order_id", "entry_id", "extraction_id",
-    "memo", "created_at",
-)  # fmt: skip
-OUTBOX_COLUMNS = ("kind", "member_id", "payload", "created_at")
 QUEUE_COUNTERS_SQL = (
     "UPDATE queue SET next_seq = $1, waiting_count = $2, extracted_fen = extracted_fen + $3,"
     " paid_fen = paid_fen + $4, withheld_fen = withheld_fen + $5,"
     " unallocated_fen = unallocated_fen + $6, rr_size = $7, rr_slots = $8, rr_index = $9"
     " WHERE id = $10"
 )
-# One encoder: json.dumps with any non-default option builds a new one per call.
-to_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def joined_entries(result: BatchResult) -> list[Joined]:
@@ -96,10 +91,8 @@ def extraction_rows(
 
 @dataclass
 class MoneyRows:
-    ledger: list[tuple[Any, ...]] = field(default_factory=list)  # LEDGER_COLUMNS
+    postings: list[Posting] = field(default_factory=list)
     events: list[tuple[Any, ...]] = field(default_factory=list)  # OUTBOX_COLUMNS
-    cash: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # member → fen
-    points: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # member → points
 
 
 def money_rows(
@@ -110,48 +103,34 @@ def money_rows(
     ext_ids: Mapping[int, int],
     now: datetime,
 ) -> MoneyRows:
-    """Payouts (ledger lines of kind ``payout``), random-return points, wallet sums and outbox
-    events.
-    ``entry_ids`` maps every touched or new seq to its entry id, ``ext_ids`` every line id to its
-    extraction id.
+    """The batch's postings and outbox events. ``entry_ids`` maps every touched or new seq to
+    its entry id, ``ext_ids`` every line id to its extraction id.
 
     Event payloads are written as JSON text directly: every value is an int, a bool, the queue
     key (encoded once) or the line's lottery document (JSON already) — a fraction of the cost of
-    json.dumps per event (tests/services/test_writer_events.py pins them)."""
+    json.dumps per event (tests/services/test_writer_events.py pins them to ``to_json``)."""
     out = MoneyRows()
+    pool = accounts.queue(int(queue["id"]))
     queue_key = to_json(queue["key"])
     received: dict[int, list[Any]] = {}  # entry id → [member, amount, paid after, entitlement]
     for o in result.lines:
         order_id = int(by_line[o.line_id]["order_id"])
         xid = ext_ids[o.line_id]
+        _extraction_postings(out.postings, pool, xid, order_id, o.extracted)
         for pay in o.extracted.payouts:
             eid = entry_ids[pay.seq]
-            out.ledger.append((pay.member_id, "cash", pay.amount, "payout", f"payout:{xid}:{eid}",
-                               order_id, eid, xid, "", now))  # fmt: skip
-            out.cash[pay.member_id] += pay.amount
+            out.postings.append(Posting(
+                f"payout:{xid}:{eid}", "payout", pool, f"member:{pay.member_id}:cash", "cash",
+                pay.amount, order_id, eid, xid,
+            ))  # fmt: skip
             agg = received.setdefault(eid, [pay.member_id, 0, 0, pay.entitlement])
             agg[1] += pay.amount
             agg[2] = pay.paid_after
-        j = o.joined
-        if j is None:
-            continue
-        eid = entry_ids[j.seq]
-        if j.points:
-            out.ledger.append((j.member_id, "points", j.points, "random_return",
-                               f"random_return:{eid}", order_id, eid, None, "", now))  # fmt: skip
-            out.points[j.member_id] += j.points
-            out.events.append(("entry_converted", j.member_id,
-                               f'{{"entry_id":{eid},"points":{j.points}}}', now))  # fmt: skip
-            continue
-        lottery = by_line[o.line_id]["lottery"]
-        out.events.append(("entry_joined", j.member_id,
-                           f'{{"entry_id":{eid},"queue":{queue_key},"position":{j.position},'
-                           f'"entitlement_fen":{j.entitlement},'
-                           f'"lottery":{"false" if lottery is None else "true"}}}', now))  # fmt: skip
-        if lottery is not None:
-            doc = lottery if isinstance(lottery, str) else to_json(lottery)  # JSON already
-            out.events.append(("lottery_available", j.member_id,
-                               f'{{"entry_id":{eid},"lottery":{doc}}}', now))  # fmt: skip
+        if o.joined is not None:
+            joined = o.joined
+            eid = entry_ids[joined.seq]
+            lottery = by_line[o.line_id]["lottery"]
+            _joined_rows(out, joined, eid, order_id, queue_key, lottery, now)
     for eid, (member_id, amount, paid_after, entitlement) in received.items():
         out.events.append(("payout_received", member_id,
                            f'{{"entry_id":{eid},"amount_fen":{amount},"paid_fen":{paid_after},'
@@ -161,6 +140,45 @@ def money_rows(
             out.events.append(("entry_completed", member_id,
                                f'{{"entry_id":{eid},"entitlement_fen":{entitlement}}}', now))  # fmt: skip
     return out
+
+
+def _extraction_postings(
+    out: list[Posting], pool: str, xid: int, order_id: int, x: Extracted
+) -> None:
+    """The line's extraction into the queue's pool, and what the pool withheld (rewards paused)
+    or could not allocate (no waiting entry); its payouts are posted one by one."""
+    if x.amount:
+        out.append(Posting(f"extraction:{xid}", "extraction", accounts.SALES, pool, "cash",
+                           x.amount, order_id, None, xid))  # fmt: skip
+    if x.withheld:
+        out.append(Posting(f"withheld:{xid}", "withheld", pool, accounts.WITHHELD, "cash",
+                           x.withheld, order_id, None, xid))  # fmt: skip
+    if x.unallocated:
+        out.append(Posting(f"unallocated:{xid}", "unallocated", pool, accounts.UNALLOCATED,
+                           "cash", x.unallocated, order_id, None, xid))  # fmt: skip
+
+
+def _joined_rows(
+    out: MoneyRows, j: Joined, eid: int, order_id: int, queue_key: str, lottery: Any,
+    now: datetime,
+) -> None:  # fmt: skip
+    """A new entry's events; random return converts it to points at once (one posting)."""
+    if j.points:
+        out.postings.append(Posting(
+            f"random_return:{eid}", "random_return", accounts.POINTS_ISSUED,
+            f"member:{j.member_id}:points", "points", j.points, order_id, eid,
+        ))  # fmt: skip
+        out.events.append(("entry_converted", j.member_id,
+                           f'{{"entry_id":{eid},"points":{j.points}}}', now))  # fmt: skip
+        return
+    out.events.append(("entry_joined", j.member_id,
+                       f'{{"entry_id":{eid},"queue":{queue_key},"position":{j.position},'
+                       f'"entitlement_fen":{j.entitlement},'
+                       f'"lottery":{"false" if lottery is None else "true"}}}', now))  # fmt: skip
+    if lottery is not None:
+        doc = lottery if isinstance(lottery, str) else to_json(lottery)  # JSON already
+        out.events.append(("lottery_available", j.member_id,
+                           f'{{"entry_id":{eid},"lottery":{doc}}}', now))  # fmt: skip
 
 
 def queue_counter_args(queue_id: int, book: QueueBook, result: BatchResult) -> list[Any]:

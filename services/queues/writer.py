@@ -2,8 +2,8 @@
 
 One transaction per batch: lock the queue row, read up to ``batch_size`` pending lines in
 order, load just enough waiting entries from the head to cover their extractions, let the
-pure engine decide every payout, then write entries, extractions, payouts, ledger lines,
-wallet balances, outbox events and the queue's counters together. The cost of a batch depends
+pure engine decide every payout, then write entries, extractions, the postings that move the
+money (``ledger``), outbox events and the queue's counters together. The cost of a batch depends
 on the batch, never on the length of the queue.
 """
 
@@ -17,11 +17,13 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from ledger.postings import post
 from rebate.book import QueueBook, Waiting
 from rebate.random_return import GroupCursor, RandomSource
 from rebate.settings import BaseSettings, Limits, PayoutOrder, RandomReturn
 from rebate.settlement import NO_LIMITS, BatchResult, SettlingLine, settle_batch
 from runtime.sql import execute, fetch, insert_many, is_pg, sql
+from services.outbox import COLUMNS as OUTBOX_COLUMNS
 from services.queues import pg_bulk
 from services.queues import settled_rows as settled
 from services.queues.locks import lock_queue, mark_writer, try_lock_queue, writer_at_work
@@ -301,7 +303,7 @@ async def _write(
             [[paid, status, now, entry_ids[seq]] for seq, paid, status in old],
         )
 
-    # 2. Extractions, then their payouts (ledger lines) and events.
+    # 2. Extractions, then the postings that move their money, and the events.
     ext = await insert_many(
         conn,
         "extraction",
@@ -311,23 +313,10 @@ async def _write(
     )
     ext_ids = {int(r["line_id"]): int(r["id"]) for r in ext}
     money = settled.money_rows(queue, result, by_line, entry_ids, ext_ids, now)
-    await insert_many(conn, "ledger_line", settled.LEDGER_COLUMNS, money.ledger)
-    await insert_many(conn, "outbox_event", settled.OUTBOX_COLUMNS, money.events)
+    await post(conn, money.postings, now)
+    await insert_many(conn, "outbox_event", OUTBOX_COLUMNS, money.events)
 
-    # 3. Wallet balances (cached sums of the ledger lines just written).
-    members = sorted(set(money.cash) | set(money.points))
-    if members:
-        await conn.execute_many(
-            sql(
-                conn,
-                "INSERT INTO wallet (member_id, cash_fen, points, love_available, love_frozen)"
-                " VALUES ($1, $2, $3, 0, 0) ON CONFLICT (member_id) DO UPDATE SET"
-                " cash_fen = wallet.cash_fen + excluded.cash_fen, points = wallet.points + excluded.points",
-            ),
-            [[m, money.cash.get(m, 0), money.points.get(m, 0)] for m in members],
-        )
-
-    # 4. Queue counters, pending rows and lines.
+    # 3. Queue counters, pending rows and lines.
     await execute(
         conn, settled.QUEUE_COUNTERS_SQL, settled.queue_counter_args(queue_id, book, result)
     )

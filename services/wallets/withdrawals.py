@@ -1,11 +1,12 @@
 """提现: a member's cash wallet to their WeChat change (零钱), by 商家转账, after an operator's yes.
 
-Money stays in the ledger (wallet = Σ ledger lines at every instant, SPEC §2):
+Money stays in the ledger (SPEC §2), one posting per step:
 - Request: under the member's wallet row lock, the checks (switched on, minimum, maximum,
-  daily cap, balance), then the ``Withdrawal`` row, a negative cash line
-  ``withdrawal_hold:<id>`` and the cash balance lowered by the same amount — one transaction.
+  daily cap, balance), then the ``Withdrawal`` row and ``withdrawal_hold:<id>`` from the
+  member's cash to the withdrawals held (``platform:withdrawals``) — one transaction.
 - Reject (operator, with a reason; only while requested) or a transfer that definitely failed
-  (FAIL / CANCELLED): a positive cash line ``withdrawal_release:<id>`` gives the amount back.
+  (FAIL / CANCELLED): ``withdrawal_release:<id>`` gives the amount back.
+- Paid (SUCCESS): ``withdrawal_paid:<id>`` from the withdrawals held out through WeChat Pay.
 - Approve (operator): the withdrawal becomes ``paying`` and its one bill, ``out_bill_no``, is
   sent. A timeout or an error is followed by a query of the same number, never by a new one
   (``wechat.transfer.send_or_query``, shared with merchant statements). SUCCESS ends it
@@ -24,7 +25,6 @@ failed ones, plus the new one. Settings are a document of their own (``setting_d
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -34,17 +34,20 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from ledger import accounts
+from ledger.balances import balances_of
+from ledger.postings import Posting, post
 from models import AuditLog, Member, SettingDoc, Withdrawal, WithdrawalStatus
 from rebate.errors import InvalidAmount, InvalidSetting, NotAllowed
-from runtime.sql import execute, fetch, is_pg
+from runtime.sql import fetch
 from services.clock import local
 from services.distribution.settings import WECHAT_TRANSFER_REAL_NAME_FEN
 from services.errors import NotFound
 from services.members.views import id_page
+from services.outbox import Event, emit
 from services.settings.codec import _bool, _int, _known
 from wechat import pay_v3
 from wechat.transfer import (
@@ -185,21 +188,17 @@ async def withdrawal_transfers(
 # --- the ledger side ----------------------------------------------------------------------------
 
 
-async def _cash_line(
-    conn: BaseDBAsyncClient, w: Withdrawal, amount: int, kind: str, memo: str, now: datetime
-) -> None:
-    """One cash ledger line of the withdrawal and the same change to the cached balance."""
-    await execute(
-        conn,
-        "INSERT INTO ledger_line (member_id, asset, amount, kind, key, memo, created_at)"
-        " VALUES ($1, 'cash', $2, $3, $4, $5, $6)",
-        [w.member_id, amount, kind, f"{kind}:{w.id}", memo[:255], now],  # type: ignore[attr-defined]
-    )
-    await execute(
-        conn,
-        "UPDATE wallet SET cash_fen = cash_fen + $1 WHERE member_id = $2",
-        [amount, w.member_id],  # type: ignore[attr-defined]
-    )
+def _posting(w: Withdrawal, step: str, memo: str) -> Posting:
+    """One of the withdrawal's postings: ``hold`` (the member's cash to the withdrawals held),
+    ``release`` (back to the member) or ``paid`` (out through WeChat Pay)."""
+    member = accounts.member(w.member_id)  # type: ignore[attr-defined]
+    debit, credit = {
+        "hold": (member, accounts.WITHDRAWALS),
+        "release": (accounts.WITHDRAWALS, member),
+        "paid": (accounts.WITHDRAWALS, accounts.WECHAT_PAY),
+    }[step]
+    kind = f"withdrawal_{step}"
+    return Posting(f"{kind}:{w.id}", kind, debit, credit, "cash", w.amount_fen, memo=memo[:255])
 
 
 async def _result_event(
@@ -211,11 +210,7 @@ async def _result_event(
         "status": status,
         "reason": reason,
     }
-    await execute(
-        conn,
-        "INSERT INTO outbox_event (kind, member_id, payload, created_at) VALUES ($1, $2, $3, $4)",
-        [RESULT_EVENT, w.member_id, json.dumps(payload, ensure_ascii=False), now],  # type: ignore[attr-defined]
-    )
+    await emit(conn, [Event(RESULT_EVENT, w.member_id, payload)], now)  # type: ignore[attr-defined]
 
 
 async def _audit(
@@ -260,11 +255,7 @@ async def request_withdrawal(member_id: int, amount_fen: int, *, now: datetime) 
     if member is None:
         raise NotFound("会员不存在", field="member_id")
     async with in_transaction() as conn:
-        suffix = " FOR UPDATE" if is_pg(conn) else ""
-        rows = await fetch(
-            conn, f"SELECT cash_fen FROM wallet WHERE member_id = $1{suffix}", [member_id]
-        )
-        balance = int(rows[0]["cash_fen"]) if rows else 0
+        balance = (await balances_of(member_id, conn, lock=True)).cash_fen
         if amount_fen > balance:
             raise NotAllowed(f"可提现余额不足（{balance} 分）", field="amount_fen")
         today = await fetch(
@@ -289,7 +280,7 @@ async def request_withdrawal(member_id: int, amount_fen: int, *, now: datetime) 
             updated_at=now,
             using_db=conn,
         )
-        await _cash_line(conn, w, -amount_fen, "withdrawal_hold", f"提现申请 #{w.id}", now)
+        await post(conn, [_posting(w, "hold", f"提现申请 #{w.id}")], now)
     return w
 
 
@@ -310,7 +301,7 @@ async def reject_withdrawal(
         w.status, w.reject_reason = WithdrawalStatus.REJECTED, reason
         w.decided_by, w.decided_at, w.finished_at, w.updated_at = operator, now, now, now
         await w.save(using_db=conn)
-        await _cash_line(conn, w, w.amount_fen, "withdrawal_release", f"提现驳回：{reason}", now)
+        await post(conn, [_posting(w, "release", f"提现驳回：{reason}")], now)
         await _result_event(conn, w, "failed", reason, now)
         await _audit(conn, w, operator, WithdrawalStatus.REQUESTED.value, now)
     return w
@@ -371,11 +362,12 @@ async def _record_bill(withdrawal_id: int, bill: TransferBill, now: datetime) ->
         w.updated_at = now
         if bill.succeeded:
             w.status, w.finished_at = WithdrawalStatus.SUCCEEDED, now
+            await post(conn, [_posting(w, "paid", f"提现到账 {w.out_bill_no}")], now)
             await _result_event(conn, w, "succeeded", "", now)
         elif bill.definitely_failed:
             w.status, w.finished_at = WithdrawalStatus.FAILED, now
             reason = f"微信转账失败：{bill.fail_reason or bill.state}"
-            await _cash_line(conn, w, w.amount_fen, "withdrawal_release", reason, now)
+            await post(conn, [_posting(w, "release", reason)], now)
             await _result_event(conn, w, "failed", reason, now)
         await w.save(using_db=conn)
     return w
@@ -433,53 +425,3 @@ async def my_withdrawal(member_id: int, withdrawal_id: int) -> Withdrawal:
     if w is None:
         raise NotFound("提现申请不存在", field="withdrawal_id")
     return w
-
-
-# --- conservation -------------------------------------------------------------------------------
-
-
-async def check_withdrawal_conservation() -> list[str]:
-    """Every withdrawal has exactly its hold line (−amount, cash, its member); a release line
-    (+amount) exactly when it was rejected or failed; no hold or release line without its
-    withdrawal; a succeeded one's bill is SUCCESS and a failed one's FAIL or CANCELLED."""
-    conn = connections.get("default")
-    problems: list[str] = []
-    released = ", ".join(f"'{s.value}'" for s in RELEASED)
-    for kind, expected in (
-        ("withdrawal_hold", "-w.amount_fen"),
-        ("withdrawal_release", f"CASE WHEN w.status IN ({released}) THEN w.amount_fen END"),
-    ):
-        rows = await fetch(
-            conn,
-            "SELECT w.id, w.status, w.amount_fen, l.amount, l.member_id, l.asset"
-            f" FROM withdrawal w LEFT JOIN ledger_line l ON l.key = '{kind}:' || CAST(w.id AS TEXT)"
-            f" WHERE (l.id IS NULL AND ({expected}) IS NOT NULL)"
-            f" OR (l.id IS NOT NULL AND (({expected}) IS NULL OR l.amount <> ({expected})"
-            " OR l.member_id <> w.member_id OR l.asset <> 'cash'))",
-        )
-        for r in rows:
-            found = (
-                "missing"
-                if r["amount"] is None
-                else f"{r['amount']} {r['asset']} of member {r['member_id']}"
-            )
-            problems.append(
-                f"withdrawal {r['id']} ({r['status']}, {r['amount_fen']} fen): {kind} line {found}"
-            )
-        orphans = await fetch(
-            conn,
-            f"SELECT l.id, l.key FROM ledger_line l LEFT JOIN withdrawal w"
-            f" ON l.key = '{kind}:' || CAST(w.id AS TEXT) WHERE l.kind = '{kind}' AND w.id IS NULL",
-        )
-        problems += [f"ledger line {r['id']} ({r['key']}) has no withdrawal" for r in orphans]
-    states = await fetch(
-        conn,
-        "SELECT id, status, transfer_state FROM withdrawal WHERE (status = 'succeeded'"
-        " AND transfer_state <> 'SUCCESS') OR (status = 'failed'"
-        " AND transfer_state NOT IN ('FAIL', 'CANCELLED'))",
-    )
-    problems += [
-        f"withdrawal {r['id']} is {r['status']} but its bill is {r['transfer_state'] or 'unknown'}"
-        for r in states
-    ]
-    return problems

@@ -15,13 +15,13 @@ from models import Entry, LotteryDraw, Member, SettingDoc
 from rebate.settings import Lottery, LotteryMode, OrderSource, RatioSettings, SettleOn
 from runtime.sql import fetch
 from services.catalog.products import new_product
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 from services.orders.lifecycle import Item, create_order, mark_paid
 from tests.api.conftest import Api, bearer
 from tests.services.helpers import Clock, seeded, use_base
 
 PRIZES = (5_000, 20_000)
-TABLES = ("entry", "ledger_line", "wallet", "lottery_draw", "outbox_event", "withdrawal")
+TABLES = ("entry", "posting", "wallet", "lottery_draw", "outbox_event", "withdrawal")
 
 
 async def lottery_base() -> None:

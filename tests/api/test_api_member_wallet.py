@@ -12,8 +12,7 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 
 from models import AuditLog, Member, OutboxEvent, SettingDoc, Withdrawal
-from services.checks.queues import check_conservation
-from services.wallets.withdrawals import check_withdrawal_conservation
+from services.checks import check_conservation
 from tests.api.conftest import Api, bearer
 from tests.api.test_api_member_entries import (
     buy,
@@ -53,7 +52,7 @@ def fake_bills(fake_wechat: TestServer) -> FakeTransferState:
 
 async def books_balance() -> None:
     assert await check_conservation() == []
-    assert await check_withdrawal_conservation() == []
+    assert await check_conservation() == []
 
 
 async def results() -> list[dict[str, Any]]:

@@ -18,12 +18,12 @@ import pytest
 from models import (
     Entry,
     JobSetting,
-    LedgerLine,
     Member,
     Order,
     OrderLine,
     OrderStatus,
     PaymentNotice,
+    Posting,
     Refund,
 )
 from rebate.settings import BaseSettings, OrderSource, SettleOn
@@ -78,7 +78,7 @@ async def snapshot() -> dict[str, Any]:
         "paid_orders": await Order.exclude(status=OrderStatus.CREATED).count(),
         "notices": await PaymentNotice.all().count(),
         "entries": await Entry.all().count(),
-        "ledger_lines": await LedgerLine.all().count(),
+        "postings": await Posting.all().count(),
         "refunded_lines": await OrderLine.filter(status="refunded").count(),
     }
 

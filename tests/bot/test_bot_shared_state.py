@@ -9,7 +9,7 @@ import pytest
 
 from bot.ratelimit import ChannelRateLimiter
 from bot.tokens import TokenStore
-from models import DeliveryAttempt, NotificationDelivery
+from models import DeliveryAttempt, NotificationDelivery, OutboxEvent
 from runtime.bot_settings import RateLimit
 from services.alerts import alert_operators
 from tests.bot.conftest import MINI_APPID, MINI_SECRET
@@ -91,7 +91,8 @@ async def test_operator_alerts_go_to_the_wecom_group_and_are_retried_when_limite
     db, make_notifier, oa_fake, clock
 ):
     oa_fake.wecom_errcodes.append(45009)  # the group bot's rate limit, once
-    event_id = await alert_operators("守恒检查失败：队列 mall 的提取与返现相差 1 分")
+    await alert_operators("守恒检查失败：队列 mall 的提取与返现相差 1 分")
+    event_id = (await OutboxEvent.get(kind="operator_alert")).id
     notifier = make_notifier()
     await notifier.run_once()
     assert oa_fake.alerts == []

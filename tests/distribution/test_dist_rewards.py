@@ -12,18 +12,17 @@ from models import (
     Commission,
     CommissionKind,
     DistributionConfig,
-    LedgerLine,
     Member,
     Order,
     OrderLine,
     OutboxEvent,
+    Posting,
     TeamLevelChange,
     Wallet,
 )
 from rebate.errors import InvalidSetting
 from rebate.money import apply_bp
-from services.checks.merchants import check_merchant_conservation
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 from services.distribution.promoter import my_rewards, my_team
 from services.distribution.referral import Binding, bind_referrer
 from services.distribution.rewards import (
@@ -59,7 +58,7 @@ async def rewards_of(order_id: int) -> dict[str, tuple[int, int]]:
 
 async def books_balance() -> None:
     assert await check_conservation() == []
-    assert await check_merchant_conservation() == []
+    assert await check_conservation() == []
 
 
 # --- who is rewarded: the binding decides -------------------------------------------------------
@@ -211,14 +210,10 @@ async def test_commission_is_frozen_then_released_once_after_the_freeze_period(d
     assert (await Wallet.get(member_id=promoter)).cash_fen == 0
     assert (await release_matured_commissions(order.completed_at + days(7)))["released"] == 1
     assert (await release_matured_commissions(order.completed_at + days(8)))["released"] == 0
-    line = await LedgerLine.get(key=commission.key)
-    assert (line.member_id, line.asset, line.amount, line.kind, line.order_id) == (
-        promoter,
-        "cash",
-        1000,
-        "commission",
-        order.id,
-    )
+    line = await Posting.get(key=commission.key)
+    assert (line.debit, line.credit, line.unit, line.amount, line.kind, line.order_id) == (
+        "platform:commissions", f"member:{promoter}:cash", "cash", 1000, "commission", order.id,
+    )  # fmt: skip
     assert (await Wallet.get(member_id=promoter)).cash_fen == 1000
     assert await OutboxEvent.filter(kind="commission_released", member_id=promoter).count() == 1
     await books_balance()
@@ -256,7 +251,7 @@ async def test_refund_before_release_shrinks_then_reverses_and_never_touches_the
     assert {c.status for c in await Commission.filter(order_id=order.id)} == {"reversed"}
     assert await rewards_of(order.id) == {"direct": (mid, 0), "indirect": (top, 0)}
     assert (await release_matured_commissions(clock.tick() + days(60)))["released"] == 0
-    assert not await LedgerLine.filter(kind="commission").exists()
+    assert not await Posting.filter(kind="commission").exists()
     await books_balance()
 
 

@@ -7,8 +7,7 @@ import pytest
 
 from models import MerchantTransfer, OrderLine, OutboxEvent, Statement, StoreCredit
 from services.catalog.products import new_store
-from services.checks.merchants import check_merchant_conservation
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 from services.members.accounts import new_member
 from services.merchants.settlement import close_statements, pay_due_statements, pay_statement
 from tests.distribution.support import (
@@ -30,7 +29,7 @@ def owed(paid: int, bp: int = 3000) -> int:
 
 async def books_balance() -> None:
     assert await check_conservation() == []
-    assert await check_merchant_conservation() == []
+    assert await check_conservation() == []
 
 
 async def test_statements_add_up_exactly_to_their_orders_and_follow_t_plus_n(db):

@@ -12,14 +12,14 @@ from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.db import tortoise_config
 from runtime.sql import fetch
 from services.catalog.products import new_product
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 from services.members.accounts import new_member
 from services.orders.lifecycle import Item, create_order, mark_paid
 from tests.services.helpers import Clock, seeded, use_base
 
 # settle when paid: one call puts an entry in the queue; 10% of every later order flows in
 BASE = {"settle_on": SettleOn.PAID, "extract_bp": 1000}
-TABLES = ("queue", "entry", "ledger_line", "wallet", "outbox_event", "lottery_draw", "job_run")
+TABLES = ("queue", "entry", "posting", "wallet", "outbox_event", "lottery_draw", "job_run")
 
 
 async def setup(**base: Any) -> None:

@@ -3,7 +3,7 @@ value at the configured ratio, in one ledger line; the entry leaves the queue.""
 
 import pytest
 
-from models import Entry, EntryStatus, LedgerLine, OutboxEvent, Queue, Wallet
+from models import Entry, EntryStatus, OutboxEvent, Posting, Queue, Wallet
 from rebate.errors import NotAllowed
 from services.errors import NotFound
 from services.members.accounts import new_member
@@ -21,13 +21,10 @@ async def test_remaining_entitlement_becomes_points_at_the_ratio(db):
     assert (result.remaining_fen, result.amount, result.asset) == (9_000, 13_500, "points")
     after = await Entry.get(id=entry.id)
     assert (after.status, after.paid_fen, after.points) == (EntryStatus.EXCHANGED, 1_000, 13_500)
-    line = await LedgerLine.get(key=f"exchange:{entry.id}")
-    assert (line.member_id, line.asset, line.amount, line.kind) == (
-        member.id,
-        "points",
-        13_500,
-        "exchange",
-    )
+    line = await Posting.get(key=f"exchange:{entry.id}")
+    assert (line.debit, line.credit, line.unit, line.amount, line.kind) == (
+        "platform:points", f"member:{member.id}:points", "points", 13_500, "exchange",
+    )  # fmt: skip
     wallet = await Wallet.get(member_id=member.id)
     assert (wallet.cash_fen, wallet.points) == (1_000, 13_500)
     assert (await Queue.get(id=entry.queue_id)).waiting_count == 1  # only b's entry waits

@@ -6,7 +6,7 @@ import asyncio
 import random
 from collections.abc import Awaitable
 
-from models import Entry, LedgerLine
+from models import Entry, Posting
 from rebate.errors import NotAllowed
 from rebate.settings import OrderSource, RatioSettings
 from services.catalog.products import new_product
@@ -48,8 +48,8 @@ async def _round(i: int, delay: float, clock: Clock) -> str:
     assert all(isinstance(f, NotAllowed) for f in failures), failures  # only a late exchange
 
     after = await Entry.get(id=entry.id)
-    paid = sum(p.amount for p in await LedgerLine.filter(kind="payout", entry_id=entry.id))
-    exchanged = await LedgerLine.filter(kind="exchange", entry_id=entry.id)
+    paid = sum(p.amount for p in await Posting.filter(kind="payout", entry_id=entry.id))
+    exchanged = await Posting.filter(kind="exchange", entry_id=entry.id)
     assert paid == after.paid_fen <= ENTITLEMENT
     if not exchanged:  # the payouts filled it before either exchange
         assert len(failures) == 2 and after.status == "completed" and paid == ENTITLEMENT

@@ -9,7 +9,8 @@ from models import Order
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.sql import execute, fetch
 from services.catalog.products import new_product
-from services.checks.queues import UNCHECKED_KEYS, check_conservation
+from services.checks import check_conservation
+from services.checks.keys import UNCHECKED_KEYS
 from services.members.accounts import new_member
 from services.orders.lifecycle import Item, create_order, record_payment
 from services.settings.base import load_base
@@ -18,7 +19,7 @@ from tests.services.test_settle_smoke import buy
 
 
 async def settled_books():
-    """Three orders of the seed's example: entries, extractions, payouts, ledger lines and
+    """Three orders of the seed's example: entries, extractions, payouts, postings and
     outbox events all exist, and the books balance; a fourth is paid and waits for its queue's
     writer (a pending row)."""
     await use_base(extract_bp=6500, ratios=RatioSettings(default_bp=13000), settle_on=SettleOn.PAID)
@@ -91,17 +92,16 @@ async def test_check_finds_an_extraction_naming_another_lines_entry(db):
 
 
 async def test_check_finds_a_payout_line_that_is_not_its_entrys(db):
-    """A payout is its ledger line: its key, extraction, entry and member must agree."""
+    """A payout is its posting: its key, extraction, entry, queue and member must agree."""
     await settled_books()
     conn = connections.get("default")
     rows = await fetch(
-        conn, "SELECT id, key, amount FROM ledger_line WHERE kind = 'payout' ORDER BY id"
+        conn, "SELECT id, key, amount FROM posting WHERE kind = 'payout' ORDER BY id"
     )
-    await execute(
-        conn, "UPDATE ledger_line SET key = $1 WHERE id = $2", ["payout:1:1", rows[0]["id"]]
-    )
+    await execute(conn, "UPDATE posting SET key = $1 WHERE id = $2", ["payout:1:1", rows[0]["id"]])
 
-    found = [p for p in await check_conservation() if p.startswith("payout ledger line")]
+    found = [p for p in await check_conservation() if p.startswith("payout posting")]
 
-    assert found == [f"payout ledger line malformed: ledger line {rows[0]['id']} (payout:1:1) of"
-                     f" {rows[0]['amount']} is not a payout of an entry to its member"]  # fmt: skip
+    assert found == [f"payout posting malformed: posting {rows[0]['id']} (payout:1:1) of"
+                     f" {rows[0]['amount']} is not a payout of an entry from its queue's pool"
+                     " to its member"]  # fmt: skip

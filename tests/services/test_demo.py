@@ -1,7 +1,7 @@
 import io
 
 from demo.engine import run_demo
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 
 
 async def test_demo_tells_the_seed_story_and_balances(db):

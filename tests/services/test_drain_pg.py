@@ -16,7 +16,7 @@ from models import Entry, Order, OrderLine, PendingSettlement, Queue
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.config import Settings
 from services.catalog.products import new_product
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 from services.members.accounts import new_member
 from services.orders.lifecycle import Item, create_order, mark_paid, record_payment
 from services.queues.locks import WRITER_LOCK

@@ -12,7 +12,7 @@ from models import Entry, Order, OrderLine, OrderStatus, PaymentNotice, Refund, 
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.db import tortoise_config
 from services.catalog.products import new_product
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 from services.members.accounts import new_member
 from services.orders.lifecycle import Item, create_order
 from services.orders.payments import (

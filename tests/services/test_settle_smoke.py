@@ -1,7 +1,7 @@
 from models import Entry, Queue, Wallet
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from services.catalog.products import new_product
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 from services.members.accounts import new_member
 from services.orders.lifecycle import Item, complete_order, create_order, mark_paid
 from tests.services.helpers import Clock, seeded, use_base

@@ -6,13 +6,13 @@ from models import (
     Entry,
     EntryStatus,
     Extraction,
-    LedgerLine,
     LineStatus,
     Order,
     OrderLine,
     OrderStatus,
     OutboxEvent,
     PendingSettlement,
+    Posting,
     Product,
     ProductKind,
     Queue,
@@ -28,7 +28,7 @@ from rebate.settings import (
     SettleOn,
 )
 from services.catalog.products import enable_all_products, new_product, new_store
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 from services.errors import NotFound
 from services.members.accounts import new_member
 from services.orders.lifecycle import (
@@ -354,7 +354,7 @@ async def _snapshot():
         await Order.all().count(),
         await OrderLine.all().count(),
         await Entry.all().count(),
-        await LedgerLine.all().count(),
+        await Posting.all().count(),
     )
 
 

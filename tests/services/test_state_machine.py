@@ -59,7 +59,7 @@ from rebate.settings import (
 from runtime.db import tortoise_config
 from runtime.sql import fetch
 from services.catalog.products import enable_all_products, new_product, new_store
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 from services.members.accounts import new_member
 from services.orders.lifecycle import (
     Item,
@@ -682,8 +682,8 @@ async def _read_books(conn: BaseDBAsyncClient) -> dict[str, Any]:
     )
     payouts = await fetch(
         conn,
-        "SELECT x.line_id AS xl, e.line_id AS el, p.member_id, p.amount AS amount_fen"
-        " FROM ledger_line p JOIN extraction x ON x.id = p.extraction_id"
+        "SELECT x.line_id AS xl, e.line_id AS el, e.member_id, p.amount AS amount_fen"
+        " FROM posting p JOIN extraction x ON x.id = p.extraction_id"
         " JOIN entry e ON e.id = p.entry_id WHERE p.kind = 'payout'",
     )
     wallets = await fetch(conn, "SELECT member_id, cash_fen, points FROM wallet")

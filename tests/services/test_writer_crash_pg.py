@@ -15,11 +15,11 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.transactions import in_transaction
 
-from models import Entry, Extraction, LedgerLine, OrderLine, PendingSettlement, Queue
+from models import Entry, Extraction, OrderLine, PendingSettlement, Posting, Queue
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.db import tortoise_config
 from services.catalog.products import new_product
-from services.checks.queues import check_conservation
+from services.checks import check_conservation
 from services.members.accounts import new_member
 from services.orders.lifecycle import Item, create_order, mark_paid, record_payment
 from services.queues.locks import writer_at_work
@@ -83,7 +83,7 @@ async def test_a_writer_killed_mid_batch_leaves_nothing_and_its_batch_is_applied
     before = (
         await Entry.all().count(),
         await Extraction.all().count(),
-        await LedgerLine.all().count(),
+        await Posting.all().count(),
     )
     stored = await _store_unsettled(STORED, clock)
     assert await PendingSettlement.all().count() == STORED
@@ -118,7 +118,7 @@ async def test_a_writer_killed_mid_batch_leaves_nothing_and_its_batch_is_applied
     assert await PendingSettlement.all().count() == 0
     assert await Entry.filter(order_id__in=stored).count() == STORED  # one each, not two
     assert await Extraction.all().count() == before[1] + STORED
-    assert await LedgerLine.all().count() > before[2]  # the batch paid the head
+    assert await Posting.all().count() > before[2]  # the batch paid the head
     lines = await OrderLine.filter(order_id__in=stored).values_list("status", flat=True)
     assert sorted(set(lines)) == ["settled"]
     entries = await Entry.filter(queue_id=queue.id).order_by("seq")
