@@ -4,27 +4,17 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from models import DividendRun, DividendShare, LedgerLine, OrderLine, Wallet
 from services.checks.merchants import check_merchant_conservation
 from services.checks.queues import check_conservation
-from services.distribution.dividends import previous_period, run_dividend, split_pool
+from services.distribution.dividends import previous_period, run_dividend
 from services.distribution.settings import DividendPeriod
 from services.members.accounts import new_member
 from tests.distribution.support import LEVELS, base_rules, buy, configure, refund, with_level
 from tests.services.helpers import T0, Clock
 
 NEXT_MONTH = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 Beijing, 1 December
-
-
-@given(pool=st.integers(0, 10**12), shareholders=st.integers(1, 500))
-def test_split_adds_up_to_exactly_the_pool_in_equal_parts(pool, shareholders):
-    parts = split_pool(pool, shareholders)
-    assert sum(parts) == pool and len(parts) == shareholders
-    assert max(parts) - min(parts) <= 1
-    assert parts == sorted(parts, reverse=True)  # the odd fen go to the lowest ids
 
 
 def test_periods_are_beijing_calendar_months_and_iso_weeks():
