@@ -11,6 +11,8 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+from rebate.distribution import CommissionKind as CommissionKind  # the engine's (SPEC §8)
+
 
 class DistributionConfig(Model):
     """分销设置: one row (id 1) holding a ``DistributionSettings`` document."""
@@ -54,13 +56,6 @@ class TeamLevelChange(Model):
     class Meta:
         table = "team_level_change"
         indexes = (("member_id", "id"),)
-
-
-class CommissionKind(StrEnum):
-    DIRECT = "direct"  # 直推
-    INDIRECT = "indirect"  # 间推
-    TEAM = "team"  # 级差
-    MERCHANT = "merchant"  # 招商
 
 
 class CommissionStatus(StrEnum):

@@ -22,11 +22,12 @@ from typing import Any
 from tortoise import connections
 
 from models import JobRun, JobRunStatus
+from rebate.distribution_settings import DividendPeriod
 from runtime.sql import fetch
 from server import transfers as transfer_factory
 from services.clock import LOCAL_TZ, utcnow
 from services.distribution import dividends, rewards, team
-from services.distribution.settings import DividendPeriod, load_distribution
+from services.distribution.settings import load_distribution
 from services.errors import NotFound
 from services.merchants import settlement as merchant_settlement
 from services.orders import auto_complete, reconciliation

@@ -16,8 +16,8 @@ from models import (
     TeamLevelChange,
     Wallet,
 )
+from rebate.distribution_settings import DividendPeriod
 from services.distribution.referral import bind_referrer
-from services.distribution.settings import DividendPeriod
 from services.jobs import JOBS, run_job, slot_key
 from services.members.accounts import new_member
 from tests.distribution.support import (

@@ -4,14 +4,14 @@
 - Turnover: cash paid on the unrefunded lines of orders *completed* inside the period (mall,
   store and cashier alike).
 - Pool: ``floor(turnover × dividend_pool_bp / 10000)`` — the fraction of a fen stays with the
-  platform.
+  platform (``rebate.distribution.dividend_pool``).
 - Shareholders: members whose team level is at least ``shareholder_level``, as it stands when
   the job runs.
 - Split: equal shares, by the largest-remainder method over members in id order, so the parts
   add up to exactly the pool; the fen that do not divide evenly go one each to the
-  shareholders with the lowest member ids. Equal rather than weighted by team turnover: the
-  shareholder level already ranks members by turnover, and an equal split cannot be moved by
-  shifting purchases between teams at the end of a period.
+  shareholders with the lowest member ids (``rebate.distribution.split_pool``). Equal rather
+  than weighted by team turnover: the shareholder level already ranks members by turnover, and
+  an equal split cannot be moved by shifting purchases between teams at the end of a period.
 - No shareholder: the run is recorded with nothing distributed (the pool stays with the
   platform, and is visible on the run).
 - Exactly once per period, however many processes run the job: the run row is unique by
@@ -30,10 +30,11 @@ from tortoise.transactions import in_transaction
 from ledger import accounts
 from ledger.postings import Posting, post
 from models import DividendRun
-from rebate.money import apply_bp, split_largest_remainder
+from rebate.distribution import dividend_pool, split_pool
+from rebate.distribution_settings import DistributionSettings, DividendPeriod
 from runtime.sql import fetch, insert_many
 from services.clock import LOCAL_TZ, local
-from services.distribution.settings import DistributionSettings, DividendPeriod, load_distribution
+from services.distribution.settings import load_distribution
 from services.outbox import Event, emit
 
 
@@ -62,13 +63,6 @@ def previous_period(kind: DividendPeriod, now: datetime) -> Period:
 def _midnight(day: date) -> datetime:
     """Beijing midnight, as UTC (timestamps are stored in UTC; SQLite compares them as text)."""
     return datetime.combine(day, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
-
-
-def split_pool(pool_fen: int, shareholders: int) -> list[int]:
-    """Equal parts that add up to exactly the pool; the first ones get the odd fen."""
-    if shareholders <= 0:
-        return []
-    return split_largest_remainder(pool_fen, [1] * shareholders)
 
 
 @dataclass(frozen=True)
@@ -101,9 +95,9 @@ async def _pay(
     conn: BaseDBAsyncClient, settings: DistributionSettings, period: Period, now: datetime
 ) -> int | None:
     turnover = await completed_turnover(conn, period.start, period.end)
-    pool = apply_bp(turnover, settings.dividend_pool_bp) if settings.enabled else 0
+    pool = dividend_pool(turnover, settings)
     members = await shareholders(conn, settings)
-    parts = split_pool(pool, len(members)) if pool > 0 else []
+    parts = split_pool(pool, len(members))
     rows = await fetch(
         conn,
         "INSERT INTO dividend_run (period, period_start, period_end, turnover_fen, pool_bp,"

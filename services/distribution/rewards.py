@@ -1,6 +1,7 @@
 """Rewards on settlement (SPEC §8): 直推, 间推, 级差 and 招商 — and what a refund does to them.
 
-Rules, for one settled order whose *base* is the cash paid on its lines not refunded:
+Rules (computed by ``rebate.distribution``), for one settled order whose *base* is the cash
+paid on its lines not refunded:
 
 - 直推: the buyer's referrer gets ``floor(base × direct_bp / 10000)``; 间推: the referrer's
   referrer gets ``floor(base × indirect_bp / 10000)``.
@@ -28,8 +29,6 @@ the released commission of a refunded order (as the queue's payouts are, SPEC §
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise import connections
@@ -38,12 +37,13 @@ from tortoise.transactions import in_transaction
 
 from ledger import accounts
 from ledger.postings import Posting, post
-from models import CommissionKind, CommissionStatus, Order, OrderLine
-from rebate.money import apply_bp
+from models import CommissionStatus, Order, OrderLine
+from rebate.distribution import Reward, commission_after_refund, plan_rewards
+from rebate.distribution_settings import DistributionSettings
 from rebate.settings import OrderSource
 from runtime.sql import as_datetime, execute, fetch
 from services.distribution import team
-from services.distribution.settings import DistributionSettings, load_distribution
+from services.distribution.settings import load_distribution
 from services.merchants import settlement as merchant_settlement
 from services.outbox import Event, emit
 
@@ -66,54 +66,6 @@ COMMISSION_COLUMNS = (
 def dollars(start: int, count: int) -> str:
     """``$start, …`` placeholders (``runtime.sql.bind`` turns them into SQLite's ``?``)."""
     return ", ".join(f"${i}" for i in range(start, start + count))
-
-
-@dataclass(frozen=True)
-class Reward:
-    member_id: int
-    kind: CommissionKind
-    depth: int  # 1: the buyer's referrer, 2: theirs …; 0 for 招商
-    rate_bp: int
-    amount_fen: int
-
-    def key(self, order_id: int) -> str:
-        if self.kind == CommissionKind.TEAM:
-            return f"reward:team:{order_id}:{self.member_id}"
-        return f"reward:{self.kind.value}:{order_id}"
-
-
-def plan_rewards(
-    base_fen: int,
-    ancestors: Sequence[tuple[int, int]],
-    settings: DistributionSettings,
-    *,
-    buyer_id: int,
-    merchant_inviter: int | None = None,
-) -> list[Reward]:
-    """The rewards of one order. ``ancestors`` is ``(member id, team rate bp)`` from the
-    buyer's referrer upwards. Pure: no I/O."""
-    if not settings.enabled or base_fen <= 0:
-        return []
-    chain = [a for a in ancestors if a[0] != buyer_id]  # a cycle in bad data never pays self
-    planned: list[Reward] = []
-
-    def add(member_id: int, kind: CommissionKind, depth: int, rate_bp: int) -> None:
-        amount = apply_bp(base_fen, rate_bp)
-        if amount > 0:
-            planned.append(Reward(member_id, kind, depth, rate_bp, amount))
-
-    if chain:
-        add(chain[0][0], CommissionKind.DIRECT, 1, settings.direct_bp)
-    if len(chain) > 1:
-        add(chain[1][0], CommissionKind.INDIRECT, 2, settings.indirect_bp)
-    highest = 0
-    for depth, (member_id, rate) in enumerate(chain[: settings.team_depth], start=1):
-        if rate > highest:
-            add(member_id, CommissionKind.TEAM, depth, rate - highest)
-            highest = rate
-    if merchant_inviter is not None:
-        add(merchant_inviter, CommissionKind.MERCHANT, 0, settings.merchant_referral_bp)
-    return planned
 
 
 async def on_order_settled(conn: BaseDBAsyncClient, order: Order, now: datetime) -> None:
@@ -249,9 +201,9 @@ async def on_line_refunded(conn: BaseDBAsyncClient, line: OrderLine, now: dateti
         [line.order_id, CommissionStatus.FROZEN.value],
     )
     for c in frozen:
-        if base >= int(c["base_fen"]):
+        amount = commission_after_refund(int(c["base_fen"]), base, int(c["rate_bp"]))
+        if amount is None:
             continue  # this line was not part of the base (refunded before settlement)
-        amount = apply_bp(base, int(c["rate_bp"]))
         if amount > 0:
             await execute(
                 conn,

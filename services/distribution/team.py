@@ -4,7 +4,8 @@
   …), never themselves. Team turnover is the cash paid on the team's settled, unrefunded
   order lines.
 - A level is reached when every threshold it configures is met (team turnover, direct
-  referrals); a level with no threshold is assigned by an operator only.
+  referrals); a level with no threshold is assigned by an operator only
+  (``rebate.distribution.level_reached``).
 - Levels rise by themselves (after each settlement, for the buyer's ancestors; and in the
   ``refresh_team_levels`` job, which also catches new direct referrals) and never fall by
   themselves: only an operator lowers a level. Every change is a ``TeamLevelChange`` row.
@@ -21,9 +22,11 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from models import Member, TeamLevelChange
+from rebate.distribution import level_reached
+from rebate.distribution_settings import DistributionSettings
 from rebate.errors import InvalidSetting
 from runtime.sql import dumps, fetch, placeholders
-from services.distribution.settings import DistributionSettings, load_distribution
+from services.distribution.settings import load_distribution
 from services.errors import NotFound
 
 _TEAM_CTE = """
@@ -77,20 +80,6 @@ async def team_members(conn: BaseDBAsyncClient, member_id: int, depth: int) -> d
     return {int(r["id"]): int(r["depth"]) for r in rows}
 
 
-def level_reached(settings: DistributionSettings, *, turnover_fen: int, directs: int) -> int:
-    """The highest level whose configured thresholds are all met (0: none)."""
-    reached = 0
-    for lv in settings.levels:
-        if lv.min_team_turnover_fen is None and lv.min_direct_referrals is None:
-            continue  # operator-assigned only
-        if lv.min_team_turnover_fen is not None and turnover_fen < lv.min_team_turnover_fen:
-            continue
-        if lv.min_direct_referrals is not None and directs < lv.min_direct_referrals:
-            continue
-        reached = max(reached, lv.level)
-    return reached
-
-
 async def evaluate_levels(
     conn: BaseDBAsyncClient,
     member_ids: Iterable[int],
@@ -101,10 +90,7 @@ async def evaluate_levels(
 ) -> dict[int, int]:
     """Raise each member to the highest level they now reach; returns member → new level for
     those that rose. Runs in the caller's transaction."""
-    if not any(
-        lv.min_team_turnover_fen is not None or lv.min_direct_referrals is not None
-        for lv in settings.levels
-    ):
+    if not any(lv.automatic for lv in settings.levels):
         return {}
     top = max(lv.level for lv in settings.levels)
     current = await team_levels(conn, member_ids)

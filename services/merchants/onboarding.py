@@ -12,7 +12,8 @@ highest team rate (级差 differences add up to at most that), 招商 and the di
 of turnover. A store where that sum exceeds its commission is refused (``InvalidSetting``
 naming the field) unless the operator explicitly acknowledges it; each acknowledgement is a
 ``GuardrailAck`` row (who, when, what for, the numbers) and an operator alert
-(``services.alerts.alert_operators``, in the same transaction).
+(``services.alerts.alert_operators``, in the same transaction). The sum and the comparison are
+the engine's (``rebate.store_commission.guardrail``); this module gathers the numbers.
 
 Isolation: every function here that takes a merchant's ``store_id`` reads only that store's
 rows (orders, queue entries, credits, statements); a statement id of another store is "not
@@ -44,17 +45,15 @@ from models import (
     Statement,
     Store,
 )
+from rebate.distribution_settings import DistributionSettings
 from rebate.errors import InvalidSetting, NotAllowed
 from rebate.money import BP_ONE
+from rebate.store_commission import GuardrailNumbers, guardrail
 from runtime.sql import as_datetime, fetch
 from services.alerts import alert_operators
 from services.catalog.products import new_store
 from services.distribution.promoter import Page, page_window
-from services.distribution.settings import (
-    DistributionSettings,
-    load_distribution,
-    store_distribution,
-)
+from services.distribution.settings import load_distribution, store_distribution
 from services.errors import Conflict, NotFound
 from services.outbox import Event, emit
 from services.settings.base import cashier_target, load_base, product_target, store_target
@@ -279,38 +278,6 @@ def _check_operator(operator: Any) -> None:
 # --- guardrail ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GuardrailNumbers:
-    """What a store's orders may pay out, against what the platform earns on them (bp)."""
-
-    store_id: int | None
-    commission_bp: int
-    extract_bp: int
-    direct_bp: int
-    indirect_bp: int
-    team_bp: int
-    merchant_referral_bp: int
-    dividend_pool_bp: int
-
-    @property
-    def payout_bp(self) -> int:
-        return (
-            self.extract_bp
-            + self.direct_bp
-            + self.indirect_bp
-            + self.team_bp
-            + self.merchant_referral_bp
-            + self.dividend_pool_bp
-        )
-
-    @property
-    def exceeded(self) -> bool:
-        return self.payout_bp > self.commission_bp
-
-    def as_doc(self) -> dict[str, int | None]:
-        return {**asdict(self), "payout_bp": self.payout_bp}
-
-
 async def guardrail_numbers(
     store_id: int | None,
     commission_bp: int | None = None,
@@ -341,16 +308,7 @@ async def guardrail_numbers(
     if extract_bp is not None:
         extraction = [extract_bp]
     assert commission_bp is not None
-    return GuardrailNumbers(
-        store_id=store_id,
-        commission_bp=commission_bp,
-        extract_bp=max(extraction),
-        direct_bp=settings.direct_bp,
-        indirect_bp=settings.indirect_bp,
-        team_bp=settings.max_team_bp,
-        merchant_referral_bp=settings.merchant_referral_bp,
-        dividend_pool_bp=settings.dividend_pool_bp,
-    )
+    return guardrail(store_id, commission_bp, extraction, settings)
 
 
 def _first(*values: int | None) -> int:

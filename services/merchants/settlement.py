@@ -20,6 +20,8 @@
   same number; only a bill that is definitely failed (FAIL / CANCELLED) is replaced by attempt
   N+1. A statement above the single-transfer cap, or of a store without an owner, is left to
   an operator (``manual``).
+
+The arithmetic of credits and clawbacks is the engine's (``rebate.store_commission``).
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ from models import (
     StatementStatus,
     TransferState,
 )
-from rebate.money import apply_bp
 from rebate.settings import OrderSource
+from rebate.store_commission import clawback, net_of_commission
 from runtime.sql import execute, fetch
 from services.clock import LOCAL_TZ, local
 from services.distribution.settings import load_distribution
@@ -72,12 +74,6 @@ CREDIT_COLUMNS = (
     "updated_at",
 )
 TRANSFER_REMARK = "门店结算款"
-
-
-def net_of_commission(paid_fen: int, commission_bp: int) -> tuple[int, int]:
-    """(commission, what the store is owed): the commission is floored (SPEC §2)."""
-    commission = apply_bp(paid_fen, commission_bp)
-    return commission, paid_fen - commission
 
 
 async def paid_not_refunded(
@@ -186,11 +182,9 @@ async def on_line_refunded(
         " AND kind IN ('credit', 'clawback')",
         [line.order_id],
     )
-    before = int(accounted[0]["p"])
-    if paid_after >= before:
+    taken = clawback(int(accounted[0]["p"]), paid_after, bp)
+    if taken is None:
         return
-    c_before, n_before = net_of_commission(before, bp)
-    c_after, n_after = net_of_commission(paid_after, bp)
     await _insert_credit(
         conn,
         (
@@ -199,10 +193,10 @@ async def on_line_refunded(
             line.order_id,
             line.id,
             CreditKind.CLAWBACK.value,
-            paid_after - before,
+            taken.paid_fen,
             bp,
-            c_after - c_before,
-            n_after - n_before,
+            taken.commission_fen,
+            taken.amount_fen,
             CreditStatus.OPEN.value,
             now,
             now,

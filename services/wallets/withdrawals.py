@@ -41,10 +41,10 @@ from ledger import accounts
 from ledger.balances import balances_of
 from ledger.postings import Posting, post
 from models import AuditLog, Member, SettingDoc, Withdrawal, WithdrawalStatus
+from rebate.distribution_settings import WECHAT_TRANSFER_REAL_NAME_FEN
 from rebate.errors import InvalidAmount, InvalidSetting, NotAllowed
 from runtime.sql import fetch
 from services.clock import local
-from services.distribution.settings import WECHAT_TRANSFER_REAL_NAME_FEN
 from services.errors import NotFound
 from services.members.views import id_page
 from services.outbox import Event, emit

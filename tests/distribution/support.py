@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from models import Member, Order, OrderLine
+from rebate.distribution_settings import DistributionSettings, TeamLevel
 from rebate.settings import OrderSource, RatioSettings
 from services.catalog.products import new_product
 from services.distribution.referral import bind_referrer
 from services.distribution.rewards import on_line_refunded, on_order_settled
-from services.distribution.settings import DistributionSettings, TeamLevel, store_distribution
+from services.distribution.settings import store_distribution
 from services.distribution.team import set_team_level
 from services.members.accounts import new_member
 from services.merchants.onboarding import (

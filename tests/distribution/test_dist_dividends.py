@@ -4,26 +4,16 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from models import DividendRun, DividendShare, OrderLine, Posting, Wallet
+from rebate.distribution_settings import DividendPeriod
 from services.checks import check_conservation
-from services.distribution.dividends import previous_period, run_dividend, split_pool
-from services.distribution.settings import DividendPeriod
+from services.distribution.dividends import previous_period, run_dividend
 from services.members.accounts import new_member
 from tests.distribution.support import LEVELS, base_rules, buy, configure, refund, with_level
 from tests.services.helpers import T0, Clock
 
 NEXT_MONTH = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 Beijing, 1 December
-
-
-@given(pool=st.integers(0, 10**12), shareholders=st.integers(1, 500))
-def test_split_adds_up_to_exactly_the_pool_in_equal_parts(pool, shareholders):
-    parts = split_pool(pool, shareholders)
-    assert sum(parts) == pool and len(parts) == shareholders
-    assert max(parts) - min(parts) <= 1
-    assert parts == sorted(parts, reverse=True)  # the odd fen go to the lowest ids
 
 
 def test_periods_are_beijing_calendar_months_and_iso_weeks():
@@ -78,6 +68,22 @@ async def test_without_shareholders_the_run_is_recorded_and_nothing_is_paid(db):
     run = (await run_dividend(NEXT_MONTH)).run
     assert (run.pool_fen, run.shareholders, run.distributed_fen) == (100, 0, 0)
     assert not await Posting.filter(kind="dividend").exists()
+
+
+async def test_a_period_without_turnover_is_recorded_with_nothing_paid_to_its_shareholders(db):
+    """A pool of 0 fen (nothing completed in the period) split among shareholders pays nobody
+    and the run is still recorded, once."""
+    await base_rules()
+    await configure(levels=LEVELS, shareholder_level=3, dividend_pool_bp=100)
+    holder = (await new_member("holder")).id
+    await with_level(holder, 3)
+    outcome = await run_dividend(NEXT_MONTH)
+    run = outcome.run
+    assert outcome.ran and (run.pool_fen, run.shareholders, run.distributed_fen) == (0, 1, 0)
+    assert not await DividendShare.filter(run_id=run.id).exists()
+    assert not await Posting.filter(kind="dividend").exists()
+    assert not (await run_dividend(NEXT_MONTH)).ran
+    assert await check_conservation() == []
 
 
 @pytest.mark.postgres

@@ -16,10 +16,11 @@ from models import (
     OutboxEvent,
     Store,
 )
+from rebate.distribution_settings import DistributionSettings
 from rebate.errors import InvalidSetting, NotAllowed
 from rebate.settings import OrderSource, RatioSettings
 from services.catalog.products import new_product
-from services.distribution.settings import DistributionSettings, from_doc
+from services.distribution.settings import from_doc
 from services.errors import Conflict, NotFound
 from services.members.accounts import new_member
 from services.merchants.onboarding import (

@@ -104,6 +104,9 @@ def test_the_engine_modules_are_all_found():
         "random_return",
         "lottery",
         "settlement",
+        "distribution",
+        "distribution_settings",
+        "store_commission",
     } <= names
 
 
