@@ -64,6 +64,7 @@ from models import SettingDoc
 from runtime.bot_settings import BotSettings, bot_settings
 from runtime.config import Settings
 from runtime.db import database
+from runtime.ratelimit import rate_limiter
 from services.clock import utcnow
 from services.members.views import DISPLAY_DOC, display_from_doc
 from web.keys import HTTP, REDIS, SETTINGS
@@ -274,7 +275,7 @@ def build_notifier(
         channels[WECOM] = WeComChannel(
             WeComGroupBot(session, bot.wecom.webhook_url, timeout=n.timeout)
         )
-    limiter = ChannelRateLimiter(n.rates, redis=redis, prefix=bot.redis_prefix)
+    limiter = ChannelRateLimiter(n.rates, rate_limiter(redis, prefix=bot.redis_prefix))
     return Notifier(bot, channels, limiter=limiter, clock=clock)
 
 

@@ -32,6 +32,7 @@ from jobs.scheduler import running_scheduler
 from runtime.cache import MemoryCache, RedisCache
 from runtime.config import Settings, redact_url
 from runtime.db import tortoise_config
+from runtime.ratelimit import rate_limiter
 from server import ops
 from web.auth import TokenSigner
 from web.keys import (
@@ -48,7 +49,6 @@ from web.keys import (
 from web.metrics import Metrics
 from web.middlewares import body_cap, install_log_request_id, json_errors, request_context
 from web.options import ApiOptions
-from web.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from web.registry import RouteSpec, install
 from wechat.gateway import build_gateway
 
@@ -123,13 +123,12 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         # Bounded waits: a blackholed Redis must cost a request seconds, not minutes (the
         # limiter and the cache then carry on without it).
         redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        app[LIMITER] = RedisRateLimiter(redis, prefix=options.redis_prefix)
         app[CACHE] = RedisCache(redis, prefix=options.redis_prefix)
         log.info("redis: %s", redact_url(url))
     else:
-        app[LIMITER] = MemoryRateLimiter()
         app[CACHE] = MemoryCache(options.qr_cache_size)
         log.info("redis not configured: rate limits and caches are per process")
+    app[LIMITER] = rate_limiter(redis, prefix=options.redis_prefix)
     app[REDIS] = redis
     try:
         yield

@@ -1,16 +1,18 @@
 """What notifier processes share through Redis: the access token (fetched once, refreshed once
-under a lock) and the per-channel send rate. And operator alerts through the WeCom webhook."""
+under a lock) and the per-channel send rate (a burst waits for the next window). And operator
+alerts through the WeCom webhook."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from redis.asyncio import Redis
 
 from bot.ratelimit import ChannelRateLimiter
 from bot.tokens import TokenStore
 from models import DeliveryAttempt, NotificationDelivery
-from runtime.bot_settings import RateLimit
+from runtime.ratelimit import Limit, RedisRateLimiter
 from services.alerts import alert_operators
 from tests.bot.conftest import MINI_APPID, MINI_SECRET
 from wechat.client import MiniProgramClient
@@ -72,9 +74,11 @@ async def test_a_channel_rate_is_shared_and_a_burst_waits_for_the_next_window(re
         waited.append(seconds)
         now[0] += seconds
 
-    limits = {"wecom": RateLimit(2, 60)}
+    limits = {"wecom": Limit(2, 60)}
     a, b = (
-        ChannelRateLimiter(limits, redis=client, prefix=prefix, clock=lambda: now[0], sleep=sleep)
+        ChannelRateLimiter(
+            limits, RedisRateLimiter(client, prefix=prefix, clock=lambda: now[0]), sleep=sleep
+        )
         for _ in range(2)
     )
     await a.acquire("wecom")
@@ -84,6 +88,29 @@ async def test_a_channel_rate_is_shared_and_a_burst_waits_for_the_next_window(re
     assert len(waited) == 1 and waited[0] == pytest.approx(20.001)  # 1_000_020 starts a window
     await b.acquire("subscribe")  # no limit configured: never waits
     assert len(waited) == 1
+    await b.acquire("wecom")  # the second of the new minute: no wait
+    assert len(waited) == 1
+    await b.acquire("wecom")
+    assert len(waited) == 2 and waited[1] == pytest.approx(60.0, abs=0.01)
+
+
+async def test_when_redis_is_down_messages_go_out_without_waiting(caplog):
+    down = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    limiter = ChannelRateLimiter(
+        {"wecom": Limit(1, 60)}, RedisRateLimiter(down, prefix="x:"), sleep=sleep
+    )
+    try:
+        for _ in range(3):
+            await limiter.acquire("wecom")
+    finally:
+        await down.aclose()
+    assert waited == []  # WeChat's own limit (45009) makes an excess a retry, never a loss
+    assert "rate limit send not checked, Redis failed" in caplog.text
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
