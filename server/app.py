@@ -8,7 +8,8 @@ under a typed key of ``web.keys`` (aiohttp: "Data Sharing aka No Singletons Plea
 2. Redis — ``redis.asyncio`` when ``[redis] url`` is set, else ``None``; with it go the rate
    limiter and the cache (Redis-backed, or in-process without Redis);
 3. one shared ``aiohttp.ClientSession`` for every outbound call;
-4. the WeChat clients, built from ``[wechat]`` / ``[wechat_pay]`` (key files read here).
+4. the WeChat clients, built from ``[wechat]`` / ``[wechat_pay]`` (key files read here), with
+   their access-token cache (``wechat.tokens``: in Redis, or in the process without it).
 
 Shutdown runs them in reverse. aiohttp's graceful shutdown waits for in-flight requests before
 the cleanup contexts run, so a request never loses its database mid-transaction. Nothing here
@@ -51,6 +52,7 @@ from web.middlewares import body_cap, install_log_request_id, json_errors, reque
 from web.options import ApiOptions
 from web.registry import RouteSpec, install
 from wechat.gateway import build_gateway
+from wechat.tokens import token_cache
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +150,7 @@ async def wechat_ctx(app: web.Application) -> AsyncIterator[None]:
     app[WECHAT] = build_gateway(
         app[SETTINGS],
         app[HTTP],
-        app[CACHE],
+        token_cache(app[REDIS], prefix=options.redis_prefix),
         timeout=options.wechat_timeout,
         refund_notify_url=options.refund_notify_url or None,
     )
