@@ -10,15 +10,13 @@ rejected twice); ``refused`` (43101: no subscribe consent left — never retried
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from bot import followers
 from bot.consent import remaining_consents
-from bot.tokens import TokenStore
 from bot.wechat_apis import (
     NOT_FOLLOWING,
     OUTSIDE_REPLY_WINDOW,
@@ -35,14 +33,11 @@ from wechat.errors import (
     WeChatError,
     WeChatUnreachable,
 )
-
-log = logging.getLogger(__name__)
+from wechat.tokens import AccessTokens, with_token
 
 SUBSCRIBE = "subscribe"
 OFFICIAL = "official"
 WECOM = "wecom"
-
-T = TypeVar("T")
 
 
 class Outcome(StrEnum):
@@ -93,23 +88,13 @@ def classify(exc: WeChatError, recipient: str = "") -> Result:
     return Result(Outcome.FAILED, recipient, None, str(exc)[:200])
 
 
-async def with_token(tokens: TokenStore, call: Callable[[str], Awaitable[T]]) -> T:
-    """``call(token)``; a token WeChat rejects is refreshed once and the call repeated."""
-    token = await tokens.get()
-    try:
-        return await call(token)
-    except AccessTokenInvalid:
-        log.info("access token rejected by WeChat; refreshing it")
-        return await call(await tokens.get(rejected=token))
-
-
 class SubscribeChannel:
     """Mini-program subscribe messages, only while the member has a consent counted."""
 
     name = SUBSCRIBE
 
     def __init__(
-        self, client: MiniProgramClient, tokens: TokenStore, *, miniprogram_state: str
+        self, client: MiniProgramClient, tokens: AccessTokens, *, miniprogram_state: str
     ) -> None:
         self._client = client
         self._tokens = tokens
@@ -147,7 +132,7 @@ class OfficialAccountChannel:
     def __init__(
         self,
         client: OfficialAccountClient,
-        tokens: TokenStore,
+        tokens: AccessTokens,
         *,
         miniprogram_appid: str = "",
         clock: Callable[[], Any],

@@ -58,16 +58,17 @@ from bot.channels import (
 from bot.deliveries import Event, Planned, Retry
 from bot.messages import render, template_data
 from bot.ratelimit import ChannelRateLimiter
-from bot.tokens import TokenStore
 from bot.wechat_apis import OfficialAccountClient, WeComGroupBot
 from models import SettingDoc
 from runtime.bot_settings import BotSettings, bot_settings
 from runtime.config import Settings
 from runtime.db import database
+from runtime.ratelimit import rate_limiter
 from services.clock import utcnow
 from services.members.views import DISPLAY_DOC, display_from_doc
 from web.keys import HTTP, REDIS, SETTINGS
 from wechat.client import MiniProgramClient
+from wechat.tokens import AccessTokens, stable_tokens, token_cache
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +244,7 @@ def build_notifier(
     bot = bot or bot_settings(settings)
     n = bot.notifier
     channels: dict[str, Channel] = {}
+    tokens = token_cache(redis, prefix=bot.redis_prefix)
     wx = settings.wechat
     if wx.appid and bot.subscribe_templates:
         mini = MiniProgramClient(
@@ -252,21 +254,15 @@ def build_notifier(
             api_base_url=wx.api_base_url,
             timeout=n.timeout,
         )
-        tokens = TokenStore(
-            lambda force: mini.fetch_stable_access_token(force_refresh=force),
-            key=wx.appid,
-            redis=redis,
-            prefix=bot.redis_prefix,
-        )
         channels[SUBSCRIBE] = SubscribeChannel(
-            mini, tokens, miniprogram_state=bot.miniprogram_state
+            mini, stable_tokens(mini, tokens), miniprogram_state=bot.miniprogram_state
         )
     oa = bot.official_account
     if oa.appid:
         client = official_account_client(bot, session)
         channels[OFFICIAL] = OfficialAccountChannel(
             client,
-            official_account_tokens(bot, client, redis),
+            stable_tokens(client, tokens),
             miniprogram_appid=oa.miniprogram_appid or wx.appid,
             clock=clock,
         )
@@ -274,7 +270,7 @@ def build_notifier(
         channels[WECOM] = WeComChannel(
             WeComGroupBot(session, bot.wecom.webhook_url, timeout=n.timeout)
         )
-    limiter = ChannelRateLimiter(n.rates, redis=redis, prefix=bot.redis_prefix)
+    limiter = ChannelRateLimiter(n.rates, rate_limiter(redis, prefix=bot.redis_prefix))
     return Notifier(bot, channels, limiter=limiter, clock=clock)
 
 
@@ -293,13 +289,8 @@ def official_account_client(
 
 def official_account_tokens(
     bot: BotSettings, client: OfficialAccountClient, redis: Redis | None
-) -> TokenStore:
-    return TokenStore(
-        lambda force: client.fetch_stable_access_token(force_refresh=force),
-        key=bot.official_account.appid,
-        redis=redis,
-        prefix=bot.redis_prefix,
-    )
+) -> AccessTokens:
+    return stable_tokens(client, token_cache(redis, prefix=bot.redis_prefix))
 
 
 async def serve_notifier(settings: Settings, stop: asyncio.Event) -> None:

@@ -15,7 +15,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.channels import with_token
 from bot.handlers import ROUTERS
 from bot.handlers.help import show_help
 from bot.middlewares import resolve_member
@@ -26,6 +25,7 @@ from bot.wechat_apis import FollowerInfo, OfficialAccountClient
 from runtime.bot_settings import BotSettings, bot_settings
 from web.keys import HTTP, REDIS
 from web.registry import Reply, RouteSpec, install
+from wechat.tokens import with_token
 
 log = logging.getLogger(__name__)
 

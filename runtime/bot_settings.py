@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.ratelimit import Limit
+
 DEFAULT_PLUGIN_NAME = "排队返利"
 DEFAULT_EXCHANGE_NAME = "兑换"
 
@@ -64,14 +66,6 @@ class WeComSettings:
 
 
 @dataclass(frozen=True)
-class RateLimit:
-    """At most ``count`` messages per ``window`` seconds, shared by every notifier (Redis)."""
-
-    count: int
-    window: int = 1
-
-
-@dataclass(frozen=True)
 class NotifierSettings:
     consumer: str = "notifier"  # the cursor row's name; notifiers sharing it share the work
     batch: int = 50  # outbox events read per pass
@@ -83,11 +77,12 @@ class NotifierSettings:
     backoff_cap_seconds: int = 3600
     gap_retention: int = 600  # seconds an outbox id seen missing is watched for a late commit
     timeout: int = 10  # seconds per WeChat call
-    rates: Mapping[str, RateLimit] = field(
+    # messages per channel and window, shared by every notifier (``bot.ratelimit``)
+    rates: Mapping[str, Limit] = field(
         default_factory=lambda: {
-            "subscribe": RateLimit(20),
-            "official": RateLimit(20),
-            "wecom": RateLimit(20, 60),  # the group bot's own limit
+            "subscribe": Limit(20),
+            "official": Limit(20),
+            "wecom": Limit(20, 60),  # the group bot's own limit
         }
     )
 

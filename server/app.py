@@ -8,7 +8,8 @@ under a typed key of ``web.keys`` (aiohttp: "Data Sharing aka No Singletons Plea
 2. Redis — ``redis.asyncio`` when ``[redis] url`` is set, else ``None``; with it go the rate
    limiter and the cache (Redis-backed, or in-process without Redis);
 3. one shared ``aiohttp.ClientSession`` for every outbound call;
-4. the WeChat clients, built from ``[wechat]`` / ``[wechat_pay]`` (key files read here).
+4. the WeChat clients, built from ``[wechat]`` / ``[wechat_pay]`` (key files read here), with
+   their access-token cache (``wechat.tokens``: in Redis, or in the process without it).
 
 Shutdown runs them in reverse. aiohttp's graceful shutdown waits for in-flight requests before
 the cleanup contexts run, so a request never loses its database mid-transaction. Nothing here
@@ -32,6 +33,7 @@ from jobs.scheduler import running_scheduler
 from runtime.cache import MemoryCache, RedisCache
 from runtime.config import Settings, redact_url
 from runtime.db import tortoise_config
+from runtime.ratelimit import rate_limiter
 from server import ops
 from web.auth import TokenSigner
 from web.keys import (
@@ -48,9 +50,9 @@ from web.keys import (
 from web.metrics import Metrics
 from web.middlewares import body_cap, install_log_request_id, json_errors, request_context
 from web.options import ApiOptions
-from web.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from web.registry import RouteSpec, install
 from wechat.gateway import build_gateway
+from wechat.tokens import token_cache
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +125,12 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         # Bounded waits: a blackholed Redis must cost a request seconds, not minutes (the
         # limiter and the cache then carry on without it).
         redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        app[LIMITER] = RedisRateLimiter(redis, prefix=options.redis_prefix)
         app[CACHE] = RedisCache(redis, prefix=options.redis_prefix)
         log.info("redis: %s", redact_url(url))
     else:
-        app[LIMITER] = MemoryRateLimiter()
         app[CACHE] = MemoryCache(options.qr_cache_size)
         log.info("redis not configured: rate limits and caches are per process")
+    app[LIMITER] = rate_limiter(redis, prefix=options.redis_prefix)
     app[REDIS] = redis
     try:
         yield
@@ -149,7 +150,7 @@ async def wechat_ctx(app: web.Application) -> AsyncIterator[None]:
     app[WECHAT] = build_gateway(
         app[SETTINGS],
         app[HTTP],
-        app[CACHE],
+        token_cache(app[REDIS], prefix=options.redis_prefix),
         timeout=options.wechat_timeout,
         refund_notify_url=options.refund_notify_url or None,
     )

@@ -11,11 +11,12 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
@@ -129,3 +130,38 @@ async def pg(pg_url: str) -> AsyncIterator[None]:
         yield
     finally:
         await ctx.close_connections()
+
+
+# --- Redis -----------------------------------------------------------------------------------
+
+REDIS_URL = os.environ.get("QR_TEST_REDIS", "redis://127.0.0.1:6379/0")
+REDIS_DOWN_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+@pytest.fixture
+async def key_prefix() -> AsyncIterator[str]:
+    """A Redis key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        left = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+        if left:
+            await redis.delete(*left)
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture
+async def new_redis() -> AsyncIterator[Callable[..., Redis]]:
+    """``new_redis(url=REDIS_URL)``: a Redis client of its own, as each process has its own
+    (short timeouts, closed after the test)."""
+    made: list[Redis] = []
+
+    def connect(url: str = REDIS_URL) -> Redis:
+        made.append(Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1))
+        return made[-1]
+
+    yield connect
+    for client in made:
+        await client.aclose()

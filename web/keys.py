@@ -5,10 +5,10 @@ from redis.asyncio import Redis
 
 from runtime.cache import BytesCache
 from runtime.config import Settings
+from runtime.ratelimit import RateLimiter
 from web.auth import TokenSigner
 from web.metrics import METRICS
 from web.options import ApiOptions
-from web.ratelimit import RateLimiter
 from wechat.gateway import WeChatGateway
 
 SETTINGS = web.AppKey("settings", Settings)

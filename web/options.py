@@ -6,17 +6,14 @@ real mall would expect; tests shrink the windows and limits. Nothing here is a s
 
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True)
-class Limit:
-    """At most ``count`` requests per ``window`` seconds (fixed window)."""
-
-    count: int
-    window: int
+from runtime.ratelimit import Limit
 
 
 @dataclass(frozen=True)
 class RateLimits:
+    """How many logins and new orders one client IP and one member may make per window (the
+    fixed windows of ``runtime.ratelimit``; over the count: 429)."""
+
     login_per_ip: Limit = Limit(30, 60)
     login_per_member: Limit = Limit(10, 60)
     order_per_ip: Limit = Limit(60, 60)

@@ -175,6 +175,10 @@ class MiniProgramClient:
         self._base = _base(api_base_url)
         self._timeout = timeout
 
+    @property
+    def appid(self) -> str:
+        return self._appid
+
     def _url(self, path: str, **query: str) -> URL:
         return URL(self._base + path).with_query(query) if query else URL(self._base + path)
 

@@ -1,9 +1,8 @@
 """The WeChat clients of ``wechat.client``, built once from the settings.
 
 - ``WeChatGateway.mini``: code2session and the mini-program server API (``[wechat]``).
-- ``WeChatGateway.access_token()``: the stable access token (``/cgi-bin/stable_token``: every
-  process gets the same token until it nears expiry, so no cross-process refresh lock is
-  needed), cached in Redis or in the process until five minutes before it expires.
+- ``WeChatGateway.tokens``: the mini-program's access token (``wechat.tokens``: the stable
+  token, cached in Redis or in the process until five minutes before it expires).
 - ``WeChatGateway.pay``: a ``PayGateway`` for ``[wechat_pay] api_version`` ("v2": unifiedorder,
   HMAC-SHA256-signed XML; "v3": JSAPI, RSA-SHA256), or ``None`` when payment is not configured
   (no mchid): orders can then be created but not paid.
@@ -27,12 +26,10 @@ from runtime.cache import BytesCache
 from runtime.config import Settings
 from wechat import pay_v2, pay_v3
 from wechat.client import MiniProgramClient, PayV2Client, PayV3Client
-from wechat.errors import AccessTokenInvalid
 from wechat.pay_results import OrderStatus, RefundReceipt
+from wechat.tokens import AccessTokens, stable_tokens, with_token
 
 log = logging.getLogger(__name__)
-
-TOKEN_MARGIN = 300  # seconds before expiry a cached token is no longer used
 
 
 class PayConfigError(ValueError):
@@ -175,45 +172,28 @@ class V3Pay:
 
 class WeChatGateway:
     def __init__(
-        self, mini: MiniProgramClient, pay: PayGateway | None, cache: BytesCache, *, appid: str
+        self, mini: MiniProgramClient, pay: PayGateway | None, tokens: AccessTokens
     ) -> None:
         self.mini = mini
         self.pay = pay
-        self._cache = cache
-        self._token_key = f"wechat:access_token:{appid}"  # one token per mini-program
-
-    async def access_token(self, *, force_refresh: bool = False) -> str:
-        if not force_refresh:
-            cached = await self._cache.get(self._token_key)
-            if cached:
-                return cached.decode("ascii")
-        token = await self.mini.fetch_stable_access_token(force_refresh=force_refresh)
-        ttl = max(60, token.expires_in - TOKEN_MARGIN)
-        await self._cache.put(self._token_key, token.token.encode("ascii"), ttl)
-        return token.token
+        self.tokens = tokens
 
     async def unlimited_wxacode(
         self, *, scene: str, page: str, check_path: bool, env_version: str
     ) -> bytes:
         """The PNG of a mini-program code; a rejected access token is refreshed once."""
-        for attempt in (1, 2):
-            token = await self.access_token(force_refresh=attempt == 2)
-            try:
-                return await self.mini.get_unlimited_wxacode(
-                    token, scene=scene, page=page, check_path=check_path, env_version=env_version
-                )
-            except AccessTokenInvalid:
-                await self._cache.delete(self._token_key)
-                if attempt == 2:
-                    raise
-                log.info("access token rejected by WeChat; refreshing it")
-        raise AssertionError("unreachable")
+        return await with_token(
+            self.tokens,
+            lambda token: self.mini.get_unlimited_wxacode(
+                token, scene=scene, page=page, check_path=check_path, env_version=env_version
+            ),
+        )
 
 
 def build_gateway(
     settings: Settings,
     session: aiohttp.ClientSession,
-    cache: BytesCache,
+    token_cache: BytesCache,
     *,
     timeout: float,
     refund_notify_url: str | None = None,
@@ -229,8 +209,7 @@ def build_gateway(
     return WeChatGateway(
         mini,
         build_pay(settings, session, timeout=timeout, refund_notify_url=refund_notify_url),
-        cache,
-        appid=wx.appid,
+        stable_tokens(mini, token_cache),
     )
 
 

@@ -8,7 +8,6 @@ Set ``QR_TEST_REDIS`` to use another Redis (default: redis://127.0.0.1:6379/0).
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,7 +21,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from redis.asyncio import Redis
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from runtime.config import (
@@ -35,13 +33,12 @@ from runtime.config import (
     WechatSettings,
 )
 from server.app import create_app
-from tests.conftest import create_pg_database, drop_pg_database, pg_url
+from tests.conftest import REDIS_URL, create_pg_database, drop_pg_database, pg_url
 from web.keys import TOKENS
 from web.options import ApiOptions
 from wechat_fake.server import create_fake_wechat
 from wechat_fake.state import FakeWeChatState
 
-REDIS_URL = os.environ.get("QR_TEST_REDIS", "redis://127.0.0.1:6379/0")
 APPID = "wxapitest00000001"
 SECRET = "api-test-app-secret"
 MCHID = "1900000109"
@@ -106,16 +103,9 @@ async def fake_wechat(aiohttp_server: Any, wx: FakeWeChatState) -> TestServer:
 
 
 @pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    prefix = f"qrtest:{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    redis = Redis.from_url(REDIS_URL)
-    try:
-        keys_left = [key async for key in redis.scan_iter(match=f"{prefix}*")]
-        if keys_left:
-            await redis.delete(*keys_left)
-    finally:
-        await redis.aclose()
+def redis_prefix(key_prefix: str) -> str:
+    """The app's ``redis_prefix``: this test's own (``tests.conftest.key_prefix``)."""
+    return key_prefix
 
 
 @pytest.fixture

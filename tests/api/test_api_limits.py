@@ -1,19 +1,17 @@
 """Rate limits on login and order creation, per member and per IP: shared through Redis by every
-process, counted in the process without Redis; 429 JSON in Chinese with Retry-After."""
+process, counted in the process without Redis; 429 JSON in Chinese with Retry-After. (The
+limiter's windows, expiry and Redis failures: tests/runtime/test_ratelimit.py.)"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-from redis.asyncio import Redis
-
 from models import Order
+from runtime.ratelimit import Limit
 from services.catalog.products import new_product
-from tests.api.conftest import REDIS_URL, Api, bearer
-from web.options import Limit, RateLimits
-from web.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from tests.api.conftest import Api, bearer
+from web.options import RateLimits
 
 # A day-long window: a fixed window rolling over between two requests of a test would let the
 # third through; over a day that chance is negligible.
@@ -43,52 +41,6 @@ async def assert_429(response: Any) -> None:
     assert "频繁" in body["message"]
     assert 1 <= int(response.headers["Retry-After"]) <= TIGHT.window
     assert f"{response.headers['Retry-After']} 秒" in body["message"]
-
-
-# --- the limiters --------------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def test_memory_window_refuses_the_next_request_until_the_window_ends() -> None:
-    clock = Clock(1_000_020.0)
-    limiter = MemoryRateLimiter(clock=clock)
-    start = int(clock.now // TIGHT.window) * TIGHT.window
-    assert (await limiter.hit("x", "s", TIGHT)).allowed
-    assert (await limiter.hit("x", "s", TIGHT)).allowed
-    refused = await limiter.hit("x", "s", TIGHT)
-    assert not refused.allowed
-    assert refused.retry_after == start + TIGHT.window - int(clock.now)
-    assert (await limiter.hit("x", "other", TIGHT)).allowed  # subjects count apart
-    clock.now = start + TIGHT.window  # the next window
-    assert (await limiter.hit("x", "s", TIGHT)).allowed
-
-
-@pytest.fixture
-async def redis(redis_prefix: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-async def test_redis_window_counts_in_redis_and_expires_its_keys(
-    redis: Redis, redis_prefix: str
-) -> None:
-    clock = Clock(2_000_010.0)
-    one = RedisRateLimiter(redis, prefix=redis_prefix, clock=clock)
-    two = RedisRateLimiter(redis, prefix=redis_prefix, clock=clock)  # another process
-    assert (await one.hit("login:ip", "1.2.3.4", TIGHT)).allowed
-    assert (await two.hit("login:ip", "1.2.3.4", TIGHT)).allowed
-    assert not (await one.hit("login:ip", "1.2.3.4", TIGHT)).allowed
-    keys = [k async for k in redis.scan_iter(match=f"{redis_prefix}rl:*")]
-    assert len(keys) == 1
-    assert 0 < await redis.ttl(keys[0]) <= TIGHT.window + 1
 
 
 # --- over HTTP -------------------------------------------------------------------------------------

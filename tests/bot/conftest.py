@@ -29,11 +29,11 @@ from runtime.bot_settings import (
     Names,
     NotifierSettings,
     OfficialAccountSettings,
-    RateLimit,
     Template,
     WeComSettings,
 )
 from runtime.config import Settings, WechatSettings
+from runtime.ratelimit import Limit
 from services.members.accounts import new_member
 from tests.bot.bottest_fakes import WECOM_KEY, OfficialAccountFake, create_official_account_fake
 from wechat_fake.server import create_fake_wechat
@@ -182,7 +182,7 @@ def bot_config(oa_url: str, redis: tuple[Redis, str]) -> BotSettings:
             templates={"payout_received": Template("OA_PAYOUT", {"keyword1": "amount"}, "pages/q")},
         ),
         wecom=WeComSettings(base_url=oa_url, key=WECOM_KEY),
-        notifier=NotifierSettings(batch=20, claim=5, timeout=5, rates={"wecom": RateLimit(100, 1)}),
+        notifier=NotifierSettings(batch=20, claim=5, timeout=5, rates={"wecom": Limit(100, 1)}),
         redis_prefix=redis[1],
     )
 
