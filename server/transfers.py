@@ -5,8 +5,8 @@ payments use: ``mchid``, ``apiv3_key``, the merchant private key and its serial,
 platform certificate or public key. They are loaded exactly as for v3 payments
 (``wechat.gateway.build_pay``), against the same configurable ``api_base_url``.
 
-Scene: 1005 (佣金报酬) with its two 报备信息, unless the caller names the scene its merchant
-account was granted. ``[wechat_pay]`` has no key for it yet.
+The transfer scene is not the client's: each bill carries its purpose's (merchant statements
+``services.merchants.settlement.STATEMENT_SCENE``, withdrawals their settings' scene).
 
 A job's work takes only ``(now, slot)``, so a process that runs the payout job names the
 settings it pays with around the run::
@@ -20,7 +20,7 @@ Outside such a block the job fails, recorded, with a message saying so; nothing 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 
@@ -30,10 +30,7 @@ from rebate.errors import NotAllowed
 from runtime.config import Settings
 from wechat.client import DEFAULT_TIMEOUT
 from wechat.gateway import V3Pay, build_pay
-from wechat.transfer import MerchantTransferClient, SceneInfo
-
-SCENE_ID = "1005"  # 佣金报酬
-REPORT_INFOS = (SceneInfo("岗位类型", "门店商家"), SceneInfo("报酬说明", "门店结算款"))
+from wechat.transfer import MerchantTransferClient
 
 _PAYING_WITH: ContextVar[Settings | None] = ContextVar("paying_with", default=None)
 
@@ -43,8 +40,6 @@ def build_transfer_client(
     session: aiohttp.ClientSession,
     *,
     timeout: float = DEFAULT_TIMEOUT,
-    scene_id: str = SCENE_ID,
-    report_infos: Sequence[SceneInfo] = REPORT_INFOS,
 ) -> MerchantTransferClient:
     """A transfer client over ``session``. Refused when no merchant account is configured;
     ``PayConfigError`` when a v3 key file is missing or unusable."""
@@ -57,8 +52,6 @@ def build_transfer_client(
         session,
         pay.merchant,
         pay.platform_keys,
-        transfer_scene_id=scene_id,
-        report_infos=report_infos,
         pay_api_base_url=v3.api_base_url,
         timeout=timeout,
     )
