@@ -8,7 +8,8 @@ running a scheduled job now. Admin tokens only; the operator is the token's subj
 - The 级差 depth limit is at most 3: deeper is refused with the reason (传销), never clamped.
 - A refused request changes nothing.
 - A job run answers 200 with its outcome, failed runs included (the run is recorded either
-  way); payout jobs pay with this server's ``[wechat_pay]`` settings.
+  way); it runs with this server's WeChat clients (``JobClients.of(app[WECHAT])``), the same
+  the scheduler uses, so reconciliation queries and payouts pay as a scheduled run does.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from typing import Any
 from aiohttp import web
 
 from models import ApplicationStatus, MerchantApplication
-from server.transfers import paying_with
 from services.clock import utcnow
 from services.distribution.promoter import Page, page_window
 from services.distribution.settings import from_doc, load_distribution, to_doc
 from services.distribution.team import set_team_level
-from services.jobs import JOBS, run_job
+from services.jobs import JOBS, JobClients, run_job
 from services.merchants.onboarding import (
     approve_application,
     invite_scene,
@@ -34,7 +34,7 @@ from services.merchants.onboarding import (
 from web.auth import OPERATOR
 from web.common import application_json, mini_program_code
 from web.errors import ApiError
-from web.keys import SETTINGS
+from web.keys import WECHAT
 from web.query import json_reply, page_json, paged, paging
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import APPLICATION, ID, INT, INVITE_QR, QR_RESPONSES, STRING, Schema, obj
@@ -350,6 +350,6 @@ JOB_OUTCOME = obj(
 )
 async def run_job_now(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    with paying_with(request.app[SETTINGS]):
-        outcome = await run_job(name, now=utcnow())
+    clients = JobClients.of(request.app[WECHAT])
+    outcome = await run_job(name, now=utcnow(), clients=clients)
     return json_reply({"job": outcome})

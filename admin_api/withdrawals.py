@@ -13,11 +13,10 @@ from services.wallets.withdrawals import (
     list_withdrawals,
     reject_withdrawal,
     withdrawal_json,
-    withdrawal_transfers,
 )
 from web.auth import OPERATOR
 from web.errors import ApiError
-from web.keys import HTTP, OPTIONS, SETTINGS, WECHAT
+from web.keys import WECHAT
 from web.query import page_args, query_choice
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import (
@@ -27,7 +26,6 @@ from web.schemas import (
     WITHDRAWALS_REPLY,
     obj,
 )
-from wechat.gateway import V3Pay
 from wechat.transfer import Transfers
 
 log = logging.getLogger(__name__)
@@ -58,18 +56,13 @@ async def admin_withdrawals(request: web.Request) -> web.Response:
     )
 
 
-async def transfers(request: web.Request) -> Transfers:
-    """商家转账 needs WeChat Pay APIv3 (the merchant key and the platform keys)."""
-    pay = request.app[WECHAT].pay
-    if not isinstance(pay, V3Pay):
+def transfers(request: web.Request) -> Transfers:
+    """The server's one 商家转账 client (it needs the WeChat Pay APIv3 credentials); the
+    withdrawal service names the withdrawal scene on each bill."""
+    client = request.app[WECHAT].transfers
+    if client is None:
         raise ApiError(503, "transfer_unavailable", "提现需要开通微信支付 APIv3 商家转账")
-    return await withdrawal_transfers(
-        request.app[HTTP],
-        pay.merchant,
-        pay.platform_keys,
-        pay_api_base_url=request.app[SETTINGS].wechat_pay.api_base_url,
-        timeout=request.app[OPTIONS].wechat_timeout,
-    )
+    return client
 
 
 @routes.post(
@@ -93,7 +86,7 @@ async def admin_approve_withdrawal(request: web.Request) -> web.Response:
     done = await approve_withdrawal(
         withdrawal_id,
         operator=request[OPERATOR],
-        transfers=await transfers(request),
+        transfers=transfers(request),
         now=utcnow(),
     )
     return web.json_response({"withdrawal": withdrawal_json(done, for_operator=True)})

@@ -5,8 +5,12 @@ started elsewhere has no ORM context and its jobs fail with "No TortoiseContext 
 active")::
 
     ctx = await Tortoise.init(config=...)
-    async with running_scheduler(settings):
+    async with running_scheduler(settings, clients):
         ...
+
+``clients`` (``services.jobs.JobClients``) are the WeChat Pay and 商家转账 clients the caller
+built once (the server: those of its ``WeChatGateway``); every run gets them as an argument,
+exactly as an operator's run from the CLI or the admin API gets that edge's.
 
 Every process may run a scheduler: the jobs call ``services.jobs.run_scheduled``, which claims
 the scheduled slot in the database first, so each slot runs once however many processes fire.
@@ -37,10 +41,8 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from runtime.config import Settings
-from server.transfers import paying_with
 from services.clock import LOCAL_TZ, utcnow
-from services.jobs import JOBS, run_scheduled
-from services.orders.reconciliation import querying_settings
+from services.jobs import JOBS, JobClients, run_scheduled
 from services.queues.clearing import (
     JOB_NAME,
     WEEKDAYS,
@@ -78,8 +80,8 @@ def clearing_trigger(schedule: ClearingSchedule) -> BaseTrigger | None:
     return DateTrigger(run_date=once, timezone=LOCAL_TZ)
 
 
-async def run_clearing() -> None:
-    outcome = await run_scheduled(CLEARING, now=utcnow())
+async def run_clearing(clients: JobClients) -> None:
+    outcome = await run_scheduled(CLEARING, now=utcnow(), clients=clients)
     if outcome.ran:
         log.info(
             "clearing %s: %s %s", outcome.slot, outcome.status, outcome.changes or outcome.error
@@ -98,22 +100,20 @@ async def run_backlog() -> None:
         )
 
 
-async def run_due_jobs(settings: Settings) -> None:
+async def run_due_jobs(clients: JobClients) -> None:
     """Every other registered job (reconciliation, auto-complete, commissions, statements,
-    payouts, dividends, team levels) runs its latest slot once: the tick asks each job which
-    slot ``now`` belongs to, and claiming the slot makes the run happen in one process only."""
-    # payouts pay, and reconciliation queries, with this process's [wechat_pay]
-    async with querying_settings(settings):
-        with paying_with(settings):
-            await _run_due(JOBS)
+    payouts, dividends, team levels) runs its latest slot once, with ``clients``: the tick asks
+    each job which slot ``now`` belongs to, and claiming the slot makes the run happen in one
+    process only."""
+    await _run_due(JOBS, clients)
 
 
-async def _run_due(jobs: Iterable[str]) -> None:
+async def _run_due(jobs: Iterable[str], clients: JobClients) -> None:
     for name in jobs:
         if name == CLEARING:
             continue  # clearing has its own trigger (an operator-set schedule)
         try:
-            outcome = await run_scheduled(name, now=utcnow())
+            outcome = await run_scheduled(name, now=utcnow(), clients=clients)
         except Exception:  # one broken job must not starve the others
             log.exception("job %s could not be started", name)
             continue
@@ -129,8 +129,9 @@ async def _run_due(jobs: Iterable[str]) -> None:
 
 @dataclass
 class _ClearingJob:
-    """The clearing schedule in force in this scheduler."""
+    """The clearing schedule in force in this scheduler, run with ``clients``."""
 
+    clients: JobClients
     schedule: ClearingSchedule | None = None
 
     def apply(self, scheduler: AsyncIOScheduler, schedule: ClearingSchedule) -> None:
@@ -145,6 +146,7 @@ class _ClearingJob:
         scheduler.add_job(
             run_clearing,
             trigger,
+            args=[self.clients],
             id=CLEARING,
             name="队列奖励清零",
             replace_existing=True,
@@ -158,12 +160,13 @@ class _ClearingJob:
 
 
 def build_scheduler(
-    settings: Settings, clearing: ClearingSchedule | None = None
+    settings: Settings, clients: JobClients, clearing: ClearingSchedule | None = None
 ) -> AsyncIOScheduler:
-    """A scheduler (not started) with the clearing job for ``clearing`` (default: the built-in
-    schedule, off) and the job that keeps it in step with the database."""
+    """A scheduler (not started) whose jobs run with ``clients``: the clearing job for
+    ``clearing`` (default: the built-in schedule, off) and the job that keeps it in step with
+    the database, the tick of the other jobs, the settlement backlog."""
     scheduler = AsyncIOScheduler(timezone=ZoneInfo(settings.scheduler.timezone))
-    job = _ClearingJob()
+    job = _ClearingJob(clients)
     job.apply(scheduler, clearing or ClearingSchedule())
     scheduler.add_job(
         job.refresh,
@@ -176,7 +179,7 @@ def build_scheduler(
     scheduler.add_job(
         run_due_jobs,
         IntervalTrigger(seconds=TICK_SECONDS),
-        args=[settings],
+        args=[clients],
         id="due-jobs",
         coalesce=True,
         max_instances=1,
@@ -193,29 +196,31 @@ def build_scheduler(
     return scheduler
 
 
-async def load_scheduler(settings: Settings) -> AsyncIOScheduler:
+async def load_scheduler(settings: Settings, clients: JobClients) -> AsyncIOScheduler:
     """The scheduler for the schedule in the database, not started yet (add listeners here).
     A slot missed within the grace period gets a catch-up run, a no-op if it already ran."""
     schedule = await load_schedule()
-    scheduler = build_scheduler(settings, schedule)
+    scheduler = build_scheduler(settings, clients, schedule)
     slot = latest_slot(schedule, utcnow()) if schedule.enabled else None
     if slot is not None and utcnow() - slot <= MISFIRE_GRACE:
-        scheduler.add_job(run_clearing, id=f"{CLEARING}-catch-up")
+        scheduler.add_job(run_clearing, args=[clients], id=f"{CLEARING}-catch-up")
     return scheduler
 
 
-async def start_scheduler(settings: Settings) -> AsyncIOScheduler:
+async def start_scheduler(settings: Settings, clients: JobClients) -> AsyncIOScheduler:
     """Load the scheduler and start it. Call it after ``Tortoise.init``, in the same task (see
     the module docstring)."""
-    scheduler = await load_scheduler(settings)
+    scheduler = await load_scheduler(settings, clients)
     scheduler.start()
     return scheduler
 
 
 @asynccontextmanager
-async def running_scheduler(settings: Settings) -> AsyncIterator[AsyncIOScheduler]:
+async def running_scheduler(
+    settings: Settings, clients: JobClients
+) -> AsyncIterator[AsyncIOScheduler]:
     """The started scheduler for the life of the block (usable inside an aiohttp cleanup_ctx)."""
-    scheduler = await start_scheduler(settings)
+    scheduler = await start_scheduler(settings, clients)
     try:
         yield scheduler
     finally:

@@ -8,8 +8,12 @@ under a typed key of ``web.keys`` (aiohttp: "Data Sharing aka No Singletons Plea
 2. Redis — ``redis.asyncio`` when ``[redis] url`` is set, else ``None``; with it go the rate
    limiter and the cache (Redis-backed, or in-process without Redis);
 3. one shared ``aiohttp.ClientSession`` for every outbound call;
-4. the WeChat clients, built from ``[wechat]`` / ``[wechat_pay]`` (key files read here), with
-   their access-token cache (``wechat.tokens``: in Redis, or in the process without it).
+4. the WeChat clients, built from ``[wechat]`` / ``[wechat_pay]`` (key files read here): one
+   ``WeChatGateway`` with its WeChat Pay client, its one 商家转账 client and its access-token
+   cache (``wechat.tokens``: in Redis, or in the process without it);
+5. the scheduler (when ``ApiOptions.run_scheduler``), whose jobs get that gateway's clients as
+   an argument (``services.jobs.JobClients``) — the same clients the operators' job runs and
+   withdrawal approvals use.
 
 Shutdown runs them in reverse. aiohttp's graceful shutdown waits for in-flight requests before
 the cleanup contexts run, so a request never loses its database mid-transaction. Nothing here
@@ -35,6 +39,7 @@ from runtime.config import Settings, redact_url
 from runtime.db import tortoise_config
 from runtime.ratelimit import rate_limiter
 from server import ops
+from services.jobs import JobClients
 from web.auth import TokenSigner
 from web.keys import (
     CACHE,
@@ -43,6 +48,7 @@ from web.keys import (
     METRICS,
     OPTIONS,
     REDIS,
+    SCHEDULER,
     SETTINGS,
     TOKENS,
     WECHAT,
@@ -99,11 +105,14 @@ def create_app(
 
 async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     """APScheduler in this process (STACK.md: started after the database, in the same
-    context). Every server process runs one; each slot still runs once (``services.jobs``)."""
+    context), its jobs run with this app's WeChat clients. Every server process runs one; each
+    slot still runs once (``services.jobs``)."""
+    app[SCHEDULER] = None
     if not app[OPTIONS].run_scheduler:
         yield
         return
-    async with running_scheduler(app[SETTINGS]):
+    async with running_scheduler(app[SETTINGS], JobClients.of(app[WECHAT])) as scheduler:
+        app[SCHEDULER] = scheduler
         yield
 
 

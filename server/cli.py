@@ -88,11 +88,11 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
 async def run_job_command(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     """``jobs run NAME [--slot TIME]`` runs one job now (recorded like a scheduled run);
     ``jobs runs [NAME]`` lists the latest runs."""
-    from server.transfers import paying_with
+    from server.wechat_clients import wechat_clients
     from services.clock import utcnow
     from services.errors import NotFound
-    from services.jobs import JOBS, recent_runs, run_job
-    from services.orders.reconciliation import querying_settings
+    from services.jobs import JOBS, JobClients, recent_runs, run_job
+    from wechat.gateway import PayConfigError
 
     url = settings.database.url
     async with opened(url, must_exist=True):
@@ -112,14 +112,16 @@ async def run_job_command(settings: Settings, args: argparse.Namespace, out: Tex
         if slot is not None and slot.tzinfo is None:
             raise CommandError("--slot needs a timezone, e.g. 2026-11-26T00:00+08:00")
         try:
-            # payouts pay, and reconciliation queries, with these [wechat_pay] settings
-            async with querying_settings(settings):
-                with paying_with(settings):
-                    outcome = await run_job(args.name, now=utcnow(), slot=slot)
+            # the WeChat clients the server would build from these settings, for this run
+            async with wechat_clients(settings) as gateway:
+                clients = JobClients.of(gateway)
+                outcome = await run_job(args.name, now=utcnow(), slot=slot, clients=clients)
         except NotFound:
             raise CommandError(
                 f"no job named {args.name!r}: one of {', '.join(sorted(JOBS))}"
             ) from None
+        except PayConfigError as exc:
+            raise CommandError(f"{exc} (fix it in --config or the environment)") from None
         if not outcome.ran:
             print(
                 f"{outcome.name} {outcome.slot}: already run (status {outcome.status}); nothing done",

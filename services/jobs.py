@@ -11,20 +11,29 @@ slot=…)``), which re-claims it in one conditional UPDATE, so two retries never
 process that dies mid-run leaves its row ``running``: that slot is not retried by itself (a
 late clearing is better than a double one) — the operator sees it in ``recent_runs`` and runs
 the job by hand. An operator run without a slot gets its own slot, ``operator:<time>``.
+
+Dependencies are arguments: a job's work is ``work(now, slot, clients)``, where ``clients``
+(``JobClients``) are the WeChat Pay and 商家转账 clients the caller built once — the server's
+composition root for its scheduler and the operators' API, ``server.clients.wechat_clients``
+for the command line — so a job runs the same from the scheduler, the CLI and the admin API.
+Nothing is bound around a run (no context variables). Without clients (``JobClients()``)
+reconciliation skips its run, saying so, and the payout jobs fail, recorded, paying nothing.
 """
+
+from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise import connections
 
 from models import JobRun, JobRunStatus
 from rebate.distribution_settings import DividendPeriod
+from rebate.errors import NotAllowed
 from runtime.sql import fetch
-from server import transfers as transfer_factory
 from services.clock import LOCAL_TZ, utcnow
 from services.distribution import dividends, rewards, team
 from services.distribution.settings import load_distribution
@@ -33,20 +42,45 @@ from services.merchants import settlement as merchant_settlement
 from services.orders import auto_complete, reconciliation
 from services.queues import clearing
 from services.wallets import withdrawals
+from wechat.transfer import Transfers
+
+if TYPE_CHECKING:
+    from wechat.gateway import WeChatGateway
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class JobClients:
+    """The WeChat clients jobs use, built once by whoever runs them and passed to every run.
+    ``pay``: what reconciliation queries; ``transfers``: the one 商家转账 client (each payout
+    names its own scene). ``None``: not configured."""
+
+    pay: reconciliation.PaymentQueries | None = None
+    transfers: Transfers | None = None
+
+    @classmethod
+    def of(cls, gateway: WeChatGateway) -> JobClients:
+        """The clients of a built ``wechat.gateway.WeChatGateway``."""
+        return cls(pay=gateway.pay, transfers=gateway.transfers)
+
+
+NO_CLIENTS = JobClients()
+
+Work = Callable[[datetime, datetime, JobClients], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
 class Job:
     """A job: which slot a scheduled run at ``now`` belongs to (None: not scheduled now, e.g.
-    switched off), and the work for a slot, returning what it changed."""
+    switched off), and the work for a slot with the caller's clients, returning what it
+    changed."""
 
     slot_for: Callable[[datetime], Awaitable[datetime | None]]
-    work: Callable[[datetime, datetime], Awaitable[dict[str, Any]]]  # (now, slot) → changes
+    work: Work  # (now, slot, clients) → changes
 
 
-async def _clear(now: datetime, slot: datetime) -> dict[str, Any]:
+async def _clear(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
     report = await clearing.clear_waiting_entries(now=now, slot=slot)
     return report.as_changes()
 
@@ -80,41 +114,56 @@ async def dividend_slot(now: datetime) -> datetime | None:
     return clearing.latest_slot(clearing.ClearingSchedule(True, kind, time(1)), now)
 
 
-async def _release_commissions(now: datetime, slot: datetime) -> dict[str, Any]:
+async def _reconcile(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
+    return await reconciliation.run_reconciliation(now, pay=clients.pay)
+
+
+async def _auto_complete(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
+    return await auto_complete.run_auto_complete(now, slot)
+
+
+async def _release_commissions(
+    now: datetime, slot: datetime, clients: JobClients
+) -> dict[str, Any]:
     return await rewards.release_matured_commissions(now)
 
 
-async def _close_statements(now: datetime, slot: datetime) -> dict[str, Any]:
+async def _close_statements(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
     return (await merchant_settlement.close_statements(now)).as_changes()
 
 
-async def _pay_statements(now: datetime, slot: datetime) -> dict[str, Any]:
-    async with transfer_factory.transfers_in_use() as transfers:
-        return await merchant_settlement.pay_due_statements(transfers, now=now)
+def _transfers(clients: JobClients) -> Transfers:
+    if clients.transfers is None:
+        raise NotAllowed(
+            "商家转账未配置：[wechat_pay] 缺少商户号，或使用 APIv2 时未配置 APIv3 密钥文件",
+            field="wechat_pay",
+        )
+    return clients.transfers
 
 
-async def _pursue_withdrawals(now: datetime, slot: datetime) -> dict[str, Any]:
-    async with transfer_factory.transfers_in_use() as transfers:
-        return await withdrawals.pursue_open_withdrawals(transfers, now=now)
+async def _pay_statements(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
+    return await merchant_settlement.pay_due_statements(_transfers(clients), now=now)
 
 
-async def _pay_dividends(now: datetime, slot: datetime) -> dict[str, Any]:
+async def _pursue_withdrawals(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
+    return await withdrawals.pursue_open_withdrawals(_transfers(clients), now=now)
+
+
+async def _pay_dividends(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
     return (await dividends.run_dividend(now)).as_changes()
 
 
-async def _refresh_team_levels(now: datetime, slot: datetime) -> dict[str, Any]:
+async def _refresh_team_levels(
+    now: datetime, slot: datetime, clients: JobClients
+) -> dict[str, Any]:
     return await team.refresh_team_levels(now)
 
 
 JOBS: dict[str, Job] = {
     clearing.JOB_NAME: Job(slot_for=clearing.scheduled_slot, work=_clear),
     # every 10 minutes / hourly; each needs its own switch on in job_setting (default on)
-    reconciliation.JOB_NAME: Job(
-        slot_for=reconciliation.scheduled_slot, work=reconciliation.run_reconciliation
-    ),
-    auto_complete.JOB_NAME: Job(
-        slot_for=auto_complete.scheduled_slot, work=auto_complete.run_auto_complete
-    ),
+    reconciliation.JOB_NAME: Job(slot_for=reconciliation.scheduled_slot, work=_reconcile),
+    auto_complete.JOB_NAME: Job(slot_for=auto_complete.scheduled_slot, work=_auto_complete),
     "commission-release": Job(slot_for=every_minutes(60), work=_release_commissions),
     "merchant-statements": Job(slot_for=daily_at(2), work=_close_statements),
     "merchant-payouts": Job(slot_for=every_minutes(15), work=_pay_statements),
@@ -171,15 +220,17 @@ async def run_once(
     now: datetime,
     trigger: str = "schedule",
     key: str | None = None,
+    clients: JobClients = NO_CLIENTS,
 ) -> JobOutcome:
-    """Run job ``name`` for ``slot`` unless that slot is already claimed; record the run."""
+    """Run job ``name`` for ``slot`` with ``clients`` unless that slot is already claimed;
+    record the run."""
     job = _job(name)
     key = key or slot_key(slot)
     run_id = await claim_slot(name, key, now=now, trigger=trigger)
     if run_id is None:
         return JobOutcome(name, key, ran=False, status="skipped")
     try:
-        changes = await job.work(now, slot)
+        changes = await job.work(now, slot, clients)
     except Exception as exc:  # recorded, then reported to the caller as a failed run
         log.exception("job %s slot %s failed", name, key)
         error = f"{type(exc).__name__}: {exc}"
@@ -197,18 +248,27 @@ async def _finish(
     )
 
 
-async def run_scheduled(name: str, *, now: datetime) -> JobOutcome:
+async def run_scheduled(
+    name: str, *, now: datetime, clients: JobClients = NO_CLIENTS
+) -> JobOutcome:
     """What the scheduler calls when job ``name`` fires: run the slot ``now`` belongs to,
     exactly once across processes. Nothing is recorded when the job is not scheduled now."""
     slot = await _job(name).slot_for(now)
     if slot is None:
         return JobOutcome(name, "", ran=False, status="skipped")
-    return await run_once(name, slot, now=now)
+    return await run_once(name, slot, now=now, clients=clients)
 
 
-async def run_job(name: str, *, now: datetime, slot: datetime | None = None) -> JobOutcome:
-    """An operator's run (``queue-rebate jobs run clearing``). Without ``slot``: a run of its
-    own, for ``now``. With ``slot``: that scheduled slot, if it never ran or its run failed."""
+async def run_job(
+    name: str,
+    *,
+    now: datetime,
+    slot: datetime | None = None,
+    clients: JobClients = NO_CLIENTS,
+) -> JobOutcome:
+    """An operator's run (``queue-rebate jobs run clearing``, ``POST /api/admin/jobs/…/run``).
+    Without ``slot``: a run of its own, for ``now``. With ``slot``: that scheduled slot, if it
+    never ran or its run failed."""
     _job(name)
     if slot is None:
         return await run_once(
@@ -217,8 +277,9 @@ async def run_job(name: str, *, now: datetime, slot: datetime | None = None) -> 
             now=now,
             trigger="operator",
             key=f"operator:{now.astimezone(UTC).isoformat(timespec='seconds')}",
+            clients=clients,
         )
-    return await run_once(name, slot, now=now, trigger="operator")
+    return await run_once(name, slot, now=now, trigger="operator", clients=clients)
 
 
 async def recent_runs(name: str | None = None, *, limit: int = 20) -> list[JobRun]:

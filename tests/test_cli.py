@@ -208,3 +208,19 @@ def test_jobs_run_records_the_run_and_unknown_jobs_are_refused(
     assert code == 2 and "no job named 'no-such-job'" in err
     code, _, err = run(capsys, "jobs", "run", "clearing", "--slot", "2026-11-26T00:00", "--db", db)
     assert code == 2 and "timezone" in err
+
+
+def test_jobs_run_with_an_unreadable_pay_key_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = sqlite_url(tmp_path)
+    assert run(capsys, "migrate", "--db", db)[0] == 0
+    config = tmp_path / "pay.toml"
+    config.write_text(
+        f'[wechat_pay]\nmchid = "1900000109"\nprivate_key_path = "{tmp_path}/missing.pem"\n',
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, "jobs", "run", "clearing", "--config", str(config), "--db", db)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "[wechat_pay] private_key_path: cannot read" in err
+    assert rows(tmp_path, "SELECT name FROM job_run") == []

@@ -1,7 +1,7 @@
 """The distribution jobs (SPEC §8) as ``run_job`` runs them: each one's effect, its cadence in
-Beijing time, and a payout job that refuses to run without WeChat Pay settings. Exactly once
-per slot is ``tests/member/test_member_jobs.py``'s; paying through the fake WeChat is
-``tests/api/test_api_merchant_admin.py``'s."""
+Beijing time, and a payout job that refuses to run without a 商家转账 client. Exactly once
+per slot is ``tests/member/test_member_jobs.py``'s; paying through the fake WeChat, from every
+edge, is ``tests/api/test_api_jobs_edges.py``'s."""
 
 from datetime import UTC, datetime
 
@@ -80,7 +80,7 @@ async def test_statement_closing_writes_a_statement_of_the_due_credits(db):
     assert (statement.total_fen, statement.status) == (7000, "unpaid")
 
 
-async def test_payouts_without_wechat_pay_settings_fail_recorded_and_pay_nothing(db):
+async def test_payouts_without_a_transfer_client_fail_recorded_and_pay_nothing(db):
     await base_rules()
     await configure(statement_days=0)
     store_id = await approved_store((await new_member("owner")).id)

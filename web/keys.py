@@ -1,6 +1,7 @@
 """Typed keys of everything ``create_app`` stores on the application (no globals)."""
 
 from aiohttp import ClientSession, web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
 
 from runtime.cache import BytesCache
@@ -19,6 +20,7 @@ WECHAT = web.AppKey("wechat", WeChatGateway)
 TOKENS = web.AppKey("tokens", TokenSigner)
 LIMITER = web.AppKey("rate_limiter", RateLimiter)
 CACHE = web.AppKey("cache", BytesCache)
+SCHEDULER: web.AppKey[AsyncIOScheduler | None] = web.AppKey("scheduler")  # None: not run here
 
 __all__ = [
     "CACHE",
@@ -27,6 +29,7 @@ __all__ = [
     "METRICS",
     "OPTIONS",
     "REDIS",
+    "SCHEDULER",
     "SETTINGS",
     "TOKENS",
     "WECHAT",

@@ -6,6 +6,12 @@
 - ``WeChatGateway.pay``: a ``PayGateway`` for ``[wechat_pay] api_version`` ("v2": unifiedorder,
   HMAC-SHA256-signed XML; "v3": JSAPI, RSA-SHA256), or ``None`` when payment is not configured
   (no mchid): orders can then be created but not paid.
+- ``WeChatGateway.transfers``: the one 商家转账 client of the merchant account (merchant
+  statements and withdrawals alike; each bill names its own scene, ``wechat.transfer``).
+  商家转账 is an APIv3 call, so it is built with the v3 credentials of ``[wechat_pay]`` whatever
+  ``api_version`` the payments use (mchid, apiv3_key, the merchant private key and its serial,
+  the platform certificate or public key), against the same ``api_base_url``. ``None`` when
+  there is no mchid, or when payments are v2 and the v3 key files are not configured.
 
 Keys and certificates are read from the files named in the settings when the app starts, never
 at import time.
@@ -28,6 +34,7 @@ from wechat import pay_v2, pay_v3
 from wechat.client import MiniProgramClient, PayV2Client, PayV3Client
 from wechat.pay_results import OrderStatus, RefundReceipt
 from wechat.tokens import AccessTokens, stable_tokens, with_token
+from wechat.transfer import MerchantTransferClient
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +179,17 @@ class V3Pay:
 
 class WeChatGateway:
     def __init__(
-        self, mini: MiniProgramClient, pay: PayGateway | None, tokens: AccessTokens
+        self,
+        mini: MiniProgramClient,
+        pay: PayGateway | None,
+        tokens: AccessTokens,
+        *,
+        transfers: MerchantTransferClient | None = None,
     ) -> None:
         self.mini = mini
         self.pay = pay
         self.tokens = tokens
+        self.transfers = transfers
 
     async def unlimited_wxacode(
         self, *, scene: str, page: str, check_path: bool, env_version: str
@@ -206,10 +219,12 @@ def build_gateway(
         api_base_url=wx.api_base_url,
         timeout=timeout,
     )
+    pay = build_pay(settings, session, timeout=timeout, refund_notify_url=refund_notify_url)
     return WeChatGateway(
         mini,
-        build_pay(settings, session, timeout=timeout, refund_notify_url=refund_notify_url),
+        pay,
         stable_tokens(mini, token_cache),
+        transfers=build_transfers(settings, session, pay, timeout=timeout),
     )
 
 
@@ -237,10 +252,21 @@ def build_pay(
             cert_ssl=refund_tls(pay.v2_cert_path, pay.private_key_path),
         )
         return V2Pay(client2, merchant2, pay.notify_url, refund_notify_url)
+    merchant3, platform_keys = v3_credentials(settings)
+    client3 = PayV3Client(
+        session, merchant3, platform_keys, pay_api_base_url=pay.api_base_url, timeout=timeout
+    )
+    return V3Pay(client3, merchant3, platform_keys, pay.notify_url, refund_notify_url)
+
+
+def v3_credentials(settings: Settings) -> tuple[pay_v3.MerchantV3, pay_v3.PlatformKeys]:
+    """The merchant's APIv3 identity and the platform keys, read from ``[wechat_pay]``'s files
+    (``PayConfigError`` when one is missing or unusable)."""
+    pay = settings.wechat_pay
     private_key = pay_v3.load_private_key(_read(pay.private_key_path, "private_key_path"))
     try:
-        merchant3 = pay_v3.MerchantV3(
-            appid=appid,
+        merchant = pay_v3.MerchantV3(
+            appid=settings.wechat.appid,
             mchid=pay.mchid,
             serial_no=pay.cert_serial_no,
             private_key=private_key,
@@ -248,11 +274,35 @@ def build_pay(
         )
     except ValueError as exc:
         raise PayConfigError(f"[wechat_pay] apiv3_key: {exc}") from None
-    platform_keys = load_platform_keys(pay.platform_cert_path, pay.platform_public_key_id)
-    client3 = PayV3Client(
-        session, merchant3, platform_keys, pay_api_base_url=pay.api_base_url, timeout=timeout
+    return merchant, load_platform_keys(pay.platform_cert_path, pay.platform_public_key_id)
+
+
+def build_transfers(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    pay: PayGateway | None,
+    *,
+    timeout: float,
+) -> MerchantTransferClient | None:
+    """The 商家转账 client (APIv3 whatever ``api_version`` payments use): with v3 payments it
+    shares their credentials; with v2 it reads the v3 key files when both are configured.
+    ``None`` without a mchid or, under v2, without those files (logged)."""
+    conf = settings.wechat_pay
+    if not conf.mchid:
+        return None  # build_pay has said so
+    if isinstance(pay, V3Pay):
+        merchant, platform_keys = pay.merchant, pay.platform_keys
+    elif not (conf.private_key_path and conf.platform_cert_path):
+        log.warning(
+            "[wechat_pay] api_version v2 without the APIv3 key files (private_key_path,"
+            " platform_cert_path): 商家转账 (merchant payouts, withdrawals) is unavailable"
+        )
+        return None
+    else:
+        merchant, platform_keys = v3_credentials(settings)
+    return MerchantTransferClient(
+        session, merchant, platform_keys, pay_api_base_url=conf.api_base_url, timeout=timeout
     )
-    return V3Pay(client3, merchant3, platform_keys, pay.notify_url, refund_notify_url)
 
 
 def refund_tls(cert_path: str, key_path: str) -> ssl.SSLContext | None:

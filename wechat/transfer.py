@@ -12,13 +12,21 @@ transfer call times out or errs, its outcome is unknown — query the *same* ``o
 Only a bill that is definitely failed (``FAIL``, ``CANCELLED``) may be replaced by a new
 number. ``NOT_FOUND`` on the query means WeChat never created the bill: sending it again with
 the same number is safe (WeChat treats a repeated number as the same bill).
+
+The transfer scene (转账场景 and its 报备信息) travels with each bill (``transfer(...,
+scene=...)``), not with the client: one client per merchant account serves every purpose, and
+the service that pays names its own purpose's scene — merchant statements their 1005 佣金报酬,
+withdrawals the scene in the operator's withdrawal settings. A purpose can never borrow
+another's scene, and an operator's change of the withdrawal scene applies to the next bill
+without a restart. (One client per purpose, each built with its scene, would have needed the
+settings at build time and a rebuild on every change.)
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -71,6 +79,15 @@ class SceneInfo:
     info_content: str
 
 
+@dataclass(frozen=True)
+class TransferScene:
+    """转账场景: the scene the merchant account was granted for one purpose (e.g. ``1005``
+    佣金报酬, ``1000`` 现金营销) and the 报备信息 WeChat requires with it."""
+
+    scene_id: str
+    report_infos: tuple[SceneInfo, ...] = ()
+
+
 def parse_bill(data: Mapping[str, Any]) -> TransferBill:
     """A (verified) transfer or query answer."""
     out_bill_no = data.get("out_bill_no")
@@ -93,11 +110,10 @@ def build_transfer_body(
     *,
     appid: str,
     out_bill_no: str,
-    transfer_scene_id: str,
+    scene: TransferScene,
     openid: str,
     amount_fen: int,
     remark: str,
-    report_infos: Sequence[SceneInfo],
     notify_url: str | None = None,
     user_recv_perception: str | None = None,
 ) -> dict[str, Any]:
@@ -111,12 +127,12 @@ def build_transfer_body(
     body: dict[str, Any] = {
         "appid": appid,
         "out_bill_no": out_bill_no,
-        "transfer_scene_id": transfer_scene_id,
+        "transfer_scene_id": scene.scene_id,
         "openid": openid,
         "transfer_amount": amount_fen,
         "transfer_remark": remark,
         "transfer_scene_report_infos": [
-            {"info_type": i.info_type, "info_content": i.info_content} for i in report_infos
+            {"info_type": i.info_type, "info_content": i.info_content} for i in scene.report_infos
         ],
     }
     if notify_url is not None:
@@ -128,8 +144,8 @@ def build_transfer_body(
 
 class MerchantTransferClient(PayV3Client):
     """商家转账 over the app's shared aiohttp session; base URL configurable (the fake in
-    tests and the demo). ``transfer_scene_id`` is the scene the merchant account was granted
-    (e.g. 1005 佣金报酬); ``report_infos`` are the scene's required 报备信息."""
+    tests and the demo). One per merchant account: each bill names its own ``TransferScene``
+    (see the module docstring)."""
 
     def __init__(
         self,
@@ -137,8 +153,6 @@ class MerchantTransferClient(PayV3Client):
         merchant: pay_v3.MerchantV3,
         platform_keys: pay_v3.PlatformKeys,
         *,
-        transfer_scene_id: str,
-        report_infos: Sequence[SceneInfo] = (),
         notify_url: str | None = None,
         user_recv_perception: str | None = None,
         pay_api_base_url: str = PAY_API_BASE_URL,
@@ -154,24 +168,22 @@ class MerchantTransferClient(PayV3Client):
             max_skew=max_skew,
         )
         self._appid = merchant.appid
-        self._scene = transfer_scene_id
-        self._report_infos = tuple(report_infos)
         self._notify_url = notify_url
         self._perception = user_recv_perception
 
     async def transfer(
-        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str
+        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str, scene: TransferScene
     ) -> TransferBill:
-        """Create (or, for a number WeChat already has, get back) the transfer bill.
-        ``WeChatUnreachable`` / ``PayV3Error``: outcome unknown — ``query`` the same number."""
+        """Create (or, for a number WeChat already has, get back) the transfer bill, under
+        ``scene``. ``WeChatUnreachable`` / ``PayV3Error``: outcome unknown — ``query`` the same
+        number."""
         body = build_transfer_body(
             appid=self._appid,
             out_bill_no=out_bill_no,
-            transfer_scene_id=self._scene,
+            scene=scene,
             openid=openid,
             amount_fen=amount_fen,
             remark=remark,
-            report_infos=self._report_infos,
             notify_url=self._notify_url,
             user_recv_perception=self._perception,
         )
@@ -192,7 +204,7 @@ class Transfers(Protocol):
     """What paying by 商家转账 needs of ``MerchantTransferClient`` (tests may pass a fake)."""
 
     async def transfer(
-        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str
+        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str, scene: TransferScene
     ) -> TransferBill: ...
 
     async def query(self, out_bill_no: str) -> TransferBill | None: ...
@@ -205,16 +217,22 @@ async def send_or_query(
     openid: str,
     amount_fen: int,
     remark: str,
+    scene: TransferScene,
     send: bool,
 ) -> TransferBill | None:
     """The bill's state as WeChat knows it, or None when it cannot be known now.
 
-    ``send``: the bill was never answered yet, so (re)send it under the same number; an unknown
-    outcome is followed by a query of that number, never by a new one. Otherwise only query."""
+    ``send``: the bill was never answered yet, so (re)send it under the same number and
+    ``scene``; an unknown outcome is followed by a query of that number, never by a new one.
+    Otherwise only query."""
     if send:
         try:
             return await transfers.transfer(
-                out_bill_no=out_bill_no, openid=openid, amount_fen=amount_fen, remark=remark
+                out_bill_no=out_bill_no,
+                openid=openid,
+                amount_fen=amount_fen,
+                remark=remark,
+                scene=scene,
             )
         except UNKNOWN_OUTCOME as exc:
             log.warning(
@@ -239,6 +257,7 @@ __all__ = [
     "MerchantTransferClient",
     "SceneInfo",
     "TransferBill",
+    "TransferScene",
     "Transfers",
     "build_transfer_body",
     "parse_bill",

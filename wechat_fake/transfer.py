@@ -3,7 +3,8 @@
 ``add_transfer_routes(app)`` adds them to a ``create_fake_wechat`` app; requests are already
 checked by its v3 signature middleware, and answers are signed with the fake platform key.
 A repeated ``out_bill_no`` returns the existing bill (a different amount or payee for the same
-number is refused), as WeChat does.
+number is refused), as WeChat does. Each bill keeps what it was sent with — scene, 报备信息,
+remark — for tests to check.
 
 Behaviour switches on ``FakeTransferState`` (``app[TRANSFER_KEY]``):
 - ``delay_next``: the next N transfer calls create the bill, then answer only after
@@ -43,6 +44,7 @@ class FakeBill:
     state: str
     created_at: str
     fail_reason: str = ""
+    report_infos: tuple[tuple[str, str], ...] = ()  # (info_type, info_content) as received
 
 
 @dataclass
@@ -121,6 +123,14 @@ def _invalid(data: Any, appid: str) -> str:
     return ""
 
 
+def _report_infos(raw: list[Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (str(item.get("info_type", "")), str(item.get("info_content", "")))
+        for item in raw
+        if isinstance(item, dict)
+    )
+
+
 async def transfer_bills(request: web.Request) -> web.Response:
     fake = request.app[TRANSFER_KEY]
     fake.transfer_calls += 1
@@ -148,6 +158,7 @@ async def transfer_bills(request: web.Request) -> web.Response:
             state=fake.outcome,
             created_at=_now(),
             fail_reason="PAYEE_ACCOUNT_ABNORMAL" if fake.outcome == "FAIL" else "",
+            report_infos=_report_infos(data["transfer_scene_report_infos"]),
         )
         fake.bills[bill.out_bill_no] = bill
     elif bill.amount != data["transfer_amount"] or bill.openid != data["openid"]:

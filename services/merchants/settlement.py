@@ -19,7 +19,9 @@
   number: the same number is queried; a bill WeChat never received is sent again under the
   same number; only a bill that is definitely failed (FAIL / CANCELLED) is replaced by attempt
   N+1. A statement above the single-transfer cap, or of a store without an owner, is left to
-  an operator (``manual``).
+  an operator (``manual``). Every statement bill is sent under ``STATEMENT_SCENE`` (1005
+  佣金报酬 with its two 报备信息): the scene travels with the bill, so the one 商家转账 client
+  of the merchant account that also pays withdrawals can never send a statement under theirs.
 
 The arithmetic of credits and clawbacks is the engine's (``rebate.store_commission``).
 """
@@ -55,7 +57,7 @@ from services.clock import LOCAL_TZ, local
 from services.distribution.settings import load_distribution
 from services.errors import NotFound
 from services.outbox import Event, emit
-from wechat.transfer import TransferBill, Transfers, send_or_query
+from wechat.transfer import SceneInfo, TransferBill, Transfers, TransferScene, send_or_query
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,9 @@ CREDIT_COLUMNS = (
     "updated_at",
 )
 TRANSFER_REMARK = "门店结算款"
+STATEMENT_SCENE = TransferScene(  # 佣金报酬, the scene merchant accounts are granted for it
+    "1005", (SceneInfo("岗位类型", "门店商家"), SceneInfo("报酬说明", "门店结算款"))
+)
 
 
 async def paid_not_refunded(
@@ -397,6 +402,7 @@ async def _ask_wechat(attempt: MerchantTransfer, transfers: Transfers) -> Transf
         openid=attempt.openid,
         amount_fen=attempt.amount_fen,
         remark=TRANSFER_REMARK,
+        scene=STATEMENT_SCENE,
         send=attempt.state == TransferState.REQUESTED,
     )
 

@@ -13,12 +13,12 @@ Every run looks at orders still ``created`` (unpaid) for longer than ``query_aft
 - ``USERPAYING`` (the member is paying right now), younger orders, or a query that fails —
   left for the next run.
 
-WeChat is queried through whatever the caller binds (``querying(pay)``, or
-``querying_settings(settings)`` which builds the gateway from the settings): the job runs in the
-scheduler or the CLI, outside any request. Not closed at WeChat: closing there needs the
-closeorder call, which the pay clients do not have yet — a member paying a closed order is
-refused by ``apply_payment`` (the order is no longer ``created``) and shows in the callback
-metrics as ``mismatch``.
+WeChat is queried through the pay client the caller passes (``run_reconciliation(now,
+pay=…)``): ``services.jobs`` hands it the ``JobClients.pay`` that the scheduler, the CLI or the
+admin API built; ``None`` when WeChat Pay is not configured, and the run then does nothing and
+says so. Not closed at WeChat: closing there needs the closeorder call, which the pay clients
+do not have yet — a member paying a closed order is refused by ``apply_payment`` (the order is
+no longer ``created``) and shows in the callback metrics as ``mismatch``.
 
 Its settings are a ``job_setting`` row ``reconciliation``:
 ``{"enabled": true, "query_after_minutes": 10, "close_after_minutes": 1440}``.
@@ -27,12 +27,10 @@ Its settings are a ``job_setting`` row ``reconciliation``:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from models import JobSetting, Order, OrderStatus
 from rebate.errors import InvalidSetting, RebateError
@@ -40,9 +38,6 @@ from services.orders.payments import PaidNotice, apply_payment
 from services.settings.codec import _bool, _int, _known
 from wechat.errors import PayV2Error, PayV3Error, WeChatError
 from wechat.pay_results import OrderStatus as PayStatus
-
-if TYPE_CHECKING:
-    from runtime.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -65,38 +60,6 @@ class PaymentQueries(Protocol):
     def mchid(self) -> str: ...
 
     async def query(self, out_trade_no: str) -> PayStatus: ...
-
-
-class GatewayNotBound(RuntimeError):
-    """The job ran where nobody bound a WeChat Pay gateway (see ``querying``)."""
-
-
-_UNBOUND = object()
-_bound: ContextVar[Any] = ContextVar("reconciliation_pay", default=_UNBOUND)
-
-
-@contextmanager
-def querying(pay: PaymentQueries | None) -> Iterator[None]:
-    """Bind the gateway that reconciliation runs inside the block query (``None``: WeChat Pay is
-    not configured, runs do nothing). A scheduler started inside the block keeps it."""
-    token = _bound.set(pay)
-    try:
-        yield
-    finally:
-        _bound.reset(token)
-
-
-@asynccontextmanager
-async def querying_settings(settings: Settings, *, timeout: float = 10.0) -> AsyncIterator[None]:
-    """``querying`` with the gateway built from ``[wechat]`` / ``[wechat_pay]`` (for the CLI and
-    a scheduler outside the app)."""
-    import aiohttp
-
-    from wechat.gateway import build_pay  # the gateway lives with the app
-
-    async with aiohttp.ClientSession() as session:
-        with querying(build_pay(settings, session, timeout=timeout)):
-            yield
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -293,14 +256,9 @@ async def _enabled() -> bool:
 scheduled_slot = every(INTERVAL_MINUTES, _enabled)
 
 
-async def run_reconciliation(now: datetime, slot: datetime) -> dict[str, Any]:
-    """The job's work for one slot, with the bound gateway."""
-    pay = _bound.get()
-    if pay is _UNBOUND:
-        raise GatewayNotBound(
-            "no WeChat Pay gateway bound: run reconciliation inside"
-            " services.orders.reconciliation.querying(...) / querying_settings(settings)"
-        )
+async def run_reconciliation(now: datetime, *, pay: PaymentQueries | None) -> dict[str, Any]:
+    """The job's work: one run with ``pay`` (None: WeChat Pay is not configured, nothing to
+    query)."""
     if pay is None:
         return {"skipped": "WeChat Pay is not configured"}
     report = await reconcile_unpaid(pay, now=now, policy=await load_policy())

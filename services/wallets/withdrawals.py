@@ -9,7 +9,9 @@ Money stays in the ledger (SPEC §2), one posting per step:
 - Paid (SUCCESS): ``withdrawal_paid:<id>`` from the withdrawals held out through WeChat Pay.
 - Approve (operator): the withdrawal becomes ``paying`` and its one bill, ``out_bill_no``, is
   sent. A timeout or an error is followed by a query of the same number, never by a new one
-  (``wechat.transfer.send_or_query``, shared with merchant statements). SUCCESS ends it
+  (``wechat.transfer.send_or_query``, shared with merchant statements), under the withdrawal
+  scene of the settings as they are when the bill is sent (an operator's change needs no
+  restart; the 商家转账 client is the merchant account's one, the scene is the bill's). SUCCESS ends it
   ``succeeded``; any other state leaves it ``paying`` until someone asks again (approving
   again, or ``pursue_open_withdrawals``). A definitely failed bill is never retried under a
   new number: the hold is released and the member may ask again.
@@ -33,7 +35,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiohttp
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -49,13 +50,12 @@ from services.errors import NotFound
 from services.members.views import id_page
 from services.outbox import Event, emit
 from services.settings.codec import _bool, _int, _known
-from wechat import pay_v3
 from wechat.transfer import (
     MAX_REMARK_CHARS,
-    MerchantTransferClient,
     SceneInfo,
     TransferBill,
     Transfers,
+    TransferScene,
     send_or_query,
 )
 
@@ -68,6 +68,9 @@ SCENE_ID = re.compile(r"^[0-9]{1,8}$")
 OPEN = (WithdrawalStatus.REQUESTED, WithdrawalStatus.PAYING)
 RELEASED = (WithdrawalStatus.REJECTED, WithdrawalStatus.FAILED)
 NOT_ANSWERED = ("", "requested")  # transfer_state of a bill sent with no answer seen yet
+DEFAULT_SCENE = TransferScene(  # 现金营销, with its 报备信息
+    "1000", (SceneInfo("活动名称", "排队返利"), SceneInfo("奖励说明", "返现提现"))
+)
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,7 @@ class WithdrawalSettings:
     min_fen: int = 100  # 1 元
     max_fen: int = 200_000  # per request
     daily_cap_fen: int = 500_000  # per member per Beijing day
-    transfer_scene_id: str = "1000"  # 现金营销: the scene the merchant account was granted
-    report_infos: tuple[SceneInfo, ...] = (
-        SceneInfo("活动名称", "排队返利"),
-        SceneInfo("奖励说明", "返现提现"),
-    )
+    scene: TransferScene = DEFAULT_SCENE  # the one the merchant account was granted for this
     remark: str = "返现提现"  # transfer remark the member sees (≤ 32 characters)
 
     def __post_init__(self) -> None:
@@ -100,7 +99,7 @@ class WithdrawalSettings:
             raise InvalidSetting(
                 "每日提现上限不能低于最低提现金额", field="withdrawal.daily_cap_fen"
             )
-        if not SCENE_ID.match(self.transfer_scene_id):
+        if not SCENE_ID.match(self.scene.scene_id):
             raise InvalidSetting("转账场景 ID 必须是数字", field="withdrawal.transfer_scene_id")
         if not 0 < len(self.remark) <= MAX_REMARK_CHARS:
             raise InvalidSetting(
@@ -109,7 +108,8 @@ class WithdrawalSettings:
 
 
 def settings_from_doc(doc: Mapping[str, Any] | None) -> WithdrawalSettings:
-    """The withdrawal settings document; missing keys keep their defaults."""
+    """The withdrawal settings document; missing keys keep their defaults. The scene is the
+    keys ``transfer_scene_id`` and ``report_infos``."""
     doc = doc or {}
     keys = {"enabled", "min_fen", "max_fen", "daily_cap_fen", "transfer_scene_id"}
     _known(doc, keys | {"report_infos", "remark"}, "withdrawal.")
@@ -119,14 +119,21 @@ def settings_from_doc(doc: Mapping[str, Any] | None) -> WithdrawalSettings:
     for key in ("min_fen", "max_fen", "daily_cap_fen"):
         if key in doc:
             kwargs[key] = _int(doc[key], f"withdrawal.{key}")
-    for key in ("transfer_scene_id", "remark"):
-        if key in doc:
-            if not isinstance(doc[key], str):
-                raise InvalidSetting(f"withdrawal.{key} 必须是文字", field=f"withdrawal.{key}")
-            kwargs[key] = doc[key].strip()
-    if "report_infos" in doc:
-        kwargs["report_infos"] = _report_infos(doc["report_infos"])
+    scene_id = _text(doc, "transfer_scene_id") if "transfer_scene_id" in doc else None
+    if "remark" in doc:
+        kwargs["remark"] = _text(doc, "remark")
+    infos = _report_infos(doc["report_infos"]) if "report_infos" in doc else None
+    kwargs["scene"] = TransferScene(
+        DEFAULT_SCENE.scene_id if scene_id is None else scene_id,
+        DEFAULT_SCENE.report_infos if infos is None else infos,
+    )
     return WithdrawalSettings(**kwargs)
+
+
+def _text(doc: Mapping[str, Any], key: str) -> str:
+    if not isinstance(doc[key], str):
+        raise InvalidSetting(f"withdrawal.{key} 必须是文字", field=f"withdrawal.{key}")
+    return str(doc[key]).strip()
 
 
 def _report_infos(raw: Any) -> tuple[SceneInfo, ...]:
@@ -150,10 +157,10 @@ def settings_to_doc(settings: WithdrawalSettings) -> dict[str, Any]:
         "min_fen": settings.min_fen,
         "max_fen": settings.max_fen,
         "daily_cap_fen": settings.daily_cap_fen,
-        "transfer_scene_id": settings.transfer_scene_id,
+        "transfer_scene_id": settings.scene.scene_id,
         "report_infos": [
             {"info_type": i.info_type, "info_content": i.info_content}
-            for i in settings.report_infos
+            for i in settings.scene.report_infos
         ],
         "remark": settings.remark,
     }
@@ -162,27 +169,6 @@ def settings_to_doc(settings: WithdrawalSettings) -> dict[str, Any]:
 async def load_withdrawal_settings() -> WithdrawalSettings:
     row = await SettingDoc.get_or_none(name=SETTINGS_DOC)
     return settings_from_doc(row.config if row else None)
-
-
-async def withdrawal_transfers(
-    session: aiohttp.ClientSession,
-    merchant: pay_v3.MerchantV3,
-    platform_keys: pay_v3.PlatformKeys,
-    *,
-    pay_api_base_url: str,
-    timeout: float,
-) -> MerchantTransferClient:
-    """The 商家转账 client for withdrawals, under the configured scene and its 报备信息."""
-    settings = await load_withdrawal_settings()
-    return MerchantTransferClient(
-        session,
-        merchant,
-        platform_keys,
-        transfer_scene_id=settings.transfer_scene_id,
-        report_infos=settings.report_infos,
-        pay_api_base_url=pay_api_base_url,
-        timeout=timeout,
-    )
 
 
 # --- the ledger side ----------------------------------------------------------------------------
@@ -341,6 +327,7 @@ async def pursue_withdrawal(
         openid=w.openid,
         amount_fen=w.amount_fen,
         remark=settings.remark,
+        scene=settings.scene,
         send=w.transfer_state in NOT_ANSWERED,
     )
     if bill is None:

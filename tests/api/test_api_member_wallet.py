@@ -299,3 +299,38 @@ async def test_concurrent_requests_and_approvals_move_the_money_once(
     _, wallet = await get(api, "/api/wallet", token)
     assert wallet["balances"]["cash_fen"] == 4000
     await books_balance()
+
+
+async def test_a_withdrawal_retried_by_the_payout_job_is_reported_as_a_withdrawal(
+    make_api: Callable[..., Any], fake_wechat: TestServer
+) -> None:
+    """The withdrawal-payouts job sends a member's bill under the withdrawal scene and its 报备信息
+    (the operator's, from the withdrawal settings), never the merchant statements' 1005."""
+    api = await make_api("postgres")
+    _, token = await with_cash(api)
+    scene = {  # the operator's (not the default 报备信息): read when the bill is sent
+        "transfer_scene_id": "1000",
+        "report_infos": [
+            {"info_type": "活动名称", "info_content": "年终返现"},
+            {"info_type": "奖励说明", "info_content": "排队返利提现"},
+        ],
+    }
+    await SettingDoc.create(name="withdrawal", config=scene)
+    bills = fake_bills(fake_wechat)
+    bills.error_next = 1  # the approval's bill never reaches WeChat: the job sends it again
+    _, asked = await withdraw(api, token, 1000)
+    status, pending = await decide(api, asked["withdrawal"]["id"], "approve")
+    assert status == 200 and pending["withdrawal"]["status"] == "paying", pending
+    assert bills.created() == []
+
+    status, ran = await post(api, "/api/admin/jobs/withdrawal-payouts/run", api.admin_token())
+    assert status == 200 and ran["job"]["status"] == "succeeded", ran
+    [bill] = bills.created()
+    assert bill.out_bill_no == asked["withdrawal"]["out_bill_no"]
+    assert (bill.scene_id, bill.report_infos) == (
+        "1000",
+        (("活动名称", "年终返现"), ("奖励说明", "排队返利提现")),
+    )
+    assert bill.remark == "返现提现"
+    assert (await Withdrawal.get(id=asked["withdrawal"]["id"])).status == "succeeded"
+    await books_balance()

@@ -19,7 +19,7 @@ from tests.wechat.wxtest_constants import (
     SECRET,
 )
 from wechat.pay_v3 import MerchantV3
-from wechat.transfer import MerchantTransferClient, SceneInfo
+from wechat.transfer import MerchantTransferClient
 from wechat_fake.server import FakeWeChatState, create_fake_wechat
 from wechat_fake.transfer import TRANSFER_KEY, FakeTransferState
 
@@ -77,11 +77,6 @@ async def transfers(keys) -> AsyncIterator[FakeTransfers]:
                 http,
                 merchant,
                 state.platform_keys,
-                transfer_scene_id="1005",
-                report_infos=(
-                    SceneInfo("岗位类型", "门店商家"),
-                    SceneInfo("报酬说明", "门店结算款"),
-                ),
                 pay_api_base_url=url,
                 timeout=CLIENT_TIMEOUT,
             )

@@ -9,7 +9,16 @@ import pytest
 from models import Entry, EntryStatus, JobRun, OutboxEvent
 from services.catalog.products import new_product
 from services.errors import NotFound
-from services.jobs import JOBS, Job, recent_runs, run_job, run_once, run_scheduled, slot_key
+from services.jobs import (
+    JOBS,
+    Job,
+    JobClients,
+    recent_runs,
+    run_job,
+    run_once,
+    run_scheduled,
+    slot_key,
+)
 from services.members.accounts import new_member
 from services.queues.clearing import ClearingSchedule, save_schedule
 from tests.member.support import buy, conserved, setup
@@ -68,8 +77,8 @@ async def test_an_operator_run_gets_a_slot_of_its_own(db):
 async def test_a_failed_run_is_recorded_and_only_an_operator_retries_it(db, monkeypatch):
     calls = []
 
-    async def flaky(now, slot):
-        calls.append(slot)
+    async def flaky(now, slot, clients):
+        calls.append(clients)
         if len(calls) == 1:
             raise RuntimeError("数据库暂时不可用")
         return {"done": True}
@@ -83,8 +92,10 @@ async def test_a_failed_run_is_recorded_and_only_an_operator_retries_it(db, monk
     assert (first.status, first.error) == ("failed", "RuntimeError: 数据库暂时不可用")
     assert (await run_scheduled("flaky", now=now)).ran is False  # the scheduler does not retry
     slot = await slot_for(now)
-    retry = await run_job("flaky", now=now, slot=slot)
+    operators = JobClients()  # the work gets whatever clients the caller passes
+    retry = await run_job("flaky", now=now, slot=slot, clients=operators)
     assert (retry.status, retry.changes) == ("succeeded", {"done": True})
+    assert calls[-1] is operators
     run = await JobRun.get(name="flaky", slot=slot_key(slot))
     assert (run.status, run.attempts, run.error, run.trigger) == ("succeeded", 2, "", "operator")
     assert (await run_job("flaky", now=now, slot=slot)).ran is False  # succeeded: never again

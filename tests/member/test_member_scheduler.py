@@ -19,7 +19,7 @@ from models import Entry, EntryStatus, JobRun, OutboxEvent
 from runtime.config import Settings
 from services.catalog.products import new_product
 from services.clock import LOCAL_TZ
-from services.jobs import JOBS
+from services.jobs import JOBS, JobClients
 from services.members.accounts import new_member
 from services.queues.clearing import ClearingKind, ClearingSchedule, latest_slot, save_schedule
 from tests.member.support import buy, conserved, orm_on, setup
@@ -50,7 +50,7 @@ NOW = datetime(2026, 11, 25, 10, 0, tzinfo=LOCAL_TZ)  # a Wednesday
     ],
 )
 async def test_the_clearing_job_fires_at_the_scheduled_beijing_time(schedule, fires):
-    scheduler = build_scheduler(Settings(), schedule)
+    scheduler = build_scheduler(Settings(), JobClients(), schedule)
     trigger = scheduler.get_job(CLEARING).trigger
     after = NOW if schedule.kind != ClearingKind.ONCE else NOW.replace(year=2098)
     fire = trigger.get_next_fire_time(None, after)
@@ -68,14 +68,14 @@ async def test_the_clearing_job_fires_at_the_scheduled_beijing_time(schedule, fi
 
 
 def test_no_clearing_job_while_it_is_off_or_a_one_off_time_is_long_past():
-    assert build_scheduler(Settings(), ClearingSchedule()).get_job(CLEARING) is None
+    assert build_scheduler(Settings(), JobClients(), ClearingSchedule()).get_job(CLEARING) is None
     past = ClearingSchedule(enabled=True, kind=ClearingKind.ONCE, once_at=datetime(2020, 1, 1))
     assert clearing_trigger(past) is None
-    assert build_scheduler(Settings()).get_job("refresh-schedules") is not None
+    assert build_scheduler(Settings(), JobClients()).get_job("refresh-schedules") is not None
 
 
 async def test_a_running_scheduler_follows_schedule_changes_in_the_database(db):
-    async with running_scheduler(Settings()) as scheduler:
+    async with running_scheduler(Settings(), JobClients()) as scheduler:
         assert scheduler.running and scheduler.get_job(CLEARING) is None
         refresh = scheduler.get_job("refresh-schedules")
         await save_schedule(ClearingSchedule(enabled=True, at=time(4, 0)))
@@ -108,7 +108,7 @@ async def test_two_schedulers_clear_a_slot_exactly_once(pg_url):
             if len(events) == 4:  # two schedulers × (the one-off job + its start-up catch-up)
                 all_done.set()
 
-        schedulers = [await load_scheduler(Settings()) for _ in range(2)]
+        schedulers = [await load_scheduler(Settings(), JobClients()) for _ in range(2)]
         for s in schedulers:
             s.add_listener(count, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
             s.start()
@@ -128,12 +128,14 @@ async def test_two_schedulers_clear_a_slot_exactly_once(pg_url):
 
 
 async def test_the_tick_runs_every_other_job_once_per_slot(db):
-    await run_due_jobs(Settings())
+    await run_due_jobs(JobClients())
     runs = {run.name: run for run in await JobRun.all()}
     assert set(runs) == set(JOBS) - {CLEARING}
-    # without [wechat_pay] nothing is paid or queried, and those runs say so
+    # without WeChat clients nothing is paid or queried, and those runs say so
     failed = {name: run.error for name, run in runs.items() if run.status != "succeeded"}
-    assert set(failed) <= {"merchant-payouts", "withdrawal-payouts", "reconciliation"}, failed
+    assert set(failed) == {"merchant-payouts", "withdrawal-payouts"}, failed
+    assert all("商家转账未配置" in error for error in failed.values()), failed
+    assert runs["reconciliation"].changes == {"skipped": "WeChat Pay is not configured"}
     first = await JobRun.all().count()
-    await run_due_jobs(Settings())  # the same slots: nothing runs again
+    await run_due_jobs(JobClients())  # the same slots: nothing runs again
     assert await JobRun.all().count() == first

@@ -17,6 +17,7 @@ from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.config import Settings
 from services.catalog.products import new_product
 from services.checks import check_conservation
+from services.jobs import JobClients
 from services.members.accounts import new_member
 from services.orders.lifecycle import Item, create_order, mark_paid, record_payment
 from services.queues.locks import WRITER_LOCK
@@ -157,7 +158,7 @@ async def test_a_backlog_left_by_a_stopped_process_is_applied_once_on_every_queu
 
 
 def test_every_scheduler_applies_the_backlog_at_start_and_periodically():
-    job = build_scheduler(Settings()).get_job("settlement-backlog")
+    job = build_scheduler(Settings(), JobClients()).get_job("settlement-backlog")
     assert job is not None and job.func is run_backlog
     assert job.trigger.interval.total_seconds() == BACKLOG_SECONDS
     assert job.next_run_time is not None  # due at once: what a stopped process left
