@@ -102,27 +102,7 @@ async def preload(url: str, *, waiting: int, members: int | None = None, seed: i
     conn = await asyncpg.connect(asyncpg_url(url))
     try:
         await conn.execute("SET session_replication_role = replica")
-        await conn.copy_records_to_table(
-            "member",
-            columns=(
-                "id",
-                "openid",
-                "nickname",
-                "avatar_url",
-                "level",
-                "referral_code",
-                "created_at",
-            ),
-            records=(
-                (i, f"bench-{i}", f"会员{i}", "", 0, f"B{i:012d}", T_PRELOAD)
-                for i in range(1, members + 1)
-            ),
-        )
-        await conn.copy_records_to_table(
-            "wallet",
-            columns=("member_id", "cash_fen", "points", "love_available", "love_frozen"),
-            records=((i, 0, 0, 0, 0) for i in range(1, members + 1)),
-        )
+        await _copy_members(conn, members)
         prices = {i + 1: p for i, p in enumerate(PRICES_FEN)}
         await conn.copy_records_to_table(
             "product",
@@ -145,15 +125,7 @@ async def preload(url: str, *, waiting: int, members: int | None = None, seed: i
                 (i, rng.randint(1, members), rng.choice(list(prices))) for i in range(start, stop)
             ]
             await _copy_settled(conn, queue_id, prices, rows)
-        for table in (
-            "member",
-            "product",
-            "orders",
-            "order_line",
-            "entry",
-            "extraction",
-            "posting",
-        ):
+        for table in LOADED:
             await conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                 f" COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
@@ -163,6 +135,26 @@ async def preload(url: str, *, waiting: int, members: int | None = None, seed: i
     finally:
         await conn.close()
     return Dataset(url, queue_id, prices, members, waiting)
+
+
+LOADED = ("member", "product", "orders", "order_line", "entry", "extraction", "posting")
+
+
+async def _copy_members(conn: asyncpg.Connection, members: int) -> None:
+    """Members with empty wallets."""
+    await conn.copy_records_to_table(
+        "member",
+        columns=("id", "openid", "nickname", "avatar_url", "level", "referral_code", "created_at"),
+        records=(
+            (i, f"bench-{i}", f"会员{i}", "", 0, f"B{i:012d}", T_PRELOAD)
+            for i in range(1, members + 1)
+        ),
+    )
+    await conn.copy_records_to_table(
+        "wallet",
+        columns=("member_id", "cash_fen", "points", "love_available", "love_frozen"),
+        records=((i, 0, 0, 0, 0) for i in range(1, members + 1)),
+    )
 
 
 async def _copy_settled(
@@ -206,31 +198,7 @@ async def _copy_settled(
     await conn.copy_records_to_table(
         "entry",
         columns=("id", *ENTRY_COLUMNS),
-        records=(
-            (
-                i,
-                queue_id,
-                i,
-                m,
-                i,
-                i,
-                f"product:{p}",
-                "2026-11-24",
-                prices[p],
-                REWARD_BP,
-                "base:default",
-                apply_bp(prices[p], REWARD_BP),
-                0,
-                "waiting",
-                True,
-                0,
-                None,
-                False,
-                when(i),
-                when(i),
-            )
-            for i, m, p in rows
-        ),
+        records=(_waiting_entry(i, queue_id, m, p, prices[p], when(i)) for i, m, p in rows),
     )
     await conn.copy_records_to_table(
         "extraction",
@@ -242,6 +210,16 @@ async def _copy_settled(
         columns=POSTING_COLUMNS,
         records=((*payment_posting(i, prices[p]), when(i)) for i, _, p in rows),
     )
+
+
+def _waiting_entry(
+    i: int, queue_id: int, member_id: int, product_id: int, price: int, at: datetime
+) -> tuple[object, ...]:
+    """Entry ``i`` (ENTRY_COLUMNS with its id): waiting at seq ``i``, nothing received yet."""
+    return (
+        i, queue_id, i, member_id, i, i, f"product:{product_id}", "2026-11-24", price, REWARD_BP,
+        "base:default", apply_bp(price, REWARD_BP), 0, "waiting", True, 0, None, False, at, at,
+    )  # fmt: skip
 
 
 ORDER_COLUMNS = (

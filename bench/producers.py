@@ -123,30 +123,21 @@ async def store_paid_orders(
             "pending_settlement",
             columns=PENDING_COLUMNS,
             records=[
-                (
-                    ds.queue_id,
-                    ln,
-                    o,
-                    m,
-                    apply_bp(price, EXTRACT_BP),
-                    True,
-                    "",
-                    price,
-                    REWARD_BP,
-                    "base:default",
-                    apply_bp(price, REWARD_BP),
-                    None,
-                    f"product:{p}",
-                    day,
-                    None,
-                    None,
-                    0,
-                    0,
-                    now,
-                )
-                for o, ln, m, p, price in rows
+                _pending(ds.queue_id, o, ln, m, p, price, day, now) for o, ln, m, p, price in rows
             ],
         )
+
+
+def _pending(
+    queue_id: int, order_id: int, line_id: int, member_id: int, product_id: int, price: int,
+    day: str, now: datetime,
+) -> tuple[object, ...]:  # fmt: skip
+    """The pending settlement (PENDING_COLUMNS) ``enqueue_order`` writes for a paid line."""
+    return (
+        queue_id, line_id, order_id, member_id, apply_bp(price, EXTRACT_BP), True, "", price,
+        REWARD_BP, "base:default", apply_bp(price, REWARD_BP), None, f"product:{product_id}", day,
+        None, None, 0, 0, now,
+    )  # fmt: skip
 
 
 async def produce_via_services(

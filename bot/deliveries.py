@@ -38,7 +38,7 @@ from tortoise.transactions import in_transaction
 from bot.channels import Claimed, Outcome, Result
 from bot.consent import exhaust_consent, use_consent
 from models import DeliveryStatus, Member, NotifierCursor, OutboxEvent
-from runtime.sql import dumps, execute, fetch, is_pg, loads, placeholders
+from runtime.sql import dumps, execute, fetch, is_pg, loads, marks, placeholders
 
 log = logging.getLogger(__name__)
 
@@ -226,12 +226,11 @@ async def release(ids: Sequence[int], lease_until: datetime) -> None:
     if not ids:
         return
     conn = _conn()
-    marks = ", ".join(f"${i}" for i in range(2, 2 + len(ids)))
     await execute(
         conn,
         "UPDATE notification_delivery SET status = 'pending', lease_until = NULL,"
         " attempts = attempts - 1"
-        f" WHERE status = 'sending' AND lease_until = $1 AND id IN ({marks})",
+        f" WHERE status = 'sending' AND lease_until = $1 AND id IN ({marks(2, len(ids))})",
         [lease_until, *ids],
     )
 

@@ -318,6 +318,25 @@ def _merchant_decided(p: Mapping[str, Any], n: Names) -> _Built:
     return "入驻审核结果", text, extra
 
 
+_BALANCE_NAMES = {
+    "cash": "返现余额",
+    "points": "积分",
+    "love_available": "爱心值",
+    "love_frozen": "冻结爱心值",
+}
+
+
+def _adjusted(p: Mapping[str, Any], n: Names) -> _Built:
+    balance = str(p.get("balance", "cash"))
+    name = _BALANCE_NAMES.get(balance, balance)
+    amount = int(p.get("amount", 0))
+    shown = f"{yuan(abs(amount))}元" if balance == "cash" else str(abs(amount))
+    verb = "增加" if amount > 0 else "扣减"
+    reason = str(p.get("reason") or "-")
+    text = f"您的{name}已由平台{verb}{shown}，原因：{reason}。"
+    return "余额调整", text, {"detail": f"{name}{verb}{shown}", "reason": reason}
+
+
 _BUILDERS = {
     "entry_joined": _joined,
     "lottery_available": _lottery_available,
@@ -333,6 +352,7 @@ _BUILDERS = {
     "commission_received": _commission,
     "dividend_received": _dividend,
     "withdrawal_result": _withdrawal,
+    "balance_adjusted": _adjusted,
     "merchant_application_decided": _merchant_decided,
     "statement_closed": _statement_closed,
     "statement_paid": _statement_paid,

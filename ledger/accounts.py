@@ -16,6 +16,7 @@ An account is named by text, so a posting needs no account row to refer to:
 | ``platform:cost`` | cash | what refunds of settled lines cost the platform (their extractions stay paid) |
 | ``platform:commissions`` | cash | commissions earned and still frozen |
 | ``platform:withdrawals`` | cash | withdrawals held, neither paid nor released yet |
+| ``platform:adjustments`` | cash | cash an operator gave members or took back by hand (with a reason) |
 | ``platform:points`` / ``platform:love`` | points / love | the issuer of points and love value |
 
 Value moves from the debit account to the credit account of a posting. An account's balance is
@@ -53,6 +54,7 @@ UNALLOCATED = "platform:unallocated"
 COST = "platform:cost"
 COMMISSIONS = "platform:commissions"
 WITHDRAWALS = "platform:withdrawals"
+ADJUSTMENTS = "platform:adjustments"
 POINTS_ISSUED = "platform:points"
 LOVE_ISSUED = "platform:love"
 
@@ -64,6 +66,7 @@ PLATFORM: dict[str, Unit] = {
     COST: Unit.CASH,
     COMMISSIONS: Unit.CASH,
     WITHDRAWALS: Unit.CASH,
+    ADJUSTMENTS: Unit.CASH,
     POINTS_ISSUED: Unit.POINTS,
     LOVE_ISSUED: Unit.LOVE,
 }

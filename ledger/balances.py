@@ -11,7 +11,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ledger.accounts import member
-from runtime.sql import fetch, is_pg
+from runtime.sql import fetch, is_pg, marks
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,10 @@ async def member_postings(
     each with ``balance`` (which one it moves) and ``signed`` (+ in, − out)."""
     accounts = [member(member_id, b) for b in balances]
     n = len(accounts)
-    debits = ", ".join(f"${i}" for i in range(1, n + 1))
-    credits = ", ".join(f"${i}" for i in range(n + 1, 2 * n + 1))
     rows = await fetch(
         connections.get("default"),
         "SELECT id, key, kind, debit, credit, unit, amount, order_id, entry_id, memo, created_at"
-        f" FROM posting WHERE (debit IN ({debits}) OR credit IN ({credits}))"
+        f" FROM posting WHERE (debit IN ({marks(1, n)}) OR credit IN ({marks(n + 1, n)}))"
         f" AND id < ${2 * n + 1} ORDER BY id DESC LIMIT ${2 * n + 2}",
         [*accounts, *accounts, before_id if before_id is not None else 2**62, limit],
     )

@@ -12,7 +12,7 @@ import dataclasses
 import difflib
 import tomllib
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from enum import Enum
@@ -284,42 +284,10 @@ def _convert(value: Any, tp: Any, default: Any, path: str) -> Any:
             raise TypeError(f"unsupported settings type {tp!r} at {path}")
         inner = default if dataclasses.is_dataclass(default) else None
         return _convert(value, options[0], inner, path)
-    if origin is Literal:
-        choices = get_args(tp)
-        if value not in choices:
-            raise InvalidValue(path, f"expected one of {_choices(choices)}, got {_describe(value)}")
-        return value
-    if isinstance(tp, type) and issubclass(tp, Enum):
-        choices = tuple(member.value for member in tp)
-        if value not in choices:
-            raise InvalidValue(path, f"expected one of {_choices(choices)}, got {_describe(value)}")
-        return tp(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise InvalidValue(path, f"expected true or false, got {_describe(value)}")
-        return value
-    if tp is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            hint = ""
-            if isinstance(value, float):
-                hint = " (amounts are whole fen, ratios whole basis points: 65% = 6500)"
-            raise InvalidValue(path, f"expected an integer, got {_describe(value)}{hint}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise InvalidValue(path, f"expected a string, got {_describe(value)}")
-        return value
-    if tp is time:
-        if isinstance(value, str):
-            try:
-                return time.fromisoformat(value)
-            except ValueError:
-                pass
-        if not isinstance(value, time):
-            raise InvalidValue(
-                path, f"expected a time of day like 08:30:00, got {_describe(value)}"
-            )
-        return value
+    if origin is Literal or (isinstance(tp, type) and issubclass(tp, Enum)):
+        return _choice(value, tp, path)
+    if tp in _SCALARS:
+        return _SCALARS[tp](value, path)
     if origin is tuple:
         args = get_args(tp)
         if len(args) != 2 or args[1] is not Ellipsis:
@@ -338,6 +306,50 @@ def _convert(value: Any, tp: Any, default: Any, path: str) -> Any:
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, default if dataclasses.is_dataclass(default) else None, path)
     raise TypeError(f"unsupported settings type {tp!r} at {path}")
+
+
+def _choice(value: Any, tp: Any, path: str) -> Any:
+    """A Literal's value or an Enum's member, refusing anything else with the choices."""
+    literal = get_origin(tp) is Literal
+    choices = get_args(tp) if literal else tuple(member.value for member in tp)
+    if value not in choices:
+        raise InvalidValue(path, f"expected one of {_choices(choices)}, got {_describe(value)}")
+    return value if literal else tp(value)
+
+
+def _bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidValue(path, f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def _int(value: Any, path: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        hint = ""
+        if isinstance(value, float):
+            hint = " (amounts are whole fen, ratios whole basis points: 65% = 6500)"
+        raise InvalidValue(path, f"expected an integer, got {_describe(value)}{hint}")
+    return value
+
+
+def _str(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidValue(path, f"expected a string, got {_describe(value)}")
+    return value
+
+
+def _time(value: Any, path: str) -> time:
+    if isinstance(value, str):
+        try:
+            return time.fromisoformat(value)
+        except ValueError:
+            pass
+    if not isinstance(value, time):
+        raise InvalidValue(path, f"expected a time of day like 08:30:00, got {_describe(value)}")
+    return value
+
+
+_SCALARS: dict[Any, Callable[[Any, str], Any]] = {bool: _bool, int: _int, str: _str, time: _time}
 
 
 def _convert_key(key: str, key_type: Any, path: str) -> Any:

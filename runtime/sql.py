@@ -25,6 +25,11 @@ def placeholders(conn: BaseDBAsyncClient, count: int, start: int = 1) -> list[st
     return ["?"] * count
 
 
+def marks(start: int, count: int) -> str:
+    """``$start, …`` for ``count`` parameters, e.g. an IN list (``bind`` adapts it to SQLite)."""
+    return ", ".join(f"${i}" for i in range(start, start + count))
+
+
 _PARAM = re.compile(r"\$(\d+)")
 
 

@@ -72,7 +72,8 @@ async def check_database(settings: Settings, out: TextIO) -> int:
     print(
         f"OK: conservation holds in {redact_url(url)}: {t['queues']} queue(s),"
         f" {t['entries']} entries, {yuan(t['extracted'])} extracted,"
-        f" {yuan(t['paid'])} paid out, {t['postings']} posting(s).",
+        f" {yuan(t['paid'])} paid out; the books balance: {t['postings']} posting(s) over"
+        f" {t['accounts']} account(s), each unit's accounts summing to zero.",
         file=out,
     )
     return 0

@@ -56,16 +56,17 @@ def modules() -> list[tuple[str, Path]]:
     return found
 
 
-def imports(source: str) -> list[tuple[int, str]]:
+def imports(source: str, known: frozenset[str] = frozenset()) -> list[tuple[int, str]]:
     """(line, imported module) for every import of a project package in ``source`` (the
-    project uses absolute imports only)."""
+    project uses absolute imports only). ``from a import b`` imports ``a.b`` when that is a
+    unit of LAYERS or one of the ``known`` modules."""
     out = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and not node.level:
             # `from server import cli` imports server.cli, a unit of its own
-            units = {f"{node.module}.{a.name}" for a in node.names} & UNITS
+            units = {f"{node.module}.{a.name}" for a in node.names} & (UNITS | known)
             names = [*sorted(units)] or [node.module or ""]
         else:
             continue
@@ -126,3 +127,41 @@ def test_the_check_allows_downward_and_own_package_imports():
 def test_the_command_line_sits_above_the_demo_it_starts():
     assert violations("server.app", "from demo.live import run\n") != []
     assert violations("demo.story", "from server.cli import main\n") != []
+
+
+def cycle_in(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of ``graph`` (module → modules it imports), or [] when there is none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(module: str) -> list[str]:
+        state[module] = 1
+        path.append(module)
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (found := visit(target)):
+                return found
+        path.pop()
+        state[module] = 2
+        return []
+
+    for module in sorted(graph):
+        if module not in state and (found := visit(module)):
+            return found
+    return []
+
+
+def test_no_import_cycles():
+    """No module imports itself back through others."""
+    names = frozenset(name for name, _ in MODULES)
+    graph = {
+        name: {t for _, t in imports(path.read_text(encoding="utf-8"), names) if t in names}
+        for name, path in MODULES
+    }
+    assert cycle_in(graph) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert cycle_in({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert cycle_in({"a": {"b"}, "b": set()}) == []

@@ -192,12 +192,17 @@ async def _migrate_to(url: str, target: str | None) -> None:
         await tortoise_migrate(config=tortoise_config(url), target=target, direction="forward")
 
 
-async def _at_0016(url: str, *extra: str) -> None:
-    await _migrate_to(url, BEFORE_0017)
+async def _migrated_with(url: str, target: str, *rows: str) -> None:
+    """``url`` migrated up to ``target`` (included), holding ``rows``."""
+    await _migrate_to(url, target)
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(url))
-        for statement in (*ROWS_0016, *extra):
+        for statement in rows:
             await ctx.db().execute_script(statement)
+
+
+async def _at_0016(url: str, *extra: str) -> None:
+    await _migrated_with(url, BEFORE_0017, *ROWS_0016, *extra)
 
 
 async def test_0017_moves_payouts_into_the_ledger_and_the_books_still_balance(
@@ -315,11 +320,7 @@ ROWS_0018 = (
 
 
 async def _at_0018(url: str, *extra: str) -> None:
-    await _migrate_to(url, BEFORE_0019)
-    async with TortoiseContext() as ctx:
-        await ctx.init(config=tortoise_config(url))
-        for statement in (*ROWS_0018, *extra):
-            await ctx.db().execute_script(statement)
+    await _migrated_with(url, BEFORE_0019, *ROWS_0018, *extra)
 
 
 async def test_0019_posts_every_movement_and_the_books_balance(empty_db_url: str) -> None:

@@ -31,6 +31,8 @@ async def totals() -> dict[str, int]:
         "SELECT (SELECT COUNT(*) FROM queue) AS queues, (SELECT COUNT(*) FROM entry) AS entries,"
         " (SELECT COALESCE(SUM(amount_fen), 0) FROM extraction) AS extracted,"
         " (SELECT COALESCE(SUM(amount), 0) FROM posting WHERE kind = 'payout') AS paid,"
-        " (SELECT COUNT(*) FROM posting) AS postings",
+        " (SELECT COUNT(*) FROM posting) AS postings,"
+        " (SELECT COUNT(*) FROM (SELECT debit FROM posting UNION SELECT credit FROM posting)"
+        " AS a) AS accounts",
     )
     return {k: int(v) for k, v in rows[0].items()}

@@ -120,8 +120,17 @@ async def _pay(
         return None
     run_id = int(rows[0]["id"])
     paid = [(m, amount) for m, amount in zip(members, parts, strict=True) if amount > 0]
+    await _pay_shares(conn, run_id, period.key, paid, now)
+    return run_id
+
+
+async def _pay_shares(
+    conn: BaseDBAsyncClient, run_id: int, period: str, paid: list[tuple[int, int]], now: datetime
+) -> None:
+    """Each shareholder's share: its row, its posting from sales to their cash, and the event
+    that tells them."""
     if not paid:
-        return run_id
+        return
     await insert_many(
         conn,
         "dividend_share",
@@ -132,31 +141,23 @@ async def _pay(
         conn,
         [
             Posting(
-                f"dividend:{period.key}:{m}",
+                f"dividend:{period}:{m}",
                 "dividend",
                 accounts.SALES,
                 accounts.member(m),
                 "cash",
                 amount,
-                memo=f"股东分红 {period.key}",
+                memo=f"股东分红 {period}",
             )
             for m, amount in paid
         ],
         now,
     )
-    await emit(
-        conn,
-        [
-            Event(
-                "dividend_received",
-                m,
-                {"period": period.key, "amount_fen": amount, "run_id": run_id},
-            )
-            for m, amount in paid
-        ],
-        now,
-    )
-    return run_id
+    events = [
+        Event("dividend_received", m, {"period": period, "amount_fen": amount, "run_id": run_id})
+        for m, amount in paid
+    ]
+    await emit(conn, events, now)
 
 
 async def completed_turnover(conn: BaseDBAsyncClient, start: datetime, end: datetime) -> int:

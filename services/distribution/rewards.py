@@ -41,7 +41,7 @@ from models import CommissionStatus, Order, OrderLine
 from rebate.distribution import Reward, commission_after_refund, plan_rewards
 from rebate.distribution_settings import DistributionSettings
 from rebate.settings import OrderSource
-from runtime.sql import as_datetime, execute, fetch
+from runtime.sql import as_datetime, execute, fetch, insert_many, marks
 from services.distribution import team
 from services.distribution.settings import load_distribution
 from services.merchants import settlement as merchant_settlement
@@ -61,11 +61,6 @@ COMMISSION_COLUMNS = (
     "release_at",
     "created_at",
 )
-
-
-def dollars(start: int, count: int) -> str:
-    """``$start, …`` placeholders (``runtime.sql.bind`` turns them into SQLite's ``?``)."""
-    return ", ".join(f"${i}" for i in range(start, start + count))
 
 
 async def on_order_settled(conn: BaseDBAsyncClient, order: Order, now: datetime) -> None:
@@ -132,6 +127,7 @@ async def _write_commissions(
     settings: DistributionSettings,
     now: datetime,
 ) -> None:
+    """The order's rewards as frozen commissions, each once (its key), posted and told."""
     if not rewards:
         return
     release_at = (
@@ -154,39 +150,28 @@ async def _write_commissions(
         )
         for r in rewards
     ]
-    width = len(COMMISSION_COLUMNS)
-    marks = ", ".join(f"({dollars(1 + i * width, width)})" for i in range(len(rows)))
-    written = await fetch(
-        conn,
-        f"INSERT INTO commission ({', '.join(COMMISSION_COLUMNS)}) VALUES {marks}"
-        " ON CONFLICT (key) DO NOTHING RETURNING key, member_id, kind, amount_fen",
-        [v for row in rows for v in row],
-    )
-    earned = [
-        Posting(
-            f"commission:{w['key']}",
+    written = await insert_many(
+        conn, "commission", COMMISSION_COLUMNS, rows,
+        returning="key, member_id, kind, amount_fen", on_conflict="(key) DO NOTHING",
+    )  # fmt: skip
+    await post(conn, [_earned(order.id, w["key"], int(w["amount_fen"])) for w in written], now)
+    events = [
+        Event(
             "commission_earned",
-            accounts.SALES,
-            accounts.COMMISSIONS,
-            "cash",
-            int(w["amount_fen"]),
-            order.id,
+            int(w["member_id"]),
+            {"order_id": order.id, "kind": w["kind"], "amount_fen": int(w["amount_fen"])},
         )
         for w in written
     ]
-    await post(conn, earned, now)
-    await emit(
-        conn,
-        [
-            Event(
-                "commission_earned",
-                int(w["member_id"]),
-                {"order_id": order.id, "kind": w["kind"], "amount_fen": int(w["amount_fen"])},
-            )
-            for w in written
-        ],
-        now,
-    )
+    await emit(conn, events, now)
+
+
+def _earned(order_id: int, key: str, amount: int) -> Posting:
+    """A commission earned waits, frozen, in the platform's frozen commissions."""
+    return Posting(
+        f"commission:{key}", "commission_earned", accounts.SALES, accounts.COMMISSIONS, "cash",
+        amount, order_id,
+    )  # fmt: skip
 
 
 async def on_line_refunded(conn: BaseDBAsyncClient, line: OrderLine, now: datetime) -> None:
@@ -297,7 +282,7 @@ async def _release(conn: BaseDBAsyncClient, ids: list[int], now: datetime) -> tu
     rows = await fetch(
         conn,
         "UPDATE commission SET status = $1, released_at = $2"
-        f" WHERE id IN ({dollars(3, len(ids))}) AND status = 'frozen'"
+        f" WHERE id IN ({marks(3, len(ids))}) AND status = 'frozen'"
         " RETURNING id, key, member_id, order_id, kind, amount_fen",
         [CommissionStatus.RELEASED.value, now, *ids],
     )

@@ -52,7 +52,7 @@ from models import (
 )
 from rebate.settings import OrderSource
 from rebate.store_commission import clawback, net_of_commission
-from runtime.sql import execute, fetch
+from runtime.sql import execute, fetch, marks
 from services.clock import LOCAL_TZ, local
 from services.distribution.settings import load_distribution
 from services.errors import NotFound
@@ -127,10 +127,9 @@ async def credit_order(conn: BaseDBAsyncClient, order: Order, now: datetime) -> 
 async def _insert_credit(conn: BaseDBAsyncClient, row: tuple[object, ...], now: datetime) -> None:
     """The credit row, once (by its key), and its posting: a credit moves what the store is owed
     from sales to the store's payable; a clawback (negative) takes it back."""
-    marks = ", ".join(f"${i}" for i in range(1, len(CREDIT_COLUMNS) + 1))
     written = await fetch(
         conn,
-        f"INSERT INTO store_credit ({', '.join(CREDIT_COLUMNS)}) VALUES ({marks})"
+        f"INSERT INTO store_credit ({', '.join(CREDIT_COLUMNS)}) VALUES ({marks(1, len(CREDIT_COLUMNS))})"
         " ON CONFLICT (key) DO NOTHING RETURNING key, store_id, order_id, amount_fen",
         list(row),
     )
@@ -161,24 +160,7 @@ async def on_line_refunded(
     credit = rows[0]
     bp = int(credit["commission_bp"])
     if credit["status"] == CreditStatus.OPEN.value and paid_after < int(credit["paid_fen"]):
-        commission, amount = net_of_commission(paid_after, bp)
-        changed = await execute(
-            conn,
-            "UPDATE store_credit SET paid_fen = $1, commission_fen = $2, amount_fen = $3,"
-            " status = $4, updated_at = $5 WHERE id = $6 AND status = 'open'",
-            [
-                paid_after,
-                commission,
-                amount,
-                (CreditStatus.OPEN if paid_after > 0 else CreditStatus.REVERSED).value,
-                now,
-                credit["id"],
-            ],
-        )
-        if changed:
-            reduced = int(credit["amount_fen"]) - amount
-            if reduced:
-                await post(conn, [_reduction(credit, line, reduced)], now)
+        if await _reduce_open_credit(conn, credit, line, paid_after, now):
             return
     # Stated already (or just now, by a closing job): take the difference back later.
     accounted = await fetch(
@@ -208,6 +190,34 @@ async def on_line_refunded(
         ),
         now,
     )
+
+
+async def _reduce_open_credit(
+    conn: BaseDBAsyncClient,
+    credit: Mapping[str, Any],
+    line: OrderLine,
+    paid_after: int,
+    now: datetime,
+) -> bool:
+    """An open credit is recomputed on what is left of the order (reversed when nothing is)
+    and the difference posted back; False when a closing job stated it first."""
+    commission, amount = net_of_commission(paid_after, int(credit["commission_bp"]))
+    changed = await execute(
+        conn,
+        "UPDATE store_credit SET paid_fen = $1, commission_fen = $2, amount_fen = $3,"
+        " status = $4, updated_at = $5 WHERE id = $6 AND status = 'open'",
+        [
+            paid_after,
+            commission,
+            amount,
+            (CreditStatus.OPEN if paid_after > 0 else CreditStatus.REVERSED).value,
+            now,
+            credit["id"],
+        ],
+    )
+    if changed and int(credit["amount_fen"]) > amount:
+        await post(conn, [_reduction(credit, line, int(credit["amount_fen"]) - amount)], now)
+    return bool(changed)
 
 
 def _reduction(credit: Mapping[str, Any], line: OrderLine, amount: int) -> Posting:

@@ -63,36 +63,10 @@ async def create_order(
     if not await Member.exists(id=member_id):
         raise NotFound("会员不存在")
     check_fen(deduction_fen, field="deduction_fen", allow_zero=True)
-    lines: list[tuple[int | None, int, int]] = []  # product, quantity, price
     if source == OrderSource.CASHIER:
-        if items:
-            raise InvalidAmount("收银台买单不能包含商品", field="items")
-        if store_id is None or not await Cashier.exists(store_id=store_id):
-            raise NotFound("门店收银台不存在", field="store_id")
-        lines.append(
-            (None, 1, check_fen(amount_fen if amount_fen is not None else 0, field="amount_fen"))
-        )
+        lines = await _cashier_line(items, store_id, amount_fen)
     else:
-        if not items:
-            raise InvalidAmount("订单至少需要一件商品", field="items")
-        if amount_fen is not None:
-            raise InvalidAmount("商品订单的金额由商品价格决定", field="amount_fen")
-        for item in items:
-            if not isinstance(item.quantity, int) or not 1 <= item.quantity <= MAX_QUANTITY:
-                raise InvalidAmount(f"商品数量必须在 1–{MAX_QUANTITY} 之间", field="quantity")
-            product = await Product.get_or_none(id=item.product_id)
-            if product is None or not product.listed:
-                raise NotFound(f"商品 {item.product_id} 不存在或已下架", field="product_id")
-            if source == OrderSource.MALL and product.kind == ProductKind.STORE:
-                raise NotAllowed("门店商品不能在商城订单中购买", field="product_id")
-            if source == OrderSource.STORE:
-                if product.kind != ProductKind.STORE:
-                    raise NotAllowed("门店订单只能购买门店商品", field="product_id")
-                if store_id is None:
-                    store_id = product.store_id
-                if product.store_id != store_id:
-                    raise NotAllowed("一个门店订单只能包含同一门店的商品", field="product_id")
-            lines.append((product.id, item.quantity, product.price_fen * item.quantity))
+        lines, store_id = await _goods_lines(source, items, store_id, amount_fen)
     total = sum(price for _, _, price in lines)
     if deduction_fen > total:
         raise InvalidAmount("抵扣金额不能超过订单金额", field="deduction_fen")
@@ -122,6 +96,49 @@ async def create_order(
             ]
         )
     return order
+
+
+Line = tuple[int | None, int, int]  # product, quantity, price
+
+
+async def _cashier_line(
+    items: list[Item] | None, store_id: int | None, amount_fen: int | None
+) -> list[Line]:
+    """A cashier order is one amount paid to a store's cashier."""
+    if items:
+        raise InvalidAmount("收银台买单不能包含商品", field="items")
+    if store_id is None or not await Cashier.exists(store_id=store_id):
+        raise NotFound("门店收银台不存在", field="store_id")
+    return [(None, 1, check_fen(amount_fen if amount_fen is not None else 0, field="amount_fen"))]
+
+
+async def _goods_lines(
+    source: OrderSource, items: list[Item] | None, store_id: int | None, amount_fen: int | None
+) -> tuple[list[Line], int | None]:
+    """The lines of a goods order and its store: mall orders buy self-operated and supplier
+    goods, store orders one store's goods."""
+    if not items:
+        raise InvalidAmount("订单至少需要一件商品", field="items")
+    if amount_fen is not None:
+        raise InvalidAmount("商品订单的金额由商品价格决定", field="amount_fen")
+    lines: list[Line] = []
+    for item in items:
+        if not isinstance(item.quantity, int) or not 1 <= item.quantity <= MAX_QUANTITY:
+            raise InvalidAmount(f"商品数量必须在 1–{MAX_QUANTITY} 之间", field="quantity")
+        product = await Product.get_or_none(id=item.product_id)
+        if product is None or not product.listed:
+            raise NotFound(f"商品 {item.product_id} 不存在或已下架", field="product_id")
+        if source == OrderSource.MALL and product.kind == ProductKind.STORE:
+            raise NotAllowed("门店商品不能在商城订单中购买", field="product_id")
+        if source == OrderSource.STORE:
+            if product.kind != ProductKind.STORE:
+                raise NotAllowed("门店订单只能购买门店商品", field="product_id")
+            if store_id is None:
+                store_id = product.store_id
+            if product.store_id != store_id:
+                raise NotAllowed("一个门店订单只能包含同一门店的商品", field="product_id")
+        lines.append((product.id, item.quantity, product.price_fen * item.quantity))
+    return lines, store_id
 
 
 def new_out_trade_no() -> str:

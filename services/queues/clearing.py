@@ -28,7 +28,7 @@ from tortoise.transactions import in_transaction
 
 from models import EntryStatus, JobSetting
 from rebate.errors import InvalidSetting
-from runtime.sql import execute, fetch
+from runtime.sql import execute, fetch, marks
 from services.clock import LOCAL_TZ
 from services.outbox import Event, emit
 from services.queues.locks import lock_queue
@@ -234,10 +234,9 @@ async def _clear_queue(
             if not rows:
                 return
             ids = [int(r["id"]) for r in rows]
-            marks = ", ".join(f"${i}" for i in range(4, 4 + len(ids)))
             await execute(
                 conn,
-                f"UPDATE entry SET status = $1, updated_at = $2 WHERE status = $3 AND id IN ({marks})",
+                f"UPDATE entry SET status = $1, updated_at = $2 WHERE status = $3 AND id IN ({marks(4, len(ids))})",
                 [EntryStatus.CLEARED.value, now, EntryStatus.WAITING.value, *ids],
             )
             await execute(

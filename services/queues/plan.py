@@ -150,50 +150,12 @@ async def enqueue_order(
     paid_at = local(order.paid_at or now)
     rows: list[tuple[Any, ...]] = []
     inert: list[int] = []
-    queues: set[int] = set()
     for line in lines:
-        rules = await rules_for_line(order, line, base)
-        # 抵扣订单开关 is about the order: under `exclude`, no line of an order that used points /
-        # love value gets an entry, whatever its own share of the deduction rounded to.
-        verdict = line_verdict(
-            base, rules.target, paid_at_local=paid_at, deduction_fen=order.deduction_fen
-        )
-        if not verdict.extracts:
+        row = await _pending_row(conn, order, line, member, base, paid_at, now)
+        if row is None:
             inert.append(line.id)
-            continue
-        choice: RatioChoice = ratio_for(
-            order.source,
-            rules.layers,
-            level=member.level,
-            spend_by_days=await spend_by_days(conn, order, rules.layers, now),
-        )
-        key = queue_key_for(order.source, base, product_id=line.product_id, store_id=order.store_id)
-        queue_id = await ensure_queue(conn, key, now)
-        queues.add(queue_id)
-        rr = rules.random_return
-        rows.append(
-            (
-                queue_id,
-                line.id,
-                order.id,
-                order.member_id,
-                apply_bp(line.paid_fen, rules.extract_bp),
-                verdict.joins,
-                verdict.reason,
-                line.paid_fen,
-                choice.ratio_bp,
-                choice.source,
-                apply_bp(line.paid_fen, choice.ratio_bp),
-                _lottery_doc(choice),
-                rules.limit_target,
-                paid_at.date().isoformat(),
-                rules.target.limits.per_day,
-                rules.target.limits.total,
-                rr.cash_places if rr else 0,
-                rr.points_places if rr else 0,
-                now,
-            )
-        )
+        else:
+            rows.append(row)
     if rows:
         await insert_many(conn, "pending_settlement", PENDING_COLUMNS, rows)
         await (
@@ -204,7 +166,57 @@ async def enqueue_order(
     if inert:
         await OrderLine.filter(id__in=inert).using_db(conn).update(status=LineStatus.SETTLED)
     await on_order_settled(conn, order, now)  # referral, team and 招商 rewards; store credit
-    return queues
+    return {int(r[0]) for r in rows}
+
+
+async def _pending_row(
+    conn: BaseDBAsyncClient,
+    order: Order,
+    line: OrderLine,
+    member: Member,
+    base: BaseSettings,
+    paid_at: datetime,
+    now: datetime,
+) -> tuple[Any, ...] | None:
+    """The line's pending settlement (PENDING_COLUMNS): its queue, extraction, whether it may
+    join, its ratio and where it came from; None when it extracts nothing (no queue effect)."""
+    rules = await rules_for_line(order, line, base)
+    # 抵扣订单开关 is about the order: under `exclude`, no line of an order that used points /
+    # love value gets an entry, whatever its own share of the deduction rounded to.
+    verdict = line_verdict(
+        base, rules.target, paid_at_local=paid_at, deduction_fen=order.deduction_fen
+    )
+    if not verdict.extracts:
+        return None
+    choice: RatioChoice = ratio_for(
+        order.source,
+        rules.layers,
+        level=member.level,
+        spend_by_days=await spend_by_days(conn, order, rules.layers, now),
+    )
+    key = queue_key_for(order.source, base, product_id=line.product_id, store_id=order.store_id)
+    rr = rules.random_return
+    return (
+        await ensure_queue(conn, key, now),
+        line.id,
+        order.id,
+        order.member_id,
+        apply_bp(line.paid_fen, rules.extract_bp),
+        verdict.joins,
+        verdict.reason,
+        line.paid_fen,
+        choice.ratio_bp,
+        choice.source,
+        apply_bp(line.paid_fen, choice.ratio_bp),
+        _lottery_doc(choice),
+        rules.limit_target,
+        paid_at.date().isoformat(),
+        rules.target.limits.per_day,
+        rules.target.limits.total,
+        rr.cash_places if rr else 0,
+        rr.points_places if rr else 0,
+        now,
+    )
 
 
 def _lottery_doc(choice: RatioChoice) -> str | None:

@@ -22,7 +22,7 @@ from rebate.book import QueueBook, Waiting
 from rebate.random_return import GroupCursor, RandomSource
 from rebate.settings import BaseSettings, Limits, PayoutOrder, RandomReturn
 from rebate.settlement import NO_LIMITS, BatchResult, SettlingLine, settle_batch
-from runtime.sql import execute, fetch, insert_many, is_pg, sql
+from runtime.sql import execute, fetch, insert_many, is_pg, marks, sql
 from services.outbox import COLUMNS as OUTBOX_COLUMNS
 from services.queues import pg_bulk
 from services.queues import settled_rows as settled
@@ -173,7 +173,7 @@ async def _completed_orders(conn: BaseDBAsyncClient, order_ids: set[int]) -> set
     pg_bulk.completed_orders share-locks them)."""
     ids = sorted(order_ids)
     rows = await fetch(
-        conn, f"SELECT id, status FROM orders WHERE id IN ({_in_list(conn, len(ids), 1)})", ids
+        conn, f"SELECT id, status FROM orders WHERE id IN ({marks(1, len(ids))})", ids
     )
     return {int(r["id"]) for r in rows if r["status"] == "completed"}
 
@@ -317,23 +317,31 @@ async def _write(
     await insert_many(conn, "outbox_event", OUTBOX_COLUMNS, money.events)
 
     # 3. Queue counters, pending rows and lines.
+    await _close_batch(conn, queue_id, pending, book, result)
+
+
+async def _close_batch(
+    conn: BaseDBAsyncClient,
+    queue_id: int,
+    pending: Sequence[Mapping[str, Any]],
+    book: QueueBook,
+    result: BatchResult,
+) -> None:
+    """The queue's counters after the batch; its pending rows go, its lines are settled."""
     await execute(
         conn, settled.QUEUE_COUNTERS_SQL, settled.queue_counter_args(queue_id, book, result)
     )
     ids = [int(p["id"]) for p in pending]
     await execute(
         conn,
-        f"DELETE FROM pending_settlement WHERE id IN ({_in_list(conn, len(ids), 1)})",
+        f"DELETE FROM pending_settlement WHERE id IN ({marks(1, len(ids))})",
         ids,
     )
     line_ids = [int(p["line_id"]) for p in pending]
     await execute(
         conn,
-        f"UPDATE order_line SET status = 'settled' WHERE status = 'settling' AND id IN ({_in_list(conn, len(line_ids), 1)})",
+        f"UPDATE order_line SET status = 'settled' WHERE status = 'settling' AND id IN ({marks(1, len(line_ids))})",
         line_ids,
     )
 
 
-def _in_list(conn: BaseDBAsyncClient, n: int, start: int) -> str:
-    """``$start, …`` for an IN list of ``n`` values (``bind`` adapts it to SQLite)."""
-    return ", ".join(f"${i}" for i in range(start, start + n))

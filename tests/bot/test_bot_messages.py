@@ -54,3 +54,16 @@ def test_kinds_nobody_is_told_about_render_nothing():
     assert render("something_new", {}, names=Names(), at=T0) == render(
         "operator_alert", {"text": ""}, names=Names(), at=T0
     )
+
+
+def test_a_manual_adjustment_tells_the_member_what_moved_and_why():
+    given = render(
+        "balance_adjusted", {"balance": "cash", "amount": 1500, "reason": "客服补偿"},
+        names=Names(), at=T0,
+    ).member  # fmt: skip
+    taken = render(
+        "balance_adjusted", {"balance": "points", "amount": -30, "reason": "误发"},
+        names=Names(), at=T0,
+    ).member  # fmt: skip
+    assert given is not None and "返现余额已由平台增加15.00元，原因：客服补偿" in given.text
+    assert taken is not None and "积分已由平台扣减30，原因：误发" in taken.text
