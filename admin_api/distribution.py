@@ -20,11 +20,11 @@ from aiohttp import web
 
 from models import ApplicationStatus, MerchantApplication
 from services.clock import utcnow
-from services.distribution.promoter import Page, page_window
 from services.distribution.settings import from_doc, load_distribution, to_doc
 from services.distribution.team import set_team_level
 from services.jobs import JOBS, JobClients, run_job
 from services.merchants.onboarding import (
+    applications_for_review,
     approve_application,
     invite_scene,
     reject_application,
@@ -33,9 +33,8 @@ from services.merchants.onboarding import (
 )
 from web.auth import OPERATOR
 from web.common import application_json, mini_program_code
-from web.errors import ApiError
 from web.keys import WECHAT
-from web.query import json_reply, page_json, paged, paging
+from web.query import PAGE_PARAMS, PAGING, json_reply, page_args, page_reply, paged, query_choice
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import APPLICATION, ID, INT, INVITE_QR, QR_RESPONSES, STRING, Schema, obj
 
@@ -65,7 +64,7 @@ GUARDRAIL_REFUSAL = Reply("门店支出将超过佣金（未确认 acknowledge�
 
 # --- merchant applications ------------------------------------------------------------------------
 
-STATUS_FILTER = [*(s.value for s in ApplicationStatus), "all"]
+STATUS_FILTER = (*(s.value for s in ApplicationStatus), "all")
 ADMIN_APPLICATION = obj({**APPLICATION["properties"], "applicant_id": INT, "decided_by": STRING})
 
 
@@ -80,29 +79,20 @@ def admin_application_json(app: MerchantApplication) -> dict[str, Any]:
 @routes.get(
     "/api/admin/merchant-applications",
     summary="商家入驻申请列表",
-    description="?status=pending (default) | approved | rejected | all; oldest pending first, "
-    "else newest first. Paged: ?page=1&size=20 (size 1–50).",
+    description="?status=pending (default) | approved | rejected | all; pending ones oldest "
+    "first (the order to decide them in), else newest first. " + PAGING,
     tags=("admin",),
     auth="admin",
+    query_params={"status": {"type": "string", "enum": list(STATUS_FILTER)}, **PAGE_PARAMS},
     responses={200: Reply("申请", paged(ADMIN_APPLICATION)), 400: Reply("参数无效")},
 )
 async def admin_applications(request: web.Request) -> web.Response:
-    status = request.query.get("status", "pending")
-    if status not in STATUS_FILTER:
-        raise ApiError(
-            400,
-            "invalid_field",
-            f"status 必须是以下之一：{'、'.join(STATUS_FILTER)}",
-            field="status",
-        )
-    page, size = paging(request)
-    limit, offset = page_window(page, size)
-    query = (
-        MerchantApplication.all() if status == "all" else MerchantApplication.filter(status=status)
+    status = query_choice(request, "status", STATUS_FILTER) or ApplicationStatus.PENDING.value
+    cursor, limit = page_args(request)
+    found = await applications_for_review(
+        None if status == "all" else ApplicationStatus(status), cursor=cursor, limit=limit
     )
-    rows = await query.order_by("id" if status == "pending" else "-id").offset(offset).limit(limit)
-    found = Page([admin_application_json(a) for a in rows], page, size, await query.count())
-    return json_reply(page_json(found))
+    return page_reply(found.map(admin_application_json))
 
 
 @routes.post(

@@ -14,9 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
+from models import JobRun
 from services.clock import utcnow
 from services.jobs import JOBS, recent_runs
-from services.queues.economics import ESTIMATE_NOTE, queue_economics
+from services.queues.economics import ESTIMATE_NOTE, QueueEconomics, queue_economics
 from services.settings.changes import (
     SECTIONS,
     UNCHANGED,
@@ -28,7 +29,7 @@ from services.settings.changes import (
     read_target,
 )
 from web.auth import OPERATOR
-from web.query import optional_int, page_args, query_choice, query_int
+from web.query import PAGE_PARAMS, PAGING, optional_int, page_args, page_reply, paged, query_choice
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import ID, INT, STRING, TIME, Schema, obj
 
@@ -181,42 +182,31 @@ TARGET_BODY = obj(
     }
 )
 TARGET_REPLY = obj({"target": obj({"enabled": BOOL, "settings": nullable(ANY_OBJECT)})})
-AUDIT_REPLY = obj(
-    {
-        "audit": {
-            "type": "array",
-            "items": obj(
-                {
-                    "id": INT,
-                    "operator": STRING,
-                    "section": STRING,
-                    "target": STRING,
-                    "old": nullable(ANY_OBJECT),
-                    "new": nullable(ANY_OBJECT),
-                    "created_at": TIME,
-                }
-            ),
-        },
-        "next_cursor": NULL_INT,
-    }
+AUDIT_REPLY = paged(
+    obj(
+        {
+            "id": INT,
+            "operator": STRING,
+            "section": STRING,
+            "target": STRING,
+            "old": nullable(ANY_OBJECT),
+            "new": nullable(ANY_OBJECT),
+            "created_at": TIME,
+        }
+    )
 )
-ECONOMICS_REPLY = obj(
-    {
-        "queues": {
-            "type": "array",
-            "items": obj(
-                {
-                    "queue_id": INT,
-                    "key": STRING,
-                    "waiting_entries": INT,
-                    "outstanding_fen": INT,
-                    "inflow_fen": obj({"1": INT, "7": INT, "30": INT}),
-                    "until_newest_full_seconds": NULL_INT,
-                }
-            ),
-        },
-        "note": STRING,
-    }
+ECONOMICS_REPLY = paged(
+    obj(
+        {
+            "queue_id": INT,
+            "key": STRING,
+            "waiting_entries": INT,
+            "outstanding_fen": INT,
+            "inflow_fen": obj({"1": INT, "7": INT, "30": INT}),
+            "until_newest_full_seconds": NULL_INT,
+        }
+    ),
+    note=STRING,
 )
 JOB_RUN = obj(
     {
@@ -232,7 +222,7 @@ JOB_RUN = obj(
         "error": STRING,
     }
 )
-RUNS_REPLY = obj({"runs": {"type": "array", "items": JOB_RUN}})
+RUNS_REPLY = paged(JOB_RUN)
 REFUSED = {400: Reply("设置不合规（field 指明哪一项），未保存任何内容")}
 
 
@@ -333,77 +323,83 @@ async def enable_rebate_everywhere(request: web.Request) -> web.Response:
     "/api/admin/audit",
     summary="运营：设置变更记录（谁、何时、旧值、新值）",
     description="`section` (base, clearing, display, withdrawal, product, store, cashier, "
-    "withdrawal_decision) "
-    "and `target` (e.g. store:3) filter; newest first, paged by `cursor`.",
+    "withdrawal_decision) and `target` (e.g. store:3) filter; newest first. " + PAGING,
     tags=("admin",),
     auth="admin",
-    responses={200: Reply("变更记录", AUDIT_REPLY)},
+    query_params={"section": STRING, "target": STRING, **PAGE_PARAMS},
+    responses={200: Reply("变更记录", AUDIT_REPLY), 400: Reply("分页参数无效")},
 )
 async def admin_audit(request: web.Request) -> web.Response:
     cursor, limit = page_args(request)
-    rows, more = await audit_trail(
+    page = await audit_trail(
         section=request.query.get("section") or None,
         target=request.query.get("target") or None,
         cursor=cursor,
         limit=limit,
     )
-    return web.json_response({"audit": rows, "next_cursor": more})
+    return page_reply(page)
 
 
 @routes.get(
     "/api/admin/queues/economics",
     summary="运营：队列经济（待还总额、流入、预计时间）",
-    description="Per queue (or `queue_id`): waiting entries, outstanding entitlement, inflow "
-    "over 1 / 7 / 30 days, and the projected time until its newest entry is full at the "
-    "7-day rate (null: nothing flowed in). An estimate, not a promise.",
+    description="Per queue (or `queue_id`), in the order the queues were made: waiting "
+    "entries, outstanding entitlement, inflow over 1 / 7 / 30 days, and the projected time "
+    "until its newest entry is full at the 7-day rate (null: nothing flowed in). An estimate, "
+    "not a promise. " + PAGING,
     tags=("admin",),
     auth="admin",
-    responses={200: Reply("队列经济", ECONOMICS_REPLY)},
+    query_params={"queue_id": ID, **PAGE_PARAMS},
+    responses={200: Reply("队列经济", ECONOMICS_REPLY), 400: Reply("查询参数无效")},
 )
 async def admin_economics(request: web.Request) -> web.Response:
-    rows = await queue_economics(now=utcnow(), queue_id=optional_int(request, "queue_id"))
-    queues: list[dict[str, Any]] = [
-        {
-            "queue_id": q.queue_id,
-            "key": q.key,
-            "waiting_entries": q.waiting_entries,
-            "outstanding_fen": q.outstanding_fen,
-            "inflow_fen": {str(days): fen for days, fen in q.inflow_fen.items()},
-            "until_newest_full_seconds": None
-            if q.until_newest_full is None
-            else int(q.until_newest_full.total_seconds()),
-        }
-        for q in rows
-    ]
-    return web.json_response({"queues": queues, "note": ESTIMATE_NOTE})
+    cursor, limit = page_args(request)
+    page = await queue_economics(
+        now=utcnow(), queue_id=optional_int(request, "queue_id"), cursor=cursor, limit=limit
+    )
+    return page_reply(page.map(economics_json), note=ESTIMATE_NOTE)
+
+
+def economics_json(q: QueueEconomics) -> dict[str, Any]:
+    return {
+        "queue_id": q.queue_id,
+        "key": q.key,
+        "waiting_entries": q.waiting_entries,
+        "outstanding_fen": q.outstanding_fen,
+        "inflow_fen": {str(days): fen for days, fen in q.inflow_fen.items()},
+        "until_newest_full_seconds": None
+        if q.until_newest_full is None
+        else int(q.until_newest_full.total_seconds()),
+    }
 
 
 @routes.get(
     "/api/admin/jobs/runs",
     summary="运营：定时任务运行记录",
+    description="`name` filters; the latest first by start time (a retried run moves up). "
+    + PAGING,
     tags=("admin",),
     auth="admin",
-    responses={200: Reply("最近的运行（新的在前）", RUNS_REPLY)},
+    query_params={"name": {"type": "string", "enum": sorted(JOBS)}, **PAGE_PARAMS},
+    responses={200: Reply("最近的运行（新的在前）", RUNS_REPLY), 400: Reply("查询参数无效")},
 )
 async def admin_job_runs(request: web.Request) -> web.Response:
     name = query_choice(request, "name", tuple(sorted(JOBS)))
-    runs = await recent_runs(name, limit=query_int(request, "limit", 20, low=1, high=100))
-    return web.json_response(
-        {
-            "runs": [
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "slot": r.slot,
-                    "trigger": r.trigger,
-                    "status": r.status.value,
-                    "attempts": r.attempts,
-                    "started_at": r.started_at.isoformat(),
-                    "finished_at": r.finished_at.isoformat() if r.finished_at else None,
-                    "changes": r.changes,
-                    "error": r.error,
-                }
-                for r in runs
-            ]
-        }
-    )
+    cursor, limit = page_args(request)
+    runs = await recent_runs(name, cursor=cursor, limit=limit)
+    return page_reply(runs.map(job_run_json))
+
+
+def job_run_json(r: JobRun) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "name": r.name,
+        "slot": r.slot,
+        "trigger": r.trigger,
+        "status": r.status.value,
+        "attempts": r.attempts,
+        "started_at": r.started_at.isoformat(),
+        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        "changes": r.changes,
+        "error": r.error,
+    }

@@ -17,13 +17,14 @@ from services.wallets.withdrawals import (
 from web.auth import OPERATOR
 from web.errors import ApiError
 from web.keys import WECHAT
-from web.query import page_args, query_choice
+from web.query import PAGE_PARAMS, PAGING, page_args, page_reply, paged, query_choice
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import (
+    WITHDRAWAL,
     WITHDRAWAL_PARAMS,
     WITHDRAWAL_REPLY,
+    WITHDRAWAL_STATUS_PARAM,
     WITHDRAWAL_STATUSES,
-    WITHDRAWALS_REPLY,
     obj,
 )
 from wechat.transfer import Transfers
@@ -42,18 +43,17 @@ REJECT_BODY = obj(
 @routes.get(
     "/api/admin/withdrawals",
     summary="运营：提现申请列表",
-    description="`status` filters (requested = 待审核); newest first, paged by `cursor`.",
+    description="`status` filters (requested = 待审核); newest first. " + PAGING,
     tags=("admin",),
     auth="admin",
-    responses={200: Reply("提现申请", WITHDRAWALS_REPLY)},
+    query_params={"status": WITHDRAWAL_STATUS_PARAM, **PAGE_PARAMS},
+    responses={200: Reply("提现申请", paged(WITHDRAWAL)), 400: Reply("查询参数无效")},
 )
 async def admin_withdrawals(request: web.Request) -> web.Response:
     status = query_choice(request, "status", WITHDRAWAL_STATUSES)
     cursor, limit = page_args(request)
-    rows, more = await list_withdrawals(member_id=None, status=status, cursor=cursor, limit=limit)
-    return web.json_response(
-        {"withdrawals": [withdrawal_json(w, for_operator=True) for w in rows], "next_cursor": more}
-    )
+    page = await list_withdrawals(member_id=None, status=status, cursor=cursor, limit=limit)
+    return page_reply(page.map(lambda w: withdrawal_json(w, for_operator=True)))
 
 
 def transfers(request: web.Request) -> Transfers:

@@ -99,7 +99,9 @@ async def run_job_command(settings: Settings, args: argparse.Namespace, out: Tex
     async with opened(url, must_exist=True):
         await require_migrated(url)
         if args.action == "runs":
-            for run in await recent_runs(args.name, limit=args.limit):
+            if args.limit < 1:
+                raise CommandError("--limit must be at least 1")
+            for run in (await recent_runs(args.name, limit=args.limit)).items:
                 ended = run.finished_at.isoformat() if run.finished_at else "-"
                 print(
                     f"{run.id:>6}  {run.name:<12} {run.slot:<28} {run.status:<10} "

@@ -40,6 +40,7 @@ from services.distribution.settings import load_distribution
 from services.errors import NotFound
 from services.merchants import settlement as merchant_settlement
 from services.orders import auto_complete, reconciliation
+from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from services.queues import clearing
 from services.wallets import withdrawals
 from wechat.transfer import Transfers
@@ -282,10 +283,13 @@ async def run_job(
     return await run_once(name, slot, now=now, trigger="operator", clients=clients)
 
 
-async def recent_runs(name: str | None = None, *, limit: int = 20) -> list[JobRun]:
-    """The latest runs, newest first (for operators and support)."""
+async def recent_runs(
+    name: str | None = None, *, cursor: int | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[JobRun]:
+    """The latest runs, newest first by the time they started (a retried slot keeps its row
+    and id, so ids do not follow start times): paged on (started_at, id)."""
     query = JobRun.all() if name is None else JobRun.filter(name=name)
-    return await query.order_by("-started_at", "-id").limit(limit)
+    return await page_by_id(query, cursor=cursor, limit=limit, key="started_at")
 
 
 def _job(name: str) -> Job:

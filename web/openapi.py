@@ -44,6 +44,8 @@ def _responses(spec: RouteSpec) -> dict[str, Any]:
         implied.append((403, "需要管理员权限"))
     if spec.path_params:
         implied.append((404, "资源不存在"))
+    if spec.query_params:
+        implied.append((400, "查询参数无效"))
     if spec.rate_limited:
         implied.append((429, "请求过于频繁（见 Retry-After）"))
     for status, description in implied:
@@ -69,6 +71,10 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
             "schema": dict(spec.path_params.get(name, {"type": "string"})),
         }
         for name in spec.path_param_names()
+    ]
+    params += [
+        {"name": name, "in": "query", "required": False, "schema": dict(schema)}
+        for name, schema in spec.query_params.items()
     ]
     if params:
         op["parameters"] = params

@@ -1,5 +1,11 @@
 """Query-string parameters, paging and JSON replies shared by every HTTP edge: a bad parameter
-is a 400 naming it, with the rule in Chinese."""
+is a 400 naming it, with the rule in Chinese.
+
+Every list pages one way (``services.paging``): ``?limit=20`` (1–50) and ``cursor``, the
+``next_cursor`` of the previous reply (absent on the first page); the reply holds the page's
+items under ``items`` and ``next_cursor`` (null on the last page), and whatever a list reports
+besides (counts, totals) as fields beside them. ``page_args`` reads the query, ``page_reply``
+writes the reply, ``paged`` documents it and ``PAGE_PARAMS`` documents the query."""
 
 from __future__ import annotations
 
@@ -11,14 +17,24 @@ from typing import Any
 
 from aiohttp import web
 
-from services.distribution.promoter import MAX_PAGE_SIZE, Page
+from services.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from web.errors import ApiError
-from web.schemas import INT, Schema, obj
+from web.schemas import ID, NULL_INT, Schema, obj
 
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 50
-MAX_PAGE = 1_000_000
-PAGING = "Paged: ?page=1&size=20 (size 1–50)."
+PAGING = (
+    f"Paged: `limit` items per page (1–{MAX_LIMIT}, default {DEFAULT_LIMIT}); pass the reply's "
+    "`next_cursor` back as `cursor` for the next page (null: this is the last page)."
+)
+PAGE_PARAMS: dict[str, Schema] = {
+    "cursor": {**ID, "description": "上一页返回的 next_cursor（第一页不传）"},
+    "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_LIMIT,
+        "default": DEFAULT_LIMIT,
+        "description": "每页条数",
+    },
+}
 
 
 def optional_int(
@@ -40,14 +56,6 @@ def query_int(request: web.Request, name: str, default: int, *, low: int, high: 
     return default if value is None else value
 
 
-def paging(request: web.Request) -> tuple[int, int]:
-    """(page, size) from the query string."""
-    return (
-        query_int(request, "page", 1, low=1, high=MAX_PAGE),
-        query_int(request, "size", 20, low=1, high=MAX_PAGE_SIZE),
-    )
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -61,24 +69,21 @@ def json_reply(data: Any, *, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=partial(json.dumps, default=_plain))
 
 
-def page_json(page: Page[Any]) -> dict[str, Any]:
-    return {
-        "items": page.items,
-        "page": page.page,
-        "size": page.size,
-        "total": page.total,
-        "has_more": page.has_more,
-    }
+def page_reply(page: Page[Any], **beside: Any) -> web.Response:
+    """A page as JSON: its items, the next cursor, and the fields reported beside the page."""
+    return json_reply({**beside, "items": page.items, "next_cursor": page.next_cursor})
 
 
-def paged(item: Schema) -> Schema:
+def paged(item: Schema, **beside: Schema) -> Schema:
+    """The schema of ``page_reply``'s answer: items of schema ``item``, and ``beside``."""
     return obj(
         {
+            **beside,
             "items": {"type": "array", "items": item},
-            "page": INT,
-            "size": INT,
-            "total": INT,
-            "has_more": {"type": "boolean"},
+            "next_cursor": {
+                **NULL_INT,
+                "description": "下一页的 cursor；null 表示这是最后一页",
+            },
         }
     )
 
@@ -93,6 +98,6 @@ def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> s
 
 
 def page_args(request: web.Request) -> tuple[int | None, int]:
-    """``cursor`` (the last id of the previous page) and ``limit``."""
+    """``cursor`` (the previous reply's ``next_cursor``; None on the first page) and ``limit``."""
     limit = query_int(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
     return optional_int(request, "cursor"), limit

@@ -65,6 +65,7 @@ class RouteSpec:
     description: str = ""
     rate_limited: bool = False
     path_params: Mapping[str, Schema] = field(default_factory=dict)
+    query_params: Mapping[str, Schema] = field(default_factory=dict)  # documented; views parse
 
     @property
     def operation_id(self) -> str:

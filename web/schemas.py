@@ -235,9 +235,7 @@ WITHDRAWAL = obj(
 WITHDRAWAL_REPLY = obj({"withdrawal": WITHDRAWAL})
 
 
-WITHDRAWALS_REPLY = obj(
-    {"withdrawals": {"type": "array", "items": WITHDRAWAL}, "next_cursor": NULL_INT}
-)
+WITHDRAWAL_STATUS_PARAM: Schema = {"type": "string", "enum": list(WITHDRAWAL_STATUSES)}
 
 
 WITHDRAWAL_PARAMS = {"id": ID}

@@ -19,15 +19,14 @@ from services.members.views import my_entries, my_entry, queue_page
 from services.queues.exchange import exchange_entry
 from services.queues.lottery import draw_lottery
 from web.auth import MEMBER_ID
-from web.query import page_args, query_choice
+from web.query import PAGE_PARAMS, PAGING, page_args, page_reply, paged, query_choice
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import ID, INT, STRING, TIME, obj
 
 routes = Registry()
 
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 50
 ENTRY_PARAMS = {"id": ID}
+STATUSES = [s.value for s in EntryStatus]
 BOOL = {"type": "boolean"}
 NULL_INT = {**INT, "nullable": True}
 NAMES = obj(
@@ -91,18 +90,7 @@ ENTRY = obj(
         "created_at": TIME,
     }
 )
-ENTRIES_REPLY = obj(
-    {
-        "names": NAMES,
-        "queues": {
-            "type": "array",
-            "items": obj(
-                {"queue_id": INT, "queue_key": STRING, "entries": {"type": "array", "items": ENTRY}}
-            ),
-        },
-        "next_cursor": NULL_INT,
-    }
-)
+ENTRIES_REPLY = paged(ENTRY, names=NAMES)
 ENTRY_REPLY = obj({"names": NAMES, "entry": ENTRY})
 QUEUE_REPLY = obj(
     {
@@ -174,23 +162,23 @@ async def _entry(request: web.Request, entry_id: int) -> dict[str, Any]:
 
 @routes.get(
     "/api/entries",
-    summary="我的排队权益（按队列分组）",
-    description="Newest first, `limit` (≤ 50) per page; pass `next_cursor` back as `cursor`. "
-    "`status` filters (waiting, completed, refunded, exchanged, cleared). Each waiting entry "
-    "carries its position and an estimate that is not a promise.",
+    summary="我的排队权益（最新在前）",
+    description="Newest first; each entry names its queue (`queue_id`, `queue_key`) unless "
+    "队列进程 is switched off. `status` filters (waiting, completed, refunded, exchanged, "
+    "cleared). Each waiting entry carries its position and an estimate that is not a promise. "
+    + PAGING,
     tags=("entries",),
     auth="member",
-    responses={200: Reply("我的排队权益", ENTRIES_REPLY)},
+    query_params={"status": {"type": "string", "enum": STATUSES}, **PAGE_PARAMS},
+    responses={200: Reply("我的排队权益", ENTRIES_REPLY), 400: Reply("查询参数无效")},
 )
 async def list_entries(request: web.Request) -> web.Response:
-    status = query_choice(request, "status", tuple(s.value for s in EntryStatus))
+    status = query_choice(request, "status", tuple(STATUSES))
     cursor, limit = page_args(request)
     page = await my_entries(
         request[MEMBER_ID], status=status, cursor=cursor, limit=limit, now=utcnow()
     )
-    return web.json_response(
-        {"names": page.names, "queues": page.queues, "next_cursor": page.next_cursor}
-    )
+    return page_reply(page.entries, names=page.names)
 
 
 @routes.get(

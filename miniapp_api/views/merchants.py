@@ -9,6 +9,8 @@ merchant files after scanning it, and a merchant's view of its own stores.
   the rule in Chinese.
 - A merchant sees only the stores it owns: another store's id, or a statement of another
   store, is "not found" (404), as for orders.
+- Every list is paged like all lists (``web.query``: ``?limit=`` and ``cursor``), its counts or
+  its statement beside the page.
 """
 
 from __future__ import annotations
@@ -19,21 +21,18 @@ from typing import Any
 
 from aiohttp import web
 
-from models import (
-    CreditKind,
-    MerchantApplication,
-    Statement,
-    StatementStatus,
-    Store,
-)
+from models import CreditKind, Statement, StatementStatus
 from rebate.errors import NotAllowed
 from services.clock import LOCAL_TZ, local, utcnow
 from services.errors import NotFound
 from services.merchants.onboarding import (
     ApplicationForm,
+    applications_of,
     apply_for_merchant,
     checked_form,
     invite_scene,
+    my_stores,
+    statement_json,
     statement_lines,
     store_orders,
     store_queue,
@@ -44,7 +43,7 @@ from services.merchants.onboarding import (
 from web.auth import MEMBER_ID
 from web.common import application_json, mini_program_code
 from web.errors import ApiError
-from web.query import json_reply, page_json, paged, paging, query_int
+from web.query import PAGE_PARAMS, PAGING, json_reply, page_args, page_reply, paged
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import (
     APPLICATION,
@@ -62,7 +61,6 @@ from web.schemas import (
 routes = Registry()
 
 MAX_TURNOVER_DAYS = 366
-MAX_QUEUE_ROWS = 100
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -136,17 +134,16 @@ async def apply_merchant(request: web.Request) -> web.Response:
 @routes.get(
     "/api/merchant-applications/mine",
     summary="我的商家入驻申请（最新在前）",
+    description=PAGING,
     tags=("merchants",),
     auth="member",
-    responses={
-        200: Reply("我的申请", obj({"applications": {"type": "array", "items": APPLICATION}}))
-    },
+    query_params=PAGE_PARAMS,
+    responses={200: Reply("我的申请", paged(APPLICATION)), 400: Reply("分页参数无效")},
 )
 async def my_merchant_applications(request: web.Request) -> web.Response:
-    mine = (
-        await MerchantApplication.filter(applicant_id=request[MEMBER_ID]).order_by("-id").limit(20)
-    )
-    return json_reply({"applications": [application_json(a) for a in mine]})
+    cursor, limit = page_args(request)
+    mine = await applications_of(request[MEMBER_ID], cursor=cursor, limit=limit)
+    return page_reply(mine.map(application_json))
 
 
 # --- a merchant's own stores ----------------------------------------------------------------------
@@ -165,24 +162,19 @@ STORE_ORDER = obj(
         "completed_at": TIME,
     }
 )
-QUEUE_REPLY = obj(
-    {
-        "waiting": INT,
-        "outstanding_fen": {**INT, "description": "排队中的条目尚未返还的金额"},
-        "entries": {
-            "type": "array",
-            "items": obj(
-                {
-                    "id": INT,
-                    "queue": STRING,
-                    "seq": INT,
-                    "entitlement_fen": INT,
-                    "paid_fen": INT,
-                    "order_id": INT,
-                }
-            ),
-        },
-    }
+QUEUE_REPLY = paged(
+    obj(
+        {
+            "id": INT,
+            "queue": STRING,
+            "seq": INT,
+            "entitlement_fen": INT,
+            "paid_fen": INT,
+            "order_id": INT,
+        }
+    ),
+    waiting={**INT, "description": "排队中的条目数（全部，不只本页）"},
+    outstanding_fen={**INT, "description": "排队中的条目尚未返还的金额（全部，不只本页）"},
 )
 TURNOVER_REPLY = obj(
     {
@@ -244,47 +236,53 @@ def beijing_midnight(day: date) -> datetime:
 
 @routes.get(
     "/api/merchant/stores",
-    summary="我的门店（我是店主的门店）",
+    summary="我的门店（我是店主的门店，最早开的在前）",
+    description=PAGING,
     tags=("merchant",),
     auth="member",
-    responses={200: Reply("门店列表", obj({"stores": {"type": "array", "items": STORE}}))},
+    query_params=PAGE_PARAMS,
+    responses={200: Reply("门店列表", paged(STORE)), 400: Reply("分页参数无效")},
 )
 async def merchant_stores(request: web.Request) -> web.Response:
-    ids = await stores_of_member(request[MEMBER_ID])
-    stores = await Store.filter(id__in=ids).order_by("id") if ids else []
-    return json_reply(
-        {"stores": [{"id": s.id, "name": s.name, "commission_bp": s.commission_bp} for s in stores]}
+    cursor, limit = page_args(request)
+    stores = await my_stores(request[MEMBER_ID], cursor=cursor, limit=limit)
+    return page_reply(
+        stores.map(lambda s: {"id": s.id, "name": s.name, "commission_bp": s.commission_bp})
     )
 
 
 @routes.get(
     "/api/merchant/stores/{store_id}/orders",
     summary="门店订单（商品与买单，最新在前）",
-    description="Paged: ?page=1&size=20 (size 1–50).",
+    description=PAGING,
     tags=("merchant",),
     auth="member",
     path_params=STORE_PARAMS,
+    query_params=PAGE_PARAMS,
     responses={200: Reply("订单", paged(STORE_ORDER)), 400: Reply("分页参数无效")},
 )
 async def merchant_orders(request: web.Request) -> web.Response:
     store_id = await own_store(request)
-    page, size = paging(request)
-    return json_reply(page_json(await store_orders(store_id, page=page, size=size)))
+    cursor, limit = page_args(request)
+    return page_reply(await store_orders(store_id, cursor=cursor, limit=limit))
 
 
 @routes.get(
     "/api/merchant/stores/{store_id}/queue",
     summary="门店排队中的返利条目（最早在前）",
-    description=f"?limit=50 (1–{MAX_QUEUE_ROWS}) entries; the counts cover every waiting entry.",
+    description="The store's waiting entries, oldest first; `waiting` and `outstanding_fen` "
+    "cover every waiting entry. " + PAGING,
     tags=("merchant",),
     auth="member",
     path_params=STORE_PARAMS,
-    responses={200: Reply("排队情况", QUEUE_REPLY), 400: Reply("limit 无效")},
+    query_params=PAGE_PARAMS,
+    responses={200: Reply("排队情况", QUEUE_REPLY), 400: Reply("分页参数无效")},
 )
 async def merchant_queue(request: web.Request) -> web.Response:
     store_id = await own_store(request)
-    limit = query_int(request, "limit", 50, low=1, high=MAX_QUEUE_ROWS)
-    return json_reply(await store_queue(store_id, limit=limit))
+    cursor, limit = page_args(request)
+    totals, entries = await store_queue(store_id, cursor=cursor, limit=limit)
+    return page_reply(entries, **totals)
 
 
 @routes.get(
@@ -322,43 +320,40 @@ async def merchant_turnover(request: web.Request) -> web.Response:
 @routes.get(
     "/api/merchant/stores/{store_id}/statements",
     summary="门店结算单（最新在前）",
-    description="Paged: ?page=1&size=20 (size 1–50).",
+    description=PAGING,
     tags=("merchant",),
     auth="member",
     path_params=STORE_PARAMS,
+    query_params=PAGE_PARAMS,
     responses={200: Reply("结算单", paged(STATEMENT)), 400: Reply("分页参数无效")},
 )
 async def merchant_statements(request: web.Request) -> web.Response:
     store_id = await own_store(request)
-    page, size = paging(request)
-    return json_reply(page_json(await store_statements(store_id, page=page, size=size)))
+    cursor, limit = page_args(request)
+    return page_reply(await store_statements(store_id, cursor=cursor, limit=limit))
 
 
 @routes.get(
     "/api/merchant/stores/{store_id}/statements/{id}",
-    summary="结算单明细（其包含的每笔订单入账）",
+    summary="结算单明细（其包含的每笔订单入账，按入账顺序）",
+    description="The statement beside its lines (its credits, in the order they were made). "
+    + PAGING,
     tags=("merchant",),
     auth="member",
     path_params=STATEMENT_PARAMS,
+    query_params=PAGE_PARAMS,
     responses={
         200: Reply(
-            "结算单与明细：total_fen 等于各行 amount_fen 之和",
-            obj({"statement": STATEMENT, "lines": {"type": "array", "items": STATEMENT_LINE}}),
-        )
+            "结算单与明细：total_fen 等于全部各行 amount_fen 之和",
+            paged(STATEMENT_LINE, statement=STATEMENT),
+        ),
+        400: Reply("分页参数无效"),
     },
 )
 async def merchant_statement(request: web.Request) -> web.Response:
     store_id = await own_store(request)
     statement_id = path_int(request, "id")
-    lines = await statement_lines(store_id, statement_id)
+    cursor, limit = page_args(request)
+    lines = await statement_lines(store_id, statement_id, cursor=cursor, limit=limit)
     statement = await Statement.get(id=statement_id)
-    header = {
-        "id": statement.id,
-        "period": statement.period,
-        "total_fen": statement.total_fen,
-        "credit_count": statement.credit_count,
-        "status": str(statement.status),
-        "created_at": statement.created_at,
-        "paid_at": statement.paid_at,
-    }
-    return json_reply({"statement": header, "lines": lines})
+    return page_reply(lines, statement=statement_json(statement))

@@ -1,8 +1,8 @@
-"""The promoter's own view (推广中心): my team and my rewards, paged — and the paging, query
-parameters and JSON shapes the merchant and admin views share with it.
+"""The promoter's own view (推广中心): my team and my rewards, paged like every list
+(``web.query``: ``?limit=`` and ``cursor``; a bad one is a 400 naming it), with the team's counts
+and the rewards' totals beside the page.
 
 Only the caller's own data is read (``services.distribution.promoter`` keys every query by the member id).
-Pages are ``?page=1&size=20`` (size at most 50); out of range is a 400 naming the parameter.
 """
 
 from __future__ import annotations
@@ -12,17 +12,11 @@ from aiohttp import web
 from models import CommissionKind, CommissionStatus
 from services.distribution.promoter import my_rewards, my_team
 from web.auth import MEMBER_ID
-from web.query import PAGING, json_reply, page_json, paged, paging
+from web.query import PAGE_PARAMS, PAGING, page_args, page_reply, paged
 from web.registry import Registry, Reply
 from web.schemas import INT, STRING, TIME, obj
 
 routes = Registry()
-
-
-# --- shared by the merchant and admin views -----------------------------------------------------
-
-
-# --- the promoter's own view --------------------------------------------------------------------
 
 TEAM_MEMBER = obj(
     {
@@ -34,16 +28,14 @@ TEAM_MEMBER = obj(
         "turnover_fen": {**INT, "description": "该会员已结算、未退款的消费"},
     }
 )
-TEAM_REPLY = obj(
-    {
-        "level": {**INT, "description": "我的团队等级（0：无）"},
-        "depth_limit": INT,
-        "direct_count": INT,
-        "indirect_count": {**INT, "description": "第 2 级及以下（不超过 depth_limit）"},
-        "counts_by_depth": {"type": "object", "additionalProperties": INT},
-        "turnover_fen": {**INT, "description": "团队业绩：团队已结算、未退款的消费"},
-        "members": paged(TEAM_MEMBER),
-    }
+TEAM_REPLY = paged(
+    TEAM_MEMBER,
+    level={**INT, "description": "我的团队等级（0：无）"},
+    depth_limit=INT,
+    direct_count=INT,
+    indirect_count={**INT, "description": "第 2 级及以下（不超过 depth_limit）"},
+    counts_by_depth={"type": "object", "additionalProperties": INT},
+    turnover_fen={**INT, "description": "团队业绩：团队已结算、未退款的消费"},
 )
 REWARD = obj(
     {
@@ -56,40 +48,38 @@ REWARD = obj(
         "release_at": TIME,
     }
 )
-REWARDS_REPLY = obj(
-    {
-        "totals": {
-            "type": "object",
-            "additionalProperties": INT,
-            "description": "按状态汇总（分）：frozen / released / reversed",
-        },
-        "rewards": paged(REWARD),
-    }
+REWARDS_REPLY = paged(
+    REWARD,
+    totals={
+        "type": "object",
+        "additionalProperties": INT,
+        "description": "按状态汇总（分）：frozen / released / reversed（全部奖励，不只本页）",
+    },
 )
 
 
 @routes.get(
     "/api/promoter/team",
     summary="我的团队：直推与间推人数、团队业绩、成员列表",
-    description="My downline within the configured depth (direct = 1, indirect = 2, …), newest "
-    "members first within each depth. " + PAGING,
+    description="My downline within the configured depth (direct = 1, indirect = 2, …): the "
+    "nearest depth first, newest members first within a depth. The counts and the turnover "
+    "cover the whole team. " + PAGING,
     tags=("promoter",),
     auth="member",
+    query_params=PAGE_PARAMS,
     responses={200: Reply("我的团队", TEAM_REPLY), 400: Reply("分页参数无效")},
 )
 async def promoter_team(request: web.Request) -> web.Response:
-    page, size = paging(request)
-    team = await my_team(request[MEMBER_ID], page=page, size=size)
-    return json_reply(
-        {
-            "level": team.level,
-            "depth_limit": team.depth_limit,
-            "direct_count": team.counts.get(1, 0),
-            "indirect_count": sum(n for depth, n in team.counts.items() if depth >= 2),
-            "counts_by_depth": {str(depth): n for depth, n in sorted(team.counts.items())},
-            "turnover_fen": team.turnover_fen,
-            "members": page_json(team.members),
-        }
+    cursor, limit = page_args(request)
+    team = await my_team(request[MEMBER_ID], cursor=cursor, limit=limit)
+    return page_reply(
+        team.members,
+        level=team.level,
+        depth_limit=team.depth_limit,
+        direct_count=team.counts.get(1, 0),
+        indirect_count=sum(n for depth, n in team.counts.items() if depth >= 2),
+        counts_by_depth={str(depth): n for depth, n in sorted(team.counts.items())},
+        turnover_fen=team.turnover_fen,
     )
 
 
@@ -97,12 +87,13 @@ async def promoter_team(request: web.Request) -> web.Response:
     "/api/promoter/rewards",
     summary="我的奖励：佣金明细与按状态汇总",
     description="My commissions, newest first; frozen ones are released after the freeze "
-    "period. " + PAGING,
+    "period. The totals cover every reward. " + PAGING,
     tags=("promoter",),
     auth="member",
+    query_params=PAGE_PARAMS,
     responses={200: Reply("我的奖励", REWARDS_REPLY), 400: Reply("分页参数无效")},
 )
 async def promoter_rewards(request: web.Request) -> web.Response:
-    page, size = paging(request)
-    rewards = await my_rewards(request[MEMBER_ID], page=page, size=size)
-    return json_reply({"totals": rewards.totals, "rewards": page_json(rewards.rewards)})
+    cursor, limit = page_args(request)
+    rewards = await my_rewards(request[MEMBER_ID], cursor=cursor, limit=limit)
+    return page_reply(rewards.rewards, totals=rewards.totals)

@@ -17,16 +17,16 @@ from services.wallets.withdrawals import (
     withdrawal_json,
 )
 from web.auth import MEMBER_ID
-from web.query import page_args, query_choice
+from web.query import PAGE_PARAMS, PAGING, page_args, page_reply, paged, query_choice
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import (
     INT,
     NULL_INT,
     STRING,
     TIME,
+    WITHDRAWAL,
     WITHDRAWAL_PARAMS,
     WITHDRAWAL_REPLY,
-    WITHDRAWALS_REPLY,
     obj,
 )
 
@@ -117,19 +117,19 @@ async def withdraw_cash(request: web.Request) -> web.Response:
 
 @routes.get(
     "/api/wallet/withdrawals",
-    summary="我的提现记录",
+    summary="我的提现记录（最新在前）",
+    description=PAGING,
     tags=("wallet",),
     auth="member",
-    responses={200: Reply("提现记录", WITHDRAWALS_REPLY)},
+    query_params=PAGE_PARAMS,
+    responses={200: Reply("提现记录", paged(WITHDRAWAL)), 400: Reply("分页参数无效")},
 )
 async def my_withdrawals(request: web.Request) -> web.Response:
     cursor, limit = page_args(request)
-    rows, more = await list_withdrawals(
+    page = await list_withdrawals(
         member_id=request[MEMBER_ID], status=None, cursor=cursor, limit=limit
     )
-    return web.json_response(
-        {"withdrawals": [withdrawal_json(w) for w in rows], "next_cursor": more}
-    )
+    return page_reply(page.map(withdrawal_json))
 
 
 @routes.get(

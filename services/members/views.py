@@ -26,11 +26,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from tortoise import connections
-from tortoise.models import Model
-from tortoise.queryset import QuerySet
 
 from ledger.balances import balances_of, member_postings
 from models import (
@@ -45,6 +43,7 @@ from models import (
 from rebate.errors import InvalidSetting
 from runtime.sql import as_datetime, fetch
 from services.errors import NotFound
+from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from services.queues.economics import EntryEstimate, entry_estimate
 from services.queues.lottery import lottery_of
 from services.queues.place import entries_ahead
@@ -142,20 +141,6 @@ def hide(data: dict[str, Any], display: Display, fields: Mapping[str, Sequence[s
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
-
-
-M = TypeVar("M", bound=Model)
-
-
-async def id_page(
-    query: QuerySet[M], *, cursor: int | None, limit: int
-) -> tuple[list[M], int | None]:
-    """Rows newest first by id, at most ``limit``, after ``cursor`` (the last id seen); and the
-    cursor of the next page (None on the last one)."""
-    if cursor is not None:
-        query = query.filter(id__lt=cursor)
-    rows = await query.order_by("-id").limit(limit + 1)
-    return rows[:limit], int(rows[limit - 1].pk) if len(rows) > limit else None
 
 
 # --- entries ------------------------------------------------------------------------------------
@@ -258,33 +243,25 @@ async def _render(entries: list[Entry], display: Display, *, now: datetime) -> l
 @dataclass(frozen=True)
 class EntriesPage:
     names: dict[str, str]
-    queues: list[dict[str, Any]]  # per queue (first seen order): its key and my entries in it
-    next_cursor: int | None
+    entries: Page[dict[str, Any]]  # each names its queue (unless 队列进程 is off)
 
 
 async def my_entries(
-    member_id: int, *, status: str | None, cursor: int | None, limit: int, now: datetime
+    member_id: int,
+    *,
+    status: str | None,
+    now: datetime,
+    cursor: int | None = None,
+    limit: int = DEFAULT_LIMIT,
 ) -> EntriesPage:
-    """The member's entries, newest first, ``limit`` per page (``cursor``: the last id seen),
-    grouped by queue. ``status``: one status, or None for all."""
+    """The member's entries, newest first. ``status``: one status, or None for all."""
     query = Entry.filter(member_id=member_id)
     if status is not None:
         query = query.filter(status=status)
-    entries, next_cursor = await id_page(query, cursor=cursor, limit=limit)
+    page = await page_by_id(query, cursor=cursor, limit=limit)
     display = await load_display()
-    groups: dict[Any, dict[str, Any]] = {}
-    for data in await _render(entries, display, now=now):
-        key = data.get("queue_id", "all")  # with 队列进程 off, no queue is named: one group
-        group = groups.setdefault(key, _group(data))
-        group["entries"].append(data)
-    return EntriesPage(display.names(), list(groups.values()), next_cursor)
-
-
-def _group(entry: Mapping[str, Any]) -> dict[str, Any]:
-    group: dict[str, Any] = {"entries": []}
-    if "queue_id" in entry:
-        group.update(queue_id=entry["queue_id"], queue_key=entry["queue_key"])
-    return group
+    rendered = await _render(page.items, display, now=now)
+    return EntriesPage(display.names(), Page(rendered, page.next_cursor))
 
 
 async def my_entry(member_id: int, entry_id: int, *, now: datetime) -> dict[str, Any]:
@@ -401,7 +378,6 @@ __all__ = [
     "LedgerPage",
     "display_from_doc",
     "display_to_doc",
-    "id_page",
     "load_display",
     "my_entries",
     "my_entry",

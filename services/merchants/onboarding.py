@@ -36,26 +36,31 @@ from tortoise.transactions import in_transaction
 from models import (
     ApplicationStatus,
     Cashier,
+    Entry,
+    EntryStatus,
     GuardrailAck,
     Member,
     Merchant,
     MerchantApplication,
     MerchantInvite,
+    Order,
     Product,
+    Queue,
     Statement,
     Store,
+    StoreCredit,
 )
 from rebate.distribution_settings import DistributionSettings
 from rebate.errors import InvalidSetting, NotAllowed
 from rebate.money import BP_ONE
 from rebate.store_commission import GuardrailNumbers, guardrail
-from runtime.sql import as_datetime, fetch
+from runtime.sql import fetch
 from services.alerts import alert_operators
 from services.catalog.products import new_store
-from services.distribution.promoter import Page, page_window
 from services.distribution.settings import load_distribution, store_distribution
 from services.errors import Conflict, NotFound
 from services.outbox import Event, emit
+from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from services.settings.base import cashier_target, load_base, product_target, store_target
 
 log = logging.getLogger(__name__)
@@ -187,6 +192,26 @@ async def apply_for_merchant(
             now=now,
         )
     return application
+
+
+async def applications_of(
+    applicant_id: int, *, cursor: int | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[MerchantApplication]:
+    """The member's own applications, newest first."""
+    query = MerchantApplication.filter(applicant_id=applicant_id)
+    return await page_by_id(query, cursor=cursor, limit=limit)
+
+
+async def applications_for_review(
+    status: ApplicationStatus | None, *, cursor: int | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[MerchantApplication]:
+    """Applications of one status (None: all) for operators: pending ones oldest first — they
+    are decided in the order they were filed — the others newest first."""
+    query = (
+        MerchantApplication.all() if status is None else MerchantApplication.filter(status=status)
+    )
+    newest_first = status != ApplicationStatus.PENDING
+    return await page_by_id(query, cursor=cursor, limit=limit, newest_first=newest_first)
 
 
 async def approve_application(
@@ -416,18 +441,31 @@ async def stores_of_member(member_id: int) -> list[int]:
     ]
 
 
-async def store_orders(store_id: int, *, page: int = 1, size: int = 20) -> Page[dict[str, Any]]:
+async def my_stores(
+    member_id: int, *, cursor: int | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[Store]:
+    """The stores this member owns, oldest first: the merchant's first store leads, in the order
+    they were opened."""
+    query = Store.filter(id__in=await stores_of_member(member_id))
+    return await page_by_id(query, cursor=cursor, limit=limit, newest_first=False)
+
+
+async def store_orders(
+    store_id: int, *, cursor: int | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[dict[str, Any]]:
     """The store's orders (online goods and cashier), newest first."""
-    limit, offset = page_window(page, size)
-    conn = connections.get("default")
-    total = await fetch(conn, "SELECT COUNT(*) AS n FROM orders WHERE store_id = $1", [store_id])
-    rows = await fetch(
-        conn,
-        "SELECT id, source, status, paid_fen, deduction_fen, paid_at, completed_at FROM orders"
-        " WHERE store_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
-        [store_id, limit, offset],
+    page = await page_by_id(Order.filter(store_id=store_id), cursor=cursor, limit=limit)
+    return page.map(
+        lambda o: {
+            "id": o.id,
+            "source": o.source.value,
+            "status": o.status.value,
+            "paid_fen": o.paid_fen,
+            "deduction_fen": o.deduction_fen,
+            "paid_at": o.paid_at,
+            "completed_at": o.completed_at,
+        }
     )
-    return Page([_clean(r) for r in rows], page, size, int(total[0]["n"]))
 
 
 async def store_turnover(store_id: int, *, since: datetime, until: datetime) -> dict[str, int]:
@@ -454,63 +492,77 @@ async def store_turnover(store_id: int, *, since: datetime, until: datetime) -> 
     }
 
 
-async def store_queue(store_id: int, *, limit: int = 50) -> dict[str, Any]:
-    """The store's waiting entries (store goods and cashier), oldest first — only its own,
-    even in a queue shared by every store."""
-    conn = connections.get("default")
+async def store_queue(
+    store_id: int, *, cursor: int | None = None, limit: int = DEFAULT_LIMIT
+) -> tuple[dict[str, int], Page[dict[str, Any]]]:
+    """The store's waiting entries (store goods and cashier) — only its own, even in a queue
+    shared by every store — oldest first, the order they joined; and, beside the page, how many
+    wait and what they are still owed."""
     targets = [f"store:{store_id}", f"cashier:{store_id}"]
-    rows = await fetch(
-        conn,
-        "SELECT e.id, q.key AS queue, e.seq, e.entitlement_fen, e.paid_fen, e.order_id"
-        " FROM entry e JOIN queue q ON q.id = e.queue_id"
-        " WHERE e.target IN ($1, $2) AND e.status = 'waiting' ORDER BY e.id LIMIT $3",
-        [*targets, limit],
-    )
     count = await fetch(
-        conn,
+        connections.get("default"),
         "SELECT COUNT(*) AS n, COALESCE(SUM(entitlement_fen - paid_fen), 0) AS owed FROM entry"
         " WHERE target IN ($1, $2) AND status = 'waiting'",
         targets,
     )
+    query = Entry.filter(target__in=targets, status=EntryStatus.WAITING)
+    page = await page_by_id(query, cursor=cursor, limit=limit, newest_first=False)
+    queue_ids = {e.queue_id for e in page.items}  # type: ignore[attr-defined]
+    keys = dict(await Queue.filter(id__in=queue_ids).values_list("id", "key"))
+    totals = {"waiting": int(count[0]["n"]), "outstanding_fen": int(count[0]["owed"])}
+    return totals, page.map(
+        lambda e: {
+            "id": e.id,
+            "queue": keys[e.queue_id],  # type: ignore[attr-defined]
+            "seq": e.seq,
+            "entitlement_fen": e.entitlement_fen,
+            "paid_fen": e.paid_fen,
+            "order_id": e.order_id,  # type: ignore[attr-defined]
+        }
+    )
+
+
+def statement_json(statement: Statement) -> dict[str, Any]:
     return {
-        "waiting": int(count[0]["n"]),
-        "outstanding_fen": int(count[0]["owed"]),
-        "entries": [_clean(r) for r in rows],
+        "id": statement.id,
+        "period": statement.period,
+        "total_fen": statement.total_fen,
+        "credit_count": statement.credit_count,
+        "status": statement.status.value,
+        "created_at": statement.created_at,
+        "paid_at": statement.paid_at,
     }
 
 
-async def store_statements(store_id: int, *, page: int = 1, size: int = 20) -> Page[dict[str, Any]]:
-    limit, offset = page_window(page, size)
-    total = await Statement.filter(store_id=store_id).count()
-    rows = (
-        await Statement.filter(store_id=store_id)
-        .order_by("-id")
-        .offset(offset)
-        .limit(limit)
-        .values("id", "period", "total_fen", "credit_count", "status", "created_at", "paid_at")
-    )
-    return Page([dict(r) for r in rows], page, size, total)
+async def store_statements(
+    store_id: int, *, cursor: int | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[dict[str, Any]]:
+    """The store's statements, newest first."""
+    query = Statement.filter(store_id=store_id)
+    return (await page_by_id(query, cursor=cursor, limit=limit)).map(statement_json)
 
 
-async def statement_lines(store_id: int, statement_id: int) -> list[dict[str, Any]]:
-    """A statement's lines (its credits) — only if it is this store's statement."""
+async def statement_lines(
+    store_id: int, statement_id: int, *, cursor: int | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[dict[str, Any]]:
+    """A statement's lines (its credits) — only if it is this store's statement — in the order
+    they were credited, as a bill reads."""
     if not await Statement.exists(id=statement_id, store_id=store_id):
         raise NotFound("结算单不存在")
-    rows = await fetch(
-        connections.get("default"),
-        "SELECT id, kind, order_id, line_id, paid_fen, commission_bp, commission_fen, amount_fen"
-        " FROM store_credit WHERE statement_id = $1 AND store_id = $2 ORDER BY id",
-        [statement_id, store_id],
+    query = StoreCredit.filter(statement_id=statement_id, store_id=store_id)
+    page = await page_by_id(query, cursor=cursor, limit=limit, newest_first=False)
+    return page.map(
+        lambda c: {
+            "id": c.id,
+            "kind": c.kind.value,
+            "order_id": c.order_id,  # type: ignore[attr-defined]
+            "line_id": c.line_id,  # type: ignore[attr-defined]
+            "paid_fen": c.paid_fen,
+            "commission_bp": c.commission_bp,
+            "commission_fen": c.commission_fen,
+            "amount_fen": c.amount_fen,
+        }
     )
-    return [_clean(r) for r in rows]
-
-
-def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    for key in ("paid_at", "completed_at"):
-        if isinstance(out.get(key), str):
-            out[key] = as_datetime(out[key])
-    return out
 
 
 async def invite_scene(

@@ -15,13 +15,13 @@ slower — hence "estimate". Times are whole seconds, amounts integer fen.
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from tortoise import connections
 
-from models import EntryStatus
+from models import EntryStatus, Queue
 from runtime.sql import fetch
 from services.errors import NotFound
+from services.paging import DEFAULT_LIMIT, Page, page_by_id
 
 WINDOWS_DAYS = (1, 7, 30)
 RATE_DAYS = 7
@@ -64,53 +64,67 @@ def eta_at_rate(owed_fen: int, inflow_fen: int, days: int = RATE_DAYS) -> timede
     return timedelta(seconds=seconds)
 
 
-async def _inflows(now: datetime, queue_id: int | None) -> dict[int, dict[int, int]]:
+def _in(ids: list[int], start: int) -> str:
+    return ", ".join(f"${i}" for i in range(start, start + len(ids)))
+
+
+async def _inflows(now: datetime, queue_ids: list[int]) -> dict[int, dict[int, int]]:
     since = {d: now - timedelta(days=d) for d in WINDOWS_DAYS}
-    where = " AND queue_id = $4" if queue_id is not None else ""
     rows = await fetch(
         connections.get("default"),
         "SELECT queue_id,"
         " COALESCE(SUM(CASE WHEN created_at >= $1 THEN amount_fen ELSE 0 END), 0) AS d1,"
         " COALESCE(SUM(CASE WHEN created_at >= $2 THEN amount_fen ELSE 0 END), 0) AS d7,"
         " COALESCE(SUM(amount_fen), 0) AS d30"
-        f" FROM extraction WHERE created_at >= $3{where} GROUP BY queue_id",
-        [since[1], since[7], since[30], *([queue_id] if queue_id is not None else [])],
+        f" FROM extraction WHERE created_at >= $3 AND queue_id IN ({_in(queue_ids, 4)})"
+        " GROUP BY queue_id",
+        [since[1], since[7], since[30], *queue_ids],
     )
     return {int(r["queue_id"]): {1: int(r["d1"]), 7: int(r["d7"]), 30: int(r["d30"])} for r in rows}
 
 
-async def queue_economics(*, now: datetime, queue_id: int | None = None) -> list[QueueEconomics]:
-    """Every queue (or the one given), by id."""
-    conn = connections.get("default")
-    args: list[Any] = [EntryStatus.WAITING.value]
-    where = ""
-    if queue_id is not None:
-        where, args = " WHERE q.id = $2", [*args, queue_id]
+async def _waiting(queue_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Queue → (waiting entries, what they are still owed)."""
     rows = await fetch(
-        conn,
-        "SELECT q.id, q.key, COUNT(e.id) AS n, COALESCE(SUM(e.entitlement_fen - e.paid_fen), 0) AS owed"
-        " FROM queue q LEFT JOIN entry e ON e.queue_id = q.id AND e.status = $1"
-        f"{where} GROUP BY q.id, q.key ORDER BY q.id",
-        args,
+        connections.get("default"),
+        "SELECT queue_id, COUNT(*) AS n, COALESCE(SUM(entitlement_fen - paid_fen), 0) AS owed"
+        f" FROM entry WHERE status = $1 AND queue_id IN ({_in(queue_ids, 2)}) GROUP BY queue_id",
+        [EntryStatus.WAITING.value, *queue_ids],
     )
-    if queue_id is not None and not rows:
+    return {int(r["queue_id"]): (int(r["n"]), int(r["owed"])) for r in rows}
+
+
+async def queue_economics(
+    *,
+    now: datetime,
+    queue_id: int | None = None,
+    cursor: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[QueueEconomics]:
+    """Every queue (or the one given) in the order they were made: a report operators read
+    again and again keeps its rows in place, and a new queue comes last."""
+    query = Queue.all() if queue_id is None else Queue.filter(id=queue_id)
+    page = await page_by_id(query, cursor=cursor, limit=limit, newest_first=False)
+    if queue_id is not None and not page.items:
         raise NotFound("队列不存在", field="queue_id")
-    inflows = await _inflows(_utc(now), queue_id)
-    out = []
-    for r in rows:
-        inflow = inflows.get(int(r["id"]), dict.fromkeys(WINDOWS_DAYS, 0))
-        owed = int(r["owed"])
-        out.append(
-            QueueEconomics(
-                queue_id=int(r["id"]),
-                key=str(r["key"]),
-                waiting_entries=int(r["n"]),
-                outstanding_fen=owed,
-                inflow_fen=inflow,
-                until_newest_full=eta_at_rate(owed, inflow[RATE_DAYS]) if owed else None,
-            )
+    ids = [q.id for q in page.items]
+    if not ids:
+        return Page([], None)
+    waiting, inflows = await _waiting(ids), await _inflows(_utc(now), ids)
+
+    def economics(queue: Queue) -> QueueEconomics:
+        count, owed = waiting.get(queue.id, (0, 0))
+        inflow = inflows.get(queue.id, dict.fromkeys(WINDOWS_DAYS, 0))
+        return QueueEconomics(
+            queue_id=queue.id,
+            key=queue.key,
+            waiting_entries=count,
+            outstanding_fen=owed,
+            inflow_fen=inflow,
+            until_newest_full=eta_at_rate(owed, inflow[RATE_DAYS]) if owed else None,
         )
-    return out
+
+    return page.map(economics)
 
 
 async def entry_estimate(member_id: int, entry_id: int, *, now: datetime) -> EntryEstimate:
@@ -139,7 +153,7 @@ async def entry_estimate(member_id: int, entry_id: int, *, now: datetime) -> Ent
     )
     ahead_fen = int(ahead[0]["owed"])
     remaining = int(e["entitlement_fen"]) - int(e["paid_fen"])
-    inflow = (await _inflows(_utc(now), queue_id)).get(queue_id, {}).get(RATE_DAYS, 0)
+    inflow = (await _inflows(_utc(now), [queue_id])).get(queue_id, {}).get(RATE_DAYS, 0)
     eta = eta_at_rate(ahead_fen + remaining, inflow)
     return EntryEstimate(
         entry_id=entry_id,

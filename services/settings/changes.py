@@ -35,8 +35,8 @@ from rebate.errors import InvalidSetting, RebateError
 from rebate.settings import BaseSettings, TargetSettings
 from services.errors import NotFound
 from services.members import views as member_views
-from services.members.views import id_page
 from services.merchants.onboarding import check_store_extraction
+from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from services.queues import clearing
 from services.settings.base import (
     cashier_target,
@@ -381,13 +381,16 @@ def audit_json(row: AuditLog) -> dict[str, Any]:
 
 
 async def audit_trail(
-    *, section: str | None, target: str | None, cursor: int | None, limit: int
-) -> tuple[list[dict[str, Any]], int | None]:
-    """Audit rows newest first, optionally of one section / target; and the next cursor."""
+    *,
+    section: str | None,
+    target: str | None,
+    cursor: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[dict[str, Any]]:
+    """Audit rows newest first, optionally of one section / target."""
     query = AuditLog.all()
     if section is not None:
         query = query.filter(section=section)
     if target is not None:
         query = query.filter(target=target)
-    rows, next_cursor = await id_page(query, cursor=cursor, limit=limit)
-    return [audit_json(r) for r in rows], next_cursor
+    return (await page_by_id(query, cursor=cursor, limit=limit)).map(audit_json)

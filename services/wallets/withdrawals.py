@@ -47,8 +47,8 @@ from rebate.errors import InvalidAmount, InvalidSetting, NotAllowed
 from runtime.sql import fetch
 from services.clock import local
 from services.errors import NotFound
-from services.members.views import id_page
 from services.outbox import Event, emit
+from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from services.settings.codec import _bool, _int, _known
 from wechat.transfer import (
     MAX_REMARK_CHARS,
@@ -395,16 +395,19 @@ def withdrawal_json(w: Withdrawal, *, for_operator: bool = False) -> dict[str, A
 
 
 async def list_withdrawals(
-    *, member_id: int | None, status: str | None, cursor: int | None, limit: int
-) -> tuple[list[Withdrawal], int | None]:
-    """Withdrawals newest first (one member's, or everyone's for operators) and the next
-    cursor (the last id of a full page)."""
+    *,
+    member_id: int | None,
+    status: str | None,
+    cursor: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[Withdrawal]:
+    """Withdrawals newest first (one member's, or everyone's for operators)."""
     query = Withdrawal.all()
     if member_id is not None:
         query = query.filter(member_id=member_id)
     if status is not None:
         query = query.filter(status=status)
-    return await id_page(query, cursor=cursor, limit=limit)
+    return await page_by_id(query, cursor=cursor, limit=limit)
 
 
 async def my_withdrawal(member_id: int, withdrawal_id: int) -> Withdrawal:

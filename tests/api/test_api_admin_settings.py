@@ -87,7 +87,7 @@ async def change_every_section(api: Api) -> None:
     status, again = await admin(api, "PUT", "/api/admin/settings", CHANGE)
     assert status == 200 and again == after and await AuditLog.all().count() == 4  # no change
     status, trail = await admin(api, "GET", "/api/admin/audit?section=display")
-    assert status == 200 and [r["new"]["rebate_name"] for r in trail["audit"]] == ["排队免单"]
+    assert status == 200 and [r["new"]["rebate_name"] for r in trail["items"]] == ["排队免单"]
 
 
 async def test_operators_read_and_change_every_section_and_each_change_is_audited(
@@ -235,21 +235,21 @@ async def test_operators_see_queue_economics_and_job_runs(make_api: Callable[...
     _, _, (a1, _, _) = await three_entries(api)
     status, economics = await admin(api, "GET", "/api/admin/queues/economics")
     assert status == 200, economics
-    [queue] = economics["queues"]
+    [queue] = economics["items"]
     assert (queue["key"], queue["waiting_entries"], queue["outstanding_fen"]) == ("mall", 3, 28_000)
     assert queue["inflow_fen"] == {"1": 3000, "7": 3000, "30": 3000}
     assert queue["until_newest_full_seconds"] > 0 and "不是承诺" in economics["note"]
     status, one = await admin(api, "GET", f"/api/admin/queues/economics?queue_id={a1.queue_id}")  # type: ignore[attr-defined]
-    assert status == 200 and one["queues"] == economics["queues"]
+    assert status == 200 and one["items"] == economics["items"] and one["next_cursor"] is None
     status, _ = await admin(api, "GET", "/api/admin/queues/economics?queue_id=999999")
     assert status == 404
 
     await run_job("clearing", now=datetime.now(UTC))
     status, runs = await admin(api, "GET", "/api/admin/jobs/runs?name=clearing")
-    assert status == 200 and [(r["trigger"], r["status"]) for r in runs["runs"]] == [
+    assert status == 200 and [(r["trigger"], r["status"]) for r in runs["items"]] == [
         ("operator", "succeeded")
     ]
-    assert runs["runs"][0]["changes"]["entries"] == 3
+    assert runs["items"][0]["changes"]["entries"] == 3
     status, error = await admin(api, "GET", "/api/admin/jobs/runs?name=bogus")
     assert status == 400 and error["field"] == "name"
 

@@ -90,9 +90,8 @@ async def test_my_entries_show_position_rewards_lottery_and_an_estimate(
     assert status == 200, page
     assert page["names"] == {"rebate_name": "排队返利", "exchange_name": "兑换"}
     assert page["next_cursor"] is None
-    [queue] = page["queues"]
-    assert queue["queue_key"] == "mall" and [e["id"] for e in queue["entries"]] == [a2.id, a1.id]
-    newest, oldest = queue["entries"]
+    assert [(e["id"], e["queue_key"]) for e in page["items"]] == [(a2.id, "mall"), (a1.id, "mall")]
+    newest, oldest = page["items"]
     assert (oldest["position"], oldest["received_fen"], oldest["remaining_fen"]) == (0, 2000, 8000)
     assert (newest["position"], newest["received_fen"], newest["remaining_fen"]) == (2, 0, 10_000)
     assert (newest["ratio_bp"], newest["ratio_source"], newest["entitlement_fen"]) == (
@@ -112,11 +111,11 @@ async def test_my_entries_show_position_rewards_lottery_and_an_estimate(
     assert same == {k: v for k, v in oldest.items() if k != "estimate"}
 
     status, waiting = await get(api, "/api/entries?status=completed", token)
-    assert status == 200 and waiting["queues"] == []
+    assert status == 200 and waiting["items"] == []
     status, paged = await get(api, "/api/entries?limit=1", token)
-    assert [e["id"] for e in paged["queues"][0]["entries"]] == [a2.id]
+    assert [e["id"] for e in paged["items"]] == [a2.id] and paged["names"] == page["names"]
     status, rest = await get(api, f"/api/entries?limit=1&cursor={paged['next_cursor']}", token)
-    assert [e["id"] for e in rest["queues"][0]["entries"]] == [a1.id]
+    assert [e["id"] for e in rest["items"]] == [a1.id]
     assert rest["next_cursor"] is None
     for bad in ("status=done", "limit=0", "limit=51", "cursor=x"):
         status, error = await get(api, f"/api/entries?{bad}", token)
@@ -133,7 +132,7 @@ async def test_my_entries_show_position_rewards_lottery_and_an_estimate(
         "nickname": "阿甲",
         "avatar_url": "https://a/x.png",
     }
-    assert b1.id not in [e["id"] for e in queue["entries"]]
+    assert b1.id not in [e["id"] for e in page["items"]]
 
 
 async def test_display_switches_leave_their_fields_out_and_names_come_along(
@@ -154,7 +153,7 @@ async def test_display_switches_leave_their_fields_out_and_names_come_along(
     )
     _, page = await get(api, "/api/entries", token)
     assert page["names"] == {"rebate_name": "排队免单", "exchange_name": "换积分"}
-    entry = page["queues"][0]["entries"][0]
+    entry = page["items"][0]
     for hidden in ("received_fen", "entitlement_fen", "remaining_fen"):
         assert hidden not in entry
     assert entry["position"] == 2 and entry["queue_key"] == "mall"
@@ -166,10 +165,9 @@ async def test_display_switches_leave_their_fields_out_and_names_come_along(
 
     await SettingDoc.filter(name="member_display").update(config={"queue_progress": False})
     _, page = await get(api, "/api/entries", token)
-    [group] = page["queues"]
-    assert "queue_id" not in group and len(group["entries"]) == 2
-    assert not {"queue_id", "queue_key", "position"} & set(group["entries"][0])
-    assert group["entries"][0]["received_fen"] == 0  # the others are back on
+    assert len(page["items"]) == 2
+    assert not {"queue_id", "queue_key", "position"} & set(page["items"][0])
+    assert page["items"][0]["received_fen"] == 0  # the others are back on
     status, error = await get(api, f"/api/queues/{a2.queue_id}", token)  # type: ignore[attr-defined]
     assert status == 404 and error["message"] == "队列进程未开放"
 
@@ -192,7 +190,7 @@ async def test_another_member_sees_and_changes_nothing_of_mine(
         status, error = await post(api, path, stranger, body)
         assert status == 404 and error["code"] == "not_found", path
     _, page = await get(api, "/api/entries", stranger)
-    assert page["queues"] == []
+    assert page["items"] == []
     _, wallet = await get(api, "/api/wallet", stranger)
     assert wallet["balances"]["cash_fen"] == 0
     _, ledger = await get(api, "/api/wallet/ledger", stranger)
@@ -262,7 +260,7 @@ async def test_the_member_flow_on_sqlite_without_redis(make_api: Callable[..., A
     api = await make_api("sqlite", redis=False)
     (_, token), _, (a1, _, a2) = await three_entries(api)
     _, page = await get(api, "/api/entries", token)
-    assert [e["position"] for e in page["queues"][0]["entries"]] == [2, 0]
+    assert [e["position"] for e in page["items"]] == [2, 0]
     status, summary = await get(api, f"/api/queues/{a1.queue_id}", token)  # type: ignore[attr-defined]
     assert status == 200 and summary["queue"]["waiting_count"] == 3
     status, drawn = await post(api, f"/api/entries/{a2.id}/lottery", token)

@@ -80,8 +80,8 @@ async def test_a_withdrawal_is_held_then_paid_once_when_approved(
     await books_balance()
 
     status, listed = await get(api, "/api/admin/withdrawals?status=requested", api.admin_token())
-    assert status == 200 and [w["id"] for w in listed["withdrawals"]] == [held["id"]]
-    assert listed["withdrawals"][0]["member_id"] == member_id
+    assert status == 200 and [w["id"] for w in listed["items"]] == [held["id"]]
+    assert listed["items"][0]["member_id"] == member_id and listed["next_cursor"] is None
     status, paid = await decide(api, held["id"], "approve")
     assert status == 200, paid
     assert (paid["withdrawal"]["status"], paid["withdrawal"]["transfer_state"]) == (
@@ -277,7 +277,8 @@ async def test_the_withdrawal_flow_on_sqlite_without_redis(
     status, _ = await decide(api, second["withdrawal"]["id"], "reject", {"reason": "测试"})
     assert status == 200
     _, mine = await get(api, "/api/wallet/withdrawals", token)
-    assert [w["status"] for w in mine["withdrawals"]] == ["rejected", "succeeded"]
+    assert [w["status"] for w in mine["items"]] == ["rejected", "succeeded"]
+    assert "member_id" not in mine["items"][0] and mine["next_cursor"] is None
     _, wallet = await get(api, "/api/wallet", token)
     assert wallet["balances"]["cash_fen"] == 6000
     await books_balance()

@@ -76,9 +76,9 @@ async def test_the_scanner_files_an_application_with_the_inviter_recorded(api: A
         promoter.id,
     )
     mine = await api.client.get(f"{APPLY}/mine", headers=token_of(api, merchant.id))
-    assert [a["id"] for a in (await mine.json())["applications"]] == [filed["id"]]
+    assert [a["id"] for a in (await mine.json())["items"]] == [filed["id"]]
     other = await api.client.get(f"{APPLY}/mine", headers=token_of(api, promoter.id))
-    assert (await other.json())["applications"] == []
+    assert await other.json() == {"items": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize(
@@ -155,15 +155,12 @@ async def test_a_merchant_sees_its_orders_queue_turnover_and_statements(api: Api
     store_id = await store_with_a_statement(owner.id, 10_000, Clock())
     me, base = token_of(api, owner.id), f"/api/merchant/stores/{store_id}"
     stores = await (await api.client.get("/api/merchant/stores", headers=me)).json()
-    assert [s["id"] for s in stores["stores"]] == [store_id]
-    orders = await (await api.client.get(f"{base}/orders?size=5", headers=me)).json()
-    assert (orders["total"], orders["items"][0]["source"], orders["items"][0]["paid_fen"]) == (
-        1,
-        "cashier",
-        10_000,
-    )
+    assert [s["id"] for s in stores["items"]] == [store_id] and stores["next_cursor"] is None
+    orders = await (await api.client.get(f"{base}/orders?limit=5", headers=me)).json()
+    (order,) = orders["items"]
+    assert (order["source"], order["paid_fen"], orders["next_cursor"]) == ("cashier", 10_000, None)
     queue = await (await api.client.get(f"{base}/queue", headers=me)).json()
-    assert queue["waiting"] == len(queue["entries"]) == 1
+    assert queue["waiting"] == len(queue["items"]) == 1 and queue["next_cursor"] is None
     turnover = await api.client.get(
         f"{base}/turnover?date_from=2026-11-25&date_to=2026-11-25", headers=me
     )
@@ -179,7 +176,8 @@ async def test_a_merchant_sees_its_orders_queue_turnover_and_statements(api: Api
     (statement,) = statements["items"]
     assert (statement["total_fen"], statement["status"]) == (7000, "unpaid")
     detail = await (await api.client.get(f"{base}/statements/{statement['id']}", headers=me)).json()
-    assert detail["statement"]["total_fen"] == sum(line["amount_fen"] for line in detail["lines"])
+    assert detail["statement"] == statement and detail["next_cursor"] is None
+    assert detail["statement"]["total_fen"] == sum(line["amount_fen"] for line in detail["items"])
 
 
 async def test_another_merchants_store_and_statements_are_not_found(api: Api) -> None:

@@ -32,6 +32,7 @@ from services.distribution.settings import from_doc, to_doc
 from services.distribution.team import team_levels
 from services.members.accounts import new_member
 from services.merchants.onboarding import save_distribution_settings
+from services.paging import Page
 from tests.distribution.support import (
     LEVELS,
     base_rules,
@@ -313,14 +314,21 @@ async def test_promoter_sees_own_team_and_rewards_paged(db):
     clock = Clock()
     for _ in range(3):
         await buy(buyer, 10_000, clock)
-    team = await my_team(top, page=1, size=1)
+    team = await my_team(top, limit=1)
     assert team.counts == {1: 1, 2: 1} and team.turnover_fen == 30_000
-    assert [m.member_id for m in team.members.items] == [mid] and team.members.has_more
-    rewards = await my_rewards(top, page=2, size=2)
+    assert [m.member_id for m in team.members.items] == [mid]
+    rest = await my_team(top, cursor=team.members.next_cursor, limit=1)
+    assert [m.member_id for m in rest.members.items] == [buyer] and rest.members.next_cursor is None
+    assert rest.counts == team.counts  # the counts cover the whole team on every page
+    first = await my_rewards(top, limit=2)
+    rewards = await my_rewards(top, cursor=first.rewards.next_cursor, limit=2)
     assert rewards.totals == {"frozen": 1500, "released": 0, "reversed": 0}
-    assert len(rewards.rewards.items) == 1 and rewards.rewards.total == 3
+    assert len(rewards.rewards.items) == 1 and rewards.rewards.next_cursor is None
+    assert [r.commission_id for r in first.rewards.items + rewards.rewards.items] == [
+        c.id for c in await Commission.filter(member_id=top).order_by("-id")
+    ]
     assert {r.kind for r in (await my_rewards(mid)).rewards.items} == {"direct"}
-    assert (await my_rewards(buyer)).rewards.total == 0
+    assert (await my_rewards(buyer)).rewards == Page([], None)
     assert TeamLevel(1, "x", 1).level == 1
 
 

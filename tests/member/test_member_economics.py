@@ -44,7 +44,7 @@ async def test_queue_figures_over_the_last_1_7_and_30_days(db):
     exchanged = await buy(a, p, clock)
     await exchange_entry(a.id, exchanged.id, "points", now=clock.now)
 
-    (q,) = await queue_economics(now=clock.now)
+    (q,) = (await queue_economics(now=clock.now)).items
     assert (q.key, q.waiting_entries) == ("mall", 4)
     assert q.outstanding_fen == 4 * 10_000 - 4_000  # the head has received 4 of 5 extractions
     assert q.inflow_fen == {1: 3_000, 7: 4_000, 30: 5_000}
@@ -70,7 +70,7 @@ async def test_without_inflow_there_is_no_projection(db):
     member = await new_member("a")
     entry = await buy(member, await new_product("P", 10_000), clock)
     far = clock.tick(40 * DAY)
-    (q,) = await queue_economics(now=far)
+    (q,) = (await queue_economics(now=far)).items
     assert (q.outstanding_fen, q.inflow_fen[30], q.until_newest_full) == (10_000, 0, None)
     estimate = await entry_estimate(member.id, entry.id, now=far)
     assert (estimate.eta, estimate.note) == (None, NO_INFLOW_NOTE)

@@ -69,7 +69,7 @@ async def test_an_operator_run_gets_a_slot_of_its_own(db):
     now = clock.tick()
     outcome = await run_job("clearing", now=now)
     assert (outcome.ran, outcome.status, outcome.changes["entries"]) == (True, "succeeded", 3)
-    (run,) = await recent_runs("clearing")
+    (run,) = (await recent_runs("clearing")).items
     assert (run.trigger, run.slot) == ("operator", f"operator:{now.isoformat(timespec='seconds')}")
     await conserved()
 
