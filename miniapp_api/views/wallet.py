@@ -42,25 +42,19 @@ WALLET_REPLY = obj(
         "withdrawal_held_fen": {**INT, "description": "提现处理中的金额（已从现金余额扣出）"},
     }
 )
-LEDGER_REPLY = obj(
-    {
-        "lines": {
-            "type": "array",
-            "items": obj(
-                {
-                    "id": INT,
-                    "asset": {"type": "string", "enum": list(ASSETS)},
-                    "amount": {**INT, "description": "正数入账，负数出账"},
-                    "kind": STRING,
-                    "memo": STRING,
-                    "order_id": NULL_INT,
-                    "entry_id": NULL_INT,
-                    "created_at": TIME,
-                }
-            ),
-        },
-        "next_cursor": NULL_INT,
-    }
+LEDGER_REPLY = paged(
+    obj(
+        {
+            "id": INT,
+            "asset": {"type": "string", "enum": list(ASSETS)},
+            "amount": {**INT, "description": "正数入账，负数出账"},
+            "kind": STRING,
+            "memo": STRING,
+            "order_id": NULL_INT,
+            "entry_id": NULL_INT,
+            "created_at": TIME,
+        }
+    )
 )
 WITHDRAW_BODY = obj(
     {"amount_fen": {"type": "integer", "minimum": 1, "description": "提现金额（分）"}},
@@ -81,18 +75,23 @@ async def wallet_balances(request: web.Request) -> web.Response:
 
 @routes.get(
     "/api/wallet/ledger",
-    summary="我的钱包流水（按 id 倒序分页）",
-    description="`asset` filters (cash, points, love_available, love_frozen); `limit` ≤ 50; "
-    "pass `next_cursor` back as `cursor` for the next page.",
+    summary="我的钱包流水（新的在前）",
+    description="Every posting that moved one of my balances, newest first, the amount signed as "
+    "I see it (+ in, − out). `asset` filters (cash, points, love_available, love_frozen). "
+    + PAGING,
     tags=("wallet",),
     auth="member",
-    responses={200: Reply("流水", LEDGER_REPLY)},
+    query_params={
+        **PAGE_PARAMS,
+        "asset": {"type": "string", "enum": list(ASSETS), "description": "只看这一项余额"},
+    },
+    responses={200: Reply("流水", LEDGER_REPLY), 400: Reply("分页参数或 asset 无效")},
 )
 async def wallet_ledger(request: web.Request) -> web.Response:
     asset = query_choice(request, "asset", ASSETS)
     cursor, limit = page_args(request)
     page = await my_ledger(request[MEMBER_ID], asset=asset, cursor=cursor, limit=limit)
-    return web.json_response({"lines": page.lines, "next_cursor": page.next_cursor})
+    return page_reply(page)
 
 
 @routes.post(

@@ -18,7 +18,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from models import Commission, CommissionStatus
-from runtime.sql import as_datetime, fetch
+from runtime.sql import as_datetime, fetch, marks
 from services.distribution import team
 from services.distribution.settings import load_distribution
 from services.paging import DEFAULT_LIMIT, Page, page_by_id, page_sorted
@@ -69,14 +69,13 @@ async def _team_views(
     """The members ``ordered`` (in that order), each with their own turnover."""
     if not ordered:
         return []
-    marks = ", ".join(f"${i}" for i in range(1, len(ordered) + 1))
     rows = await fetch(
         conn,
         "SELECT m.id, m.nickname, m.avatar_url, m.created_at,"
         " (SELECT COALESCE(SUM(l.paid_fen), 0) FROM order_line l JOIN orders o"
         "  ON o.id = l.order_id WHERE o.member_id = m.id"
         "  AND l.status IN ('settling', 'settled')) AS turnover"
-        f" FROM member m WHERE m.id IN ({marks})",
+        f" FROM member m WHERE m.id IN ({marks(1, len(ordered))})",
         ordered,
     )
     by_id = {int(r["id"]): r for r in rows}

@@ -43,7 +43,7 @@ from models import (
 from rebate.errors import InvalidSetting
 from runtime.sql import as_datetime, fetch
 from services.errors import NotFound
-from services.paging import DEFAULT_LIMIT, Page, page_by_id
+from services.paging import DEFAULT_LIMIT, InvalidPage, Page, page_by_id
 from services.queues.economics import EntryEstimate, entry_estimate
 from services.queues.lottery import lottery_of
 from services.queues.place import entries_ahead
@@ -335,47 +335,40 @@ async def my_wallet(member_id: int) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class LedgerPage:
-    lines: list[dict[str, Any]]
-    next_cursor: int | None
-
-
 async def my_ledger(
     member_id: int, *, asset: str | None, cursor: int | None, limit: int
-) -> LedgerPage:
-    """The postings that moved the member's balances, newest first (``cursor``: the last id
-    seen), each as a line of the member's statement: which balance (``asset``), and the amount
+) -> Page[dict[str, Any]]:
+    """The postings that moved the member's balances, newest first (keyset on the posting's
+    id), each as a line of the member's statement: which balance (``asset``), and the amount
     signed as the member sees it (+ in, − out)."""
     if asset is not None and asset not in ASSETS:
         raise InvalidSetting(f"asset 必须是以下之一: {', '.join(ASSETS)}", field="asset")
+    if limit < 1:
+        raise InvalidPage("limit 必须是正整数", field="limit")
     rows = await member_postings(
         member_id, (asset,) if asset else ASSETS, before_id=cursor, limit=limit + 1
     )
-    next_cursor = int(rows[limit - 1]["id"]) if len(rows) > limit else None
-    return LedgerPage(
-        [
-            {
-                "id": int(r["id"]),
-                "asset": r["balance"],
-                "amount": r["signed"],
-                "kind": r["kind"],
-                "memo": r["memo"],
-                "order_id": r["order_id"],
-                "entry_id": r["entry_id"],
-                "created_at": _iso(as_datetime(r["created_at"])),
-            }
-            for r in rows[:limit]
-        ],
-        next_cursor,
-    )
+    page = Page(rows[:limit], int(rows[limit - 1]["id"]) if len(rows) > limit else None)
+    return page.map(_statement_line)
+
+
+def _statement_line(r: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": int(r["id"]),
+        "asset": r["balance"],
+        "amount": r["signed"],
+        "kind": r["kind"],
+        "memo": r["memo"],
+        "order_id": r["order_id"],
+        "entry_id": r["entry_id"],
+        "created_at": _iso(as_datetime(r["created_at"])),
+    }
 
 
 __all__ = [
     "DISPLAY_DOC",
     "Display",
     "EntriesPage",
-    "LedgerPage",
     "display_from_doc",
     "display_to_doc",
     "load_display",

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from tortoise import connections
 
 from models import EntryStatus, Queue
-from runtime.sql import fetch
+from runtime.sql import fetch, marks
 from services.errors import NotFound
 from services.paging import DEFAULT_LIMIT, Page, page_by_id
 
@@ -64,10 +64,6 @@ def eta_at_rate(owed_fen: int, inflow_fen: int, days: int = RATE_DAYS) -> timede
     return timedelta(seconds=seconds)
 
 
-def _in(ids: list[int], start: int) -> str:
-    return ", ".join(f"${i}" for i in range(start, start + len(ids)))
-
-
 async def _inflows(now: datetime, queue_ids: list[int]) -> dict[int, dict[int, int]]:
     since = {d: now - timedelta(days=d) for d in WINDOWS_DAYS}
     rows = await fetch(
@@ -76,7 +72,7 @@ async def _inflows(now: datetime, queue_ids: list[int]) -> dict[int, dict[int, i
         " COALESCE(SUM(CASE WHEN created_at >= $1 THEN amount_fen ELSE 0 END), 0) AS d1,"
         " COALESCE(SUM(CASE WHEN created_at >= $2 THEN amount_fen ELSE 0 END), 0) AS d7,"
         " COALESCE(SUM(amount_fen), 0) AS d30"
-        f" FROM extraction WHERE created_at >= $3 AND queue_id IN ({_in(queue_ids, 4)})"
+        f" FROM extraction WHERE created_at >= $3 AND queue_id IN ({marks(4, len(queue_ids))})"
         " GROUP BY queue_id",
         [since[1], since[7], since[30], *queue_ids],
     )
@@ -88,7 +84,7 @@ async def _waiting(queue_ids: list[int]) -> dict[int, tuple[int, int]]:
     rows = await fetch(
         connections.get("default"),
         "SELECT queue_id, COUNT(*) AS n, COALESCE(SUM(entitlement_fen - paid_fen), 0) AS owed"
-        f" FROM entry WHERE status = $1 AND queue_id IN ({_in(queue_ids, 2)}) GROUP BY queue_id",
+        f" FROM entry WHERE status = $1 AND queue_id IN ({marks(2, len(queue_ids))}) GROUP BY queue_id",
         [EntryStatus.WAITING.value, *queue_ids],
     )
     return {int(r["queue_id"]): (int(r["n"]), int(r["owed"])) for r in rows}

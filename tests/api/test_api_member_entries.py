@@ -194,7 +194,7 @@ async def test_another_member_sees_and_changes_nothing_of_mine(
     _, wallet = await get(api, "/api/wallet", stranger)
     assert wallet["balances"]["cash_fen"] == 0
     _, ledger = await get(api, "/api/wallet/ledger", stranger)
-    assert ledger["lines"] == []
+    assert ledger["items"] == []
     assert await snapshot() == before
 
 
@@ -268,5 +268,5 @@ async def test_the_member_flow_on_sqlite_without_redis(make_api: Callable[..., A
     status, _ = await post(api, f"/api/entries/{a2.id}/exchange", token, {"to": "points"})
     assert status == 200
     _, ledger = await get(api, "/api/wallet/ledger?asset=points", token)
-    assert [line["kind"] for line in ledger["lines"]] == ["exchange"]
+    assert [line["kind"] for line in ledger["items"]] == ["exchange"]
     assert await check_conservation() == []

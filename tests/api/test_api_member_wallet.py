@@ -72,11 +72,11 @@ async def test_a_withdrawal_is_held_then_paid_once_when_approved(
     _, wallet = await get(api, "/api/wallet", token)
     assert wallet["balances"]["cash_fen"] == 7000 and wallet["withdrawal_held_fen"] == 3000
     _, ledger = await get(api, "/api/wallet/ledger?asset=cash&limit=1", token)
-    assert [(line["kind"], line["amount"]) for line in ledger["lines"]] == [
+    assert [(line["kind"], line["amount"]) for line in ledger["items"]] == [
         ("withdrawal_hold", -3000)
     ]
     _, more = await get(api, f"/api/wallet/ledger?asset=cash&cursor={ledger['next_cursor']}", token)
-    assert [line["kind"] for line in more["lines"]] == ["payout"] and more["next_cursor"] is None
+    assert [line["kind"] for line in more["items"]] == ["payout"] and more["next_cursor"] is None
     await books_balance()
 
     status, listed = await get(api, "/api/admin/withdrawals?status=requested", api.admin_token())
@@ -149,7 +149,7 @@ async def test_a_rejection_gives_the_amount_back_with_the_reason(
     _, wallet = await get(api, "/api/wallet", token)
     assert wallet["balances"]["cash_fen"] == 10_000 and wallet["withdrawal_held_fen"] == 0
     _, ledger = await get(api, "/api/wallet/ledger?asset=cash", token)
-    assert [(line["kind"], line["amount"]) for line in ledger["lines"]] == [
+    assert [(line["kind"], line["amount"]) for line in ledger["items"]] == [
         ("withdrawal_release", 2000),
         ("withdrawal_hold", -2000),
         ("payout", 10_000),
