@@ -17,17 +17,28 @@ from ledger.postings import COLUMNS, Posting, checked, wallet_deltas
 
 
 async def post_by_copy(
-    raw: asyncpg.Connection, postings: Sequence[Posting], now: datetime, *, check: bool = True
+    raw: asyncpg.Connection,
+    postings: Sequence[Posting],
+    now: datetime,
+    *,
+    wallets: dict[int, list[int]] | None = None,
 ) -> None:
-    """Write the postings and move the wallets, inside the caller's transaction."""
+    """Write the postings and move the wallets, inside the caller's transaction.
+
+    ``wallets``: the members' deltas (as ``ledger.postings.wallet_deltas`` gives them), when the
+    caller built them together with the postings. The queue writer does, from the engine's
+    result, thousands a second, and its postings are well formed by construction
+    (tests/services/test_writer_events.py checks them): they are neither checked nor parsed
+    again here."""
     if not postings:
         return
-    if check:
+    if wallets is None:
         checked(postings)
+        wallets = wallet_deltas(postings)
     await raw.copy_records_to_table(
         "posting", columns=COLUMNS, records=[(*p, now) for p in postings]
     )
-    deltas = wallet_deltas(postings)
+    deltas = wallets
     members = sorted(deltas)
     await raw.execute(
         "INSERT INTO wallet (member_id, cash_fen, points, love_available, love_frozen)"

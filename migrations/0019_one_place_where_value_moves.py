@@ -83,10 +83,20 @@ async def _drop_foreign_keys(schema_editor) -> None:
     )
 
 
+async def _bytewise(schema_editor) -> None:
+    """The indexed ASCII keys and account names compare bytewise (COLLATE "C", as 0011 did for
+    the ledger lines' keys): each index probe of a posting the writer sends is cheaper."""
+    for column, length in (("key", 96), ("debit", 48), ("credit", 48)):
+        await schema_editor._run_sql(
+            f'ALTER TABLE posting ALTER COLUMN "{column}" TYPE VARCHAR({length}) COLLATE "C"'
+        )
+
+
 async def move_ledger(apps, schema_editor) -> None:
     await _refuse_unknown_lines(schema_editor)
     if schema_editor.DIALECT == "postgres":
         await _drop_foreign_keys(schema_editor)
+        await _bytewise(schema_editor)
     run = schema_editor._run_sql
     cols = "l.order_id, l.entry_id, l.extraction_id, l.memo, l.created_at FROM ledger_line l"
     await run(

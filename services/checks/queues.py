@@ -1,9 +1,9 @@
 """Conservation of the queues (SPEC §2), checked over the whole database.
 
-For every extraction: its parts add up, its payouts sum to its paid part, and its postings say
-the same (``extraction:<id>`` from sales into the queue's pool, ``withheld:<id>`` and
-``unallocated:<id>`` out of it to the platform). For every queue: Σ extractions = Σ payouts +
-Σ withheld + unallocated, its cached counters agree with the rows, and its pool balances to
+For every extraction: its parts add up and its payouts sum to its paid part. For every queue:
+Σ extractions = Σ payouts + Σ withheld + unallocated, its cached counters agree with the rows,
+its pool's postings say the same (each batch's extractions in from sales, ``extraction:<first
+extraction id>``; its payouts, withheld and unallocated amounts out), and the pool balances to
 zero. For every entry: 0 ≤ paid ≤ entitlement, paid = Σ its payouts, and its status agrees. A
 payout is the posting of kind ``payout`` from the queue's pool to the member's cash that carries
 its extraction and entry.
@@ -12,7 +12,7 @@ its extraction and entry.
 from __future__ import annotations
 
 from ledger.accounts import SALES, UNALLOCATED, WITHHELD
-from services.checks.report import Finding, account, findings, key
+from services.checks.report import Finding, account, findings
 
 PAYOUT = "p.kind = 'payout'"  # a payout is the posting of this kind (alias p)
 POOL = account("queue", "q.id")
@@ -35,25 +35,6 @@ EXTRACTIONS = (
         " GROUP BY x.id, x.paid_fen HAVING x.paid_fen <> COALESCE(SUM(p.amount), 0)",
         lambda r: f"extraction {r['id']} paid {r['paid_fen']}, payouts sum to {r['s']}",
     ),
-    *(
-        Finding(
-            f"extraction's {part} posting wrong or missing",
-            f"SELECT x.id, x.{column} AS want, p.amount, p.debit, p.credit FROM extraction x"
-            f" LEFT JOIN posting p ON p.key = {key(part, 'x.id')}"
-            f" WHERE (x.{column} > 0 AND (p.id IS NULL OR p.amount <> x.{column}"
-            f" OR p.debit <> {debit} OR p.credit <> {credit}))"
-            f" OR (x.{column} = 0 AND p.id IS NOT NULL)",
-            lambda r, part=part: (
-                f"extraction {r['id']} {part} {r['want']}: posting"
-                f" {r['amount']} {r['debit']} → {r['credit']}"
-            ),
-        )
-        for part, column, debit, credit in (
-            ("extraction", "amount_fen", f"'{SALES}'", account("queue", "x.queue_id")),
-            ("withheld", "withheld_fen", account("queue", "x.queue_id"), f"'{WITHHELD}'"),
-            ("unallocated", "unallocated_fen", account("queue", "x.queue_id"), f"'{UNALLOCATED}'"),
-        )
-    ),
 )
 
 QUEUES = (
@@ -73,6 +54,42 @@ QUEUES = (
             f"queue {r['key']} says extracted/paid/withheld/unallocated ="
             f" {r['extracted_fen']}/{r['paid_fen']}/{r['withheld_fen']}/{r['unallocated_fen']},"
             f" rows say {r['a']}/{r['p']}/{r['w']}/{r['u']}"
+        ),
+    ),
+    Finding(
+        "queue pool's postings ≠ its extractions",
+        "SELECT q.id, q.key, q.extracted_fen, q.paid_fen, q.withheld_fen, q.unallocated_fen,"
+        " COALESCE(t.x, 0) AS x, COALESCE(t.p, 0) AS p, COALESCE(t.w, 0) AS w,"
+        " COALESCE(t.u, 0) AS u FROM queue q LEFT JOIN (SELECT account,"
+        " SUM(CASE WHEN kind = 'extraction' THEN amount ELSE 0 END) AS x,"
+        " SUM(CASE WHEN kind = 'payout' THEN amount ELSE 0 END) AS p,"
+        " SUM(CASE WHEN kind = 'withheld' THEN amount ELSE 0 END) AS w,"
+        " SUM(CASE WHEN kind = 'unallocated' THEN amount ELSE 0 END) AS u FROM"
+        " (SELECT credit AS account, kind, amount FROM posting WHERE credit LIKE 'queue:%'"
+        " UNION ALL SELECT debit AS account, kind, amount FROM posting WHERE debit LIKE 'queue:%')"
+        f" AS moves GROUP BY account) AS t ON t.account = {POOL}"
+        " WHERE COALESCE(t.x, 0) <> q.extracted_fen OR COALESCE(t.p, 0) <> q.paid_fen"
+        " OR COALESCE(t.w, 0) <> q.withheld_fen OR COALESCE(t.u, 0) <> q.unallocated_fen",
+        lambda r: (
+            f"queue {r['key']} says extracted/paid/withheld/unallocated ="
+            f" {r['extracted_fen']}/{r['paid_fen']}/{r['withheld_fen']}/{r['unallocated_fen']},"
+            f" its pool's postings say {r['x']}/{r['p']}/{r['w']}/{r['u']}"
+        ),
+    ),
+    Finding(
+        "pool posting malformed",
+        "SELECT p.id, p.key FROM posting p LEFT JOIN extraction x ON x.id = p.extraction_id"
+        " WHERE p.kind IN ('extraction', 'withheld', 'unallocated') AND (x.id IS NULL"
+        " OR p.key <> p.kind || ':' || CAST(p.extraction_id AS VARCHAR(20))"
+        f" OR (p.kind = 'extraction' AND (p.debit <> '{SALES}'"
+        f" OR p.credit <> {account('queue', 'x.queue_id')}))"
+        f" OR (p.kind = 'withheld' AND (p.debit <> {account('queue', 'x.queue_id')}"
+        f" OR p.credit <> '{WITHHELD}'))"
+        f" OR (p.kind = 'unallocated' AND (p.debit <> {account('queue', 'x.queue_id')}"
+        f" OR p.credit <> '{UNALLOCATED}')))",
+        lambda r: (
+            f"posting {r['id']} ({r['key']}) does not move its first extraction's batch"
+            " between sales, that extraction's queue and withheld / unallocated"
         ),
     ),
     Finding(

@@ -28,7 +28,7 @@ WITHDRAWAL = (
             lambda r, step=step: (
                 f"withdrawal {r['id']} ({r['status']}, {r['amount_fen']} fen): {step} posting"
                 + (
-                    "missing"
+                    " missing"
                     if r["amount"] is None
                     else f" {r['amount']} {r['debit']} → {r['credit']}"
                 )

@@ -138,7 +138,7 @@ async def _write(
     await _copy(raw, "extraction", ("id", *settled.EXTRACTION_COLUMNS),
                 [(ext_ids[r[1]], *r) for r in settled.extraction_rows(queue_id, result, by_line, entry_ids, now)])  # fmt: skip
     money = settled.money_rows(queue, result, by_line, entry_ids, ext_ids, now)
-    await post_by_copy(raw, money.postings, now)  # and the members' cached balances
+    await post_by_copy(raw, money.postings, now, wallets=money.wallets)  # and the wallets
     await _copy(raw, "outbox_event", OUTBOX_COLUMNS, money.events)
 
     # 4. Queue counters, pending rows and lines.

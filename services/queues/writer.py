@@ -343,5 +343,3 @@ async def _close_batch(
         f"UPDATE order_line SET status = 'settled' WHERE status = 'settling' AND id IN ({marks(1, len(line_ids))})",
         line_ids,
     )
-
-
