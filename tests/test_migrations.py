@@ -334,7 +334,9 @@ async def test_0019_posts_every_movement_and_the_books_balance(empty_db_url: str
         )
         tables = await _columns(conn)
         problems = await check_conservation()
-    postings = {r["key"]: (r["kind"], r["debit"], r["credit"], r["unit"], r["amount"]) for r in rows}
+    postings = {
+        r["key"]: (r["kind"], r["debit"], r["credit"], r["unit"], r["amount"]) for r in rows
+    }
     assert problems == []
     assert "ledger_line" not in tables
     assert postings == {
