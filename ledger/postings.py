@@ -77,7 +77,9 @@ async def post(
 ) -> list[Posting]:
     """Write the postings in the caller's transaction, each at most once (by key), and move the
     members' cached balances by the ones written. Returns those written now: a posting whose key
-    is already in the books was posted before, and is skipped."""
+    is already in the books was posted before, and is skipped — unless the books hold another
+    movement under that key, which is refused (``MalformedPosting``: two movements were given
+    one key)."""
     checked(postings)
     if not postings:
         return []
@@ -87,6 +89,9 @@ async def post(
     )
     keys = {r["key"] for r in written}
     done = [p for p in postings if p.key in keys]
+    for p in postings:
+        if p.key not in keys and await posted(conn, p.key) != p:
+            raise MalformedPosting(f"{p.key}: the books hold another movement under this key")
     await move_wallets(conn, wallet_deltas(done))
     return done
 

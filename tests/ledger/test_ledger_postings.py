@@ -58,6 +58,16 @@ async def test_a_key_already_posted_is_skipped_and_moves_nothing(db):
     assert await PostingRow.all().count() == 2
 
 
+async def test_another_movement_under_a_key_already_posted_is_refused(db):
+    m = await new_member("o1")
+    async with in_transaction() as conn:
+        await post(conn, [cash("gift:1", accounts.SALES, accounts.member(m.id), 500)], T0)
+    with pytest.raises(MalformedPosting, match="another movement under this key"):
+        async with in_transaction() as conn:
+            await post(conn, [cash("gift:1", accounts.SALES, accounts.member(m.id), 501)], T0)
+    assert (await balances_of(m.id)).cash_fen == 500
+
+
 async def test_postings_move_value_out_of_a_member_too(db):
     m = await new_member("o1")
     member = accounts.member(m.id)
