@@ -152,6 +152,22 @@ async def test_the_check_finds_postings_that_break_the_books(db):
     assert "the books do not sum to zero: points accounts sum to -5" in found
 
 
+@pytest.mark.parametrize("account", ["member:x:cash", "member:1:gold", "member:1"])
+async def test_the_check_reports_a_member_account_that_is_no_account_instead_of_failing(
+    db, account
+):
+    await new_member("o1")
+    conn = connections.get("default")
+    await execute(
+        conn,
+        "INSERT INTO posting (key, kind, debit, credit, unit, amount, memo, created_at)"
+        " VALUES ('a', 'x', $1, $2, 'cash', 5, '', $3)",
+        [accounts.SALES, account, T0],
+    )
+    found = await check_books()
+    assert f"posting between accounts of another unit: {account} is not an account" in found
+
+
 @pytest.mark.parametrize("db", ["postgres"], indirect=True)
 async def test_concurrent_postings_to_one_member_all_count(db):
     m = await new_member("o1")
