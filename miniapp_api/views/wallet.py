@@ -1,4 +1,4 @@
-"""The member's wallet (balances, ledger lines paged by id) and withdrawals of cash to WeChat
+"""The member's wallet (balances, the postings that moved it, paged by id) and withdrawals of cash to WeChat
 change: the member asks (the amount is held at once); operators review them
 (``admin_api.withdrawals``)."""
 
