@@ -58,6 +58,17 @@ async def test_a_key_already_posted_is_skipped_and_moves_nothing(db):
     assert await PostingRow.all().count() == 2
 
 
+async def test_a_key_given_twice_in_one_call_is_refused_and_moves_nothing(db):
+    m = await new_member("o1")
+    gift = cash("gift:1", accounts.SALES, accounts.member(m.id), 500)
+    with pytest.raises(MalformedPosting):
+        async with in_transaction() as conn:
+            await post(conn, [gift, gift], T0)
+    assert await PostingRow.all().count() == 0
+    assert (await balances_of(m.id)).cash_fen == 0
+    assert await check_books() == []
+
+
 async def test_postings_move_value_out_of_a_member_too(db):
     m = await new_member("o1")
     member = accounts.member(m.id)
