@@ -4,8 +4,6 @@ change: the member asks (the amount is held at once); operators review them
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 
 from services.clock import utcnow
@@ -29,8 +27,6 @@ from web.schemas import (
     WITHDRAWAL_REPLY,
     obj,
 )
-
-log = logging.getLogger(__name__)
 
 routes = Registry()
 
