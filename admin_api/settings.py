@@ -1,7 +1,7 @@
 """Operators (admin token): every SPEC setting, read and changed with validation and an audit
 trail; products', stores' and cashiers' own rebate settings (store extraction under the
 commission guardrail); 一键启用; the audit trail; queue economics; scheduled job runs (an
-operator runs a job through ``POST /api/admin/jobs/{name}/run``, in ``admin_distribution``).
+operator runs a job through ``POST /api/admin/jobs/{name}/run``, in ``admin_api.distribution``).
 
 A refused change answers 400 naming the field (its path in the request body) and saves
 nothing. The request schemas below check shapes and types; ``services.settings.changes`` checks

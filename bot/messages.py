@@ -359,8 +359,6 @@ _BUILDERS = {
     "statement_confirm_needed": _statement_confirm,
 }
 
-MEMBER_KINDS = frozenset(_BUILDERS)
-
 
 # --- template data ---------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ async def post_by_copy(
     ``wallets``: the members' deltas (as ``ledger.postings.wallet_deltas`` gives them), when the
     caller built them together with the postings. The queue writer does, from the engine's
     result, thousands a second, and its postings are well formed by construction
-    (tests/services/test_writer_events.py checks them): they are neither checked nor parsed
+    (tests/services/test_writer_postings.py checks them): they are neither checked nor parsed
     again here."""
     if not postings:
         return

@@ -79,6 +79,10 @@ def _sums_to_zero(balances: dict[str, int]) -> list[str]:
 async def _wallets_match(balances: dict[str, int]) -> list[str]:
     derived: dict[int, list[int]] = {}
     for account, balance in balances.items():
+        try:
+            unit_of(account)
+        except ValueError:
+            continue  # reported by _units_match
         owner = member_balance(account)
         if owner is not None:
             derived.setdefault(owner[0], [0, 0, 0, 0])[WALLET_ORDER.index(owner[1])] = balance

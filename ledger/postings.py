@@ -58,8 +58,13 @@ class MalformedPosting(ValueError):
 
 def checked(postings: Iterable[Posting]) -> None:
     """Refuse a posting whose amount is not a positive integer, whose accounts are the same or
-    are not accounts, or whose accounts do not both hold its unit."""
+    are not accounts, or whose accounts do not both hold its unit, and a key given twice (one
+    row would be written and the wallets moved twice)."""
+    keys: set[str] = set()
     for p in postings:
+        if p.key in keys:
+            raise MalformedPosting(f"{p.key}: the same key twice in one call")
+        keys.add(p.key)
         if not isinstance(p.amount, int) or isinstance(p.amount, bool) or p.amount <= 0:
             raise MalformedPosting(f"{p.key}: amount {p.amount!r} is not a positive integer")
         if p.debit == p.credit:

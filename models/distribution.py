@@ -1,9 +1,10 @@
 """分销 (SPEC §8): distribution settings, team levels, commissions and shareholder dividends.
 
 A commission is held here, frozen, until its order has been completed for the freeze period;
-only then is it posted to the member's cash (kind ``commission``, the same key)
-and reach the member's wallet. A frozen commission never touches the wallet, so reversing it
-on a refund needs no ledger line at all.
+only then is it posted to the member's cash (kind ``commission``, the same key). While frozen
+its amount waits in the platform's frozen commissions (posted from sales when earned), so
+reducing or reversing it on a refund posts the difference back to sales and never touches the
+member's wallet.
 """
 
 from enum import StrEnum
@@ -60,7 +61,7 @@ class TeamLevelChange(Model):
 
 class CommissionStatus(StrEnum):
     FROZEN = "frozen"  # earned, waiting out the freeze period
-    RELEASED = "released"  # in the wallet: a ledger line with the same key exists
+    RELEASED = "released"  # in the wallet: a posting with the same key exists
     REVERSED = "reversed"  # every line of its order was refunded before release
 
 
@@ -68,7 +69,7 @@ class Commission(Model):
     """佣金: one reward of one settled order to one member.
 
     ``key`` is ``reward:<kind>:<order id>`` (``reward:team:<order id>:<member id>`` for 级差):
-    the same reward can never be written twice, and the ledger line written at release carries
+    the same reward can never be written twice, and the posting written at release carries
     the same key. ``amount_fen = floor(base_fen × rate_bp / 10000)``; a refund before release
     lowers ``base_fen`` to what is left of the order and recomputes the amount."""
 

@@ -148,7 +148,7 @@ class Extraction(Model):
     """提取: what one settled line gave its queue. ``amount = paid + withheld + unallocated``.
 
     One per line (unique ``line_id``: a line settles exactly once), naming the entry the line
-    created, if any. Its payouts are the ``payout`` ledger lines that carry its id. Keys without
+    created, if any. Its payouts are the ``payout`` postings that carry its id. Keys without
     database constraints, as on Entry."""
 
     id = fields.BigIntField(primary_key=True)

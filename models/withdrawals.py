@@ -7,7 +7,7 @@ from tortoise.models import Model
 
 
 class WithdrawalStatus(StrEnum):
-    REQUESTED = "requested"  # 待审核: the amount is held (a negative cash ledger line)
+    REQUESTED = "requested"  # 待审核: the amount is held (posting withdrawal_hold:<id>)
     PAYING = "paying"  # 已批准: the transfer bill is sent or its outcome is being asked
     SUCCEEDED = "succeeded"  # 已到账
     FAILED = "failed"  # the transfer definitely failed: the hold is released

@@ -1,6 +1,6 @@
-"""The chat bot's settings: a frozen dataclass tree shaped for ``runtime.config``'s TOML loader
-(a ``[bot]`` table), so it can become ``Settings.bot`` with one line. Until then
-``bot_settings(settings)`` falls back to the defaults, which send nothing (no template ids, no
+"""The chat bot's settings: a frozen dataclass tree that ``runtime.config``'s TOML loader reads
+from the ``[bot]`` table into ``Settings.bot``. ``bot_settings(settings)`` gives the defaults for
+anything that carries none (tests pass ``None``): they send nothing (no template ids, no
 official account, no webhook key) but keep every command of the inbound endpoint working.
 
 Secrets (the official account's app secret, token and EncodingAESKey, the WeCom webhook key)
@@ -100,6 +100,6 @@ class BotSettings:
 
 
 def bot_settings(settings: Any) -> BotSettings:
-    """``settings.bot`` once ``runtime.config.Settings`` carries it, else the defaults."""
+    """``settings.bot`` (``runtime.config.Settings`` carries it), else the defaults."""
     found = getattr(settings, "bot", None)
     return found if isinstance(found, BotSettings) else BotSettings()

@@ -1,9 +1,10 @@
 """The server: the composition root (``server.app.create_app``), the command line
-(``server.cli``), the WeChat clients built from the settings (``server.clients``) and the
+(``server.cli``), the WeChat clients built from the settings (``server.wechat_clients``) and the
 operations endpoints (``server.ops``).
 
-``create_app(settings)`` is the one composition root; ``queue-rebate serve`` runs it. The endpoints, their inputs and their answers are listed at ``GET /api/openapi.json``,
-generated from the route specs the server itself is built from (``web.registry``).
+``create_app(settings)`` is the one composition root; ``queue-rebate serve`` runs it. The
+endpoints, their inputs and their answers are listed at ``GET /api/openapi.json``, generated
+from the route specs the server itself is built from (``web.registry``).
 
 Choices, written down:
 

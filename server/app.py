@@ -1,4 +1,5 @@
-"""The composition root: ``create_app(settings)`` builds the whole member API.
+"""The composition root: ``create_app(settings)`` builds the whole HTTP server (the
+mini-program's API, the operators' API and the operations endpoints).
 
 Every resource is one ``cleanup_ctx`` generator that sets up, yields and tears down, stored
 under a typed key of ``web.keys`` (aiohttp: "Data Sharing aka No Singletons Please"):

@@ -182,7 +182,7 @@ async def _ready_to_serve(url: str) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    """The mini-program API on ``[server] host/port``, once the database is known to be ready."""
+    """The HTTP server on ``[server] host/port``, once the database is known to be ready."""
     from aiohttp import web
 
     from runtime.gc_tuning import tune_collector

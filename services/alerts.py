@@ -1,4 +1,5 @@
-"""Operator alerts (new merchant application, failed withdrawal, conservation check failure).
+"""Operator alerts (a new merchant application, a commission guardrail excess an operator
+acknowledged).
 
 ``alert_operators(text)`` writes an ``operator_alert`` event to the outbox; the notifier sends
 it to the WeCom group bot with the same durability as member messages (recorded, retried with

@@ -14,7 +14,7 @@ the job by hand. An operator run without a slot gets its own slot, ``operator:<t
 
 Dependencies are arguments: a job's work is ``work(now, slot, clients)``, where ``clients``
 (``JobClients``) are the WeChat Pay and 商家转账 clients the caller built once — the server's
-composition root for its scheduler and the operators' API, ``server.clients.wechat_clients``
+composition root for its scheduler and the operators' API, ``server.wechat_clients.wechat_clients``
 for the command line — so a job runs the same from the scheduler, the CLI and the admin API.
 Nothing is bound around a run (no context variables). Without clients (``JobClients()``)
 reconciliation skips its run, saying so, and the payout jobs fail, recorded, paying nothing.

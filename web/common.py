@@ -1,4 +1,5 @@
-"""What several views share: the caller's IP, the clock, and the JSON shapes of resources."""
+"""What several views share: the caller's IP, a mini-program code reply, the WeChat Pay client,
+and the JSON shapes of resources."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def order_json(order: Order, lines: list[OrderLine], refunds: list[Refund]) -> d
 async def mini_program_code(request: web.Request, scene: str, *, kind: str) -> web.Response:
     """The unlimited mini-program code for ``scene`` on the referral page, cached under
     ``<kind>:<scene>:<page fingerprint>`` (Redis, else the in-process LRU), exactly as the
-    referral QR (``views.members``, kind ``referral-qr``)."""
+    referral QR (``miniapp_api.views.members``, kind ``referral-qr``)."""
     options = request.app[OPTIONS]
     fingerprint = hashlib.sha256(
         f"{options.referral_page}|{options.referral_env_version}".encode()

@@ -1,5 +1,5 @@
 """Request and response schemas (OpenAPI 3.0 schema objects). Request schemas are enforced by
-``registry.validate``; response schemas document what ``views.common`` renders."""
+``registry.validate``; response schemas document what ``web.common`` renders."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
-"""The member's wallet (balances, ledger lines paged by id) and withdrawals of cash to WeChat
+"""The member's wallet (balances, the postings that moved it, paged by id) and withdrawals of cash to WeChat
 change: the member asks (the amount is held at once); operators review them
 (``admin_api.withdrawals``)."""
 
 from __future__ import annotations
-
-import logging
 
 from aiohttp import web
 
@@ -29,8 +27,6 @@ from web.schemas import (
     WITHDRAWAL_REPLY,
     obj,
 )
-
-log = logging.getLogger(__name__)
 
 routes = Registry()
 

@@ -59,10 +59,3 @@ async def enable_all_products() -> int:
     return await Product.filter(kind__in=[ProductKind.SELF, ProductKind.SUPPLIER]).update(
         rebate_enabled=True
     )
-
-
-async def cashier_of(store_id: int) -> Cashier:
-    cashier = await Cashier.get_or_none(store_id=store_id)
-    if cashier is None:
-        raise NotFound("门店收银台不存在")
-    return cashier

@@ -190,13 +190,13 @@ async def on_line_refunded(conn: BaseDBAsyncClient, line: OrderLine, now: dateti
         if amount is None:
             continue  # this line was not part of the base (refunded before settlement)
         if amount > 0:
-            await execute(
+            changed = await execute(
                 conn,
                 "UPDATE commission SET base_fen = $1, amount_fen = $2 WHERE id = $3 AND status = $4",
                 [base, amount, c["id"], CommissionStatus.FROZEN.value],
             )
         else:
-            await execute(
+            changed = await execute(
                 conn,
                 "UPDATE commission SET base_fen = $1, amount_fen = 0, status = $2,"
                 " reversed_at = $3 WHERE id = $4 AND status = $5",
@@ -208,7 +208,8 @@ async def on_line_refunded(conn: BaseDBAsyncClient, line: OrderLine, now: dateti
                     CommissionStatus.FROZEN.value,
                 ],
             )
-        if int(c["amount_fen"]) > amount:
+        # released meanwhile (the job committed after the read above): it stays paid in full
+        if changed and int(c["amount_fen"]) > amount:
             await post(conn, [_reduction(int(c["id"]), line, int(c["amount_fen"]) - amount)], now)
     await merchant_settlement.on_line_refunded(conn, line, base, now)
 

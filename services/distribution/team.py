@@ -21,7 +21,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from models import Member, TeamLevelChange
+from models import Member
 from rebate.distribution import level_reached
 from rebate.distribution_settings import DistributionSettings
 from rebate.errors import InvalidSetting
@@ -174,10 +174,6 @@ async def set_team_level(
             conn, member_id, old, level, "operator", {"operator": operator, "note": note}, now
         )
     return old
-
-
-async def level_history(member_id: int, *, limit: int = 50) -> list[TeamLevelChange]:
-    return await TeamLevelChange.filter(member_id=member_id).order_by("-id").limit(limit)
 
 
 async def refresh_team_levels(now: datetime, *, batch: int = 500) -> dict[str, int]:

@@ -22,7 +22,6 @@ found", never shown.
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 from dataclasses import asdict, dataclass
@@ -62,8 +61,6 @@ from services.errors import Conflict, NotFound
 from services.outbox import Event, emit
 from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from services.settings.base import cashier_target, load_base, product_target, store_target
-
-log = logging.getLogger(__name__)
 
 SCENE_PREFIX = "m:"
 TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"

@@ -65,7 +65,6 @@ SETTINGS_DOC = "withdrawal"
 RESULT_EVENT = "withdrawal_result"
 MAX_REASON_CHARS = 80
 SCENE_ID = re.compile(r"^[0-9]{1,8}$")
-OPEN = (WithdrawalStatus.REQUESTED, WithdrawalStatus.PAYING)
 RELEASED = (WithdrawalStatus.REJECTED, WithdrawalStatus.FAILED)
 NOT_ANSWERED = ("", "requested")  # transfer_state of a bill sent with no answer seen yet
 DEFAULT_SCENE = TransferScene(  # 现金营销, with its 报备信息

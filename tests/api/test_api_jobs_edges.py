@@ -38,6 +38,7 @@ from models import (
     Wallet,
     Withdrawal,
 )
+from rebate.distribution_settings import DividendPeriod
 from rebate.settings import OrderSource
 from runtime.config import DatabaseSettings, Settings
 from server.cli import main
@@ -45,7 +46,6 @@ from services.catalog.products import new_product
 from services.clock import LOCAL_TZ, utcnow
 from services.distribution.dividends import previous_period
 from services.distribution.referral import bind_referrer
-from services.distribution.settings import DividendPeriod
 from services.jobs import JOBS
 from services.members.accounts import new_member
 from services.merchants.settlement import close_statements

@@ -1,5 +1,5 @@
-"""The wallet and withdrawals over HTTP: balances and ledger lines paged by id; a withdrawal held
-in the cash ledger, approved and paid by 商家转账 (the fake WeChat's) under one bill number —
+"""The wallet and withdrawals over HTTP: balances and postings paged by id; a withdrawal held
+out of the cash balance, approved and paid by 商家转账 (the fake WeChat's) under one bill number —
 a lost answer or an error is followed by a query of the same number — or rejected with a reason;
 every refusal changes nothing; the books balance after each. Also on SQLite without Redis."""
 

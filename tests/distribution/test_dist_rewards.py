@@ -4,6 +4,7 @@ and refunds (SPEC §8)."""
 import asyncio
 
 import pytest
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from models import (
@@ -21,10 +22,12 @@ from models import (
 from rebate.distribution_settings import DistributionSettings, TeamLevel
 from rebate.errors import InvalidSetting
 from rebate.money import apply_bp
+from runtime.sql import fetch
 from services.checks import check_conservation
 from services.distribution.promoter import my_rewards, my_team
 from services.distribution.referral import Binding, bind_referrer
 from services.distribution.rewards import (
+    _release,
     on_order_settled,
     release_matured_commissions,
 )
@@ -32,6 +35,7 @@ from services.distribution.settings import from_doc, to_doc
 from services.distribution.team import team_levels
 from services.members.accounts import new_member
 from services.merchants.onboarding import save_distribution_settings
+from services.orders.lifecycle import refund_line
 from services.paging import Page
 from tests.distribution.support import (
     LEVELS,
@@ -351,4 +355,45 @@ async def test_concurrent_settlement_hooks_and_releases_pay_each_reward_once(pg)
     assert sum(r["released"] for r in reports) == 2
     assert (await Wallet.get(member_id=mid)).cash_fen == 1000
     assert (await Wallet.get(member_id=top)).cash_fen == 500
+    await books_balance()
+
+
+@pytest.mark.postgres
+async def test_a_refund_racing_a_release_posts_no_reduction_of_what_was_released(pg):
+    """The release job commits between the refund's read of the frozen commissions and its
+    update: the commission stays released at its amount, and no reduction is posted for it."""
+    await base_rules()
+    await configure(direct_bp=1000, freeze_days=0)
+    promoter, buyer = await chain(2)
+    clock = Clock()
+    order = await buy(buyer, 10_000, clock, lines=2)
+    first, _ = await OrderLine.filter(order_id=order.id).order_by("id")
+    commission = await Commission.get(order_id=order.id)
+    conn = connections.get("default")
+    released = asyncio.Event()
+
+    async def refund_after_release() -> str:
+        await released.wait()
+        return await refund_line(first.id, now=clock.tick())
+
+    refund = asyncio.create_task(refund_after_release())  # outside the release's transaction
+    async with in_transaction() as tx:
+        assert await _release(tx, [commission.id], clock.tick()) == (1, 2000)
+        released.set()
+        for _ in range(500):  # until the refund waits for the commission row's lock
+            waiting = await fetch(
+                conn,
+                "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'",
+            )
+            if waiting[0]["n"]:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the refund never waited for the release")
+    assert await refund == "after_settlement_left_queue"
+    commission = await Commission.get(id=commission.id)
+    assert (commission.status, commission.amount_fen) == ("released", 2000)
+    assert (await Wallet.get(member_id=promoter)).cash_fen == 2000
+    assert not await Posting.filter(kind="commission_reduced").exists()
     await books_balance()

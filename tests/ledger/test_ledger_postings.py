@@ -68,6 +68,17 @@ async def test_another_movement_under_a_key_already_posted_is_refused(db):
     assert (await balances_of(m.id)).cash_fen == 500
 
 
+async def test_a_key_given_twice_in_one_call_is_refused_and_moves_nothing(db):
+    m = await new_member("o1")
+    gift = cash("gift:1", accounts.SALES, accounts.member(m.id), 500)
+    with pytest.raises(MalformedPosting):
+        async with in_transaction() as conn:
+            await post(conn, [gift, gift], T0)
+    assert await PostingRow.all().count() == 0
+    assert (await balances_of(m.id)).cash_fen == 0
+    assert await check_books() == []
+
+
 async def test_postings_move_value_out_of_a_member_too(db):
     m = await new_member("o1")
     member = accounts.member(m.id)
@@ -160,6 +171,22 @@ async def test_the_check_finds_postings_that_break_the_books(db):
     # points left the points issuer and arrived in a cash account: neither unit sums to zero
     # (cash sums to zero only because "somewhere", no account, is left out: reported above)
     assert "the books do not sum to zero: points accounts sum to -5" in found
+
+
+@pytest.mark.parametrize("account", ["member:x:cash", "member:1:gold", "member:1"])
+async def test_the_check_reports_a_member_account_that_is_no_account_instead_of_failing(
+    db, account
+):
+    await new_member("o1")
+    conn = connections.get("default")
+    await execute(
+        conn,
+        "INSERT INTO posting (key, kind, debit, credit, unit, amount, memo, created_at)"
+        " VALUES ('a', 'x', $1, $2, 'cash', 5, '', $3)",
+        [accounts.SALES, account, T0],
+    )
+    found = await check_books()
+    assert f"posting between accounts of another unit: {account} is not an account" in found
 
 
 @pytest.mark.parametrize("db", ["postgres"], indirect=True)

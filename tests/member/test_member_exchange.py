@@ -1,5 +1,5 @@
 """兑换 through storage (SPEC §7): a waiting entry's remaining entitlement becomes points or love
-value at the configured ratio, in one ledger line; the entry leaves the queue."""
+value at the configured ratio, in one posting; the entry leaves the queue."""
 
 import pytest
 

@@ -3,7 +3,7 @@ is visible, its lock is released, and after a restart every stored settlement is
 exactly once (issue 3: crash-safe, one writer per queue across processes).
 
 The writer runs in its own OS process and stops itself half-way through writing the batch —
-after its entries, extractions and ledger lines were sent, before its outbox events — so the
+after its entries, extractions and postings were sent, before its outbox events — so the
 kill lands inside the batch's transaction with most of its rows already on the server."""
 
 import asyncio

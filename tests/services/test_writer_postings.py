@@ -40,7 +40,7 @@ def batch_money(*, paused: bool, waiting: int, random_return: RandomReturn | Non
 
 @pytest.mark.parametrize(
     ("paused", "waiting", "random_return"),
-    [(False, 60, None), (False, 3, None), (True, 60, None), (False, 10, RandomReturn(1, 1))],
+    [(False, 60, None), (False, 0, None), (True, 60, None), (False, 10, RandomReturn(1, 1))],
     ids=["payouts", "unallocated", "withheld", "random-return"],
 )
 def test_the_writers_postings_are_well_formed_and_move_what_the_engine_decided(
@@ -65,5 +65,7 @@ def test_the_writers_postings_are_well_formed_and_move_what_the_engine_decided(
     )
     if paused:
         assert total("payout") == 0 and total("withheld") == total("extraction")
+    if waiting == 0:  # the batch's first extraction finds no one waiting
+        assert total("unallocated") > 0
     if random_return:
         assert total("random_return") > 0
