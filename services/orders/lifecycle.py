@@ -250,54 +250,56 @@ async def refund_line(
     waiting, leaves the queue (``refunded``, remainder forfeited); what it received and what its
     extraction paid others stay paid (platform cost). Returns what happened.
 
-    Lock order is queue, then line — the same as the queue's writer — so the two never deadlock.
-    ``within`` runs in the same transaction (a refund notification records itself there, so it
-    takes effect exactly once); if it raises, nothing changes."""
+    Lock order: the line's queue, its order, then the line. The queue first, as its writer takes
+    it, so the two never deadlock; the order before any of its lines, as a payment or a
+    completion takes it, and so that two refunds of one order's lines (in different queues)
+    follow each other and each sees what the other left of the order. ``within`` runs in the
+    same transaction (a refund notification records itself there, so it takes effect exactly
+    once); if it raises, nothing changes."""
     for _ in range(3):
         queue_id = await _queue_of_line(line_id)
         async with in_transaction() as conn:
             if queue_id is not None:
                 await lock_queue(conn, queue_id)
-            line = await OrderLine.select_for_update().using_db(conn).get_or_none(id=line_id)
-            if line is None:
-                raise NotFound("订单行不存在")
+            order = await _lock_order_of_line(conn, line_id)
+            line = await OrderLine.select_for_update().using_db(conn).get(id=line_id)
             if line.status == LineStatus.REFUNDED:
                 raise AlreadySettled("该商品已退款")
-            order = await Order.get(id=line.order_id).using_db(conn)
             if order.status in (OrderStatus.CREATED, OrderStatus.CLOSED):
                 raise NotAllowed("订单未支付，无需退款")
             if queue_id is None and line.status in (LineStatus.SETTLING, LineStatus.SETTLED):
                 if await _queue_of_line(line_id) is not None:
                     continue  # it was enqueued meanwhile: retry with its queue locked
-            outcome = "before_settlement"
-            if line.status == LineStatus.SETTLING:
-                await execute(
-                    conn,
-                    "DELETE FROM pending_settlement WHERE line_id = $1",
-                    [line_id],
-                )
-            elif line.status == LineStatus.SETTLED:
-                outcome = await _leave_queue(conn, line, now)
-            line.status, line.refunded_at = LineStatus.REFUNDED, now
-            await line.save(using_db=conn, update_fields=["status", "refunded_at"])
-            if line.paid_fen:
-                await post(conn, [refund_posting(line)], now)
-            await on_line_refunded(conn, line, now)  # frozen commissions and store credit
-            if (
-                not await OrderLine.filter(order_id=line.order_id)
-                .exclude(status=LineStatus.REFUNDED)
-                .using_db(conn)
-                .exists()
-            ):
-                await (
-                    Order.filter(id=line.order_id)
-                    .using_db(conn)
-                    .update(status=OrderStatus.REFUNDED)
-                )
+            outcome = await _refund_locked(conn, line, now)
             if within is not None:
                 await within(conn)
             return outcome
     raise NotAllowed("退款与结算冲突，请重试")
+
+
+async def _lock_order_of_line(conn: BaseDBAsyncClient, line_id: int) -> Order:
+    rows = await fetch(conn, "SELECT order_id FROM order_line WHERE id = $1", [line_id])
+    if not rows:
+        raise NotFound("订单行不存在")
+    return await Order.select_for_update().using_db(conn).get(id=int(rows[0]["order_id"]))
+
+
+async def _refund_locked(conn: BaseDBAsyncClient, line: OrderLine, now: datetime) -> str:
+    """The refund's effects, with the line and its order locked; what happened."""
+    outcome = "before_settlement"
+    if line.status == LineStatus.SETTLING:
+        await execute(conn, "DELETE FROM pending_settlement WHERE line_id = $1", [line.id])
+    elif line.status == LineStatus.SETTLED:
+        outcome = await _leave_queue(conn, line, now)
+    line.status, line.refunded_at = LineStatus.REFUNDED, now
+    await line.save(using_db=conn, update_fields=["status", "refunded_at"])
+    if line.paid_fen:
+        await post(conn, [refund_posting(line)], now)
+    await on_line_refunded(conn, line, now)  # frozen commissions and store credit
+    others = OrderLine.filter(order_id=line.order_id).exclude(status=LineStatus.REFUNDED)  # type: ignore[attr-defined]
+    if not await others.using_db(conn).exists():
+        await Order.filter(id=line.order_id).using_db(conn).update(status=OrderStatus.REFUNDED)  # type: ignore[attr-defined]
+    return outcome
 
 
 async def _queue_of_line(line_id: int) -> int | None:

@@ -11,6 +11,7 @@ from models import (
     Commission,
     CommissionKind,
     DistributionConfig,
+    Entry,
     Member,
     Order,
     OrderLine,
@@ -22,6 +23,7 @@ from models import (
 from rebate.distribution_settings import DistributionSettings, TeamLevel
 from rebate.errors import InvalidSetting
 from rebate.money import apply_bp
+from rebate.settings import RatioSettings
 from runtime.sql import fetch
 from services.checks import check_conservation
 from services.distribution.promoter import my_rewards, my_team
@@ -47,7 +49,7 @@ from tests.distribution.support import (
     refund,
     with_level,
 )
-from tests.services.helpers import T0, Clock
+from tests.services.helpers import T0, Clock, use_base
 
 
 async def rewards_of(order_id: int) -> dict[str, tuple[int, int]]:
@@ -396,4 +398,27 @@ async def test_a_refund_racing_a_release_posts_no_reduction_of_what_was_released
     assert (commission.status, commission.amount_fen) == ("released", 2000)
     assert (await Wallet.get(member_id=promoter)).cash_fen == 2000
     assert not await Posting.filter(kind="commission_reduced").exists()
+    await books_balance()
+
+
+@pytest.mark.postgres
+async def test_two_lines_refunded_at_once_in_different_queues_reverse_the_whole_commission(pg):
+    """Each product has its own queue, so the two refunds take different queue locks; the
+    order's lock makes the second see what the first left, and together they reverse it all."""
+    await use_base(
+        mall_queue_unified=False, extract_bp=1000, ratios=RatioSettings(default_bp=13000)
+    )
+    await configure(direct_bp=1000, indirect_bp=500)
+    top, mid, buyer = await chain(3)
+    clock = Clock()
+    for _ in range(5):
+        order = await buy(buyer, 10_000, clock, lines=2)
+        first, second = await OrderLine.filter(order_id=order.id).order_by("id")
+        queues = {e.queue_id for e in await Entry.filter(line_id__in=[first.id, second.id])}
+        assert len(queues) == 2
+        now = clock.tick()
+        await asyncio.gather(refund_line(first.id, now=now), refund_line(second.id, now=now))
+        assert await rewards_of(order.id) == {"direct": (mid, 0), "indirect": (top, 0)}
+        assert {c.status for c in await Commission.filter(order_id=order.id)} == {"reversed"}
+        assert (await Order.get(id=order.id)).status == "refunded"
     await books_balance()
