@@ -15,10 +15,8 @@ exactly as an operator's run from the CLI or the admin API gets that edge's.
 Every process may run a scheduler: the jobs call ``services.jobs.run_scheduled``, which claims
 the scheduled slot in the database first, so each slot runs once however many processes fire.
 
-Every process also applies the settlement backlog (``services.queues.writer.apply_backlog``)
-when it starts and every ``BACKLOG_SECONDS``: pending settlements that a stopped process stored
-but never drained. A queue whose writer is at work is skipped, so the processes never wait for
-one another there.
+Settlement is not a scheduled job: the server's writer loop (``services.queues.runner``) applies
+what payments enqueue, and every second takes over what a stopped process left pending.
 
 The clearing schedule lives in the database (``services.queues.clearing``). The scheduler re-reads it
 every minute and moves (or removes) the clearing job when an operator has changed it, so a
@@ -51,7 +49,6 @@ from services.queues.clearing import (
     latest_slot,
     load_schedule,
 )
-from services.queues.writer import apply_backlog
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +86,6 @@ async def run_clearing(clients: JobClients) -> None:
 
 
 TICK_SECONDS = 60
-BACKLOG_SECONDS = 10
-
-
-async def run_backlog() -> None:
-    applied = await apply_backlog(now=utcnow())
-    if applied.lines:
-        log.info(
-            "settlement backlog: %d lines applied in %d batches", applied.lines, applied.batches
-        )
 
 
 async def run_due_jobs(clients: JobClients) -> None:
@@ -183,15 +171,6 @@ def build_scheduler(
         id="due-jobs",
         coalesce=True,
         max_instances=1,
-    )
-    scheduler.add_job(
-        run_backlog,
-        IntervalTrigger(seconds=BACKLOG_SECONDS),
-        id="settlement-backlog",
-        name="结算积压",
-        coalesce=True,
-        max_instances=1,
-        next_run_time=utcnow(),  # at start too: what a stopped process left pending
     )
     return scheduler
 

@@ -12,7 +12,10 @@ under a typed key of ``web.keys`` (aiohttp: "Data Sharing aka No Singletons Plea
 4. the WeChat clients, built from ``[wechat]`` / ``[wechat_pay]`` (key files read here): one
    ``WeChatGateway`` with its WeChat Pay client, its one 商家转账 client and its access-token
    cache (``wechat.tokens``: in Redis, or in the process without it);
-5. the scheduler (when ``ApiOptions.run_scheduler``), whose jobs get that gateway's clients as
+5. the writer loop (when ``ApiOptions.run_writer``, the default): settles the queues that
+   payments and completions hand over, and takes over those a stopped process left pending
+   (``services.queues.runner``);
+6. the scheduler (when ``ApiOptions.run_scheduler``), whose jobs get that gateway's clients as
    an argument (``services.jobs.JobClients``) — the same clients the operators' job runs and
    withdrawal approvals use.
 
@@ -41,6 +44,8 @@ from runtime.db import tortoise_config
 from runtime.ratelimit import rate_limiter
 from server import ops
 from services.jobs import JobClients
+from services.queues import runner
+from services.queues.runner import WriterLoop
 from web.auth import TokenSigner
 from web.keys import (
     CACHE,
@@ -53,6 +58,7 @@ from web.keys import (
     SETTINGS,
     TOKENS,
     WECHAT,
+    WRITER,
 )
 from web.metrics import Metrics
 from web.middlewares import body_cap, install_log_request_id, json_errors, request_context
@@ -97,11 +103,28 @@ def create_app(
         admin_ttl=app[OPTIONS].admin_token_ttl,
     )
     app.cleanup_ctx.extend(
-        [database_ctx, redis_ctx, http_ctx, wechat_ctx, scheduler_ctx, *extra_cleanup]
+        [database_ctx, redis_ctx, http_ctx, wechat_ctx, writer_ctx, scheduler_ctx, *extra_cleanup]
     )
     install(app, [*route_specs(), *extra_routes])
     setup_bot_routes(app, settings)  # the official account's endpoint, when configured
     return app
+
+
+async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The process's writer loop, installed as where settlement events hand their queues."""
+    app[WRITER] = None
+    if not app[OPTIONS].run_writer:
+        yield
+        return
+    loop = WriterLoop()
+    loop.start()
+    runner.install(loop)
+    app[WRITER] = loop
+    try:
+        yield
+    finally:
+        runner.uninstall(loop)
+        await loop.stop()
 
 
 async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 from runtime.cache import BytesCache
 from runtime.config import Settings
 from runtime.ratelimit import RateLimiter
+from services.queues.runner import WriterLoop
 from web.auth import TokenSigner
 from web.metrics import METRICS
 from web.options import ApiOptions
@@ -21,6 +22,7 @@ TOKENS = web.AppKey("tokens", TokenSigner)
 LIMITER = web.AppKey("rate_limiter", RateLimiter)
 CACHE = web.AppKey("cache", BytesCache)
 SCHEDULER: web.AppKey[AsyncIOScheduler | None] = web.AppKey("scheduler")  # None: not run here
+WRITER: web.AppKey[WriterLoop | None] = web.AppKey("writer")  # None: not run here
 
 __all__ = [
     "CACHE",
@@ -33,4 +35,5 @@ __all__ = [
     "SETTINGS",
     "TOKENS",
     "WECHAT",
+    "WRITER",
 ]

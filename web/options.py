@@ -35,3 +35,6 @@ class ApiOptions:
     trust_forwarded_for: bool = False  # behind a reverse proxy: client IP from X-Forwarded-For
     rate_limits: RateLimits = field(default_factory=RateLimits)
     run_scheduler: bool = False  # `queue-rebate serve` turns it on: jobs run in the server
+    run_writer: bool = (
+        True  # the writer loop settles what payments enqueue (services.queues.runner)
+    )

@@ -36,8 +36,8 @@ from services.distribution.rewards import on_line_refunded
 from services.errors import NotFound
 from services.outbox import Event, emit
 from services.queues.locks import lock_queue
-from services.queues.plan import enqueue_order
-from services.queues.writer import apply_pending
+from services.queues.plan import Buyer, OpenLine, enqueue_order
+from services.queues.runner import hand_over
 from services.settings.base import load_base
 
 MAX_QUANTITY = 999
@@ -157,15 +157,22 @@ async def mark_paid(
         if order is None:
             raise NotFound("订单不存在")
         queues = await record_payment(conn, order, paid_fen=paid_fen, now=now, base=base)
-    await drain(queues, now, rng)
+    await hand_over(queues, now, rng)
     return order
 
 
 async def record_payment(
-    conn: BaseDBAsyncClient, order: Order, *, paid_fen: int, now: datetime, base: BaseSettings
+    conn: BaseDBAsyncClient,
+    order: Order,
+    *,
+    paid_fen: int,
+    now: datetime,
+    base: BaseSettings,
+    read: tuple[Buyer, list[OpenLine]] | None = None,
 ) -> set[int]:
     """Mark a locked, unpaid order paid and, under 支付后结算, enqueue it. Returns the queues to
-    drain once the caller's transaction commits."""
+    hand over once the caller's transaction commits. ``read``: the order's
+    ``buyer_and_open_lines`` in this transaction, if the caller has it already."""
     if order.status != OrderStatus.CREATED:
         raise AlreadySettled("订单已支付")
     if paid_fen != order.paid_fen:
@@ -176,7 +183,9 @@ async def record_payment(
     await order.save(using_db=conn, update_fields=["status", "paid_at"])
     if paid_fen:
         await post(conn, [payment_posting(order.id, paid_fen)], now)
-    return await enqueue_order(conn, order, base, now) if base.settle_on == SettleOn.PAID else set()
+    if base.settle_on != SettleOn.PAID:
+        return set()
+    return await enqueue_order(conn, order, base, now, read)
 
 
 def payment_posting(order_id: int, paid_fen: int) -> Posting:
@@ -214,7 +223,7 @@ async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | No
         )
         settles = base.settle_on == SettleOn.COMPLETED or unsettled
         queues = await enqueue_order(conn, order, base, now) if settles else set()
-    await drain(queues, now, rng)
+    await hand_over(queues, now, rng)
     return order
 
 
@@ -236,7 +245,7 @@ async def settle_order(
         ):
             raise AlreadySettled("订单已结算")
         queues = await enqueue_order(conn, order, base, now)
-    await drain(queues, now, rng)
+    await hand_over(queues, now, rng)
     return queues
 
 
@@ -357,11 +366,3 @@ async def _leave_queue(conn: BaseDBAsyncClient, line: OrderLine, now: datetime) 
     event = Event("entry_refunded", int(x["member_id"]), {"entry_id": int(x["entry_id"])})
     await emit(conn, [event], now)
     return "after_settlement_left_queue"
-
-
-async def drain(queues: set[int], now: datetime, rng: RandomSource | None = None) -> None:
-    """Apply what was enqueued, after the enqueueing transaction committed. A queue whose writer
-    is at work is left to it (``apply_pending(wait=False)``: it applies these rows before it
-    stops), so concurrent payments on one hot queue never wait for each other's settlement."""
-    for queue_id in sorted(queues):
-        await apply_pending(queue_id, now=now, rng=rng, wait=False)

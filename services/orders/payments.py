@@ -6,22 +6,28 @@ same transaction as its effect. A retried or duplicated notice finds its key tak
 answered with success without changing anything; a notice that does not match changes nothing.
 """
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models import Member, Order, OrderStatus, PaymentNotice, Refund, RefundStatus
+from models import Order, OrderStatus, Refund, RefundStatus
 from rebate.errors import RebateError
 from rebate.random_return import RandomSource
-from services.orders.lifecycle import drain, record_payment, refund_line
+from runtime.sql import insert_many
+from services.orders.lifecycle import record_payment, refund_line
+from services.queues.plan import buyer_and_open_lines
+from services.queues.runner import hand_over
 from services.settings.base import load_base
 
 log = logging.getLogger(__name__)
+
+
+NOTICE_COLUMNS = ("key", "api_version", "order_id", "amount_fen", "payload", "received_at")
 
 
 class NoticeMismatch(RebateError):
@@ -65,7 +71,11 @@ class RefundNotice:
 async def apply_payment(
     notice: PaidNotice, *, appid: str, mchid: str, now: datetime, rng: RandomSource | None = None
 ) -> str:
-    """``applied`` or ``duplicate``. Raises UnknownOrder / NoticeMismatch (nothing changed)."""
+    """``applied`` or ``duplicate``. Raises UnknownOrder / NoticeMismatch (nothing changed).
+
+    One short transaction: lock the order, read its buyer and lines, claim the notice's key
+    (a retry finds it taken), mark the order paid and, under 支付后结算, leave its lines pending
+    for the queue's writer — which this hands them over to once the transaction commits."""
     if notice.appid != appid or notice.mchid != mchid:
         raise NoticeMismatch(f"appid/mchid 不符: {notice.appid}/{notice.mchid}")
     if not notice.success:
@@ -79,20 +89,23 @@ async def apply_payment(
         )
         if order is None:
             raise UnknownOrder(f"未知的商户订单号 {notice.out_trade_no}")
+        read = await buyer_and_open_lines(conn, order)
         key = f"pay:{notice.transaction_id}"
-        if await PaymentNotice.filter(key=key).using_db(conn).exists():
+        if not await _claim(
+            conn, key, notice.api_version, order.id, notice.amount_fen, notice.raw, now
+        ):
             return "duplicate"
         if order.status != OrderStatus.CREATED:
             raise NoticeMismatch(f"订单 {order.out_trade_no} 已由另一笔支付 ({order.status}) 处理")
-        member = await Member.get(id=order.member_id).using_db(conn)
         _match(
             notice.amount_fen == order.paid_fen, f"金额 {notice.amount_fen} ≠ 订单 {order.paid_fen}"
         )
         _match(notice.currency == "CNY", f"币种 {notice.currency} 不是 CNY")
-        _match(notice.payer_openid == member.openid, "付款人 openid 与下单会员不符")
-        await _record(conn, key, notice.api_version, order.id, notice.amount_fen, notice.raw, now)
-        queues = await record_payment(conn, order, paid_fen=notice.amount_fen, now=now, base=base)
-    await drain(queues, now, rng)
+        _match(notice.payer_openid == read[0].openid, "付款人 openid 与下单会员不符")
+        queues = await record_payment(
+            conn, order, paid_fen=notice.amount_fen, now=now, base=base, read=read
+        )
+    await hand_over(queues, now, rng)
     log.info("payment %s applied to order %s", notice.transaction_id, notice.out_trade_no)
     return "applied"
 
@@ -147,6 +160,28 @@ def _match(ok: bool, problem: str) -> None:
         raise NoticeMismatch(problem)
 
 
+async def _claim(
+    conn: BaseDBAsyncClient,
+    key: str,
+    version: str,
+    order_id: int,
+    amount: int,
+    raw: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """Record the notice under its key; False if the key is taken (a retry, or the same
+    notice delivered twice: after the transaction that took it commits)."""
+    rows = await insert_many(
+        conn,
+        "payment_notice",
+        NOTICE_COLUMNS,
+        [(key, version, order_id, amount, json.dumps(raw, ensure_ascii=False), now)],
+        returning="id",
+        on_conflict="(key) DO NOTHING",
+    )
+    return bool(rows)
+
+
 async def _record(
     conn: BaseDBAsyncClient,
     key: str,
@@ -156,15 +191,5 @@ async def _record(
     raw: dict[str, Any],
     now: datetime,
 ) -> None:
-    try:
-        await PaymentNotice.create(
-            key=key,
-            api_version=version,
-            order_id=order_id,
-            amount_fen=amount,
-            payload=raw,
-            received_at=now,
-            using_db=conn,
-        )
-    except IntegrityError:
-        raise _Duplicate from None
+    if not await _claim(conn, key, version, order_id, amount, raw, now):
+        raise _Duplicate

@@ -10,7 +10,11 @@ from services.errors import NotFound
 
 
 async def ensure_queue(conn: BaseDBAsyncClient, key: str, now: datetime) -> int:
-    """The id of the queue ``key``, creating it if this is its first line (race-safe)."""
+    """The id of the queue ``key``, creating it if this is its first line (race-safe). One read
+    once the queue exists."""
+    rows = await fetch(conn, "SELECT id FROM queue WHERE key = $1", [key])
+    if rows:
+        return int(rows[0]["id"])
     await execute(
         conn,
         "INSERT INTO queue (key, next_seq, waiting_count, extracted_fen, paid_fen, withheld_fen,"

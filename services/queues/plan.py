@@ -2,19 +2,20 @@
 extraction, whether it may join, and the ratio its entry starts with — then leave it pending
 for the queue's writer (``services.queues.writer``)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from models import Cashier, LineStatus, Member, Order, OrderLine, Product, Store
+from models import Cashier, LineStatus, Order, OrderLine, Product, Store
 from rebate.eligibility import line_verdict
 from rebate.money import apply_bp
 from rebate.queues import queue_key_for
 from rebate.ratios import Layer, RatioChoice, ratio_for
 from rebate.settings import BaseSettings, OrderSource, RatioSettings, TargetSettings
-from runtime.sql import fetch, insert_many
+from runtime.sql import execute, fetch, insert_many, marks
 from services.clock import local
 from services.distribution.rewards import on_order_settled
 from services.errors import NotFound
@@ -34,14 +35,50 @@ class LineRules:
     random_return: Any  # RandomReturn | None
 
 
-async def rules_for_line(order: Order, line: OrderLine, base: BaseSettings) -> LineRules:
-    """Store goods: the store product's settings first, then the store's; windows and limits are
-    the store's (门店排队返利设置). Cashier orders: the cashier's. Mall goods: the product's."""
+class OpenLine(NamedTuple):
+    """An order line not yet settled, as enqueueing reads it."""
+
+    id: int
+    product_id: int | None
+    paid_fen: int
+
+
+@dataclass(frozen=True)
+class Buyer:
+    id: int
+    openid: str
+    level: int
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The rows whose settings govern an order's lines: its products, its store, its cashier."""
+
+    products: dict[int, Product]
+    store: Store | None = None
+    cashier: Cashier | None = None
+
+
+async def targets_of(conn: BaseDBAsyncClient, order: Order, lines: Sequence[OpenLine]) -> Targets:
+    """One read per kind of row the order's lines need."""
     if order.source == OrderSource.CASHIER:
-        cashier = await Cashier.get_or_none(store_id=order.store_id)
+        cashier = await Cashier.filter(store_id=order.store_id).using_db(conn).first()
         if cashier is None:
             raise NotFound("该门店没有收银台")
-        t = cashier_target(cashier)
+        return Targets({}, cashier=cashier)
+    ids = sorted({line.product_id for line in lines if line.product_id is not None})
+    products = {p.id: p for p in await Product.filter(id__in=ids).using_db(conn)}
+    store = None
+    if order.source != OrderSource.MALL:
+        store = await Store.get(id=order.store_id).using_db(conn)
+    return Targets(products, store=store)
+
+
+def rules_for_line(order: Order, line: OpenLine, base: BaseSettings, rows: Targets) -> LineRules:
+    """Store goods: the store product's settings first, then the store's; windows and limits are
+    the store's (门店排队返利设置). Cashier orders: the cashier's. Mall goods: the product's."""
+    if rows.cashier is not None:
+        t = cashier_target(rows.cashier)
         return LineRules(
             t,
             _first(t.extract_bp, base.extract_bp),
@@ -49,11 +86,11 @@ async def rules_for_line(order: Order, line: OrderLine, base: BaseSettings) -> L
             f"cashier:{order.store_id}",
             t.random_return or base.random_return,
         )
-    product = await Product.get_or_none(id=line.product_id)
+    product = rows.products.get(line.product_id or 0)
     if product is None:
         raise NotFound(f"商品 {line.product_id} 不存在")
     p = product_target(product)
-    if order.source == OrderSource.MALL:
+    if rows.store is None:
         return LineRules(
             p,
             _first(p.extract_bp, base.extract_bp),
@@ -61,7 +98,7 @@ async def rules_for_line(order: Order, line: OrderLine, base: BaseSettings) -> L
             f"product:{product.id}",
             base.random_return,
         )
-    store = await Store.get(id=order.store_id)
+    store = rows.store
     s = store_target(store)
     merged = TargetSettings(
         enabled=p.enabled and s.enabled,
@@ -138,30 +175,59 @@ PENDING_COLUMNS = (
 )
 
 
+async def buyer_and_open_lines(
+    conn: BaseDBAsyncClient, order: Order
+) -> tuple[Buyer, list[OpenLine]]:
+    """The order's buyer and its open lines, in one read."""
+    rows = await fetch(
+        conn,
+        "SELECT m.openid, m.level, l.id, l.product_id, l.paid_fen FROM member m"
+        " LEFT JOIN order_line l ON l.order_id = $1 AND l.status = 'open'"
+        " WHERE m.id = $2 ORDER BY l.id",
+        [order.id, order.member_id],
+    )
+    if not rows:
+        raise NotFound("会员不存在")
+    buyer = Buyer(order.member_id, str(rows[0]["openid"]), int(rows[0]["level"]))  # type: ignore[attr-defined]
+    lines = [
+        OpenLine(int(r["id"]), r["product_id"], int(r["paid_fen"]))
+        for r in rows
+        if r["id"] is not None
+    ]
+    return buyer, lines
+
+
 async def enqueue_order(
-    conn: BaseDBAsyncClient, order: Order, base: BaseSettings, now: datetime
+    conn: BaseDBAsyncClient,
+    order: Order,
+    base: BaseSettings,
+    now: datetime,
+    read: tuple[Buyer, list[OpenLine]] | None = None,
 ) -> set[int]:
     """Write a pending settlement for every open line of ``order``; returns the queues touched.
+    ``read``: ``buyer_and_open_lines`` of this transaction, if the caller has it already.
 
     Master switch off or the line's target disabled: the line settles with no queue effect.
     Must run inside the caller's transaction, with the order row locked."""
-    member = await Member.get(id=order.member_id)
-    lines = await OrderLine.filter(order_id=order.id, status=LineStatus.OPEN).order_by("id")
+    buyer, lines = read or await buyer_and_open_lines(conn, order)
     paid_at = local(order.paid_at or now)
+    targets = await targets_of(conn, order, lines) if lines else Targets({})
+    queue_ids: dict[str, int] = {}
     rows: list[tuple[Any, ...]] = []
     inert: list[int] = []
     for line in lines:
-        row = await _pending_row(conn, order, line, member, base, paid_at, now)
+        row = await _pending_row(conn, order, line, buyer, base, targets, paid_at, now, queue_ids)
         if row is None:
             inert.append(line.id)
         else:
             rows.append(row)
     if rows:
         await insert_many(conn, "pending_settlement", PENDING_COLUMNS, rows)
-        await (
-            OrderLine.filter(id__in=[r[1] for r in rows])
-            .using_db(conn)
-            .update(status=LineStatus.SETTLING)
+        ids = [r[1] for r in rows]
+        await execute(
+            conn,
+            f"UPDATE order_line SET status = 'settling' WHERE id IN ({marks(1, len(ids))})",
+            ids,
         )
     if inert:
         await OrderLine.filter(id__in=inert).using_db(conn).update(status=LineStatus.SETTLED)
@@ -172,15 +238,17 @@ async def enqueue_order(
 async def _pending_row(
     conn: BaseDBAsyncClient,
     order: Order,
-    line: OrderLine,
-    member: Member,
+    line: OpenLine,
+    buyer: Buyer,
     base: BaseSettings,
+    targets: Targets,
     paid_at: datetime,
     now: datetime,
+    queue_ids: dict[str, int],
 ) -> tuple[Any, ...] | None:
     """The line's pending settlement (PENDING_COLUMNS): its queue, extraction, whether it may
     join, its ratio and where it came from; None when it extracts nothing (no queue effect)."""
-    rules = await rules_for_line(order, line, base)
+    rules = rules_for_line(order, line, base, targets)
     # 抵扣订单开关 is about the order: under `exclude`, no line of an order that used points /
     # love value gets an entry, whatever its own share of the deduction rounded to.
     verdict = line_verdict(
@@ -191,16 +259,18 @@ async def _pending_row(
     choice: RatioChoice = ratio_for(
         order.source,
         rules.layers,
-        level=member.level,
+        level=buyer.level,
         spend_by_days=await spend_by_days(conn, order, rules.layers, now),
     )
     key = queue_key_for(order.source, base, product_id=line.product_id, store_id=order.store_id)
+    if key not in queue_ids:
+        queue_ids[key] = await ensure_queue(conn, key, now)
     rr = rules.random_return
     return (
-        await ensure_queue(conn, key, now),
+        queue_ids[key],
         line.id,
         order.id,
-        order.member_id,
+        order.member_id,  # type: ignore[attr-defined]
         apply_bp(line.paid_fen, rules.extract_bp),
         verdict.joins,
         verdict.reason,

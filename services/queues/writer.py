@@ -93,10 +93,8 @@ async def apply_backlog(
     *, now: datetime, rng: RandomSource | None = None, batch_size: int = DEFAULT_BATCH
 ) -> Applied:
     """Apply the pending settlements of every queue that has any, skipping queues whose writer
-    is at work (it applies them itself). The safety net behind the drains that follow each
-    settlement event: rows left by a process that stopped between an event's commit and its
-    drain (a crash, a deploy) are applied here — jobs.scheduler runs it when it starts and
-    every ``BACKLOG_SECONDS``."""
+    is at work (it applies them itself): what the writer loop's poll does continuously
+    (``services.queues.runner``), once, for a caller without a loop."""
     done = Applied()
     rows = await fetch(
         connections.get("default"), "SELECT DISTINCT queue_id FROM pending_settlement", []

@@ -34,7 +34,7 @@ from runtime.config import (
 )
 from server.app import create_app
 from tests.conftest import REDIS_URL, create_pg_database, drop_pg_database, pg_url
-from web.keys import TOKENS
+from web.keys import TOKENS, WRITER
 from web.options import ApiOptions
 from wechat_fake.server import create_fake_wechat
 from wechat_fake.state import FakeWeChatState
@@ -176,6 +176,13 @@ class Api:
     def admin_token(self) -> str:
         return str(self.app[TOKENS].issue_admin("ops@test"))
 
+    async def settled(self) -> None:
+        """Wait for the app's writer loop to apply every pending settlement (an app started
+        with ``run_writer=True``; without a loop, settlement events apply their own)."""
+        loop = self.app[WRITER]
+        if loop is not None:
+            await loop.settled()
+
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
@@ -245,6 +252,7 @@ async def make_api(
         settings = make_settings(db_url, redis=redis, api_version=api_version, pay=pay)
         if edit_settings is not None:
             settings = edit_settings(settings)
+        options.setdefault("run_writer", False)  # most tests assert settlement right after it
         opts = ApiOptions(redis_prefix=redis_prefix, trust_forwarded_for=True, **options)
         client = TestClient(TestServer(create_app(settings, options=opts), host="127.0.0.1"))
         await client.start_server()

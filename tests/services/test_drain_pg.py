@@ -11,16 +11,14 @@ import asyncpg
 import pytest
 from tortoise.transactions import in_transaction
 
-from jobs.scheduler import BACKLOG_SECONDS, build_scheduler, run_backlog
 from models import Entry, Order, OrderLine, PendingSettlement, Queue
 from rebate.settings import OrderSource, RatioSettings, SettleOn
-from runtime.config import Settings
 from services.catalog.products import new_product
 from services.checks import check_conservation
-from services.jobs import JobClients
 from services.members.accounts import new_member
 from services.orders.lifecycle import Item, create_order, mark_paid, record_payment
 from services.queues.locks import WRITER_LOCK
+from services.queues.runner import WriterLoop
 from services.queues.writer import apply_backlog, apply_batch, apply_pending
 from services.settings.base import load_base
 from tests.services.helpers import Clock, seeded, use_base
@@ -151,17 +149,48 @@ async def test_a_backlog_left_by_a_stopped_process_is_applied_once_on_every_queu
     assert (second.lines, second.busy) == (1, False)
     again = await apply_backlog(now=clock.tick(), rng=rng)
     assert (again.lines, again.batches, again.busy) == (0, 0, False)
-    await run_backlog()  # the scheduled job: nothing left
     assert await Entry.filter(order_id__in=[stopped.id, other.id]).count() == 2
     assert await PendingSettlement.all().count() == 0
     assert await check_conservation() == []
 
 
-def test_every_scheduler_applies_the_backlog_at_start_and_periodically():
-    job = build_scheduler(Settings(), JobClients()).get_job("settlement-backlog")
-    assert job is not None and job.func is run_backlog
-    assert job.trigger.interval.total_seconds() == BACKLOG_SECONDS
-    assert job.next_run_time is not None  # due at once: what a stopped process left
+async def test_a_writer_loop_takes_over_what_a_stopped_process_left_within_its_poll(pg, pg_url):
+    """Nobody hands these queues over (the process that enqueued them stopped): the loop finds
+    them by its poll, leaves the one whose writer is at work in another process, and applies it
+    once that writer is gone."""
+    await use_base(settle_on=SettleOn.PAID, extract_bp=5000, mall_queue_unified=False)
+    products = [await new_product(name, 1000) for name in ("A", "B")]
+    base, clock = await load_base(), Clock()
+    orders = []
+    for i in range(2):
+        member = await new_member(f"m{i}")
+        order = await create_order(member.id, OrderSource.MALL, items=[Item(products[i].id)])
+        async with in_transaction() as conn:
+            await record_payment(conn, order, paid_fen=order.paid_fen, now=clock.tick(), base=base)
+        orders.append(order)
+    loop = WriterLoop(poll_seconds=0.2, rng=seeded())
+    async with queue_locked(pg_url, f"product:{products[1].id}"):
+        loop.start()
+        try:
+            for _ in range(100):
+                if await Entry.filter(order_id=orders[0].id).exists():
+                    break
+                await asyncio.sleep(0.05)
+            assert await Entry.filter(order_id=orders[0].id).count() == 1
+            assert await PendingSettlement.all().count() == 1  # the busy queue's, left to it
+        except BaseException:
+            await loop.stop()
+            raise
+    try:
+        for _ in range(100):  # the other process let go without applying: the poll finds it
+            if not await PendingSettlement.all().exists():
+                break
+            await asyncio.sleep(0.05)
+        assert await Entry.filter(order_id=orders[1].id).count() == 1
+        assert loop.applied == 2
+    finally:
+        await loop.stop()
+    assert await check_conservation() == []
 
 
 async def test_a_batch_share_locks_each_of_its_orders_until_it_commits(pg, pg_url):

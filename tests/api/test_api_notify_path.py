@@ -1,0 +1,39 @@
+"""The payment path as the server runs it (issue 17): a notification does its work in one
+short transaction and replies; the server's writer loop settles what it enqueued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from models import Entry, PendingSettlement
+from services.checks import check_conservation
+from tests.api.conftest import Api
+from tests.api.test_api_notify import post_v3, unpaid_order, v3_payment
+from tests.sql_count import counting
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_a_notification_is_one_short_transaction_and_the_loop_settles_it(
+    make_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api: Api = await make_api("postgres", run_writer=True)
+    warm = await unpaid_order(api)  # the first payment creates the queue and fills caches
+    assert (await post_v3(api, *v3_payment(api, warm))).status == 204
+    await api.settled()
+    order = await unpaid_order(api)
+    headers, body = v3_payment(api, order)
+    await api.settled()
+    with counting(monkeypatch) as statements:
+        response = await post_v3(api, headers, body)
+    assert response.status == 204
+    texts = [t.rstrip(";") for t in statements.texts]
+    assert texts.count("BEGIN") == 1, texts  # one transaction
+    assert texts[-1] == "COMMIT", texts  # nothing after the transaction
+    assert len(texts) <= 13, texts  # 10 once settings and products are cached in the process
+    await api.settled()
+    assert await Entry.filter(order_id=order.id).count() == 1
+    assert not await PendingSettlement.exists()
+    assert await check_conservation() == []
