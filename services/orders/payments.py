@@ -15,11 +15,11 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from models import Order, OrderStatus, Refund, RefundStatus
+from models import OrderStatus, Refund, RefundStatus
 from rebate.errors import RebateError
 from rebate.random_return import RandomSource
 from runtime.sql import insert_many
-from services.orders.lifecycle import record_payment, refund_line
+from services.orders.lifecycle import lock_order, record_payment, refund_line
 from services.queues.plan import buyer_and_open_lines
 from services.queues.runner import hand_over
 from services.settings.base import load_base
@@ -82,11 +82,7 @@ async def apply_payment(
         raise NoticeMismatch("支付未成功 (result not SUCCESS)")
     base = await load_base()
     async with in_transaction() as conn:
-        order = (
-            await Order.select_for_update()
-            .using_db(conn)
-            .get_or_none(out_trade_no=notice.out_trade_no)
-        )
+        order = await lock_order(conn, "out_trade_no", notice.out_trade_no)
         if order is None:
             raise UnknownOrder(f"未知的商户订单号 {notice.out_trade_no}")
         read = await buyer_and_open_lines(conn, order)
