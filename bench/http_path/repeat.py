@@ -53,6 +53,8 @@ class RunFigures:
     lag_p50_ms: float
     lag_p99_ms: float
     lag_samples: int
+    poll_p50_ms: float  # the answering poll's own request time
+    poll_p99_ms: float
     polls: int
     first_poll_hits: int
     server_cpu_ms: float  # per notification: the serve processes
@@ -167,6 +169,8 @@ def figures(run: Fired, to_settled: float, cpu: float, db: float, own: float) ->
         lag_p50_ms=ms(percentile(run.lags, 0.5)),
         lag_p99_ms=ms(percentile(run.lags, 0.99)),
         lag_samples=len(run.lags),
+        poll_p50_ms=ms(percentile(run.poll_latencies, 0.5)),
+        poll_p99_ms=ms(percentile(run.poll_latencies, 0.99)),
         polls=run.polls,
         first_poll_hits=run.first_poll_hits,
         server_cpu_ms=per(cpu),
