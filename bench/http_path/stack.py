@@ -190,11 +190,31 @@ def config_file(stack: Stack, port: int) -> Path:
     return path
 
 
+# Runs the `queue-rebate` script (argv[1]) under cProfile timing CPU, not wall time: on a busy
+# machine wall time charges a call for the moments the process was not even running.
+PROFILE_WRAPPER = (
+    "import cProfile, runpy, sys, time; out = sys.argv.pop(1); sys.argv.pop(0);"
+    " p = cProfile.Profile(time.process_time); p.enable()\n"
+    "try: runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    "finally: p.disable(); p.dump_stats(out)"
+)
+
+
+def _profiled(port: int) -> list[str]:
+    """``QR_BENCH_SERVE_PROFILE=DIR``: each serve process runs under cProfile (CPU time), its
+    stats written to ``DIR/serve-<port>.prof`` when it stops."""
+    where = os.environ.get("QR_BENCH_SERVE_PROFILE")
+    if not where:
+        return []
+    Path(where).mkdir(parents=True, exist_ok=True)
+    return [sys.executable, "-c", PROFILE_WRAPPER, str(Path(where) / f"serve-{port}.prof")]
+
+
 async def start_servers(stack: Stack, count: int) -> list[Proc]:
     """``count`` ``queue-rebate serve`` processes, each on its own port, once all answer."""
     for _ in range(count):
         port = free_port()
-        args = [cli_binary(), "serve", "--config", str(config_file(stack, port))]
+        args = [*_profiled(port), cli_binary(), "serve", "--config", str(config_file(stack, port))]
         args += ["--db", stack.db_url]
         log = stack.scratch / f"serve-{port}.log"
         stack.servers.append(await _spawn(f"serve :{port}", args, log, port))
