@@ -110,7 +110,7 @@ async def bench_processes(
 
 async def run(a: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     STARTED[0] = time.monotonic()
-    stack = Stack(scratch, a.db_name, "", a.redis)
+    stack = Stack(scratch, a.db_name, "", a.redis, helper_commands=a.helpers)
     await clear_redis(a.redis)
     url = stack.db_url = await database.create(scratch, a.db_name)
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -166,6 +166,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pgbench-scale", type=int, default=10)
     p.add_argument("--redis", default=REDIS_URL, help=f"Redis for the servers ({REDIS_URL})")
     p.add_argument("--db-name", default=database.DB_NAME, help="the benchmark database")
+    p.add_argument(
+        "--with", dest="helpers", action="append", default=[], metavar="COMMAND",
+        help="also run `queue-rebate COMMAND` beside the servers (e.g. a settlement writer that"
+        " runs in a process of its own); its CPU counts as the server's; repeatable",
+    )  # fmt: skip
     p.add_argument("--json", help="also write the figures here")
     p.add_argument("--keep", action="store_true", help="keep the database and the scratch dir")
     a = p.parse_args(argv)

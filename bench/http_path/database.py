@@ -9,7 +9,9 @@ before every timed phase.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,19 @@ WHERE o.out_trade_no = ANY($1::text[]) AND (o.status = 'created' OR l.status <> 
 async def unsettled(conn: asyncpg.Connection, out_trade_nos: Sequence[str]) -> int:
     """Lines of these orders not yet settled (or whose order is not even paid)."""
     return int(await conn.fetchval(UNSETTLED_SQL, list(out_trade_nos)))
+
+
+async def wait_settled(
+    conn: asyncpg.Connection, out_trade_nos: Sequence[str], timeout: float = 300.0
+) -> float:
+    """The moment (``time.perf_counter``) every line of these orders was seen settled, polling
+    every 20 ms; RuntimeError after ``timeout`` s."""
+    deadline = time.perf_counter() + timeout
+    while await unsettled(conn, out_trade_nos):
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"order lines still unsettled after {timeout:.0f} s")
+        await asyncio.sleep(0.02)
+    return time.perf_counter()
 
 
 # Every paid order's every line: settled, one extraction, one entry; no pending row left; no

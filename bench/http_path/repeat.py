@@ -13,7 +13,6 @@ known), divided by the run's notifications.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import resource
 import time
@@ -39,7 +38,6 @@ from bench.http_path.stats import ms, percentile
 
 CONCURRENCY = (16, 64)
 ORDER_CONCURRENCY = 16
-SETTLE_TIMEOUT = 300.0
 
 
 @dataclass
@@ -116,16 +114,6 @@ async def make_orders(
     )
 
 
-async def wait_settled(conn: asyncpg.Connection, orders: Sequence[Order], started: float) -> float:
-    """The moment (perf_counter) every line of ``orders`` was seen settled."""
-    nos = [o.out_trade_no for o in orders]
-    while await database.unsettled(conn, nos):
-        if time.perf_counter() - started > SETTLE_TIMEOUT:
-            raise RuntimeError(f"lines still unsettled {SETTLE_TIMEOUT:.0f} s after the run")
-        await asyncio.sleep(0.02)
-    return time.perf_counter()
-
-
 async def measured(
     stack: Stack, url: str, orders: Sequence[Order], mode: int | float, lag_every: int
 ) -> RunFigures:
@@ -143,7 +131,7 @@ async def measured(
                 run = await fire_concurrent(sender, notes, mode)
             else:
                 run = await fire_paced(sender, notes, mode)
-            settled = await wait_settled(conn, orders, started)
+            settled = await database.wait_settled(conn, [o.out_trade_no for o in orders])
             await settle_lags(run)
             cpu, own = servers_cpu(stack) - cpu0, own_cpu() - own0
             db1 = await backends_cpu(conn, stack.db_name)

@@ -34,8 +34,9 @@ METHOD = """How each figure was obtained:
   polled at once, then 10 ms doubling to 100 ms apart: an upper bound, which includes the
   answering poll's own request time (printed beside it; when the first poll lists the entry,
   the entry was visible by the time the server ran that poll). The polls are extra load.
-- CPU per notification: utime+stime of the serve processes, and of the PostgreSQL backends of the
-  bench database's sessions, from the first send until every line settled, / n.
+- CPU per notification: utime+stime of the serve processes (and --with helpers), and of the
+  PostgreSQL backends of the bench database's sessions, from the first send until every line
+  settled, / n.
 - SQL: one fresh serve process with ALTER DATABASE … SET log_statement = 'all', warm-up
   notifications, then N sequential ones between two marker statements; the PostgreSQL log's
   statement lines of the bench database between the markers (the bench's own session excluded)

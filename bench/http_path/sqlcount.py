@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 
 from bench.http_path import database
 from bench.http_path.clients import Order
@@ -153,15 +152,8 @@ async def send_all(stack: Stack, orders: Sequence[Order]) -> None:
             await sender.send(i, note, 0.0, run)
 
 
-async def wait_settled(
-    conn: asyncpg.Connection, orders: Sequence[Order], timeout: float = 120.0
-) -> None:
-    nos = [o.out_trade_no for o in orders]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while await database.unsettled(conn, nos):
-        if asyncio.get_running_loop().time() > deadline:
-            raise RuntimeError(f"orders not settled {timeout:.0f} s after their payment")
-        await asyncio.sleep(0.02)
+def numbers(orders: Sequence[Order]) -> list[str]:
+    return [o.out_trade_no for o in orders]
 
 
 async def count_round(
@@ -180,13 +172,13 @@ async def count_round(
         conn = await database.connect(url)
         try:
             own_pid = await conn.fetchval("SELECT pg_backend_pid()")
-            await wait_settled(conn, orders[:warmup])
+            await database.wait_settled(conn, numbers(orders[:warmup]))
             await asyncio.sleep(stats_wait)
             before = await xacts(db) if stats_wait else 0
             offset = PG_LOG.stat().st_size
             await conn.execute(f"SELECT '{START}'")
             await send_all(stack, counted)
-            await wait_settled(conn, counted)
+            await database.wait_settled(conn, numbers(counted))
             await conn.execute(f"SELECT '{END}'")
         finally:
             await conn.close()

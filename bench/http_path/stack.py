@@ -59,6 +59,8 @@ class Stack:
     fake: Proc | None = None
     servers: list[Proc] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
+    helper_commands: list[str] = field(default_factory=list)  # --with: queue-rebate COMMANDs
+    helpers: list[Proc] = field(default_factory=list)
 
     @property
     def keys_dir(self) -> Path:
@@ -220,7 +222,22 @@ async def start_servers(stack: Stack, count: int) -> list[Proc]:
         stack.servers.append(await _spawn(f"serve :{port}", args, log, port))
     for proc in stack.servers:
         await _wait_ready(proc, "/healthz")
+    await start_helpers(stack)
     return stack.servers
+
+
+async def start_helpers(stack: Stack) -> None:
+    """Each ``--with`` command (``queue-rebate COMMAND --config <first server's> --db URL``),
+    for work the server leaves to another process; it must still be running a second later."""
+    for i, command in enumerate(stack.helper_commands):
+        config = stack.scratch / f"serve-{stack.servers[0].port}.toml"
+        args = [cli_binary(), *command.split(), "--config", str(config), "--db", stack.db_url]
+        log = stack.scratch / f"helper-{i}.log"
+        stack.helpers.append(await _spawn(f"queue-rebate {command}", args, log, 0))
+    await asyncio.sleep(1.0 if stack.helper_commands else 0.0)
+    for proc in stack.helpers:
+        if proc.process.returncode is not None:
+            raise RuntimeError(f"{proc.name} exited at start:\n{proc.tail()}")
 
 
 async def stop(proc: Proc) -> None:
@@ -235,9 +252,9 @@ async def stop(proc: Proc) -> None:
 
 
 async def stop_servers(stack: Stack) -> None:
-    for proc in stack.servers:
+    for proc in [*stack.helpers, *stack.servers]:
         await stop(proc)
-    stack.servers = []
+    stack.servers, stack.helpers = [], []
 
 
 def cpu_seconds(pid: int) -> float:
@@ -252,4 +269,5 @@ def cpu_seconds(pid: int) -> float:
 
 
 def servers_cpu(stack: Stack) -> float:
-    return sum(cpu_seconds(proc.pid) for proc in stack.servers)
+    """CPU seconds of the serve processes and the ``--with`` helpers so far."""
+    return sum(cpu_seconds(proc.pid) for proc in [*stack.servers, *stack.helpers])
