@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -172,7 +173,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         " runs in a process of its own); its CPU counts as the server's; repeatable",
     )  # fmt: skip
     p.add_argument("--json", help="also write the figures here")
-    p.add_argument("--keep", action="store_true", help="keep the database and the scratch dir")
+    p.add_argument("--keep", action="store_true", help="keep the benchmark database")
     a = p.parse_args(argv)
     a.processes = [int(x) for x in a.processes.split(",") if x]
     return a
@@ -187,11 +188,9 @@ async def main_async(a: argparse.Namespace) -> dict[str, Any]:
         raise
     if a.json:
         Path(a.json).write_text(json.dumps(figures, indent=1, default=str))
+    shutil.rmtree(scratch)  # kept only when the run fails: the servers' logs
     if not a.keep:
         await database.drop_database(database.ADMIN_URL, a.db_name)
-        for path in sorted(scratch.rglob("*"), reverse=True):
-            path.rmdir() if path.is_dir() else path.unlink()
-        scratch.rmdir()
     return figures
 
 
