@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench migrate check-migrations clean
+.PHONY: install demo test lint bench bench-http migrate check-migrations clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ check-migrations: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.settlement
+
+bench-http: $(STAMP)
+	$(BIN)/python -m bench.http_path
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -5,6 +5,7 @@ Not a timing test: it asserts that the books balance and that every stored order
 
 import argparse
 import random
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,11 +13,16 @@ import pytest
 
 from bench import timestamp_codec
 from bench.dataset import create_schema, preload
+from bench.http_path import sqlcount
+from bench.http_path.cli import check, main_async
+from bench.http_path.cli import parse as parse_args
+from bench.http_path.database import connect
 from bench.pgbench import _conn_args as pgbench_conn_args
 from bench.run import measured_run
 from bench.settlement import problems
 from bench.writer_python import one_round
 from runtime.db import with_database
+from services.queues.settled_rows import ENTRY_COLUMNS
 from tests.conftest import create_pg_database, drop_pg_database, pg_url
 
 pytestmark = pytest.mark.postgres
@@ -93,3 +99,76 @@ async def test_timestamp_codec_benchmark_runs(capsys):
     await timestamp_codec.main_async(argparse.Namespace(rows=20, rounds=2))
     out = capsys.readouterr().out
     assert "asyncpg" in out and "pg_codecs" in out and "ratio" in out
+
+
+# --- the HTTP payment path (bench/http_path) ------------------------------------------------
+
+
+async def test_http_bench_pays_settles_and_checks_every_order(capsys):
+    """The whole HTTP benchmark, tiny: real `queue-rebate serve`, the fake WeChat in its own
+    process, orders and notifications over HTTP, the statement count, pgbench and the checks."""
+    name = f"qr_bench_http_smoke_{uuid.uuid4().hex[:8]}"
+    args = parse_args(
+        ["--orders", "30", "--repeat", "1", "--processes", "1", "--lag-every", "5",
+         "--sql-count", "5" if sqlcount.PG_LOG.exists() else "0", "--sql-warmup", "2",
+         "--stats-wait", "0", "--pgbench-seconds", "1", "--pgbench-scale", "1",
+         "--db-name", name, "--keep"]
+    )  # fmt: skip
+    try:
+        figures = await main_async(args)
+        out = capsys.readouterr().out
+        (repeat,) = figures["results"][1]
+        assert repeat["orders"]["count"] == 90 and repeat["orders"]["per_s"] > 0
+        assert [r["name"] for r in repeat["runs"]] == ["c16", "c64", "paced 1,000/s"]
+        for run in repeat["runs"]:
+            assert run["count"] == 30 and run["per_s"] > 0 and run["lag_samples"] == 6
+            assert run["p50_ms"] <= run["p99_ms"] and run["server_cpu_ms"] > 0
+        if sqlcount.PG_LOG.exists():
+            assert figures["sql"]["statements"] > 5 * 5  # several statements per notification
+            assert figures["sql"]["by_kind"]["COMMIT"] >= 5
+        assert "queue-rebate check: OK" in out and figures["pgbench_tps"] > 0
+        await _a_second_entry_fails_the_checks(pg_url(name), repeat)
+    finally:
+        await drop_pg_database(name)
+
+
+async def _a_second_entry_fails_the_checks(url: str, repeat: dict) -> None:
+    """The checks are not decorative: one duplicated entry makes them fail loudly."""
+    conn = await connect(url)
+    try:
+        columns = ", ".join(ENTRY_COLUMNS)
+        await conn.execute(
+            f"INSERT INTO entry ({columns}) SELECT {columns} FROM entry ORDER BY id DESC LIMIT 1"
+        )
+        paid = [r["out_trade_no"] for r in await conn.fetch(
+            "SELECT out_trade_no FROM orders WHERE status <> 'created'"
+        )]  # fmt: skip
+    finally:
+        await conn.close()
+    with pytest.raises(SystemExit, match="without exactly one entry"):
+        await check(url, paid)
+
+
+def test_sql_count_reads_statements_and_transactions_between_the_markers():
+    def line(pid: int, sql: str, db: str = "b", kind: str = "statement") -> str:
+        return f"2026-12-06 03:02:36.475 UTC [{pid}] postgres@{db} LOG:  {kind}: {sql}"
+
+    log = [
+        line(9, "SELECT 'before'"),
+        line(1, "SELECT 'bench-marker-start'"),
+        line(2, "BEGIN;"),
+        line(2, "SELECT 1 FROM x WHERE id = $1", kind="execute __asyncpg_stmt_1__"),
+        "2026-12-06 03:02:36.475 UTC [2] postgres@b DETAIL:  parameters: $1 = '1'",
+        line(3, "SELECT 2", db="other"),
+        line(2, "COMMIT;"),
+        line(2, "SELECT pg_advisory_unlock_all();"),
+        "\tCLOSE ALL;",
+        line(1, "SELECT count(*) FROM pending_settlement"),
+        line(1, "SELECT 'bench-marker-end'"),
+        line(2, "SELECT 'after'"),
+    ]
+    found = sqlcount.parse(log, "b", own_pid=1)
+    assert found.statements == 4
+    assert found.transactions == 2  # BEGIN…COMMIT, and the pool's reset on its own
+    assert found.by_kind == {"BEGIN": 1, "SELECT": 1, "COMMIT": 1, "pool-reset": 1}
+    assert sqlcount.own_statements(log, "b", own_pid=1) == 3

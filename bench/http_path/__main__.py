@@ -1,0 +1,3 @@
+from bench.http_path.cli import main
+
+main()
