@@ -6,6 +6,12 @@ into the service's own notice and applies it exactly once (``services.orders.pay
 
 - applied or duplicate (a retry, or the same notification delivered twice): acknowledged, so
   WeChat stops retrying;
+- a double payment (a second transaction for an order already paid): recorded and
+  acknowledged, then — after its transaction — refunded through WeChat Pay, or left to an
+  operator (``[wechat_pay] double_payment``; ``services.orders.double_payments``). A redelivery
+  of it asks for a refund that failed again;
+- the refund of a double payment: applied (or, when it is not its full amount, acknowledged
+  with an alert to the operators, nothing changed);
 - authentic but not a success (v2 ``result_code`` FAIL, v3 trade state other than SUCCESS):
   acknowledged too — nothing was paid, so nothing changes and a retry would change nothing;
 - anything else (a signature, key, serial, tag, merchant, order, amount, currency or payer that
@@ -34,6 +40,7 @@ from aiohttp import web
 
 from rebate.errors import RebateError
 from services.clock import utcnow
+from services.orders.double_payments import refund_double_payment
 from services.orders.payments import PaidNotice, UnknownOrder, apply_payment, apply_refund
 from services.orders.payments import RefundNotice as ServiceRefundNotice
 from services.orders.reconciliation import currency_of
@@ -248,7 +255,26 @@ def refund_notice(notice: pay_results.RefundNotice, api_version: str) -> Service
         refund_fen=notice.refund_fen,
         success=notice.status == "SUCCESS",
         raw=dict(notice.raw),
+        transaction_id=notice.transaction_id,
     )
+
+
+async def take_payment(request: web.Request, notice: PaidNotice, appid: str, mchid: str) -> str:
+    """Apply a verified payment; a double payment (or a redelivery of one) is then refunded, if
+    that is due, once its transaction has committed. The refund's failure changes no answer: the
+    double payment is recorded, and the ``double-payment-refunds`` job asks again."""
+    settings = request.app[SETTINGS]
+    outcome = await apply_payment(
+        notice, appid=appid, mchid=mchid, now=utcnow(),
+        double_payment=settings.wechat_pay.double_payment,
+    )  # fmt: skip
+    if outcome in ("double_payment", "duplicate"):
+        try:
+            pay = request.app[WECHAT].pay
+            await refund_double_payment(notice.transaction_id, pay=pay, now=utcnow())
+        except Exception:
+            log.exception("double payment %s: refund not asked", notice.transaction_id)
+    return outcome
 
 
 # --- v2 -------------------------------------------------------------------------------------
@@ -276,9 +302,7 @@ async def _apply_v2_payment(request: web.Request, body: bytes) -> str:
     notice = pay_v2.verify_payment_notification(
         body, keys.api_key, keys.appid, keys.mchid, max_bytes=MAX_NOTIFICATION_BYTES
     )
-    return await apply_payment(
-        paid_notice(notice, "v2"), appid=keys.appid, mchid=keys.mchid, now=utcnow()
-    )
+    return await take_payment(request, paid_notice(notice, "v2"), keys.appid, keys.mchid)
 
 
 async def _apply_v2_refund(request: web.Request, body: bytes) -> str:
@@ -335,9 +359,7 @@ async def _apply_v3_payment(request: web.Request, body: bytes) -> str:
     notice = pay_v3.verify_payment_notification(
         request.headers, body, pay.merchant, pay.platform_keys, max_bytes=MAX_NOTIFICATION_BYTES
     )
-    return await apply_payment(
-        paid_notice(notice, "v3"), appid=pay.appid, mchid=pay.mchid, now=utcnow()
-    )
+    return await take_payment(request, paid_notice(notice, "v3"), pay.appid, pay.mchid)
 
 
 async def _apply_v3_refund(request: web.Request, body: bytes) -> str:

@@ -4,6 +4,8 @@ The HTTP layer verifies signatures and decrypts; this module checks that what We
 matches the order to the fen and to the payer, then records the notice under a unique key in the
 same transaction as its effect. A retried or duplicated notice finds its key taken and is
 answered with success without changing anything; a notice that does not match changes nothing.
+A second transaction for an order already paid is a double payment, recorded and owed back
+(``services.orders.double_payments``), and so is the notification of its refund.
 """
 
 import logging
@@ -18,6 +20,11 @@ from tortoise.transactions import in_transaction
 from models import Member, Order, OrderStatus, PaymentNotice, Refund, RefundStatus
 from rebate.errors import RebateError
 from rebate.random_return import RandomSource
+from services.orders.double_payments import (
+    apply_double_payment_refund,
+    double_payment_refunded_by,
+    record_double_payment,
+)
 from services.orders.lifecycle import drain, record_payment, refund_line
 from services.settings.base import load_base
 
@@ -60,10 +67,17 @@ class RefundNotice:
     refund_fen: int
     success: bool
     raw: dict[str, Any] = field(default_factory=dict)
+    transaction_id: str = ""  # the refunded payment's (a double payment's, perhaps)
 
 
 async def apply_payment(
-    notice: PaidNotice, *, appid: str, mchid: str, now: datetime, rng: RandomSource | None = None
+    notice: PaidNotice,
+    *,
+    appid: str,
+    mchid: str,
+    now: datetime,
+    rng: RandomSource | None = None,
+    double_payment: str = "refund",
 ) -> str:
     """``applied`` or ``duplicate``. Raises UnknownOrder / NoticeMismatch (nothing changed)."""
     if notice.appid != appid or notice.mchid != mchid:
@@ -82,8 +96,8 @@ async def apply_payment(
         key = f"pay:{notice.transaction_id}"
         if await PaymentNotice.filter(key=key).using_db(conn).exists():
             return "duplicate"
-        if order.status != OrderStatus.CREATED:
-            raise NoticeMismatch(f"订单 {order.out_trade_no} 已由另一笔支付 ({order.status}) 处理")
+        if order.status != OrderStatus.CREATED:  # paid by another transaction: a double payment
+            return await record_double_payment(conn, order, notice, policy=double_payment, now=now)
         member = await Member.get(id=order.member_id).using_db(conn)
         _match(
             notice.amount_fen == order.paid_fen, f"金额 {notice.amount_fen} ≠ 订单 {order.paid_fen}"
@@ -103,6 +117,13 @@ async def apply_refund(notice: RefundNotice, *, mchid: str, now: datetime) -> st
     if notice.mchid != mchid:
         raise NoticeMismatch(f"mchid 不符: {notice.mchid}")
     refund = await Refund.get_or_none(out_refund_no=notice.out_refund_no).prefetch_related("order")
+    order = await Order.get_or_none(out_trade_no=notice.out_trade_no) if refund is None else None
+    double = await double_payment_refunded_by(notice, order.id) if order is not None else None
+    if order is not None and double is not None:  # not requested here: a double payment's
+        outcome = await apply_double_payment_refund(
+            double, notice, out_trade_no=order.out_trade_no, now=now
+        )
+        return "double_payment_refund" if outcome == "applied" else outcome
     if refund is None or refund.order.out_trade_no != notice.out_trade_no:
         raise UnknownOrder(f"未知的退款单号 {notice.out_refund_no}")
     _match(
