@@ -10,8 +10,9 @@ into the service's own notice and applies it exactly once (``services.orders.pay
   acknowledged, then — after its transaction — refunded through WeChat Pay, or left to an
   operator (``[wechat_pay] double_payment``; ``services.orders.double_payments``). A redelivery
   of it asks for a refund that failed again;
-- the refund of a double payment: applied (or, when it is not its full amount, acknowledged
-  with an alert to the operators, nothing changed);
+- a refund we never requested, of a known order (a double payment's, or one made in the merchant
+  platform): applied (``services.orders.merchant_refunds``), or — when its amount does not add
+  up — acknowledged with an alert to the operators, nothing changed;
 - authentic but not a success (v2 ``result_code`` FAIL, v3 trade state other than SUCCESS):
   acknowledged too — nothing was paid, so nothing changes and a retry would change nothing;
 - anything else (a signature, key, serial, tag, merchant, order, amount, currency or payer that

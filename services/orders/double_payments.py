@@ -21,8 +21,8 @@ the second one is money the platform owes back to the payer:
 - **Left to an operator** (``double_payment = "alert"``): the row waits as
   ``awaiting_operator`` and the operators are alerted in the same transaction; they refund it in
   the merchant platform.
-- **Refund notification** (``apply_double_payment_refund``, from
-  ``services.orders.payments``): a REFUND.SUCCESS for the row's ``out_refund_no`` or, for a
+- **Refund notification** (``apply_double_payment_refund``, from ``services.orders.payments``
+  through ``merchant_refunds``): a REFUND.SUCCESS for the row's ``out_refund_no`` or, for a
   refund made in the merchant platform, its ``transaction_id`` and the full amount marks it
   ``refunded`` and posts ``double_payment_refund:<id>`` back out through WeChat Pay clearing;
   CLOSED or ABNORMAL of our own request marks it ``refund_failed`` and alerts the operators.

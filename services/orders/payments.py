@@ -5,7 +5,9 @@ matches the order to the fen and to the payer, then records the notice under a u
 same transaction as its effect. A retried or duplicated notice finds its key taken and is
 answered with success without changing anything; a notice that does not match changes nothing.
 A second transaction for an order already paid is a double payment, recorded and owed back
-(``services.orders.double_payments``), and so is the notification of its refund.
+(``services.orders.double_payments``); a refund notification for a refund we never requested —
+a double payment's, or one made in the merchant platform — goes to
+``services.orders.merchant_refunds``.
 """
 
 import logging
@@ -20,12 +22,9 @@ from tortoise.transactions import in_transaction
 from models import Member, Order, OrderStatus, PaymentNotice, Refund, RefundStatus
 from rebate.errors import RebateError
 from rebate.random_return import RandomSource
-from services.orders.double_payments import (
-    apply_double_payment_refund,
-    double_payment_refunded_by,
-    record_double_payment,
-)
+from services.orders.double_payments import record_double_payment
 from services.orders.lifecycle import drain, record_payment, refund_line
+from services.orders.merchant_refunds import apply_unrequested_refund
 from services.settings.base import load_base
 
 log = logging.getLogger(__name__)
@@ -118,12 +117,8 @@ async def apply_refund(notice: RefundNotice, *, mchid: str, now: datetime) -> st
         raise NoticeMismatch(f"mchid 不符: {notice.mchid}")
     refund = await Refund.get_or_none(out_refund_no=notice.out_refund_no).prefetch_related("order")
     order = await Order.get_or_none(out_trade_no=notice.out_trade_no) if refund is None else None
-    double = await double_payment_refunded_by(notice, order.id) if order is not None else None
-    if order is not None and double is not None:  # not requested here: a double payment's
-        outcome = await apply_double_payment_refund(
-            double, notice, out_trade_no=order.out_trade_no, now=now
-        )
-        return "double_payment_refund" if outcome == "applied" else outcome
+    if order is not None:  # not requested here: a double payment's, or the merchant platform's
+        return await apply_unrequested_refund(notice, order, now=now)
     if refund is None or refund.order.out_trade_no != notice.out_trade_no:
         raise UnknownOrder(f"未知的退款单号 {notice.out_refund_no}")
     _match(

@@ -198,8 +198,15 @@ async def test_refund_notice_that_does_not_match_changes_nothing(db):
         )
     with pytest.raises(UnknownOrder):
         await apply_refund(
-            _refund_notice(order, refund, out_refund_no="nope"), mchid=MCHID, now=clock.tick()
+            _refund_notice(order, refund, out_refund_no="nope", out_trade_no="QRNOSUCHORDER"),
+            mchid=MCHID,
+            now=clock.tick(),
         )
+    # a refund number we never asked for, of a known order: its only line has our refund in
+    # flight, so it cannot be the merchant platform's refund of it — nothing changes
+    unknown = _refund_notice(order, refund, out_refund_no="nope")
+    assert await apply_refund(unknown, mchid=MCHID, now=clock.tick()) == "unmatched"
+    assert (await Entry.get(order_id=order.id)).status == "waiting"
     failed = await apply_refund(
         _refund_notice(order, refund, success=False), mchid=MCHID, now=clock.tick()
     )
