@@ -41,6 +41,7 @@ from services.distribution.settings import load_distribution
 from services.errors import NotFound
 from services.merchants import settlement as merchant_settlement
 from services.orders import auto_complete, double_payments, reconciliation
+from services.orders.refunds import RefundGateway
 from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from services.queues import clearing
 from services.wallets import withdrawals
@@ -61,7 +62,7 @@ class JobClients:
 
     pay: reconciliation.PaymentQueries | None = None
     transfers: Transfers | None = None
-    refunds: double_payments.DoublePaymentRefunds | None = None
+    refunds: RefundGateway | None = None
 
     @classmethod
     def of(cls, gateway: WeChatGateway) -> JobClients:

@@ -73,10 +73,7 @@ class PayGateway(Protocol):
         refund_fen: int,
         reason: str | None,
         transaction_id: str | None = None,
-    ) -> RefundReceipt:
-        """Refund ``refund_fen`` of a payment: ``transaction_id``'s when given (a second payment
-        of an order), else the order's."""
-        ...
+    ) -> RefundReceipt: ...
 
 
 @dataclass

@@ -32,7 +32,6 @@ the second one is money the platform owes back to the payer:
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -47,9 +46,9 @@ from models import DoublePayment, DoublePaymentStatus, Member, Order, OrderStatu
 from rebate.errors import RebateError
 from runtime.sql import fetch
 from services.alerts import alert_operators
+from services.orders.refunds import RefundGateway, new_out_refund_no
 from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from wechat.errors import WeChatError
-from wechat.pay_results import RefundReceipt
 
 log = logging.getLogger(__name__)
 
@@ -87,21 +86,6 @@ class SecondPayment(Protocol):
     def raw(self) -> dict[str, Any]: ...
 
 
-class DoublePaymentRefunds(Protocol):
-    """The WeChat Pay call this needs (``wechat.gateway.PayGateway.refund``)."""
-
-    async def refund(
-        self,
-        *,
-        out_trade_no: str,
-        out_refund_no: str,
-        total_fen: int,
-        refund_fen: int,
-        reason: str | None,
-        transaction_id: str | None = None,
-    ) -> RefundReceipt: ...
-
-
 # --- recording it (inside the payment notification's transaction) ----------------------------
 
 
@@ -126,7 +110,7 @@ async def record_double_payment(
         api_version=payment.api_version,
         amount_fen=payment.amount_fen,
         status=AWAITING if waits else DoublePaymentStatus.REFUND_PENDING,
-        out_refund_no=new_out_refund_no(),
+        out_refund_no=new_out_refund_no("DP"),
         payload=payment.raw,
         created_at=now,
         updated_at=now,
@@ -172,11 +156,6 @@ async def _check_second_payment(
             raise SecondPaymentMismatch(f"重复支付与订单不符：{problem}")
 
 
-def new_out_refund_no() -> str:
-    """商户退款单号 of a double payment's refund: at most 64 letters and digits."""
-    return "DP" + secrets.token_hex(15).upper()
-
-
 def received_posting(double: DoublePayment) -> Posting:
     """The second payment's cash came in through WeChat Pay and is owed back."""
     order_id: int = double.order_id  # type: ignore[attr-defined]
@@ -199,7 +178,7 @@ def refunded_posting(double: DoublePayment) -> Posting:
 
 
 async def refund_double_payment(
-    transaction_id: str, *, pay: DoublePaymentRefunds | None, now: datetime
+    transaction_id: str, *, pay: RefundGateway | None, now: datetime
 ) -> str | None:
     """Ask WeChat Pay to refund the double payment ``transaction_id`` if it waits for that
     (``refund_pending``); what happened, or None when there was nothing to ask."""
@@ -212,7 +191,7 @@ async def refund_double_payment(
 
 
 async def retry_double_payment_refunds(
-    pay: DoublePaymentRefunds | None, *, now: datetime
+    pay: RefundGateway | None, *, now: datetime
 ) -> dict[str, Any]:
     """The ``double-payment-refunds`` job: ask again for every refund WeChat has not accepted
     yet, oldest first, under each one's own refund number."""
@@ -229,7 +208,7 @@ async def retry_double_payment_refunds(
     return {"asked": len(pending), **outcomes}
 
 
-async def _ask_refund(double: DoublePayment, pay: DoublePaymentRefunds, now: datetime) -> str:
+async def _ask_refund(double: DoublePayment, pay: RefundGateway, now: datetime) -> str:
     """``refund_requested`` (accepted: now ``refunding``, or ``refunded`` when WeChat answers
     SUCCESS at once) or ``refund_failed_will_retry``."""
     order = await Order.get(id=double.order_id)  # type: ignore[attr-defined]

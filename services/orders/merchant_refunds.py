@@ -45,7 +45,11 @@ from tortoise.exceptions import IntegrityError
 from models import LineStatus, Order, OrderLine, PaymentNotice, Refund, RefundStatus
 from rebate.errors import AlreadySettled
 from services.alerts import alert_operators
-from services.orders.double_payments import apply_double_payment_refund, double_payment_refunded_by
+from services.orders.double_payments import (
+    RefundReport,
+    apply_double_payment_refund,
+    double_payment_refunded_by,
+)
 from services.orders.lifecycle import refund_line
 
 log = logging.getLogger(__name__)
@@ -54,23 +58,13 @@ REQUESTED_BY = "merchant_platform"
 MAX_REFUND_NO = 64
 
 
-class UnrequestedRefund(Protocol):
+class UnrequestedRefund(RefundReport, Protocol):
     """What a verified refund notification tells (``services.orders.payments.RefundNotice``)."""
 
     @property
     def api_version(self) -> str: ...
     @property
     def out_trade_no(self) -> str: ...
-    @property
-    def out_refund_no(self) -> str: ...
-    @property
-    def refund_id(self) -> str: ...
-    @property
-    def transaction_id(self) -> str: ...
-    @property
-    def refund_fen(self) -> int: ...
-    @property
-    def success(self) -> bool: ...
     @property
     def raw(self) -> dict[str, Any]: ...
 

@@ -99,6 +99,21 @@ async def run_refunds(api: Api | None, later: int = 0) -> Any:
     return (await run_job("double-payment-refunds", now=now, clients=clients)).changes
 
 
+async def platform_refund(api: Api, order: Unpaid, transaction_id: str, amount: int) -> Any:
+    """WeChat notifies a refund of ``transaction_id`` an operator made in the merchant platform
+    (v3), under a refund number of WeChat's own."""
+    return await send_v3_refund_notification(
+        api.wx,
+        str(api.client.make_url(V3_REFUND)),
+        out_trade_no=order.out_trade_no,
+        out_refund_no="50301000000000000000000000007",
+        refund_id="50301000000000000000000000007",
+        total=order.total,
+        refund=amount,
+        transaction_id=transaction_id,
+    )
+
+
 async def alerts() -> list[str]:
     return [e.payload["text"] for e in await OutboxEvent.filter(kind="operator_alert")]
 
@@ -238,17 +253,7 @@ async def test_under_the_alert_policy_an_operator_is_told_and_their_refund_settl
     assert await run_refunds(api) == {"asked": 0}
 
     # the operator refunds it in the merchant platform, under a number of WeChat's own
-    delivery = await send_v3_refund_notification(
-        api.wx,
-        str(api.client.make_url(V3_REFUND)),
-        out_trade_no=order.out_trade_no,
-        out_refund_no="50301000000000000000000000007",
-        refund_id="50301000000000000000000000007",
-        total=order.total,
-        refund=order.total,
-        transaction_id=second,
-    )
-    assert delivery.status == 204
+    assert (await platform_refund(api, order, second, order.total)).status == 204
     assert (await DoublePayment.get(id=double.id)).status == "refunded"
     assert await owed() == 0
     assert (await Order.get(id=order.id)).status == OrderStatus.PAID  # its lines untouched
@@ -261,16 +266,7 @@ async def test_a_partial_refund_of_a_double_payment_is_not_applied_and_alerts(
     api = await start(make_api, "postgres", policy="alert")
     order, _, second = await paid_twice(api, "v3")
     before = await snapshot()
-    delivery = await send_v3_refund_notification(
-        api.wx,
-        str(api.client.make_url(V3_REFUND)),
-        out_trade_no=order.out_trade_no,
-        out_refund_no="50301000000000000000000000008",
-        refund_id="50301000000000000000000000008",
-        total=order.total,
-        refund=order.total - 1,
-        transaction_id=second,
-    )
+    delivery = await platform_refund(api, order, second, order.total - 1)
     assert delivery.status == 204  # authentic: WeChat need not retry what cannot add up
     assert callbacks(api, "v3.refund", "unmatched") == 1
     assert await snapshot() == before
