@@ -52,8 +52,7 @@ from wechat.errors import WeChatError
 
 log = logging.getLogger(__name__)
 
-REFUND = "refund"  # [wechat_pay] double_payment: refund automatically (default)
-ALERT = "alert"  # or leave it to an operator
+ALERT = "alert"  # [wechat_pay] double_payment: leave it to an operator ("refund": the default)
 PAID = (OrderStatus.PAID, OrderStatus.COMPLETED, OrderStatus.REFUNDED)
 REFUND_REASON = "重复支付，自动退回"
 ALERT_AFTER_ATTEMPTS = 3  # failed refund requests before the operators hear of it
