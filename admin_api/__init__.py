@@ -1,9 +1,10 @@
 """The operators' HTTP API (运营后台接口), under ``/api/admin/``: settings, merchants and
-distribution, withdrawals, manual balance adjustments, refunds, jobs and the operation log. Every route needs an admin token
-(``web.auth``); each view parses input, calls one service function and answers JSON.
+distribution, withdrawals, manual balance adjustments, refunds and double payments, jobs and the
+operation log. Every route needs an admin token (``web.auth``); each view parses input, calls
+one service function and answers JSON.
 """
 
-from admin_api import distribution, members, refunds, settings, withdrawals
+from admin_api import distribution, double_payments, members, refunds, settings, withdrawals
 from web.registry import RouteSpec
 
 
@@ -11,6 +12,7 @@ def route_specs() -> list[RouteSpec]:
     """The operators' endpoints, in documentation order."""
     return [
         *refunds.routes.specs,
+        *double_payments.routes.specs,
         *withdrawals.routes.specs,
         *members.routes.specs,
         *distribution.routes.specs,

@@ -17,6 +17,7 @@ An account is named by text, so a posting needs no account row to refer to:
 | ``platform:commissions`` | cash | commissions earned and still frozen |
 | ``platform:withdrawals`` | cash | withdrawals held, neither paid nor released yet |
 | ``platform:adjustments`` | cash | cash an operator gave members or took back by hand (with a reason) |
+| ``platform:double_payments`` | cash | second payments of an already paid order, owed back to their payers until refunded |
 | ``platform:points`` / ``platform:love`` | points / love | the issuer of points and love value |
 
 Value moves from the debit account to the credit account of a posting. An account's balance is
@@ -55,6 +56,7 @@ COST = "platform:cost"
 COMMISSIONS = "platform:commissions"
 WITHDRAWALS = "platform:withdrawals"
 ADJUSTMENTS = "platform:adjustments"
+DOUBLE_PAYMENTS = "platform:double_payments"
 POINTS_ISSUED = "platform:points"
 LOVE_ISSUED = "platform:love"
 
@@ -67,6 +69,7 @@ PLATFORM: dict[str, Unit] = {
     COMMISSIONS: Unit.CASH,
     WITHDRAWALS: Unit.CASH,
     ADJUSTMENTS: Unit.CASH,
+    DOUBLE_PAYMENTS: Unit.CASH,
     POINTS_ISSUED: Unit.POINTS,
     LOVE_ISSUED: Unit.LOVE,
 }

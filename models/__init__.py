@@ -46,7 +46,13 @@ from models.notifications import (
 )
 from models.orders import LineStatus, Order, OrderLine, OrderStatus
 from models.outbox import OutboxEvent
-from models.payments import PaymentNotice, Refund, RefundStatus
+from models.payments import (
+    DoublePayment,
+    DoublePaymentStatus,
+    PaymentNotice,
+    Refund,
+    RefundStatus,
+)
 from models.queues import Entry, EntryStatus, Extraction, PendingSettlement, Queue
 from models.withdrawals import Withdrawal, WithdrawalStatus
 
@@ -65,6 +71,8 @@ __all__ = [
     "DistributionConfig",
     "DividendRun",
     "DividendShare",
+    "DoublePayment",
+    "DoublePaymentStatus",
     "Entry",
     "EntryStatus",
     "Extraction",

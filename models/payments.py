@@ -49,3 +49,42 @@ class Refund(Model):
     class Meta:
         table = "refund"
         indexes = (("order_id",),)  # an order's refunds (the member's order view)
+
+
+class DoublePaymentStatus(StrEnum):
+    REFUND_PENDING = "refund_pending"  # to be refunded automatically; WeChat has not accepted yet
+    REFUNDING = "refunding"  # WeChat Pay accepted the refund; waiting for its notification
+    REFUNDED = "refunded"  # the money went back (posting double_payment_refund:<id>)
+    AWAITING_OPERATOR = "awaiting_operator"  # [wechat_pay] double_payment = "alert"
+    REFUND_FAILED = "refund_failed"  # WeChat closed the refund or found it abnormal: by hand
+
+
+class DoublePayment(Model):
+    """重复支付: a second WeChat Pay transaction for an order another transaction already paid.
+    The order keeps its one payment; this money is owed back to the payer (posting
+    ``double_payment:<id>`` into ``platform:double_payments``) until it is refunded, by
+    ``transaction_id`` under ``out_refund_no`` (its only refund number, so a retried request is
+    the same refund), or by an operator in the merchant platform."""
+
+    id = fields.BigIntField(primary_key=True)
+    order = fields.ForeignKeyField(
+        "models.Order", related_name="double_payments", on_delete=fields.RESTRICT
+    )
+    transaction_id = fields.CharField(max_length=64, unique=True)  # the second payment's
+    api_version = fields.CharField(max_length=4)  # v2 | v3, of its notification
+    amount_fen = fields.BigIntField()
+    status = fields.CharEnumField(
+        DoublePaymentStatus, max_length=20, default=DoublePaymentStatus.REFUND_PENDING
+    )
+    out_refund_no = fields.CharField(max_length=64, unique=True)
+    refund_id = fields.CharField(max_length=64, default="")  # WeChat's, once it accepted one
+    attempts = fields.IntField(default=0)  # refund requests sent to WeChat Pay
+    last_error = fields.CharField(max_length=200, default="")
+    payload = fields.JSONField()  # the verified notification's fields
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    refunded_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "double_payment"
+        indexes = (("status", "id"),)  # the ones still to refund; the operators' list by status

@@ -119,6 +119,8 @@ class WechatPaySettings:
     v2_cert_path: str = (
         ""  # APIv2 refunds: merchant API certificate apiclient_cert.pem (TLS client cert)
     )
+    # a second payment of an order already paid: refunded automatically, or left to an operator
+    double_payment: Literal["refund", "alert"] = "refund"
 
     def __post_init__(self) -> None:
         _require_scheme("api_base_url", self.api_base_url, ("https", "http"), "an http(s) URL")

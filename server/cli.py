@@ -55,28 +55,38 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def check_database(settings: Settings, out: TextIO) -> int:
-    """0 when the money adds up, 1 with each problem printed."""
+    """0 when the money adds up, 1 with each problem printed. Warnings (money owed back that
+    waits too long) are printed after, and change no exit code."""
     url = settings.database.url
     async with opened(url, must_exist=True):
         await require_migrated(url)
         from demo.engine import yuan
-        from services.checks import check_conservation, totals
+        from services.checks import check_conservation, check_warnings, totals
+        from services.clock import utcnow
 
         problems = await check_conservation()
+        warnings = await check_warnings(utcnow())
         t = await totals()
     if problems:
         for problem in problems:
             print(f"PROBLEM: {problem}", file=out)
         print(f"{len(problems)} problem(s) found in {redact_url(url)}.", file=out)
-        return 1
-    print(
-        f"OK: conservation holds in {redact_url(url)}: {t['queues']} queue(s),"
-        f" {t['entries']} entries, {yuan(t['extracted'])} extracted,"
-        f" {yuan(t['paid'])} paid out; the books balance: {t['postings']} posting(s) over"
-        f" {t['accounts']} account(s), each unit's accounts summing to zero.",
-        file=out,
-    )
-    return 0
+    else:
+        owed = (
+            f"; {t['owed_back']} double payment(s) of {yuan(t['owed_back_fen'])} not refunded yet"
+            if t["owed_back"]
+            else ""
+        )
+        print(
+            f"OK: conservation holds in {redact_url(url)}: {t['queues']} queue(s),"
+            f" {t['entries']} entries, {yuan(t['extracted'])} extracted,"
+            f" {yuan(t['paid'])} paid out; the books balance: {t['postings']} posting(s) over"
+            f" {t['accounts']} account(s), each unit's accounts summing to zero{owed}.",
+            file=out,
+        )
+    for warning in warnings:
+        print(f"WARNING: {warning}", file=out)
+    return 1 if problems else 0
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:

@@ -17,7 +17,8 @@ Dependencies are arguments: a job's work is ``work(now, slot, clients)``, where 
 composition root for its scheduler and the operators' API, ``server.wechat_clients.wechat_clients``
 for the command line — so a job runs the same from the scheduler, the CLI and the admin API.
 Nothing is bound around a run (no context variables). Without clients (``JobClients()``)
-reconciliation skips its run, saying so, and the payout jobs fail, recorded, paying nothing.
+reconciliation and the double payments' refunds skip their runs, saying so, and the payout jobs
+fail, recorded, paying nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from services.distribution import dividends, rewards, team
 from services.distribution.settings import load_distribution
 from services.errors import NotFound
 from services.merchants import settlement as merchant_settlement
-from services.orders import auto_complete, reconciliation
+from services.orders import auto_complete, double_payments, reconciliation
+from services.orders.refunds import RefundGateway
 from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from services.queues import clearing
 from services.wallets import withdrawals
@@ -55,15 +57,17 @@ log = logging.getLogger(__name__)
 class JobClients:
     """The WeChat clients jobs use, built once by whoever runs them and passed to every run.
     ``pay``: what reconciliation queries; ``transfers``: the one 商家转账 client (each payout
-    names its own scene). ``None``: not configured."""
+    names its own scene); ``refunds``: WeChat Pay's refund call (the same pay client), for the
+    double payments' refunds. ``None``: not configured."""
 
     pay: reconciliation.PaymentQueries | None = None
     transfers: Transfers | None = None
+    refunds: RefundGateway | None = None
 
     @classmethod
     def of(cls, gateway: WeChatGateway) -> JobClients:
         """The clients of a built ``wechat.gateway.WeChatGateway``."""
-        return cls(pay=gateway.pay, transfers=gateway.transfers)
+        return cls(pay=gateway.pay, transfers=gateway.transfers, refunds=gateway.pay)
 
 
 NO_CLIENTS = JobClients()
@@ -150,6 +154,12 @@ async def _pursue_withdrawals(now: datetime, slot: datetime, clients: JobClients
     return await withdrawals.pursue_open_withdrawals(_transfers(clients), now=now)
 
 
+async def _refund_double_payments(
+    now: datetime, slot: datetime, clients: JobClients
+) -> dict[str, Any]:
+    return await double_payments.retry_double_payment_refunds(clients.refunds, now=now)
+
+
 async def _pay_dividends(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
     return (await dividends.run_dividend(now)).as_changes()
 
@@ -169,6 +179,7 @@ JOBS: dict[str, Job] = {
     "merchant-statements": Job(slot_for=daily_at(2), work=_close_statements),
     "merchant-payouts": Job(slot_for=every_minutes(15), work=_pay_statements),
     "withdrawal-payouts": Job(slot_for=every_minutes(15), work=_pursue_withdrawals),
+    "double-payment-refunds": Job(slot_for=every_minutes(10), work=_refund_double_payments),
     "dividends": Job(slot_for=dividend_slot, work=_pay_dividends),
     "team-levels": Job(slot_for=daily_at(3), work=_refresh_team_levels),
 }

@@ -1,14 +1,20 @@
 """``queue-rebate`` as an operator runs it: exit codes, messages, and what it leaves behind."""
 
+import asyncio
 import json
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from runtime.config import load_settings
 from server.cli import main
+from server.database import opened
+from services.clock import utcnow
+from services.orders.payments import apply_payment
 from services.settings.codec import base_from_doc
+from tests.services.test_payments import APPID, MCHID, _notice, _order
 
 UNREACHABLE_PG = "postgres://postgres@127.0.0.1:1/queue_rebate"  # nothing listens on port 1
 
@@ -93,6 +99,32 @@ def test_check_reports_each_problem_and_exits_1(
     assert "PROBLEM: " in out
     assert "mall" in out
     assert "problem(s) found" in out
+
+
+async def paid_twice(url: str, days_ago: int) -> None:
+    """An order paid, and paid again ``days_ago`` days ago by a second transaction."""
+    async with opened(url, must_exist=True):
+        order = await _order()
+        then = utcnow() - timedelta(days=days_ago)
+        for notice in (_notice(order), _notice(order, transaction_id="tx-second")):
+            await apply_payment(notice, appid=APPID, mchid=MCHID, now=then)
+
+
+def test_check_counts_double_payments_owed_and_warns_of_a_late_one_without_failing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sqlite_url(tmp_path)
+    assert run(capsys, "migrate", "--db", url)[0] == 0
+    asyncio.run(paid_twice(url, days_ago=2))
+    code, out, err = run(capsys, "check", "--db", url)
+    assert (code, err) == (0, "")
+    ok, warning = out.splitlines()
+    assert ok.startswith("OK: conservation holds in ")
+    assert ok.endswith("; 1 double payment(s) of ¥12.34 not refunded yet.")
+    assert warning.startswith(
+        "WARNING: double payment not refunded in time: double payment 1 (tx-second, 1234 fen)"
+        " is refund_pending since "
+    )
 
 
 def test_check_on_unreachable_postgres_exits_2_and_says_what_to_do(

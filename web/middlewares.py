@@ -5,7 +5,9 @@ Order (outermost first): ``request_context`` gives every request an id (the clie
 available to every log record as ``%(request_id)s`` and writes one access line per request;
 ``json_errors`` turns every refusal into the JSON error body; ``body_cap`` refuses a declared
 ``Content-Length`` above ``[server] max_body_bytes`` before reading anything (a chunked body is
-cut off by aiohttp's ``client_max_size`` while it is read: the same 413).
+cut off by aiohttp's ``client_max_size`` while it is read: the same 413) — except on the routes
+that cap their own bodies (``RouteSpec.body_cap`` False: WeChat Pay's notifications, whose
+refusals WeChat wants in its own format).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from web.errors import (
     json_error,
 )
 from web.keys import METRICS, SETTINGS
-from web.registry import Handler
+from web.registry import OWN_BODY_CAP, Handler
 from wechat.errors import WeChatError
 
 log = logging.getLogger(__name__)
@@ -116,7 +118,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 @web.middleware
 async def body_cap(request: web.Request, handler: Handler) -> web.StreamResponse:
     limit = request.app[SETTINGS].server.max_body_bytes  # the app's client_max_size
-    if request.content_length is not None and request.content_length > limit:
+    declared = request.content_length
+    own_cap = request.match_info.route.name in request.app.get(OWN_BODY_CAP, ())
+    if declared is not None and declared > limit and not own_cap:
         raise ApiError(
             413,
             "body_too_large",

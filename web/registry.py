@@ -66,6 +66,9 @@ class RouteSpec:
     rate_limited: bool = False
     path_params: Mapping[str, Schema] = field(default_factory=dict)
     query_params: Mapping[str, Schema] = field(default_factory=dict)  # documented; views parse
+    # False: the handler reads and caps its body itself, and refuses one too large in its own
+    # format (WeChat Pay's notifications); the app's body_cap middleware leaves it alone
+    body_cap: bool = True
 
     @property
     def operation_id(self) -> str:
@@ -76,6 +79,7 @@ class RouteSpec:
 
 
 ROUTE_SPECS: web.AppKey[list[RouteSpec]] = web.AppKey("route_specs")  # for the document
+OWN_BODY_CAP: web.AppKey[set[str]] = web.AppKey("own_body_cap")  # names of body_cap=False routes
 
 
 class Registry:
@@ -100,6 +104,7 @@ class Registry:
 
 def install(app: web.Application, specs: Sequence[RouteSpec]) -> None:
     app.setdefault(ROUTE_SPECS, []).extend(specs)
+    app.setdefault(OWN_BODY_CAP, set()).update(s.operation_id for s in specs if not s.body_cap)
     for spec in specs:
         app.router.add_route(spec.method, spec.path, _guard(spec), name=spec.operation_id)
 

@@ -385,8 +385,10 @@ class PayV2Client:
         refund_fee: int,
         refund_desc: str | None = None,
         notify_url: str | None = None,
+        transaction_id: str | None = None,
     ) -> RefundReceipt:
-        """Request a refund. On ``WeChatUnreachable`` retry with the same out_refund_no."""
+        """Request a refund (of ``transaction_id`` when given, else of the order's payment). On
+        ``WeChatUnreachable`` retry with the same out_refund_no."""
         xml = pay_v2.build_refund_request(
             self._merchant,
             out_trade_no=out_trade_no,
@@ -395,6 +397,7 @@ class PayV2Client:
             refund_fee=refund_fee,
             refund_desc=refund_desc,
             notify_url=notify_url,
+            transaction_id=transaction_id,
         )
         answer = await self._post("/secapi/pay/refund", xml, self._cert_ssl)
         return pay_v2.parse_refund_response(answer, self._merchant.api_key)
@@ -507,9 +510,11 @@ class PayV3Client:
         refund_fen: int,
         reason: str | None = None,
         notify_url: str | None = None,
+        transaction_id: str | None = None,
     ) -> RefundReceipt:
-        """POST /v3/refund/domestic/refunds. On ``WeChatUnreachable`` retry with the same
-        out_refund_no: WeChat treats it as the same refund."""
+        """POST /v3/refund/domestic/refunds (of ``transaction_id`` when given, else of the
+        order's payment). On ``WeChatUnreachable`` retry with the same out_refund_no: WeChat
+        treats it as the same refund."""
         payload = pay_v3.build_refund_body(
             out_trade_no=out_trade_no,
             out_refund_no=out_refund_no,
@@ -517,6 +522,7 @@ class PayV3Client:
             refund_fen=refund_fen,
             reason=reason,
             notify_url=notify_url,
+            transaction_id=transaction_id,
         )
         return pay_v3.parse_refund(
             await self._request("POST", "/v3/refund/domestic/refunds", payload)

@@ -72,7 +72,8 @@ class PayGateway(Protocol):
         total_fen: int,
         refund_fen: int,
         reason: str | None,
-    ) -> object: ...
+        transaction_id: str | None = None,
+    ) -> RefundReceipt: ...
 
 
 @dataclass
@@ -112,6 +113,7 @@ class V2Pay:
         total_fen: int,
         refund_fen: int,
         reason: str | None,
+        transaction_id: str | None = None,
     ) -> RefundReceipt:
         return await self.client.refund(
             out_trade_no=out_trade_no,
@@ -120,6 +122,7 @@ class V2Pay:
             refund_fee=refund_fen,
             refund_desc=reason,
             notify_url=self.refund_notify_url,
+            transaction_id=transaction_id,
         )
 
     async def query(self, out_trade_no: str) -> OrderStatus:
@@ -163,6 +166,7 @@ class V3Pay:
         total_fen: int,
         refund_fen: int,
         reason: str | None,
+        transaction_id: str | None = None,
     ) -> RefundReceipt:
         return await self.client.refund(
             out_trade_no=out_trade_no,
@@ -171,6 +175,7 @@ class V3Pay:
             refund_fen=refund_fen,
             reason=reason,
             notify_url=self.refund_notify_url,
+            transaction_id=transaction_id,
         )
 
     async def query(self, out_trade_no: str) -> OrderStatus:

@@ -406,13 +406,17 @@ def build_refund_request(
     refund_desc: str | None = None,
     notify_url: str | None = None,
     nonce_str: str | None = None,
+    transaction_id: str | None = None,
 ) -> str:
-    """POST /secapi/pay/refund body (that endpoint needs the merchant TLS certificate)."""
+    """POST /secapi/pay/refund body (that endpoint needs the merchant TLS certificate). With
+    ``transaction_id`` the refund names that payment (微信订单号) instead of ``out_trade_no``:
+    WeChat takes one or the other."""
     return _merchant_request(
         merchant,
         nonce_str,
         {
-            "out_trade_no": out_trade_no,
+            "transaction_id": transaction_id,
+            "out_trade_no": None if transaction_id else out_trade_no,
             "out_refund_no": out_refund_no,
             "total_fee": total_fee,
             "refund_fee": refund_fee,

@@ -428,10 +428,13 @@ def build_refund_body(
     refund_fen: int,
     reason: str | None = None,
     notify_url: str | None = None,
+    transaction_id: str | None = None,
 ) -> dict[str, Any]:
-    """Body of POST /v3/refund/domestic/refunds."""
+    """Body of POST /v3/refund/domestic/refunds. With ``transaction_id`` the refund names that
+    payment (微信支付订单号) instead of ``out_trade_no``: WeChat takes one or the other."""
+    paid = {"transaction_id": transaction_id} if transaction_id else {"out_trade_no": out_trade_no}
     body: dict[str, Any] = {
-        "out_trade_no": out_trade_no,
+        **paid,
         "out_refund_no": out_refund_no,
         "amount": {"refund": refund_fen, "total": total_fen, "currency": "CNY"},
     }

@@ -27,7 +27,7 @@ from wechat.pay_results import CHINA_TZ
 from wechat.pay_v3 import AUTH_SCHEMA
 from wechat.xmlsafe import XmlRejected, build_xml, parse_flat_xml
 from wechat_fake.notify import signed_v2_xml, signed_v3_headers, v3_transaction, wechat_v2_sign
-from wechat_fake.state import STATE_KEY, FakeOrder, FakeRefund, FakeWeChatState
+from wechat_fake.state import STATE_KEY, FakeOrder, FakeRefund, FakeWeChatState, SecondPayment
 
 _AUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
@@ -56,22 +56,55 @@ def _open_order(state: FakeWeChatState, api: str, **fields: Any) -> FakeOrder | 
 
 
 def _take_refund(state: FakeWeChatState, **fields: Any) -> FakeRefund | str:
+    """A refund of the payment named by ``transaction_id`` (an order's, or a second payment's)
+    or else by ``out_trade_no``; a known ``out_refund_no`` is the same refund again."""
     existing = state.refunds.get(fields["out_refund_no"])
     if existing is not None:
         return existing
+    second = state.second_payments.get(fields["transaction_id"])
+    if second is not None:
+        return _refund_second_payment(state, second, fields)
     order = state.orders.get(fields["out_trade_no"])
+    if fields["transaction_id"]:
+        paid = [o for o in state.orders.values() if o.transaction_id == fields["transaction_id"]]
+        order = paid[0] if paid else None
     if order is None:
         return "ORDERNOTEXIST"
     if order.trade_state not in ("SUCCESS", "REFUND"):
         return "TRADE_STATE_ERROR"
     if fields["total"] != order.total or not 0 < fields["refund"] <= order.total - order.refunded:
         return "INVALID_REQUEST"
-    refund = FakeRefund(
-        refund_id=_new_refund_id(), **{k: v for k, v in fields.items() if k != "total"}
-    )
+    refund = _new_refund(state, fields, order.out_trade_no, order.transaction_id)
     order.refunded += refund.refund
     if order.refunded == order.total:
         order.trade_state = "REFUND"
+    return refund
+
+
+def _refund_second_payment(
+    state: FakeWeChatState, payment: SecondPayment, fields: dict[str, Any]
+) -> FakeRefund | str:
+    if (
+        fields["total"] != payment.total
+        or not 0 < fields["refund"] <= payment.total - payment.refunded
+    ):
+        return "INVALID_REQUEST"
+    refund = _new_refund(state, fields, payment.out_trade_no, payment.transaction_id)
+    payment.refunded += refund.refund
+    return refund
+
+
+def _new_refund(
+    state: FakeWeChatState, fields: dict[str, Any], out_trade_no: str, transaction_id: str
+) -> FakeRefund:
+    refund = FakeRefund(
+        out_refund_no=fields["out_refund_no"],
+        out_trade_no=out_trade_no,
+        refund_id=_new_refund_id(),
+        refund=fields["refund"],
+        notify_url=fields["notify_url"],
+        transaction_id=transaction_id,
+    )
     state.refunds[refund.out_refund_no] = refund
     return refund
 
@@ -178,9 +211,12 @@ async def v2_refund(request: web.Request) -> web.Response:
     f = req.fields
     if not (f.get("total_fee", "").isdigit() and f.get("refund_fee", "").isdigit()):
         return _v2_fail("缺少参数 total_fee/refund_fee")
+    if state.refuse_refunds:
+        return req.business_error(state, state.refuse_refunds)
     refund = _take_refund(
         state,
         out_trade_no=f.get("out_trade_no", ""),
+        transaction_id=f.get("transaction_id", ""),
         out_refund_no=f.get("out_refund_no", ""),
         total=int(f["total_fee"]),
         refund=int(f["refund_fee"]),
@@ -192,7 +228,7 @@ async def v2_refund(request: web.Request) -> web.Response:
     return req.answer(
         state,
         {
-            "transaction_id": order.transaction_id,
+            "transaction_id": refund.transaction_id,
             "out_trade_no": order.out_trade_no,
             "out_refund_no": refund.out_refund_no,
             "refund_id": refund.refund_id,
@@ -322,9 +358,12 @@ async def v3_refund(request: web.Request) -> web.Response:
     amount = (data or {}).get("amount") or {}
     if data is None or not isinstance(amount.get("refund"), int) or not data.get("out_refund_no"):
         return _v3_error(state, 400, "PARAM_ERROR", "参数错误")
+    if state.refuse_refunds:
+        return _v3_error(state, 403, state.refuse_refunds, "退款被拒绝")
     refund = _take_refund(
         state,
         out_trade_no=data.get("out_trade_no", ""),
+        transaction_id=data.get("transaction_id", ""),
         out_refund_no=data["out_refund_no"],
         total=amount.get("total"),
         refund=amount["refund"],
@@ -341,7 +380,7 @@ async def v3_refund(request: web.Request) -> web.Response:
         {
             "refund_id": refund.refund_id,
             "out_refund_no": refund.out_refund_no,
-            "transaction_id": order.transaction_id,
+            "transaction_id": refund.transaction_id,
             "out_trade_no": order.out_trade_no,
             "channel": "ORIGINAL",
             "user_received_account": "支付用户零钱",

@@ -40,6 +40,7 @@ __all__ = [
     "FakeWeChatState",
     "create_fake_wechat",
     "deliver_payment",
+    "deliver_refund",
     "send_v2_payment_notification",
     "send_v2_refund_notification",
     "send_v3_payment_notification",
@@ -274,6 +275,7 @@ async def send_v2_refund_notification(
     total_fee: int,
     refund_fee: int,
     refund_status: str = "SUCCESS",
+    transaction_id: str = "",
     session: aiohttp.ClientSession | None = None,
 ) -> Delivery:
     """POST a v2 refund notification, details AES-256-ECB encrypted in ``req_info``."""
@@ -287,6 +289,7 @@ async def send_v2_refund_notification(
         total_fee=total_fee,
         refund_fee=refund_fee,
         refund_status=refund_status,
+        transaction_id=transaction_id,
     )
     return await _post(state, url, "v2.refund", body, {"Content-Type": "text/xml"}, session)
 
@@ -325,6 +328,7 @@ async def send_v3_refund_notification(
     total: int,
     refund: int,
     refund_status: str = "SUCCESS",
+    transaction_id: str = "",
     session: aiohttp.ClientSession | None = None,
 ) -> Delivery:
     """POST a signed v3 REFUND.<status> notification with an AES-GCM ``resource``."""
@@ -336,6 +340,7 @@ async def send_v3_refund_notification(
         total=total,
         refund=refund,
         refund_status=refund_status,
+        transaction_id=transaction_id,
     )
     return await _post_v3(state, url, f"REFUND.{refund_status}", "refund", plain, session)
 
@@ -363,6 +368,36 @@ async def deliver_payment(
         openid=order.openid,
         transaction_id=order.transaction_id,
         session=session,
+    )
+
+
+async def deliver_refund(
+    state: FakeWeChatState,
+    out_refund_no: str,
+    url: str,
+    *,
+    api: str = "v3",
+    refund_status: str = "SUCCESS",
+    session: aiohttp.ClientSession | None = None,
+) -> Delivery:
+    """WeChat Pay finished a refund it took: notify ``url`` (in ``api``) of its outcome."""
+    refund = state.refunds[out_refund_no]
+    second = state.second_payments.get(refund.transaction_id)
+    total = second.total if second is not None else state.orders[refund.out_trade_no].total
+    fields: dict[str, Any] = {
+        "out_trade_no": refund.out_trade_no,
+        "out_refund_no": refund.out_refund_no,
+        "refund_id": refund.refund_id,
+        "refund_status": refund_status,
+        "transaction_id": refund.transaction_id,
+        "session": session,
+    }
+    if api == "v2":
+        return await send_v2_refund_notification(
+            state, url, total_fee=total, refund_fee=refund.refund, **fields
+        )
+    return await send_v3_refund_notification(
+        state, url, total=total, refund=refund.refund, **fields
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,6 +10,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from wechat.pay_results import CHINA_TZ
+from wechat_fake.notify import new_transaction_id
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,17 @@ class FakeRefund:
     refund_id: str
     refund: int
     notify_url: str
+    transaction_id: str = ""  # the payment refunded
+
+
+@dataclass
+class SecondPayment:
+    """Another transaction for an order already paid (the member paid twice)."""
+
+    transaction_id: str
+    out_trade_no: str
+    total: int
+    refunded: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,7 +82,8 @@ class FakeWeChatState:
     """Accounts, keys and behaviour switches of the fake, plus everything it recorded.
 
     Switches: ``code_errcodes`` (login code → errcode, e.g. 45011, 40226, -1),
-    ``subscribe_errcodes`` (openid → errcode, e.g. 43101, -1), ``wxacode_errcode``;
+    ``subscribe_errcodes`` (openid → errcode, e.g. 43101, -1), ``wxacode_errcode``,
+    ``refuse_refunds`` (an err_code / code every refund request is refused with, e.g. NOT_ENOUGH);
     ``accept_any_code`` turns every unknown login code into a stable test user (demo).
     """
 
@@ -93,10 +105,12 @@ class FakeWeChatState:
     stable_token: str | None = None
     token_expires_in: int = 7200
     wxacode_errcode: int | None = None
+    refuse_refunds: str = ""
     subscribe_errcodes: dict[str, int] = field(default_factory=dict)
     sent_messages: list[dict[str, object]] = field(default_factory=list)
     orders: dict[str, FakeOrder] = field(default_factory=dict)
     refunds: dict[str, FakeRefund] = field(default_factory=dict)
+    second_payments: dict[str, SecondPayment] = field(default_factory=dict)  # by transaction_id
     calls: list[RecordedCall] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
 
@@ -125,9 +139,16 @@ class FakeWeChatState:
         order = self.orders[out_trade_no]
         if order.trade_state != "SUCCESS":
             order.trade_state = "SUCCESS"
-            order.transaction_id = "4200" + str(time.time_ns())[-24:].rjust(24, "0")
+            order.transaction_id = new_transaction_id()
             order.paid_at = datetime.now(CHINA_TZ).replace(microsecond=0)
         return order
+
+    def pay_again(self, out_trade_no: str) -> SecondPayment:
+        """The member paid the already paid order once more: another transaction."""
+        order = self.orders[out_trade_no]
+        payment = SecondPayment(new_transaction_id(), out_trade_no, order.total)
+        self.second_payments[payment.transaction_id] = payment
+        return payment
 
 
 STATE_KEY = web.AppKey("fake_wechat_state", FakeWeChatState)

@@ -6,6 +6,13 @@ into the service's own notice and applies it exactly once (``services.orders.pay
 
 - applied or duplicate (a retry, or the same notification delivered twice): acknowledged, so
   WeChat stops retrying;
+- a double payment (a second transaction for an order already paid): recorded and
+  acknowledged, then — after its transaction — refunded through WeChat Pay, or left to an
+  operator (``[wechat_pay] double_payment``; ``services.orders.double_payments``). A redelivery
+  of it asks for a refund that failed again;
+- a refund we never requested, of a known order (a double payment's, or one made in the merchant
+  platform): applied (``services.orders.merchant_refunds``), or — when its amount does not add
+  up — acknowledged with an alert to the operators, nothing changed;
 - authentic but not a success (v2 ``result_code`` FAIL, v3 trade state other than SUCCESS):
   acknowledged too — nothing was paid, so nothing changes and a retry would change nothing;
 - anything else (a signature, key, serial, tag, merchant, order, amount, currency or payer that
@@ -18,8 +25,10 @@ status naming the kind of refusal); v3 an empty 204, or 4xx/5xx with ``{"code": 
 "message": …}``. Every outcome is logged with its reason and counted in
 ``queue_rebate_callbacks_total{kind, outcome}``.
 
-A body whose declared ``Content-Length`` exceeds ``[server] max_body_bytes`` is refused by the
-app's ``body_cap`` middleware (JSON 413) before it gets here; a chunked one is cut off here.
+These routes cap their own bodies (``body_cap=False``: the app's ``body_cap`` middleware, whose
+413 is JSON, leaves them alone): a body over the smaller of 64 KiB and ``[server]
+max_body_bytes`` is refused here in WeChat's format (413), before a byte is read when its
+``Content-Length`` says so, else as soon as the chunks pass the cap.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from aiohttp import web
 
 from rebate.errors import RebateError
 from services.clock import utcnow
+from services.orders.double_payments import refund_double_payment
 from services.orders.payments import PaidNotice, UnknownOrder, apply_payment, apply_refund
 from services.orders.payments import RefundNotice as ServiceRefundNotice
 from services.orders.reconciliation import currency_of
@@ -144,8 +154,11 @@ Process = Callable[[web.Request, bytes], Awaitable[str]]
 
 
 async def read_capped(request: web.Request) -> bytes:
-    """The raw body, refused beyond the smaller of our cap and the app's body cap."""
+    """The raw body, refused beyond the smaller of our cap and the app's body cap: unread when
+    its declared length is over, else once the chunks read are."""
     limit = min(MAX_NOTIFICATION_BYTES, request.app[SETTINGS].server.max_body_bytes)
+    if request.content_length is not None and request.content_length > limit:
+        raise OversizeBody(f"Content-Length {request.content_length} > {limit}")
     body = bytearray()
     while chunk := await request.content.read(limit + 1 - len(body)):
         body += chunk
@@ -194,13 +207,22 @@ def _refusal(reason: str) -> Verdict:
 
 def v2_reply(verdict: Verdict) -> web.Response:
     text = pay_v2.success_reply() if verdict.acknowledged else pay_v2.fail_reply(verdict.message)
-    return web.Response(status=verdict.status, text=text, content_type="text/xml")
+    return web.Response(
+        status=verdict.status, text=text, content_type="text/xml", headers=_closing(verdict)
+    )
 
 
 def v3_reply(verdict: Verdict) -> web.Response:
     if verdict.acknowledged:
         return web.Response(status=204)
-    return web.json_response(pay_v3.fail_reply(verdict.message), status=verdict.status)
+    return web.json_response(
+        pay_v3.fail_reply(verdict.message), status=verdict.status, headers=_closing(verdict)
+    )
+
+
+def _closing(verdict: Verdict) -> dict[str, str] | None:
+    """An oversize body may still be arriving: the connection is not reused."""
+    return {"Connection": "close"} if verdict.outcome == "oversize" else None
 
 
 # --- the conversions to the service's notices -------------------------------------------------
@@ -234,7 +256,26 @@ def refund_notice(notice: pay_results.RefundNotice, api_version: str) -> Service
         refund_fen=notice.refund_fen,
         success=notice.status == "SUCCESS",
         raw=dict(notice.raw),
+        transaction_id=notice.transaction_id,
     )
+
+
+async def take_payment(request: web.Request, notice: PaidNotice, appid: str, mchid: str) -> str:
+    """Apply a verified payment; a double payment (or a redelivery of one) is then refunded, if
+    that is due, once its transaction has committed. The refund's failure changes no answer: the
+    double payment is recorded, and the ``double-payment-refunds`` job asks again."""
+    settings = request.app[SETTINGS]
+    outcome = await apply_payment(
+        notice, appid=appid, mchid=mchid, now=utcnow(),
+        double_payment=settings.wechat_pay.double_payment,
+    )  # fmt: skip
+    if outcome in ("double_payment", "duplicate"):
+        try:
+            pay = request.app[WECHAT].pay
+            await refund_double_payment(notice.transaction_id, pay=pay, now=utcnow())
+        except Exception:
+            log.exception("double payment %s: refund not asked", notice.transaction_id)
+    return outcome
 
 
 # --- v2 -------------------------------------------------------------------------------------
@@ -262,9 +303,7 @@ async def _apply_v2_payment(request: web.Request, body: bytes) -> str:
     notice = pay_v2.verify_payment_notification(
         body, keys.api_key, keys.appid, keys.mchid, max_bytes=MAX_NOTIFICATION_BYTES
     )
-    return await apply_payment(
-        paid_notice(notice, "v2"), appid=keys.appid, mchid=keys.mchid, now=utcnow()
-    )
+    return await take_payment(request, paid_notice(notice, "v2"), keys.appid, keys.mchid)
 
 
 async def _apply_v2_refund(request: web.Request, body: bytes) -> str:
@@ -282,6 +321,7 @@ async def _apply_v2_refund(request: web.Request, body: bytes) -> str:
     "DTDs or entities; sign (MD5 or HMAC-SHA256), return_code, result_code, appid, mch_id, "
     "out_trade_no, total_fee, fee_type and openid are checked before the order is paid, once.",
     tags=("wechat-pay",),
+    body_cap=False,
     body=V2_BODY,
     body_content_type="text/xml",
     responses=_v2_responses("订单"),
@@ -296,6 +336,7 @@ async def pay_notify_v2(request: web.Request) -> web.Response:
     description="Called by WeChat Pay after a refund. req_info is decrypted (AES-256-ECB, key = "
     "MD5 of the API key); a successful refund applies SPEC §4's refund rule once.",
     tags=("wechat-pay",),
+    body_cap=False,
     body=V2_BODY,
     body_content_type="text/xml",
     responses=_v2_responses("退款单"),
@@ -319,9 +360,7 @@ async def _apply_v3_payment(request: web.Request, body: bytes) -> str:
     notice = pay_v3.verify_payment_notification(
         request.headers, body, pay.merchant, pay.platform_keys, max_bytes=MAX_NOTIFICATION_BYTES
     )
-    return await apply_payment(
-        paid_notice(notice, "v3"), appid=pay.appid, mchid=pay.mchid, now=utcnow()
-    )
+    return await take_payment(request, paid_notice(notice, "v3"), pay.appid, pay.mchid)
 
 
 async def _apply_v3_refund(request: web.Request, body: bytes) -> str:
@@ -338,6 +377,7 @@ async def _apply_v3_refund(request: web.Request, body: bytes) -> str:
     description=f"Called by WeChat Pay (notify_url of the JSAPI order). {V3_DESCRIPTION} "
     "appid, mchid, out_trade_no, amount.total, amount.currency and payer.openid must match.",
     tags=("wechat-pay",),
+    body_cap=False,
     responses=_v3_responses("订单"),
 )
 async def pay_notify_v3(request: web.Request) -> web.Response:
@@ -350,6 +390,7 @@ async def pay_notify_v3(request: web.Request) -> web.Response:
     description=f"Called by WeChat Pay after a refund. {V3_DESCRIPTION} A REFUND.SUCCESS "
     "applies SPEC §4's refund rule once; CLOSED and ABNORMAL mark the refund failed.",
     tags=("wechat-pay",),
+    body_cap=False,
     responses=_v3_responses("退款单"),
 )
 async def refund_notify_v3(request: web.Request) -> web.Response:

@@ -4,6 +4,10 @@ The HTTP layer verifies signatures and decrypts; this module checks that what We
 matches the order to the fen and to the payer, then records the notice under a unique key in the
 same transaction as its effect. A retried or duplicated notice finds its key taken and is
 answered with success without changing anything; a notice that does not match changes nothing.
+A second transaction for an order already paid is a double payment, recorded and owed back
+(``services.orders.double_payments``); a refund notification for a refund we never requested —
+a double payment's, or one made in the merchant platform — goes to
+``services.orders.merchant_refunds``.
 """
 
 import json
@@ -15,11 +19,13 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from models import OrderStatus, Refund, RefundStatus
+from models import Order, OrderStatus, Refund, RefundStatus
 from rebate.errors import RebateError
 from rebate.random_return import RandomSource
 from runtime.sql import insert_many
+from services.orders.double_payments import record_double_payment
 from services.orders.lifecycle import lock_order, record_payment, refund_line
+from services.orders.merchant_refunds import apply_unrequested_refund
 from services.queues.plan import buyer_and_open_lines
 from services.queues.runner import hand_over
 from services.settings.base import load_base
@@ -66,10 +72,17 @@ class RefundNotice:
     refund_fen: int
     success: bool
     raw: dict[str, Any] = field(default_factory=dict)
+    transaction_id: str = ""  # the refunded payment's (a double payment's, perhaps)
 
 
 async def apply_payment(
-    notice: PaidNotice, *, appid: str, mchid: str, now: datetime, rng: RandomSource | None = None
+    notice: PaidNotice,
+    *,
+    appid: str,
+    mchid: str,
+    now: datetime,
+    rng: RandomSource | None = None,
+    double_payment: str = "refund",
 ) -> str:
     """``applied`` or ``duplicate``. Raises UnknownOrder / NoticeMismatch (nothing changed).
 
@@ -91,8 +104,8 @@ async def apply_payment(
             conn, key, notice.api_version, order.id, notice.amount_fen, notice.raw, now
         ):
             return "duplicate"
-        if order.status != OrderStatus.CREATED:
-            raise NoticeMismatch(f"订单 {order.out_trade_no} 已由另一笔支付 ({order.status}) 处理")
+        if order.status != OrderStatus.CREATED:  # paid by another transaction: a double payment
+            return await record_double_payment(conn, order, notice, policy=double_payment, now=now)
         _match(
             notice.amount_fen == order.paid_fen, f"金额 {notice.amount_fen} ≠ 订单 {order.paid_fen}"
         )
@@ -112,6 +125,9 @@ async def apply_refund(notice: RefundNotice, *, mchid: str, now: datetime) -> st
     if notice.mchid != mchid:
         raise NoticeMismatch(f"mchid 不符: {notice.mchid}")
     refund = await Refund.get_or_none(out_refund_no=notice.out_refund_no).prefetch_related("order")
+    order = await Order.get_or_none(out_trade_no=notice.out_trade_no) if refund is None else None
+    if order is not None:  # not requested here: a double payment's, or the merchant platform's
+        return await apply_unrequested_refund(notice, order, now=now)
     if refund is None or refund.order.out_trade_no != notice.out_trade_no:
         raise UnknownOrder(f"未知的退款单号 {notice.out_refund_no}")
     _match(

@@ -23,6 +23,7 @@ from tortoise.transactions import in_transaction
 from models import LineStatus, Order, OrderLine, OrderStatus, Refund, RefundStatus
 from rebate.errors import AlreadySettled, NotAllowed
 from services.errors import NotFound
+from wechat.pay_results import RefundReceipt
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,9 @@ MAX_REASON_CHARS = 80
 
 
 class RefundGateway(Protocol):
-    """What this service needs from WeChat Pay (v2 or v3). Errors propagate to the caller."""
+    """What refunds need from WeChat Pay (v2 or v3; ``wechat.gateway.PayGateway``): refund a
+    payment, the order's or — by ``transaction_id`` — a second payment of it
+    (``services.orders.double_payments``). Errors propagate to the caller."""
 
     async def refund(
         self,
@@ -41,12 +44,13 @@ class RefundGateway(Protocol):
         total_fen: int,
         refund_fen: int,
         reason: str | None,
-    ) -> object: ...
+        transaction_id: str | None = None,
+    ) -> RefundReceipt: ...
 
 
-def new_out_refund_no() -> str:
-    """商户退款单号: at most 64 letters and digits."""
-    return "RF" + secrets.token_hex(15).upper()
+def new_out_refund_no(prefix: str = "RF") -> str:
+    """商户退款单号: at most 64 letters and digits (``DP…`` for a double payment's refund)."""
+    return prefix + secrets.token_hex(15).upper()
 
 
 async def request_refund(

@@ -26,6 +26,7 @@ from aiohttp.test_utils import TestServer
 from models import (
     Commission,
     DividendRun,
+    DoublePayment,
     Entry,
     EntryStatus,
     JobRun,
@@ -52,6 +53,7 @@ from services.merchants.settlement import close_statements
 from services.orders.lifecycle import Item, create_order, mark_paid
 from services.queues.clearing import ClearingSchedule, save_schedule
 from tests.api.conftest import Api, bearer
+from tests.api.test_api_double_payments import paid_twice
 from tests.api.test_api_member_entries import recent_clock
 from tests.api.test_api_member_wallet import with_cash
 from tests.api.test_api_notify import unpaid_order
@@ -330,6 +332,20 @@ async def team_levels(api: Api, fake_wechat: TestServer) -> Check:
     return check
 
 
+async def double_payment_refunds(api: Api, fake_wechat: TestServer) -> Check:
+    api.wx.refuse_refunds = "SYSTEM_ERROR"  # the refund asked after the notification fails
+    _, _, second = await paid_twice(api, "v3")
+    api.wx.refuse_refunds = ""
+
+    async def check(changes: dict[str, Any]) -> None:
+        double = await DoublePayment.get(transaction_id=second)
+        assert changes == {"asked": 1, "refund_requested": [double.id]}
+        assert (double.status, double.attempts) == ("refunding", 2)
+        assert api.wx.refunds[double.out_refund_no].transaction_id == second
+
+    return check
+
+
 SCENARIOS: dict[str, Callable[[Api, TestServer], Awaitable[Check]]] = {
     "clearing": clearing,
     "reconciliation": reconciliation,
@@ -338,6 +354,7 @@ SCENARIOS: dict[str, Callable[[Api, TestServer], Awaitable[Check]]] = {
     "merchant-statements": merchant_statements,
     "merchant-payouts": merchant_payouts,
     "withdrawal-payouts": withdrawal_payouts,
+    "double-payment-refunds": double_payment_refunds,
     "dividends": dividends,
     "team-levels": team_levels,
 }

@@ -365,24 +365,54 @@ async def test_a_billion_laughs_payload_changes_nothing(
     await assert_v2_refused(api, order, before, response, 400, "forbidden_xml")
 
 
-async def test_an_oversize_chunked_v2_body_changes_nothing(
-    api: Api, order: Unpaid, before: dict
-) -> None:
-    async def chunks() -> AsyncIterator[bytes]:
-        yield b"<xml><return_code>SUCCESS</return_code><pad>"
-        for _ in range(MAX_BODY // 512 + 2):
-            yield b"x" * 512
-        yield b"</pad></xml>"
+def padded(body: bytes, chunked: bool) -> Any:
+    """``body`` grown past the cap: declared (bytes, with their Content-Length) or chunked."""
+    pad = b" " * (MAX_BODY // 512 + 2) * 512
 
-    response = await post_v2(api, chunks())
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body
+        for at in range(0, len(pad), 512):
+            yield pad[at : at + 512]
+
+    return chunks() if chunked else body + pad
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
+async def test_an_oversize_v2_body_is_refused_in_wechats_format_and_changes_nothing(
+    api: Api, order: Unpaid, before: dict, chunked: bool
+) -> None:
+    response = await post_v2(api, padded(v2_payment(order), chunked))
+    assert response.headers.get("Connection", "").lower() == "close"
     await assert_v2_refused(api, order, before, response, 413, "oversize")
 
 
-async def test_an_oversize_v3_body_changes_nothing(api: Api, order: Unpaid, before: dict) -> None:
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
+async def test_an_oversize_v3_body_is_refused_in_wechats_format_and_changes_nothing(
+    api: Api, order: Unpaid, before: dict, chunked: bool
+) -> None:
     headers, body = v3_payment(api, order)
-    response = await post_v3(api, headers, body + b" " * MAX_BODY)
-    assert response.status == 413  # refused by the app's body cap before it is read
-    await assert_unchanged(api, order, before)
+    response = await post_v3(api, headers, padded(body, chunked))
+    await assert_v3_refused(api, order, before, response, 413, "oversize")
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+async def test_an_oversize_refund_notification_is_refused_in_wechats_format(
+    api: Api, version: str
+) -> None:
+    path = V2_REFUND if version == "v2" else V3_REFUND
+    response = await api.client.post(path, data=b"<xml>" + b" " * MAX_BODY + b"</xml>")
+    assert response.status == 413
+    if version == "v2":
+        assert (await v2_answer(response))["return_code"] == "FAIL"
+    else:
+        assert (await response.json())["code"] == "FAIL"
+    assert callbacks(api, f"{version}.refund", "oversize") == 1
+
+
+async def test_other_routes_still_refuse_an_oversize_body_with_the_json_error(api: Api) -> None:
+    response = await api.client.post("/api/login", data=b"{" + b" " * MAX_BODY + b"}")
+    assert response.status == 413
+    assert (await response.json())["code"] == "body_too_large"
 
 
 # --- refunds ---------------------------------------------------------------------------------

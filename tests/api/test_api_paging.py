@@ -21,6 +21,7 @@ from models import (
     ApplicationStatus,
     AuditLog,
     Commission,
+    DoublePayment,
     Entry,
     JobRun,
     Member,
@@ -69,6 +70,7 @@ LISTS = {
     "/api/merchant/stores/{store_id}/statements/{id}",
     "/api/admin/merchant-applications",
     "/api/admin/withdrawals",
+    "/api/admin/double-payments",
     "/api/admin/audit",
     "/api/admin/queues/economics",
     "/api/admin/jobs/runs",
@@ -184,6 +186,27 @@ async def withdrawal(member_id: int, n: int, status: str) -> None:
         requested_at=T0 + timedelta(minutes=n),
         updated_at=T0 + timedelta(minutes=n),
     )
+
+
+async def test_the_double_payments_page_newest_first_with_what_is_owed_beside(api: Api) -> None:
+    await base_rules()
+    buyer = (await new_member("oTwice")).id
+    await buy(buyer, 10_000, Clock())
+    order = await Order.get(member_id=buyer)
+    for n in range(5):  # rows as the list reads them (how they got there: test_api_double_payments)
+        await DoublePayment.create(
+            order_id=order.id, transaction_id=f"42000{n}", api_version="v3", amount_fen=100 + n,
+            status="refunded" if n == 1 else "refund_pending", out_refund_no=f"DP{n}",
+            payload={}, created_at=T0, updated_at=T0,
+        )  # fmt: skip
+    admin = {"Authorization": f"Bearer {api.admin_token()}"}
+    newest = await DoublePayment.all().order_by("-id").values_list("id", flat=True)
+    for limit in (1, 2, 5):  # 5: the rows fill the only page exactly
+        listed, pages = await walk(api, "/api/admin/double-payments", admin, limit=limit)
+        assert ids(listed) == newest
+        assert all(b == {"owed_count": 4, "owed_fen": 100 + 102 + 103 + 104} for b in beside(pages))
+    pending, _ = await walk(api, "/api/admin/double-payments?status=refund_pending", admin, limit=2)
+    assert ids(pending) == [i for i in newest if i != newest[3]]
 
 
 # --- a promoter's lists ---------------------------------------------------------------------------

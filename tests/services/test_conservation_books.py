@@ -5,13 +5,17 @@ import pytest
 from tortoise import connections
 
 from ledger import accounts
-from models import Member, Order
+from ledger.balances import account_balances
+from models import DoublePayment, Member, Order
 from runtime.sql import execute, fetch
 from services.catalog.products import new_store
 from services.checks import check_conservation
+from services.orders.double_payments import settle_double_payment_refund
+from services.orders.payments import apply_payment
 from services.wallets.withdrawals import request_withdrawal
-from tests.services.helpers import T0
+from tests.services.helpers import T0, Clock
 from tests.services.test_conservation_keys import settled_books
+from tests.services.test_payments import APPID, MCHID, _notice, _order
 
 INSERT = (
     "INSERT INTO posting (key, kind, debit, credit, unit, amount, memo, created_at)"
@@ -109,3 +113,57 @@ async def test_a_withdrawal_without_its_hold_posting_is_found_with_the_wallet_it
     ]
     assert len(titled(found, "wallet ≠ its accounts in the ledger")) == 1
     assert len(titled(found, "platform:withdrawals ≠ the withdrawals still open")) == 1
+
+
+async def double_payment(*, refunded: bool) -> DoublePayment:
+    """An order paid, then paid again by a second transaction, refunded or not."""
+    order, clock = await _order(), Clock()
+    await apply_payment(_notice(order), appid=APPID, mchid=MCHID, now=clock.tick())
+    second = _notice(order, transaction_id="tx-second")
+    assert (
+        await apply_payment(second, appid=APPID, mchid=MCHID, now=clock.tick()) == "double_payment"
+    )
+    double = await DoublePayment.get(transaction_id="tx-second")
+    if refunded:
+        assert await settle_double_payment_refund(double.id, refund_id="RF", now=clock.tick())
+    return await DoublePayment.get(id=double.id)
+
+
+@pytest.mark.parametrize("refunded", [False, True])
+async def test_a_double_payment_owed_or_refunded_balances(db, refunded):
+    double = await double_payment(refunded=refunded)
+    assert await check_conservation() == []
+    balances = await account_balances(connections.get("default"))
+    assert balances.get(accounts.DOUBLE_PAYMENTS, 0) == (0 if refunded else double.amount_fen)
+
+
+async def test_a_double_payment_marked_refunded_without_its_refund_posting_is_found(db):
+    double = await double_payment(refunded=False)
+    await DoublePayment.filter(id=double.id).update(status="refunded")
+
+    found = await check_conservation()
+
+    assert titled(found, "double_payment_refund posting wrong or missing") == [
+        f"double_payment_refund posting wrong or missing: double payment {double.id} (refunded,"
+        f" {double.amount_fen} fen): double_payment_refund posting missing"
+    ]
+    assert (
+        len(titled(found, "platform:double_payments ≠ the double payments not yet refunded")) == 1
+    )
+
+
+async def test_a_double_payment_without_its_posting_and_a_stray_one_are_found(db):
+    double = await double_payment(refunded=True)
+    conn = connections.get("default")
+    await execute(conn, "DELETE FROM posting WHERE key = $1", [f"double_payment:{double.id}"])
+    await execute(
+        conn, INSERT, ["double_payment:999", accounts.WECHAT_PAY, accounts.DOUBLE_PAYMENTS, 5, T0]
+    )
+    await execute(
+        conn, "UPDATE posting SET kind = 'double_payment' WHERE key = 'double_payment:999'"
+    )
+
+    found = await check_conservation()
+
+    assert len(titled(found, "double_payment posting wrong or missing")) == 1
+    assert len(titled(found, "double_payment posting without its double payment")) == 1

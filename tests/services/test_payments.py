@@ -8,12 +8,22 @@ import pytest
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from models import Entry, Order, OrderLine, OrderStatus, PaymentNotice, Refund, RefundStatus
+from models import (
+    DoublePayment,
+    Entry,
+    Order,
+    OrderLine,
+    OrderStatus,
+    PaymentNotice,
+    Refund,
+    RefundStatus,
+)
 from rebate.settings import OrderSource, RatioSettings, SettleOn
 from runtime.db import tortoise_config
 from services.catalog.products import new_product
 from services.checks import check_conservation
 from services.members.accounts import new_member
+from services.orders.double_payments import SecondPaymentMismatch
 from services.orders.lifecycle import Item, create_order
 from services.orders.payments import (
     NoticeMismatch,
@@ -92,14 +102,31 @@ async def test_mismatching_notice_changes_nothing(db, change, error):
     assert await _state() == (0, 0, 0)
 
 
-async def test_a_second_transaction_for_a_paid_order_is_refused(db):
+async def test_a_second_transaction_for_a_paid_order_is_a_double_payment_not_a_payment(db):
     order, clock = await _order(), Clock()
     await apply_payment(_notice(order), appid=APPID, mchid=MCHID, now=clock.tick())
-    with pytest.raises(NoticeMismatch):
-        await apply_payment(
-            _notice(order, transaction_id="tx-other"), appid=APPID, mchid=MCHID, now=clock.tick()
-        )
+    for outcome in ("double_payment", "duplicate"):
+        second = _notice(order, transaction_id="tx-other")
+        assert await apply_payment(second, appid=APPID, mchid=MCHID, now=clock.tick()) == outcome
+    assert await _state() == (1, 1, 1)  # the order keeps its one payment
+    double = await DoublePayment.get(transaction_id="tx-other")
+    assert (double.order_id, double.amount_fen, double.status) == (
+        order.id,
+        order.paid_fen,
+        "refund_pending",  # asked for by the notification's edge, once this committed
+    )
+    assert await check_conservation() == []
+
+
+async def test_a_second_transaction_that_would_not_have_paid_the_order_is_refused(db):
+    order, clock = await _order(), Clock()
+    await apply_payment(_notice(order), appid=APPID, mchid=MCHID, now=clock.tick())
+    for change in ({"amount_fen": 1}, {"currency": "USD"}, {"payer_openid": "o-else"}):
+        second = _notice(order, transaction_id="tx-other", **change)
+        with pytest.raises(SecondPaymentMismatch):
+            await apply_payment(second, appid=APPID, mchid=MCHID, now=clock.tick())
     assert await _state() == (1, 1, 1)
+    assert await DoublePayment.all().count() == 0
 
 
 async def test_same_notice_50_times_in_parallel_settles_once(pg_url):
@@ -171,8 +198,15 @@ async def test_refund_notice_that_does_not_match_changes_nothing(db):
         )
     with pytest.raises(UnknownOrder):
         await apply_refund(
-            _refund_notice(order, refund, out_refund_no="nope"), mchid=MCHID, now=clock.tick()
+            _refund_notice(order, refund, out_refund_no="nope", out_trade_no="QRNOSUCHORDER"),
+            mchid=MCHID,
+            now=clock.tick(),
         )
+    # a refund number we never asked for, of a known order: its only line has our refund in
+    # flight, so it cannot be the merchant platform's refund of it — nothing changes
+    unknown = _refund_notice(order, refund, out_refund_no="nope")
+    assert await apply_refund(unknown, mchid=MCHID, now=clock.tick()) == "unmatched"
+    assert (await Entry.get(order_id=order.id)).status == "waiting"
     failed = await apply_refund(
         _refund_notice(order, refund, success=False), mchid=MCHID, now=clock.tick()
     )

@@ -1,6 +1,7 @@
 """The async client against the fake WeChat: every endpoint and every mapped error code."""
 
 import asyncio
+import json
 import logging
 import socket
 import struct
@@ -30,6 +31,7 @@ from wechat.errors import (
 )
 from wechat.pay_v2 import MerchantV2
 from wechat.pay_v3 import MerchantV3
+from wechat.xmlsafe import parse_flat_xml
 from wechat_fake.notify import signed_v2_xml
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
@@ -344,6 +346,24 @@ async def test_v2_refund(pay2, fake_state):
     assert receipt.refund_id == fake_state.refunds["R1"].refund_id
 
 
+async def test_v2_refund_of_a_second_payment_names_its_transaction(pay2, fake_state):
+    await unified_order(pay2)
+    fake_state.mark_paid("Q1")
+    second = fake_state.pay_again("Q1")
+    receipt = await pay2.refund(
+        out_trade_no="Q1",
+        out_refund_no="R2",
+        total_fee=16800,
+        refund_fee=16800,
+        transaction_id=second.transaction_id,
+    )
+    assert receipt.refund_fen == 16800
+    assert fake_state.refunds["R2"].transaction_id == second.transaction_id
+    assert (second.refunded, fake_state.orders["Q1"].refunded) == (16800, 0)
+    body = parse_flat_xml(fake_state.calls_to("/secapi/pay/refund")[0].body)
+    assert body["transaction_id"] == second.transaction_id and "out_trade_no" not in body
+
+
 @pytest.mark.parametrize(
     ("paid", "refund_fee", "err_code"),
     [(False, 100, "TRADE_STATE_ERROR"), (True, 16801, "INVALID_REQUEST")],
@@ -471,6 +491,24 @@ async def test_v3_refund(pay3, fake_state):
         out_trade_no="Q1", out_refund_no="R1", total_fen=16800, refund_fen=16800
     )
     assert again.refund_id == receipt.refund_id
+
+
+async def test_v3_refund_of_a_second_payment_names_its_transaction(pay3, fake_state):
+    await prepay(pay3)
+    first = fake_state.mark_paid("Q1").transaction_id
+    second = fake_state.pay_again("Q1")
+    receipt = await pay3.refund(
+        out_trade_no="Q1",
+        out_refund_no="R2",
+        total_fen=16800,
+        refund_fen=16800,
+        reason=None,
+        transaction_id=second.transaction_id,
+    )
+    assert receipt.raw["transaction_id"] == second.transaction_id != first
+    body = json.loads(fake_state.calls_to("/v3/refund/domestic/refunds")[0].body)
+    assert body["transaction_id"] == second.transaction_id and "out_trade_no" not in body
+    assert (await pay3.query_order("Q1")).trade_state == "SUCCESS"  # the order's own stays paid
 
 
 async def test_v3_refund_of_unknown_order(pay3):
