@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # the safety net: how often a loop looks for queues with pending rows
 RETRY_SECONDS = 1.0  # after a failed batch (the database restarting, say)
+BUSY_SECONDS = 0.02  # a queue held by another process's writer: look again this much later
 
 
 class WriterLoop:
@@ -98,12 +99,18 @@ class WriterLoop:
                 self._wake.clear()
                 continue
             due, self._due = self._due, set()
+            pause = 0.0
             for queue_id in sorted(due):
-                if not await self._drain(queue_id, utcnow()):
+                outcome = await self._drain(queue_id, utcnow())
+                if outcome != "done":
                     self._due.add(queue_id)
-                    await asyncio.sleep(RETRY_SECONDS)
+                    pause = max(pause, RETRY_SECONDS if outcome == "failed" else BUSY_SECONDS)
+            await asyncio.sleep(pause)
 
-    async def _drain(self, queue_id: int, now: datetime) -> bool:
+    async def _drain(self, queue_id: int, now: datetime) -> str:
+        """``done``; ``busy`` when another process's writer holds the queue (it applies what it
+        sees, and this loop looks again shortly, gathering what arrives meanwhile, rather than
+        once per payment); ``failed``."""
         try:
             done = await apply_pending(
                 queue_id, now=now, batch_size=self.batch_size, rng=self.rng, wait=False
@@ -112,9 +119,9 @@ class WriterLoop:
             raise
         except Exception:
             log.exception("writer loop: queue %s failed; retrying", queue_id)
-            return False
+            return "failed"
         self.applied += done.lines
-        return True
+        return "busy" if done.busy else "done"
 
 
 async def queues_with_pending() -> set[int]:
