@@ -3,7 +3,7 @@ across processes.
 
 A value is cached under a key ``<kind>`` or ``<kind>:<id>`` (``base``, ``product:7``) and read
 with ``await cache.get(key, load)``: from memory, else ``load()`` (one read of the database)
-and kept. What changes such rows runs in ``async with changing(cache, *keys) as conn:`` — the
+and kept; ``get_many(keys, load)`` loads all the missing ones with one call. What changes such rows runs in ``async with changing(cache, *keys) as conn:`` — the
 outermost transaction — which
 
 - sends ``SELECT pg_notify(<channel>, '<key>,<key>…')`` inside the transaction, so every process
@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -66,18 +66,31 @@ class RowCache:
     async def get(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
         """The value under ``key``: from memory, else ``load()`` — kept, unless it may be stale
         or is None (a row that does not exist yet)."""
+
+        async def one(_missing: list[str]) -> dict[str, T]:
+            return {key: await load()}
+
+        return (await self.get_many([key], one))[key]
+
+    async def get_many(
+        self, keys: Iterable[str], load: Callable[[list[str]], Awaitable[Mapping[str, T]]]
+    ) -> dict[str, T]:
+        """The values under ``keys``: those in memory, the others by one ``load(missing)``
+        (which leaves out what does not exist); kept as ``get`` keeps them."""
+        keys = list(dict.fromkeys(keys))
         if not self._serving():
-            return await load()
-        if key in self._values:
-            value: T = self._values[key]
-            return value
-        kind = kind_of(key)
-        stamp = (self._epoch, self._generation[kind])
-        value = await load()
-        fresh = stamp == (self._epoch, self._generation[kind])
-        if fresh and value is not None:  # a missing row is not remembered: it may come next
-            self._values[key] = value
-        return value
+            return dict(await load(keys))
+        found: dict[str, T] = {k: self._values[k] for k in keys if k in self._values}
+        missing = [k for k in keys if k not in found]
+        if missing:
+            stamps = {k: (self._epoch, self._generation[kind_of(k)]) for k in missing}
+            loaded = await load(missing)
+            for k, value in loaded.items():
+                fresh = stamps.get(k) == (self._epoch, self._generation[kind_of(k)])
+                if fresh and value is not None:  # a missing row is not remembered: it may come
+                    self._values[k] = value
+            found.update(loaded)
+        return found
 
     def invalidate(self, keys: Iterable[str]) -> None:
         """Forget ``keys`` (a bare kind: all of its keys); loads under way are not stored."""
@@ -124,6 +137,9 @@ class RowCache:
 
     def __len__(self) -> int:
         return len(self._values)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._values
 
     def _serving(self) -> bool:
         context = get_current_context()

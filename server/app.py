@@ -6,6 +6,8 @@ under a typed key of ``web.keys`` (aiohttp: "Data Sharing aka No Singletons Plea
 
 1. database — ``Tortoise.init`` in the startup task, closed on shutdown (never
    ``register_tortoise``: it left connections open under pytest-aiohttp, STACK.md);
+   with it, on PostgreSQL, the process's one LISTEN connection (``runtime.listen.ListenHub``),
+   which the settings cache follows to hear other processes' changes;
 2. Redis — ``redis.asyncio`` when ``[redis] url`` is set, else ``None``; with it go the rate
    limiter and the cache (Redis-backed, or in-process without Redis);
 3. one shared ``aiohttp.ClientSession`` for every outbound call;
@@ -41,16 +43,19 @@ from jobs.scheduler import running_scheduler
 from runtime.cache import MemoryCache, RedisCache
 from runtime.config import Settings, redact_url
 from runtime.db import tortoise_config
+from runtime.listen import ListenHub
 from runtime.ratelimit import rate_limiter
 from server import ops
 from services.jobs import JobClients
 from services.queues import runner
 from services.queues.runner import WriterLoop
+from services.settings.cache import SETTINGS as SETTINGS_CACHE
 from web.auth import TokenSigner
 from web.keys import (
     CACHE,
     HTTP,
     LIMITER,
+    LISTEN,
     METRICS,
     OPTIONS,
     REDIS,
@@ -70,6 +75,7 @@ from wechat.tokens import token_cache
 log = logging.getLogger(__name__)
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+LISTEN_STARTUP_WAIT_S = 2.0
 
 
 def route_specs() -> list[RouteSpec]:
@@ -103,7 +109,16 @@ def create_app(
         admin_ttl=app[OPTIONS].admin_token_ttl,
     )
     app.cleanup_ctx.extend(
-        [database_ctx, redis_ctx, http_ctx, wechat_ctx, writer_ctx, scheduler_ctx, *extra_cleanup]
+        [
+            database_ctx,
+            listen_ctx,
+            redis_ctx,
+            http_ctx,
+            wechat_ctx,
+            writer_ctx,
+            scheduler_ctx,
+            *extra_cleanup,
+        ]
     )
     install(app, [*route_specs(), *extra_routes])
     setup_bot_routes(app, settings)  # the official account's endpoint, when configured
@@ -148,6 +163,27 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await ctx.close_connections()
+
+
+async def listen_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The LISTEN hub (PostgreSQL; None on SQLite), followed by the settings cache. Startup
+    waits a moment for it to listen; until it does, settings are read from the database."""
+    hub = ListenHub.for_url(app[SETTINGS].database.url)
+    app[LISTEN] = hub
+    if hub is None:
+        yield
+        return
+    await hub.start()
+    await SETTINGS_CACHE.follow(hub)
+    try:
+        await hub.wait_listening(LISTEN_STARTUP_WAIT_S)
+    except TimeoutError:
+        log.warning("listen: not listening yet; settings are read from the database until then")
+    try:
+        yield
+    finally:
+        SETTINGS_CACHE.unfollow(hub)
+        await hub.stop()
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:

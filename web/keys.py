@@ -6,6 +6,7 @@ from redis.asyncio import Redis
 
 from runtime.cache import BytesCache
 from runtime.config import Settings
+from runtime.listen import ListenHub
 from runtime.ratelimit import RateLimiter
 from services.queues.runner import WriterLoop
 from web.auth import TokenSigner
@@ -23,11 +24,13 @@ LIMITER = web.AppKey("rate_limiter", RateLimiter)
 CACHE = web.AppKey("cache", BytesCache)
 SCHEDULER: web.AppKey[AsyncIOScheduler | None] = web.AppKey("scheduler")  # None: not run here
 WRITER: web.AppKey[WriterLoop | None] = web.AppKey("writer")  # None: not run here
+LISTEN: web.AppKey[ListenHub | None] = web.AppKey("listen")  # None: SQLite
 
 __all__ = [
     "CACHE",
     "HTTP",
     "LIMITER",
+    "LISTEN",
     "METRICS",
     "OPTIONS",
     "REDIS",

@@ -7,6 +7,7 @@ from rebate.errors import InvalidAmount
 from rebate.money import check_fen
 from services.errors import NotFound
 from services.settings.base import load_base
+from services.settings.cache import PRODUCTS, changing
 from services.settings.codec import target_from_doc
 
 
@@ -56,6 +57,9 @@ async def new_product(
 
 async def enable_all_products() -> int:
     """一键启用: turn the rebate on for every existing self-operated and supplier product."""
-    return await Product.filter(kind__in=[ProductKind.SELF, ProductKind.SUPPLIER]).update(
-        rebate_enabled=True
-    )
+    async with changing(PRODUCTS) as conn:
+        return await (
+            Product.filter(kind__in=[ProductKind.SELF, ProductKind.SUPPLIER])
+            .using_db(conn)
+            .update(rebate_enabled=True)
+        )

@@ -2,7 +2,8 @@
 id 1). The value itself and its checks are the engine's (``rebate.distribution_settings``).
 
 Every ratio is basis points, every amount fen. A bad value is refused with a Chinese message
-naming the field, before anything is saved.
+naming the field, before anything is saved. The document is read once per process and then from
+the settings cache (``services.settings.cache``); it changes inside ``changing(DISTRIBUTION)``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from models import DistributionConfig
 from rebate.distribution_settings import DistributionSettings, DividendPeriod, TeamLevel
 from rebate.errors import InvalidSetting
+from services.settings.cache import DISTRIBUTION, SETTINGS, assert_changing
 
 _FIELDS = set(DistributionSettings.__dataclass_fields__)
 _LEVEL_FIELDS = set(TeamLevel.__dataclass_fields__)
@@ -62,17 +64,24 @@ def from_doc(doc: Mapping[str, Any] | None) -> DistributionSettings:
 
 
 async def load_distribution(conn: BaseDBAsyncClient | None = None) -> DistributionSettings:
-    query = DistributionConfig.filter(id=1)
-    if conn is not None:
-        query = query.using_db(conn)
-    row = await query.first()
-    return from_doc(row.doc if row else None)
+    """The settings in force (``conn``: read through it when not cached)."""
+
+    async def read() -> DistributionSettings:
+        query = DistributionConfig.filter(id=1)
+        if conn is not None:
+            query = query.using_db(conn)
+        row = await query.first()
+        return from_doc(row.doc if row else None)
+
+    return await SETTINGS.get(DISTRIBUTION, read)
 
 
 async def store_distribution(
     conn: BaseDBAsyncClient, settings: DistributionSettings, operator: str
 ) -> None:
-    """Write the row; callers check the guardrail first (``services.merchants.onboarding``)."""
+    """Write the row inside the caller's ``changing(DISTRIBUTION)`` transaction; callers check
+    the guardrail first (``services.merchants.onboarding``)."""
+    assert_changing(DISTRIBUTION)
     doc = to_doc(settings)
     updated = (
         await DistributionConfig.filter(id=1).using_db(conn).update(doc=doc, updated_by=operator)

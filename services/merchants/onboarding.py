@@ -61,6 +61,7 @@ from services.errors import Conflict, NotFound
 from services.outbox import Event, emit
 from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from services.settings.base import cashier_target, load_base, product_target, store_target
+from services.settings.cache import DISTRIBUTION, changing
 
 SCENE_PREFIX = "m:"
 TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
@@ -417,7 +418,7 @@ async def save_distribution_settings(
             over.append(numbers)
     if over:
         _guard(over[0], acknowledge)
-    async with in_transaction() as conn:
+    async with changing(DISTRIBUTION) as conn:
         await store_distribution(conn, settings, operator)
         for numbers in over:
             assert numbers.store_id is not None

@@ -9,18 +9,18 @@ from typing import Any, NamedTuple
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from models import Cashier, LineStatus, Order, OrderLine, Product, Store
+from models import LineStatus, Order, OrderLine
 from rebate.eligibility import line_verdict
 from rebate.money import apply_bp
 from rebate.queues import queue_key_for
 from rebate.ratios import Layer, RatioChoice, ratio_for
 from rebate.settings import BaseSettings, OrderSource, RatioSettings, TargetSettings
 from runtime.sql import execute, fetch, insert_many, marks
+from services.catalog.rules import ProductRules, cashier_rules, products_rules, store_rules
 from services.clock import local
 from services.distribution.rewards import on_order_settled
 from services.errors import NotFound
 from services.queues.locks import ensure_queue
-from services.settings.base import cashier_target, product_target, store_target
 from services.settings.codec import to_doc
 
 
@@ -52,25 +52,28 @@ class Buyer:
 
 @dataclass(frozen=True)
 class Targets:
-    """The rows whose settings govern an order's lines: its products, its store, its cashier."""
+    """The settings that govern an order's lines: its products', its store's, its cashier's."""
 
-    products: dict[int, Product]
-    store: Store | None = None
-    cashier: Cashier | None = None
+    products: dict[int, ProductRules]
+    store: TargetSettings | None = None
+    cashier: TargetSettings | None = None
 
 
 async def targets_of(conn: BaseDBAsyncClient, order: Order, lines: Sequence[OpenLine]) -> Targets:
-    """One read per kind of row the order's lines need."""
+    """From the settings cache; what is not cached yet, one read per kind of row."""
+    store_id = order.store_id  # type: ignore[attr-defined]
     if order.source == OrderSource.CASHIER:
-        cashier = await Cashier.filter(store_id=order.store_id).using_db(conn).first()
+        cashier = await cashier_rules(store_id, conn)
         if cashier is None:
             raise NotFound("该门店没有收银台")
         return Targets({}, cashier=cashier)
     ids = sorted({line.product_id for line in lines if line.product_id is not None})
-    products = {p.id: p for p in await Product.filter(id__in=ids).using_db(conn)}
+    products = await products_rules(ids, conn)
     store = None
     if order.source != OrderSource.MALL:
-        store = await Store.get(id=order.store_id).using_db(conn)
+        store = await store_rules(store_id, conn)
+        if store is None:
+            raise NotFound(f"门店 {store_id} 不存在")
     return Targets(products, store=store)
 
 
@@ -78,18 +81,18 @@ def rules_for_line(order: Order, line: OpenLine, base: BaseSettings, rows: Targe
     """Store goods: the store product's settings first, then the store's; windows and limits are
     the store's (门店排队返利设置). Cashier orders: the cashier's. Mall goods: the product's."""
     if rows.cashier is not None:
-        t = cashier_target(rows.cashier)
+        t = rows.cashier
         return LineRules(
             t,
             _first(t.extract_bp, base.extract_bp),
             {Layer.CASHIER: t.ratios, Layer.BASE: base.ratios},
-            f"cashier:{order.store_id}",
+            f"cashier:{order.store_id}",  # type: ignore[attr-defined]
             t.random_return or base.random_return,
         )
     product = rows.products.get(line.product_id or 0)
     if product is None:
         raise NotFound(f"商品 {line.product_id} 不存在")
-    p = product_target(product)
+    p = product.target
     if rows.store is None:
         return LineRules(
             p,
@@ -98,8 +101,7 @@ def rules_for_line(order: Order, line: OpenLine, base: BaseSettings, rows: Targe
             f"product:{product.id}",
             base.random_return,
         )
-    store = rows.store
-    s = store_target(store)
+    s = rows.store
     merged = TargetSettings(
         enabled=p.enabled and s.enabled,
         extract_bp=None,
@@ -112,7 +114,7 @@ def rules_for_line(order: Order, line: OpenLine, base: BaseSettings, rows: Targe
         merged,
         _first(p.extract_bp, s.extract_bp, base.extract_bp),
         {Layer.STORE_PRODUCT: p.ratios, Layer.STORE: s.ratios, Layer.BASE: base.ratios},
-        f"store:{store.id}",
+        f"store:{order.store_id}",  # type: ignore[attr-defined]
         s.random_return or base.random_return,
     )
 

@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from models import AuditLog, Cashier, Product, ProductKind, SettingDoc, Store
 from rebate.errors import InvalidSetting, RebateError
 from rebate.settings import BaseSettings, TargetSettings
@@ -42,9 +40,10 @@ from services.settings.base import (
     cashier_target,
     load_base,
     product_target,
-    save_base,
     store_target,
+    write_base,
 )
+from services.settings.cache import BASE, PRODUCTS, cashier_key, changing, product_key, store_key
 from services.settings.codec import base_from_doc, target_from_doc, to_doc
 from services.wallets import withdrawals
 
@@ -155,8 +154,9 @@ async def _save_doc(name: str, doc: dict[str, Any]) -> None:
         await SettingDoc.create(name=name, config=doc)
 
 
+CACHED = {"base": BASE}  # sections held in the settings cache: their keys there
 SECTION: Mapping[str, Section] = {
-    "base": Section(_read_base, _parse_base, save_base),
+    "base": Section(_read_base, _parse_base, write_base),
     "clearing": Section(_read_clearing, _parse_clearing, clearing.save_schedule),
     "display": Section(_read_display, _parse_display, _save_display),
     "withdrawal": Section(_read_withdrawal, _parse_withdrawal, _save_withdrawal),
@@ -195,7 +195,7 @@ async def change_settings(
             proposed[name] = (value, doc)
     if "base" in proposed:
         await _guard_base(proposed["base"][0], operator=operator, now=now, acknowledge=acknowledge)
-    async with in_transaction() as conn:
+    async with changing(*(CACHED[name] for name in proposed if name in CACHED)) as conn:
         for name, (value, doc) in proposed.items():
             await SECTION[name].save(value)
             await AuditLog.create(
@@ -250,6 +250,14 @@ async def _target_row(kind: str, target_id: int) -> Product | Store | Cashier:
     return row
 
 
+def _cache_key(row: Product | Store | Cashier) -> str:
+    if isinstance(row, Product):
+        return product_key(row.id)
+    if isinstance(row, Store):
+        return store_key(row.id)
+    return cashier_key(int(row.store_id))  # type: ignore[attr-defined]
+
+
 def target_json(row: Product | Store | Cashier) -> dict[str, Any]:
     return {"enabled": row.rebate_enabled, "settings": row.rebate}
 
@@ -291,7 +299,7 @@ async def change_target(
     if new == old:
         return old
     await _guard_target(kind, row, doc, operator=operator, now=now, acknowledge=acknowledge)
-    async with in_transaction() as conn:
+    async with changing(_cache_key(row)) as conn:
         await (
             type(row)
             .filter(id=target_id)
@@ -345,7 +353,7 @@ async def _guard_target(
 async def enable_all_products(*, operator: str, now: datetime) -> int:
     """一键启用: turn queue rebate on for every existing mall product (self-operated and
     supplier goods); returns how many were switched on."""
-    async with in_transaction() as conn:
+    async with changing(PRODUCTS) as conn:
         count = (
             await Product.filter(
                 kind__in=[ProductKind.SELF, ProductKind.SUPPLIER], rebate_enabled=False

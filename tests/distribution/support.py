@@ -25,6 +25,7 @@ from services.merchants.onboarding import (
     create_invite,
 )
 from services.orders.lifecycle import Item, complete_order, create_order, mark_paid, refund_line
+from services.settings.cache import DISTRIBUTION, changing
 from tests.services.helpers import T0, Clock, use_base
 
 LEVELS = (
@@ -36,7 +37,7 @@ LEVELS = (
 
 async def configure(**changes: object) -> DistributionSettings:
     settings = DistributionSettings(**changes)  # type: ignore[arg-type]
-    async with in_transaction() as conn:
+    async with changing(DISTRIBUTION) as conn:
         await store_distribution(conn, settings, "test")
     return settings
 

@@ -39,6 +39,7 @@ from services.orders.lifecycle import (
     refund_line,
     settle_order,
 )
+from services.settings.cache import changing, product_key
 from tests.services.helpers import Clock, seeded, use_base
 
 DEFAULT = {"extract_bp": 6500, "ratios": RatioSettings(default_bp=13000)}
@@ -233,7 +234,8 @@ async def test_reward_window_limits_entries_not_extraction(db):
     p = await new_product("A", 10000)
     first = await buy(a, p, clock)
     p.rebate = {"windows": [{"start": "20:00", "end": "22:00"}]}
-    await p.save()
+    async with changing(product_key(p.id)):  # what every writer of a cached row does
+        await p.save()
     outside = await buy(b, p, clock)
     assert not await Entry.exists(order_id=outside.id)
     assert (await entry_of(first)).paid_fen == 6500
