@@ -38,9 +38,12 @@ class Order(Model):
     paid_at = fields.DatetimeField(null=True)
     completed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # the client's Idempotency-Key: a retried POST /api/orders finds this order, not a new one
+    idempotency_key = fields.CharField(max_length=64, null=True)
 
     class Meta:
         table = "orders"
+        unique_together = (("member_id", "idempotency_key"),)
         # cumulative-spend tiers (SPEC §5) sum a member's completed orders by source / store
         indexes = (("member_id", "status", "completed_at"), ("store_id", "status", "completed_at"))
 

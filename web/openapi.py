@@ -76,6 +76,10 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         {"name": name, "in": "query", "required": False, "schema": dict(schema)}
         for name, schema in spec.query_params.items()
     ]
+    params += [
+        {"name": name, "in": "header", "required": False, "schema": dict(schema)}
+        for name, schema in spec.header_params.items()
+    ]
     if params:
         op["parameters"] = params
     if spec.body is not None:

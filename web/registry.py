@@ -66,6 +66,7 @@ class RouteSpec:
     rate_limited: bool = False
     path_params: Mapping[str, Schema] = field(default_factory=dict)
     query_params: Mapping[str, Schema] = field(default_factory=dict)  # documented; views parse
+    header_params: Mapping[str, Schema] = field(default_factory=dict)  # optional; views parse
     # False: the handler reads and caps its body itself, and refuses one too large in its own
     # format (WeChat Pay's notifications); the app's body_cap middleware leaves it alone
     body_cap: bool = True

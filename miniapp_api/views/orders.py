@@ -7,6 +7,7 @@ but whether someone else's order exists is not ours to say.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from models import Member, Order, OrderLine, OrderStatus, Refund
 from rebate.settings import OrderSource
 from services.clock import utcnow
 from services.errors import NotFound
-from services.orders.lifecycle import Item, complete_order, create_order
+from services.orders.lifecycle import Item, complete_order, place_order
 from services.orders.refunds import request_refund
 from web.auth import MEMBER_ID
 from web.common import client_ip, order_json, pay_gateway, refund_json
@@ -31,6 +32,7 @@ from web.schemas import (
     PAY_REPLY,
     REFUND_BODY,
     REFUND_RESPONSES,
+    Schema,
 )
 from wechat.errors import WeChatError
 
@@ -39,6 +41,14 @@ log = logging.getLogger(__name__)
 routes = Registry()
 
 ORDER_PARAMS = {"id": ID}
+NOT_PAYABLE = "订单已支付或已关闭，无需再次支付"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+IDEMPOTENCY_SCHEMA: Schema = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9._:-]{1,64}$",
+    "description": "同一会员重复提交同一键：返回第一次创建的订单，不会重复下单",
+}
 DESCRIPTIONS = {
     OrderSource.MALL: "商城订单",
     OrderSource.STORE: "门店订单",
@@ -59,16 +69,16 @@ async def render(order: Order) -> dict[str, Any]:
     return order_json(order, lines, refunds)
 
 
-async def payment_for(request: web.Request, order: Order) -> dict[str, str]:
+async def payment_for(request: web.Request, order: Order, openid: str) -> dict[str, str]:
     """The signed ``wx.requestPayment`` parameters. If WeChat Pay fails, the order stays
-    unpaid and the error names it, so the mini-program can retry ``/pay``."""
+    unpaid and the error names it, so the mini-program can retry ``/pay`` (or the same
+    ``POST /api/orders`` with its Idempotency-Key)."""
     pay = pay_gateway(request)
-    member = await Member.get(id=order.member_id)  # type: ignore[attr-defined]
     try:
         return await pay.prepay(
             out_trade_no=order.out_trade_no,
             total_fen=order.paid_fen,
-            openid=member.openid,
+            openid=openid,
             description=DESCRIPTIONS[OrderSource(order.source)],
             client_ip=client_ip(request),
         )
@@ -79,19 +89,43 @@ async def payment_for(request: web.Request, order: Order) -> dict[str, str]:
         raise error from exc
 
 
+def idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ApiError(
+            400,
+            "invalid_idempotency_key",
+            "Idempotency-Key 须为 1–64 个字母、数字或 . _ : - 字符",
+            field=IDEMPOTENCY_HEADER,
+        )
+    return key
+
+
 @routes.post(
     "/api/orders",
     summary="下单并获取微信支付参数",
     description="Creates an unpaid order (mall goods, a store's goods, or a cashier payment of "
-    "amount_fen to store_id) and opens its WeChat Pay payment (v2 unifiedorder or v3 JSAPI).",
+    "amount_fen to store_id) and opens its WeChat Pay payment (v2 unifiedorder or v3 JSAPI). "
+    "Send an `Idempotency-Key` header (e.g. a UUID made once per order the member submits) "
+    "to retry safely: the same member sending the same key again gets the order that key made "
+    "(201, header `Idempotent-Replayed: true`) and a prepay for the same out_trade_no, never a "
+    "second order; the same key with a different body is refused (409). Without the header "
+    "every request makes a new order.",
+    header_params={IDEMPOTENCY_HEADER: IDEMPOTENCY_SCHEMA},
     tags=("orders",),
     auth="member",
     body=ORDER_BODY,
     rate_limited=True,
     responses={
         201: Reply("订单已创建，payment 原样传给 wx.requestPayment", PAY_REPLY),
+        400: Reply("请求内容无效，或 Idempotency-Key 格式不对"),
         404: Reply("商品、门店或收银台不存在"),
-        409: Reply("订单内容不符合规则（如混入其他门店的商品）"),
+        409: Reply(
+            "订单内容不符合规则（如混入其他门店的商品）；同一 Idempotency-Key 用于不同的订单；"
+            "或该键的订单已支付或已关闭"
+        ),
         502: Reply("微信支付拒绝了请求（订单已创建，可重试 /pay）"),
         503: Reply("微信支付不可达或未开通（订单已创建，可重试 /pay）"),
     },
@@ -108,15 +142,21 @@ async def create(request: web.Request) -> web.Response:
             400, "deduction_unavailable", "积分/爱心值抵扣暂未开放", field="deduction_fen"
         )
     pay_gateway(request)  # refuse before creating an order that could never be paid
-    order = await create_order(
+    placed = await place_order(
         member_id,
         OrderSource(body["source"]),
         items=[Item(i["product_id"], i["quantity"]) for i in body.get("items") or []],
         store_id=body.get("store_id"),
         amount_fen=body.get("amount_fen"),
+        idempotency_key=idempotency_key(request),
     )
-    payment = await payment_for(request, order)
-    return web.json_response({"order": await render(order), "payment": payment}, status=201)
+    order = placed.order
+    if order.status != OrderStatus.CREATED:  # a retry of an order paid or closed since
+        raise ApiError(409, "not_payable", NOT_PAYABLE, extra={"order_id": order.id})
+    payment = await payment_for(request, order, placed.openid)
+    headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
+    reply = {"order": order_json(order, placed.lines, []), "payment": payment}
+    return web.json_response(reply, status=201, headers=headers)
 
 
 @routes.post(
@@ -135,8 +175,9 @@ async def create(request: web.Request) -> web.Response:
 async def pay(request: web.Request) -> web.Response:
     order = await own_order(request)
     if order.status != OrderStatus.CREATED:
-        raise ApiError(409, "not_payable", "订单已支付或已关闭，无需再次支付")
-    payment = await payment_for(request, order)
+        raise ApiError(409, "not_payable", NOT_PAYABLE)
+    member = await Member.get(id=order.member_id)  # type: ignore[attr-defined]
+    payment = await payment_for(request, order, member.openid)
     return web.json_response({"order": await render(order), "payment": payment})
 
 

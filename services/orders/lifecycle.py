@@ -12,28 +12,27 @@ from datetime import datetime
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from ledger import accounts
 from ledger.postings import Posting, post
 from models import (
-    Cashier,
     EntryStatus,
     LineStatus,
-    Member,
     Order,
     OrderLine,
     OrderStatus,
-    Product,
     ProductKind,
 )
 from rebate.errors import AlreadySettled, InvalidAmount, NotAllowed
 from rebate.money import check_fen, split_largest_remainder
 from rebate.random_return import RandomSource
 from rebate.settings import BaseSettings, OrderSource, SettleOn
-from runtime.sql import execute, fetch, is_pg
+from runtime.sql import execute, fetch, insert_many, is_pg
+from services.catalog.rules import cashier_rules, products_rules
 from services.distribution.rewards import on_line_refunded
-from services.errors import NotFound
+from services.errors import Conflict, NotFound
 from services.outbox import Event, emit
 from services.queues.locks import lock_queue
 from services.queues.plan import Buyer, OpenLine, enqueue_order
@@ -49,6 +48,16 @@ class Item:
     quantity: int = 1
 
 
+@dataclass(frozen=True)
+class Placed:
+    """An order as ``place_order`` made it (or, for a retried request, found it)."""
+
+    order: Order
+    lines: list[OrderLine]  # in id order; read back, or as inserted
+    openid: str  # the payer, for the prepay
+    replayed: bool  # the same idempotency key made it before
+
+
 async def create_order(
     member_id: int,
     source: OrderSource,
@@ -58,10 +67,35 @@ async def create_order(
     amount_fen: int | None = None,
     deduction_fen: int = 0,
 ) -> Order:
+    """A new unpaid order (``place_order`` without an idempotency key)."""
+    placed = await place_order(
+        member_id,
+        source,
+        items=items,
+        store_id=store_id,
+        amount_fen=amount_fen,
+        deduction_fen=deduction_fen,
+    )
+    return placed.order
+
+
+async def place_order(
+    member_id: int,
+    source: OrderSource,
+    *,
+    items: list[Item] | None = None,
+    store_id: int | None = None,
+    amount_fen: int | None = None,
+    deduction_fen: int = 0,
+    idempotency_key: str | None = None,
+) -> Placed:
     """A new unpaid order. Mall and store orders list goods; a cashier order is an amount paid
-    to a store. ``deduction_fen`` is paid with points / love value and split over the lines."""
-    if not await Member.exists(id=member_id):
-        raise NotFound("会员不存在")
+    to a store. ``deduction_fen`` is paid with points / love value and split over the lines.
+
+    The goods and the cashier are checked against the settings cache; the member, the order
+    and its lines are one transaction of three statements. With ``idempotency_key``, a request
+    the member already made under that key returns that order (``replayed``) — unless it asked
+    for something else, which is refused."""
     check_fen(deduction_fen, field="deduction_fen", allow_zero=True)
     if source == OrderSource.CASHIER:
         lines = await _cashier_line(items, store_id, amount_fen)
@@ -70,35 +104,91 @@ async def create_order(
     total = sum(price for _, _, price in lines)
     if deduction_fen > total:
         raise InvalidAmount("抵扣金额不能超过订单金额", field="deduction_fen")
-    deductions = split_largest_remainder(deduction_fen, [price for _, _, price in lines])
     if total - deduction_fen <= 0:
         raise InvalidAmount("实付金额必须大于 0", field="deduction_fen")
-    async with in_transaction():
-        order = await Order.create(
-            member_id=member_id,
-            source=source,
-            store_id=store_id if source != OrderSource.MALL else None,
-            out_trade_no=new_out_trade_no(),
-            total_fen=total,
-            deduction_fen=deduction_fen,
-            paid_fen=total - deduction_fen,
-        )
-        await OrderLine.bulk_create(
-            [
-                OrderLine(
-                    order_id=order.id,
-                    product_id=pid,
-                    quantity=qty,
-                    paid_fen=price - d,
-                    deduction_fen=d,
-                )
-                for (pid, qty, price), d in zip(lines, deductions, strict=True)
-            ]
-        )
-    return order
+    wanted = Wanted(source, store_id if source != OrderSource.MALL else None, lines, deduction_fen)
+    try:
+        return await _insert_order(member_id, wanted, idempotency_key)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        placed = await _replay(member_id, wanted, idempotency_key)
+        if placed is None:
+            raise
+        return placed
 
 
 Line = tuple[int | None, int, int]  # product, quantity, price
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a request for an order asks for, checked."""
+
+    source: OrderSource
+    store_id: int | None
+    lines: list[Line]
+    deduction_fen: int
+
+
+LINE_COLUMNS = ("order_id", "product_id", "quantity", "paid_fen", "deduction_fen", "status")
+
+
+async def _insert_order(member_id: int, wanted: Wanted, idempotency_key: str | None) -> Placed:
+    """The order and its lines in one transaction (a concurrent request under the same key
+    waits for this one and then fails on the key: IntegrityError)."""
+    prices = [price for _, _, price in wanted.lines]
+    deductions = split_largest_remainder(wanted.deduction_fen, prices)
+    async with in_transaction() as conn:
+        openid = await _openid(conn, member_id)
+        order = await Order.create(
+            member_id=member_id,
+            source=wanted.source,
+            store_id=wanted.store_id,
+            out_trade_no=new_out_trade_no(),
+            total_fen=sum(prices),
+            deduction_fen=wanted.deduction_fen,
+            paid_fen=sum(prices) - wanted.deduction_fen,
+            idempotency_key=idempotency_key,
+            using_db=conn,
+        )
+        rows = [
+            (order.id, pid, qty, price - d, d, LineStatus.OPEN.value)
+            for (pid, qty, price), d in zip(wanted.lines, deductions, strict=True)
+        ]
+        ids = await insert_many(conn, "order_line", LINE_COLUMNS, rows, returning="id")
+    lines = [
+        OrderLine(id=int(i["id"]), **dict(zip(LINE_COLUMNS, row, strict=True)))
+        for i, row in zip(ids, rows, strict=True)
+    ]
+    return Placed(order, lines, openid, replayed=False)
+
+
+async def _openid(conn: BaseDBAsyncClient, member_id: int) -> str:
+    rows = await fetch(conn, "SELECT openid FROM member WHERE id = $1", [member_id])
+    if not rows:
+        raise NotFound("会员不存在")
+    return str(rows[0]["openid"])
+
+
+async def _replay(member_id: int, wanted: Wanted, idempotency_key: str) -> Placed | None:
+    """The member's order under ``idempotency_key`` (None: there is none), if it is what
+    ``wanted`` asks for again."""
+    order = await Order.get_or_none(member_id=member_id, idempotency_key=idempotency_key)
+    if order is None:
+        return None
+    lines = await OrderLine.filter(order_id=order.id).order_by("id")
+    again = (
+        order.source == wanted.source
+        and order.store_id == wanted.store_id  # type: ignore[attr-defined]
+        and order.deduction_fen == wanted.deduction_fen
+        and [(li.product_id, li.quantity) for li in lines]  # type: ignore[attr-defined]
+        == [(pid, qty) for pid, qty, _ in wanted.lines]
+        and (wanted.source != OrderSource.CASHIER or order.total_fen == wanted.lines[0][2])
+    )
+    if not again:
+        raise Conflict("该幂等键已用于另一笔不同的订单", field="Idempotency-Key")
+    return Placed(order, lines, await _openid(connections.get("default"), member_id), True)
 
 
 async def _cashier_line(
@@ -107,7 +197,7 @@ async def _cashier_line(
     """A cashier order is one amount paid to a store's cashier."""
     if items:
         raise InvalidAmount("收银台买单不能包含商品", field="items")
-    if store_id is None or not await Cashier.exists(store_id=store_id):
+    if store_id is None or await cashier_rules(store_id) is None:
         raise NotFound("门店收银台不存在", field="store_id")
     return [(None, 1, check_fen(amount_fen if amount_fen is not None else 0, field="amount_fen"))]
 
@@ -122,10 +212,11 @@ async def _goods_lines(
     if amount_fen is not None:
         raise InvalidAmount("商品订单的金额由商品价格决定", field="amount_fen")
     lines: list[Line] = []
+    products = await products_rules(item.product_id for item in items)  # one read at most
     for item in items:
         if not isinstance(item.quantity, int) or not 1 <= item.quantity <= MAX_QUANTITY:
             raise InvalidAmount(f"商品数量必须在 1–{MAX_QUANTITY} 之间", field="quantity")
-        product = await Product.get_or_none(id=item.product_id)
+        product = products.get(item.product_id)
         if product is None or not product.listed:
             raise NotFound(f"商品 {item.product_id} 不存在或已下架", field="product_id")
         if source == OrderSource.MALL and product.kind == ProductKind.STORE:

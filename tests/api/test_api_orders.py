@@ -3,6 +3,7 @@ request a refund — and every refusal. The flow also runs on SQLite without Red
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -158,6 +159,102 @@ async def test_pay_again_returns_fresh_params_for_an_unpaid_order(api: Api) -> N
     )
     assert again.status == 200
     assert (await again.json())["payment"]["package"] == created["payment"]["package"]
+
+
+# --- retries with an Idempotency-Key ----------------------------------------------------------
+
+
+def keyed(token: str, key: str) -> dict[str, str]:
+    return {**bearer(token), "Idempotency-Key": key}
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+async def test_a_retried_order_with_its_key_makes_one_order_and_one_out_trade_no(
+    make_api: Callable[..., Any], backend: str
+) -> None:
+    api: Api = await make_api(backend)
+    token = await api.member_token("oRetry")
+    body = {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 2}]}
+    first = await api.client.post("/api/orders", json=body, headers=keyed(token, "k-1"))
+    again = await api.client.post("/api/orders", json=body, headers=keyed(token, "k-1"))
+    assert (first.status, again.status) == (201, 201), await again.text()
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    one, two = await first.json(), await again.json()
+    assert one["order"] == two["order"]
+    assert one["payment"]["package"] == two["payment"]["package"]  # WeChat's same prepay
+    assert await Order.all().count() == 1 and len(api.wx.orders) == 1
+    other = await api.client.post("/api/orders", json=body, headers=keyed(token, "k-2"))
+    assert other.status == 201 and await Order.all().count() == 2
+
+
+@pytest.mark.postgres
+async def test_two_requests_with_one_key_at_once_make_one_order(api: Api) -> None:
+    token = await api.member_token("oTwice")
+    body = {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]}
+    replies = await asyncio.gather(
+        *(api.client.post("/api/orders", json=body, headers=keyed(token, "same")) for _ in range(4))
+    )
+    assert [r.status for r in replies] == [201] * 4
+    ids = {(await r.json())["order"]["id"] for r in replies}
+    assert len(ids) == 1 and await Order.all().count() == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in replies) == 3
+
+
+async def test_a_key_is_the_members_own(api: Api) -> None:
+    body = {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]}
+    for openid in ("oKeyA", "oKeyB"):
+        token = await api.member_token(openid)
+        response = await api.client.post("/api/orders", json=body, headers=keyed(token, "k"))
+        assert response.status == 201 and "Idempotent-Replayed" not in response.headers
+    assert await Order.all().count() == 2
+
+
+async def test_a_key_reused_for_another_order_is_refused(api: Api) -> None:
+    token = await api.member_token()
+    product = await mall_product()
+    store = await new_store("一号店")
+    first = {"source": "mall", "items": [{"product_id": product, "quantity": 1}]}
+    assert (await api.client.post("/api/orders", json=first, headers=keyed(token, "k"))).ok
+    for body in (
+        {"source": "mall", "items": [{"product_id": product, "quantity": 2}]},
+        {"source": "cashier", "store_id": store.id, "amount_fen": 5000},
+    ):
+        response = await api.client.post("/api/orders", json=body, headers=keyed(token, "k"))
+        assert response.status == 409
+        assert (await response.json())["field"] == "Idempotency-Key"
+    assert await Order.all().count() == 1
+
+
+async def test_a_retry_of_a_paid_order_is_a_409_naming_it(api: Api) -> None:
+    token = await api.member_token()
+    body = {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]}
+    order = await (
+        await api.client.post("/api/orders", json=body, headers=keyed(token, "k"))
+    ).json()
+    await pay_now(api, order["order"]["id"])
+    response = await api.client.post("/api/orders", json=body, headers=keyed(token, "k"))
+    assert response.status == 409
+    answer = await response.json()
+    assert (answer["code"], answer["order_id"]) == ("not_payable", order["order"]["id"])
+
+
+async def test_the_key_is_documented_as_an_optional_header(api: Api) -> None:
+    document = await (await api.client.get("/api/openapi.json")).json()
+    params = document["paths"]["/api/orders"]["post"]["parameters"]
+    assert [(p["name"], p["in"], p["required"]) for p in params] == [
+        ("Idempotency-Key", "header", False)
+    ]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 65, "含中文", "a b"])
+async def test_a_malformed_key_is_a_400_and_creates_nothing(api: Api, key: str) -> None:
+    token = await api.member_token()
+    body = {"source": "mall", "items": [{"product_id": await mall_product(), "quantity": 1}]}
+    response = await api.client.post("/api/orders", json=body, headers=keyed(token, key))
+    assert response.status == 400
+    assert (await response.json())["field"] == "Idempotency-Key"
+    assert await Order.all().count() == 0
 
 
 # --- refusals ----------------------------------------------------------------------------------
