@@ -2,6 +2,7 @@
 
 import secrets
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from models import Member, Wallet
@@ -17,13 +18,28 @@ async def new_member(
     openid: str, *, level: int = 0, nickname: str = "", unionid: str | None = None
 ) -> Member:
     """A member with an empty wallet and their own referral code."""
-    async with in_transaction():
-        member = await Member.create(
-            openid=openid,
-            level=level,
-            nickname=nickname,
-            unionid=unionid,
-            referral_code=new_referral_code(),
-        )
-        await Wallet.create(member=member)
+    async with in_transaction() as conn:
+        return await insert_member(conn, openid, level=level, nickname=nickname, unionid=unionid)
+
+
+async def insert_member(
+    conn: BaseDBAsyncClient,
+    openid: str,
+    *,
+    level: int = 0,
+    nickname: str = "",
+    unionid: str | None = None,
+    referrer_id: int | None = None,
+) -> Member:
+    """``new_member`` inside the caller's transaction (two statements)."""
+    member = await Member.create(
+        openid=openid,
+        level=level,
+        nickname=nickname,
+        unionid=unionid,
+        referrer_id=referrer_id,
+        referral_code=new_referral_code(),
+        using_db=conn,
+    )
+    await Wallet.create(member=member, using_db=conn)
     return member
