@@ -31,7 +31,8 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Statements]:
 
         def wrapper(self: Any, *args: Any, _original: Any = original, _name: str = name, **kw: Any):  # type: ignore[no-untyped-def]
             text = args[0] if args and isinstance(args[0], str) else _name
-            seen.texts.append(" ".join(str(text).split())[:120])
+            runs = len(args[1]) if _name == "executemany" and len(args) > 1 else 1  # one a row
+            seen.texts.extend([" ".join(str(text).split())] * runs)
             return _original(self, *args, **kw)
 
         monkeypatch.setattr(asyncpg.Connection, name, wrapper)
