@@ -72,6 +72,7 @@ from services.orders.lifecycle import (
 )
 from services.queues.writer import apply_pending
 from services.settings.base import load_base, save_base
+from services.settings.cache import SETTINGS
 from tests.services.helpers import Clock
 from tests.services.reference_model import (
     MLine,
@@ -199,6 +200,7 @@ class Session:
             await connections.get("default").execute_script(deletes)
 
         self.run(wipe())
+        SETTINGS.flush()  # the rows went without services.settings.cache.changing()
 
 
 def deletion_order() -> list[str]:
