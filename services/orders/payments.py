@@ -149,11 +149,11 @@ async def apply_refund(notice: RefundNotice, *, mchid: str, now: datetime) -> st
             .using_db(conn)
             .update(status=RefundStatus.SUCCEEDED, completed_at=now)
         )
-        if not changed:
-            raise _Duplicate
-        await _record(
+        claimed = changed and await _claim(
             conn, key, notice.api_version, refund.order_id, notice.refund_fen, notice.raw, now
         )
+        if not claimed:
+            raise _Duplicate
 
     try:
         outcome = await refund_line(refund.line_id, now=now, within=settle_refund)
@@ -192,16 +192,3 @@ async def _claim(
         on_conflict="(key) DO NOTHING",
     )
     return bool(rows)
-
-
-async def _record(
-    conn: BaseDBAsyncClient,
-    key: str,
-    version: str,
-    order_id: int,
-    amount: int,
-    raw: dict[str, Any],
-    now: datetime,
-) -> None:
-    if not await _claim(conn, key, version, order_id, amount, raw, now):
-        raise _Duplicate

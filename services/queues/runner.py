@@ -27,12 +27,9 @@ import time
 from collections.abc import Iterable
 from datetime import datetime
 
-from tortoise import connections
-
 from rebate.random_return import RandomSource
-from runtime.sql import fetch
 from services.clock import utcnow
-from services.queues.writer import DEFAULT_BATCH, apply_pending
+from services.queues.writer import DEFAULT_BATCH, apply_pending, queues_with_pending
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +119,6 @@ class WriterLoop:
             return "failed"
         self.applied += done.lines
         return "busy" if done.busy else "done"
-
-
-async def queues_with_pending() -> set[int]:
-    rows = await fetch(
-        connections.get("default"), "SELECT DISTINCT queue_id FROM pending_settlement", []
-    )
-    return {int(r["queue_id"]) for r in rows}
 
 
 async def _pending_or_nothing() -> set[int]:

@@ -89,6 +89,14 @@ async def has_pending(queue_id: int) -> bool:
     return bool(rows)
 
 
+async def queues_with_pending() -> set[int]:
+    """The queues with pending settlements (committed ones; no lock taken)."""
+    rows = await fetch(
+        connections.get("default"), "SELECT DISTINCT queue_id FROM pending_settlement", []
+    )
+    return {int(r["queue_id"]) for r in rows}
+
+
 async def apply_backlog(
     *, now: datetime, rng: RandomSource | None = None, batch_size: int = DEFAULT_BATCH
 ) -> Applied:
@@ -96,10 +104,7 @@ async def apply_backlog(
     is at work (it applies them itself): what the writer loop's poll does continuously
     (``services.queues.runner``), once, for a caller without a loop."""
     done = Applied()
-    rows = await fetch(
-        connections.get("default"), "SELECT DISTINCT queue_id FROM pending_settlement", []
-    )
-    for queue_id in sorted(int(r["queue_id"]) for r in rows):
+    for queue_id in sorted(await queues_with_pending()):
         applied = await apply_pending(queue_id, now=now, rng=rng, batch_size=batch_size, wait=False)
         done.lines += applied.lines
         done.batches += applied.batches
