@@ -15,13 +15,13 @@ from typing import Any
 from aiohttp import web
 
 from models import JobRun
+from services import audit
 from services.clock import utcnow
 from services.jobs import JOBS, recent_runs
 from services.queues.economics import ESTIMATE_NOTE, QueueEconomics, queue_economics
 from services.settings.changes import (
     SECTIONS,
     UNCHANGED,
-    audit_trail,
     change_settings,
     change_target,
     enable_all_products,
@@ -331,7 +331,7 @@ async def enable_rebate_everywhere(request: web.Request) -> web.Response:
 )
 async def admin_audit(request: web.Request) -> web.Response:
     cursor, limit = page_args(request)
-    page = await audit_trail(
+    page = await audit.trail(
         section=request.query.get("section") or None,
         target=request.query.get("target") or None,
         cursor=cursor,

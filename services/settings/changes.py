@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from models import AuditLog, Cashier, Product, ProductKind, SettingDoc, Store
+from models import Cashier, Product, ProductKind, SettingDoc, Store
 from rebate.errors import InvalidSetting, RebateError
 from rebate.settings import BaseSettings, TargetSettings
+from services import audit
 from services.errors import NotFound
 from services.members import views as member_views
 from services.merchants.onboarding import check_store_extraction
-from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from services.queues import clearing
 from services.settings.base import (
     cashier_target,
@@ -198,13 +198,8 @@ async def change_settings(
     async with changing(*(CACHED[name] for name in proposed if name in CACHED)) as conn:
         for name, (value, doc) in proposed.items():
             await SECTION[name].save(value)
-            await AuditLog.create(
-                operator=operator,
-                section=name,
-                old=current[name],
-                new=doc,
-                created_at=now,
-                using_db=conn,
+            await audit.record(
+                conn, operator=operator, section=name, old=current[name], new=doc, now=now
             )
     return await read_settings()
 
@@ -306,15 +301,10 @@ async def change_target(
             .using_db(conn)
             .update(rebate_enabled=new["enabled"], rebate=new["settings"])
         )
-        await AuditLog.create(
-            operator=operator,
-            section=kind,
-            target=f"{kind}:{target_id}",
-            old=old,
-            new=new,
-            created_at=now,
-            using_db=conn,
-        )
+        await audit.record(
+            conn, operator=operator, section=kind, target=f"{kind}:{target_id}", old=old, new=new,
+            now=now,
+        )  # fmt: skip
     return new
 
 
@@ -361,44 +351,8 @@ async def enable_all_products(*, operator: str, now: datetime) -> int:
             .using_db(conn)
             .update(rebate_enabled=True)
         )
-        await AuditLog.create(
-            operator=operator,
-            section="product",
-            target="all",
-            old=None,
+        await audit.record(
+            conn, operator=operator, section="product", target="all", now=now,
             new={"enabled": True, "products": count},
-            created_at=now,
-            using_db=conn,
-        )
+        )  # fmt: skip
     return int(count)
-
-
-# --- audit trail --------------------------------------------------------------------------------
-
-
-def audit_json(row: AuditLog) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "operator": row.operator,
-        "section": row.section,
-        "target": row.target,
-        "old": row.old,
-        "new": row.new,
-        "created_at": row.created_at.isoformat(),
-    }
-
-
-async def audit_trail(
-    *,
-    section: str | None,
-    target: str | None,
-    cursor: int | None = None,
-    limit: int = DEFAULT_LIMIT,
-) -> Page[dict[str, Any]]:
-    """Audit rows newest first, optionally of one section / target."""
-    query = AuditLog.all()
-    if section is not None:
-        query = query.filter(section=section)
-    if target is not None:
-        query = query.filter(target=target)
-    return (await page_by_id(query, cursor=cursor, limit=limit)).map(audit_json)

@@ -20,8 +20,9 @@ from tortoise.transactions import in_transaction
 from ledger import accounts
 from ledger.balances import balances_of
 from ledger.postings import Posting, post, posted
-from models import AuditLog, Member
+from models import Member
 from rebate.errors import InvalidAmount, InvalidSetting, NotAllowed
+from services import audit
 from services.errors import Conflict, NotFound
 from services.outbox import Event, emit
 
@@ -75,12 +76,12 @@ async def adjust_balance(
         if held + amount < 0:
             raise NotAllowed(f"余额不足：当前 {held}，不能扣减 {-amount}", field="amount")
         await post(conn, [_posting(key, member_id, balance, amount, reason)], now)
-        await AuditLog.create(
-            operator=operator, section="wallet_adjustment", target=f"member:{member_id}",
+        await audit.record(
+            conn, operator=operator, section="wallet_adjustment", target=f"member:{member_id}",
             old={"balance": balance, "value": held},
             new={"balance": balance, "value": held + amount, "amount": amount, "reason": reason,
                  "request_id": request_id},
-            created_at=now, using_db=conn,
+            now=now,
         )  # fmt: skip
         told = {
             "balance": balance,

@@ -41,10 +41,11 @@ from tortoise.transactions import in_transaction
 from ledger import accounts
 from ledger.balances import balances_of
 from ledger.postings import Posting, post
-from models import AuditLog, Member, SettingDoc, Withdrawal, WithdrawalStatus
+from models import Member, SettingDoc, Withdrawal, WithdrawalStatus
 from rebate.distribution_settings import WECHAT_TRANSFER_REAL_NAME_FEN
 from rebate.errors import InvalidAmount, InvalidSetting, NotAllowed
 from runtime.sql import fetch
+from services import audit
 from services.clock import local
 from services.errors import NotFound
 from services.outbox import Event, emit
@@ -201,14 +202,14 @@ async def _result_event(
 async def _audit(
     conn: BaseDBAsyncClient, w: Withdrawal, operator: str, old: str, now: datetime
 ) -> None:
-    await AuditLog.create(
+    await audit.record(
+        conn,
         operator=operator,
         section="withdrawal_decision",
         target=f"withdrawal:{w.id}",
         old={"status": old},
         new={"status": w.status.value, "reject_reason": w.reject_reason},
-        created_at=now,
-        using_db=conn,
+        now=now,
     )
 
 
