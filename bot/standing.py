@@ -2,7 +2,7 @@
 wallet balances, the entry they may draw the lottery on. Read-only queries.
 
 Place rule: an entry's place is 1 + the waiting entries ahead of it
-(``services.queues.place``); balances are ``ledger.balances.balances_of``.
+(``services.queues.place``, one query per queue); balances are ``ledger.balances.balances_of``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models import Entry, EntryStatus, Queue
-from services.queues.place import entries_ahead
+from services.queues.place import places
 
 MAX_LISTED = 10  # entries one reply lists
 
@@ -33,10 +33,12 @@ async def waiting_entries(
     entries = await waiting.order_by("id").limit(limit)
     queue_ids = {int(e.queue_id) for e in entries}  # type: ignore[attr-defined]
     keys: dict[int, str] = dict(await Queue.filter(id__in=queue_ids).values_list("id", "key"))
+    found = {q: await places(q, [e.seq for e in entries if e.queue_id == q]) for q in queue_ids}  # type: ignore[attr-defined]
     out = []
     for e in entries:
         queue_id = int(e.queue_id)  # type: ignore[attr-defined]
-        ahead = await entries_ahead(queue_id, e.seq)
+        place = found[queue_id].get(e.seq)
+        ahead = place.ahead if place is not None else 0
         out.append(
             EntryProgress(e.id, keys.get(queue_id, ""), ahead, e.paid_fen, e.entitlement_fen)
         )

@@ -44,9 +44,8 @@ from rebate.errors import InvalidSetting
 from runtime.sql import as_datetime, fetch
 from services.errors import NotFound
 from services.paging import DEFAULT_LIMIT, InvalidPage, Page, page_by_id
-from services.queues.economics import EntryEstimate, entry_estimate
+from services.queues.economics import EntryEstimate, estimates
 from services.queues.lottery import lottery_of
-from services.queues.place import entries_ahead
 from services.settings.codec import _bool, _known
 
 DISPLAY_DOC = "member_display"
@@ -189,52 +188,50 @@ def estimate_json(estimate: EntryEstimate, display: Display) -> dict[str, Any]:
     return data
 
 
-async def entry_json(
+def entry_json(
     entry: Entry,
     queue_key: str,
     draw: LotteryDraw | None,
+    estimate: EntryEstimate | None,
     display: Display,
-    *,
-    now: datetime,
 ) -> dict[str, Any]:
-    waiting = entry.status == EntryStatus.WAITING
-    queue_id = int(entry.queue_id)  # type: ignore[attr-defined]
+    """One entry as members read it; ``estimate`` is None unless it waits."""
     data: dict[str, Any] = {
         "id": entry.id,
         "order_id": entry.order_id,  # type: ignore[attr-defined]
         "status": entry.status.value,
-        "queue_id": queue_id,
+        "queue_id": int(entry.queue_id),  # type: ignore[attr-defined]
         "queue_key": queue_key,
-        "position": await entries_ahead(queue_id, entry.seq) if waiting else None,
+        "position": None if estimate is None else estimate.ahead,
         "ratio_bp": entry.ratio_bp,
         "ratio_source": entry.ratio_source,
         "entitlement_fen": entry.entitlement_fen,
         "received_fen": entry.paid_fen,
-        "remaining_fen": entry.entitlement_fen - entry.paid_fen if waiting else 0,
+        "remaining_fen": 0 if estimate is None else entry.entitlement_fen - entry.paid_fen,
         "points": entry.points,
         "lottery": lottery_json(entry, draw, display),
-        "estimate": None,
+        "estimate": None if estimate is None else estimate_json(estimate, display),
         "created_at": _iso(entry.created_at),
     }
-    if waiting:
-        estimate = await entry_estimate(int(entry.member_id), entry.id, now=now)  # type: ignore[attr-defined]
-        data["estimate"] = estimate_json(estimate, display)
     hide(data, display, ENTRY_FIELDS)
     return data
 
 
 async def _render(entries: list[Entry], display: Display, *, now: datetime) -> list[dict[str, Any]]:
+    """The entries with their queues' keys, lottery draws and (waiting ones) places and
+    estimates: a fixed number of queries per page, one more per queue it touches."""
     queue_ids = {int(e.queue_id) for e in entries}  # type: ignore[attr-defined]
     keys: dict[int, str] = dict(await Queue.filter(id__in=queue_ids).values_list("id", "key"))
     drawn = [e.id for e in entries if e.lottery_drawn]
     draws = {d.entry_id: d for d in await LotteryDraw.filter(entry_id__in=drawn)}  # type: ignore[attr-defined]
+    found = await estimates(entries, now=now)
     return [
-        await entry_json(
+        entry_json(
             e,
             keys.get(int(e.queue_id), ""),  # type: ignore[attr-defined]
             draws.get(e.id),
+            found.get(e.id),
             display,
-            now=now,
         )
         for e in entries
     ]

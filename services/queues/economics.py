@@ -13,15 +13,17 @@ queue order, so the newest entry is full once the whole outstanding amount has f
 slower — hence "estimate". Times are whole seconds, amounts integer fen.
 """
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise import connections
 
-from models import EntryStatus, Queue
+from models import Entry, EntryStatus, Queue
 from runtime.sql import fetch, marks
 from services.errors import NotFound
 from services.paging import DEFAULT_LIMIT, Page, page_by_id
+from services.queues.place import Place, places
 
 WINDOWS_DAYS = (1, 7, 30)
 RATE_DAYS = 7
@@ -53,6 +55,7 @@ class EntryEstimate:
     eta: timedelta | None
     estimated_full_at: datetime | None
     note: str
+    ahead: int = 0  # waiting entries before this one
 
 
 def eta_at_rate(owed_fen: int, inflow_fen: int, days: int = RATE_DAYS) -> timedelta | None:
@@ -123,55 +126,72 @@ async def queue_economics(
     return page.map(economics)
 
 
-async def entry_estimate(member_id: int, entry_id: int, *, now: datetime) -> EntryEstimate:
-    """The estimate for ``member_id``'s own entry (someone else's reads as not found). An entry
-    that no longer waits has nothing left to estimate."""
-    conn = connections.get("default")
-    rows = await fetch(
-        conn,
-        "SELECT id, queue_id, member_id, seq, status, entitlement_fen, paid_fen FROM entry"
-        " WHERE id = $1",
-        [entry_id],
-    )
-    if not rows or int(rows[0]["member_id"]) != member_id:
-        raise NotFound("排队权益不存在", field="entry_id")
-    e = rows[0]
-    queue_id, status = int(e["queue_id"]), str(e["status"])
-    if status != EntryStatus.WAITING.value:
-        return EntryEstimate(
-            entry_id, queue_id, status, 0, 0, 0, None, None, "该排队权益已不在队列中，无需估计。"
-        )
-    ahead = await fetch(
-        conn,
-        "SELECT COALESCE(SUM(entitlement_fen - paid_fen), 0) AS owed FROM entry"
-        " WHERE queue_id = $1 AND status = $2 AND seq < $3",
-        [queue_id, EntryStatus.WAITING.value, e["seq"]],
-    )
-    ahead_fen = int(ahead[0]["owed"])
-    remaining = int(e["entitlement_fen"]) - int(e["paid_fen"])
-    inflow = (await _inflows(_utc(now), [queue_id])).get(queue_id, {}).get(RATE_DAYS, 0)
-    eta = eta_at_rate(ahead_fen + remaining, inflow)
+def estimate_of(
+    entry_id: int, queue_id: int, place: Place, remaining_fen: int, inflow_fen: int, now: datetime
+) -> EntryEstimate:
+    """A waiting entry's estimate from its place and its queue's inflow over ``RATE_DAYS``."""
+    eta = eta_at_rate(place.ahead_fen + remaining_fen, inflow_fen)
     return EntryEstimate(
         entry_id=entry_id,
         queue_id=queue_id,
-        status=status,
-        ahead_fen=ahead_fen,
-        remaining_fen=remaining,
-        daily_inflow_fen=inflow // RATE_DAYS,
+        status=EntryStatus.WAITING.value,
+        ahead_fen=place.ahead_fen,
+        remaining_fen=remaining_fen,
+        daily_inflow_fen=inflow_fen // RATE_DAYS,
         eta=eta,
         estimated_full_at=None if eta is None else now + eta,
         note=ESTIMATE_NOTE if eta is not None else NO_INFLOW_NOTE,
+        ahead=place.ahead,
     )
+
+
+async def rate_inflows(queue_ids: Collection[int], now: datetime) -> dict[int, int]:
+    """Queue → its inflow over the last ``RATE_DAYS`` (0 when none)."""
+    ids = sorted(set(queue_ids))
+    inflows = await _inflows(_utc(now), ids) if ids else {}
+    return {q: inflows.get(q, {}).get(RATE_DAYS, 0) for q in ids}
+
+
+async def estimates(entries: Sequence[Entry], *, now: datetime) -> dict[int, EntryEstimate]:
+    """Entry id → estimate, for the waiting ones of ``entries``: one query for their places per
+    queue and one for the queues' inflows, however many entries."""
+    waiting = [e for e in entries if e.status == EntryStatus.WAITING]
+    by_queue: dict[int, list[Entry]] = {}
+    for e in waiting:
+        by_queue.setdefault(int(e.queue_id), []).append(e)  # type: ignore[attr-defined]
+    inflows = await rate_inflows(by_queue, now)
+    out: dict[int, EntryEstimate] = {}
+    for queue_id, group in by_queue.items():
+        found = await places(queue_id, [e.seq for e in group])
+        for e in group:
+            if e.seq in found:
+                remaining = e.entitlement_fen - e.paid_fen
+                out[e.id] = estimate_of(
+                    e.id, queue_id, found[e.seq], remaining, inflows[queue_id], now
+                )
+    return out
+
+
+async def entry_estimate(member_id: int, entry_id: int, *, now: datetime) -> EntryEstimate:
+    """The estimate for ``member_id``'s own entry (someone else's reads as not found). An entry
+    that no longer waits has nothing left to estimate."""
+    entry = await Entry.get_or_none(id=entry_id, member_id=member_id)
+    if entry is None:
+        raise NotFound("排队权益不存在", field="entry_id")
+    estimate = (await estimates([entry], now=now)).get(entry_id)
+    if estimate is None:
+        return EntryEstimate(
+            entry_id, int(entry.queue_id), entry.status.value, 0, 0, 0, None, None,  # type: ignore[attr-defined]
+            "该排队权益已不在队列中，无需估计。",
+        )  # fmt: skip
+    return estimate
 
 
 async def member_entry_estimates(member_id: int, *, now: datetime) -> list[EntryEstimate]:
     """Estimates for each of the member's waiting entries, oldest first."""
-    rows = await fetch(
-        connections.get("default"),
-        "SELECT id FROM entry WHERE member_id = $1 AND status = $2 ORDER BY id",
-        [member_id, EntryStatus.WAITING.value],
-    )
-    return [await entry_estimate(member_id, int(r["id"]), now=now) for r in rows]
+    entries = await Entry.filter(member_id=member_id, status=EntryStatus.WAITING).order_by("id")
+    found = await estimates(entries, now=now)
+    return [found[e.id] for e in entries if e.id in found]
 
 
 def _utc(moment: datetime) -> datetime:

@@ -1,0 +1,66 @@
+"""A waiting entry's place — entries and amounts ahead of it — read for a whole page of entries
+at once (``services.queues.place.places``), and the member's page of entries at a fixed number
+of statements however many of its entries wait."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import Entry, EntryStatus
+from services.catalog.products import new_product
+from services.clock import utcnow
+from services.members.accounts import new_member
+from services.members.views import my_entries
+from services.queues.exchange import exchange_entry
+from services.queues.place import Place, places
+from tests.member.support import buy, setup
+from tests.services.helpers import Clock
+from tests.sql_count import counting
+
+
+async def brute_force(queue_id: int) -> dict[int, Place]:
+    waiting = await Entry.filter(queue_id=queue_id, status=EntryStatus.WAITING).order_by("seq")
+    out, owed = {}, 0
+    for n, e in enumerate(waiting):
+        out[e.seq] = Place(ahead=n, ahead_fen=owed)
+        owed += e.entitlement_fen - e.paid_fen
+    return out
+
+
+async def test_places_count_only_waiting_entries_ahead_and_what_they_are_owed(db):
+    await setup()
+    clock = Clock()
+    product = await new_product("P", 10_000)
+    entries = [await buy(await new_member(f"m{i}"), product, clock) for i in range(7)]
+    gone = entries[3]
+    assert gone is not None
+    await exchange_entry(int(gone.member_id), gone.id, "points", now=clock.now)  # type: ignore[attr-defined]
+    queue_id = int(gone.queue_id)  # type: ignore[attr-defined]
+    expected = await brute_force(queue_id)
+    assert expected[entries[0].seq].ahead == 0 and entries[0].seq in expected  # type: ignore[union-attr]
+    assert gone.seq not in expected and len(expected) == 6  # the head is part paid, still waits
+    assert await places(queue_id, [e.seq for e in entries if e is not None]) == expected
+    some = [entries[1].seq, entries[6].seq]  # type: ignore[union-attr]
+    assert await places(queue_id, some) == {s: expected[s] for s in some}
+    assert expected[entries[6].seq].ahead_fen > 0  # type: ignore[union-attr]
+    assert await places(queue_id, []) == {}
+
+
+@pytest.mark.postgres
+async def test_a_page_of_entries_costs_the_same_statements_for_one_or_many_waiting(
+    pg: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await setup()
+    clock = Clock()
+    product = await new_product("P", 10_000)
+    one, many = await new_member("one"), await new_member("many")
+    await buy(one, product, clock)
+    for _ in range(6):
+        await buy(many, product, clock)
+    counts = []
+    for member in (one, many):
+        with counting(monkeypatch) as statements:
+            page = await my_entries(member.id, status=None, now=utcnow())
+        counts.append(len(statements))
+        assert all(e["position"] is not None for e in page.entries.items)
+    assert counts[0] == counts[1], counts
