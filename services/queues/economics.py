@@ -7,15 +7,19 @@ For a member's entry: the outstanding of the entries ahead of it plus its own re
 divided by the same rate, with a plain statement that it is an estimate and not a promise.
 
 These are aggregates over the waiting entries (O(waiting)) and over the last 30 days of
-extractions: fine for an admin or member view, never on the settlement path. Payouts go in
+extractions: fine for an admin view, never on the settlement path. A member's page reads its
+entries' places with one query per queue (``services.queues.place``) and reuses a queue's rate
+for a minute (``RATE_TTL``), so members polling their entries never sum the extractions each time. Payouts go in
 queue order, so the newest entry is full once the whole outstanding amount has flowed in; under
 ``completed_first``, while paused, or when many entries of the paying orders wait, reality is
 slower — hence "estimate". Times are whole seconds, amounts integer fen.
 """
 
+import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tortoise import connections
 
@@ -145,11 +149,26 @@ def estimate_of(
     )
 
 
+RATE_TTL = timedelta(seconds=60)  # how long a queue's rate is reused for members' estimates
+_rates: weakref.WeakKeyDictionary[Any, dict[int, tuple[datetime, int]]] = (
+    weakref.WeakKeyDictionary()
+)  # per database client: queue → (read at, inflow over RATE_DAYS)
+
+
 async def rate_inflows(queue_ids: Collection[int], now: datetime) -> dict[int, int]:
-    """Queue → its inflow over the last ``RATE_DAYS`` (0 when none)."""
-    ids = sorted(set(queue_ids))
-    inflows = await _inflows(_utc(now), ids) if ids else {}
-    return {q: inflows.get(q, {}).get(RATE_DAYS, 0) for q in ids}
+    """Queue → its inflow over the last ``RATE_DAYS`` (0 when none). Members' estimates reuse a
+    queue's figure for ``RATE_TTL``: it is a sum over days of extractions, and an estimate a
+    minute old is as good an estimate."""
+    known = _rates.setdefault(connections.get("default"), {})
+    fresh = {
+        q for q in set(queue_ids) if q in known and timedelta(0) <= now - known[q][0] < RATE_TTL
+    }
+    missing = sorted(set(queue_ids) - fresh)
+    if missing:
+        inflows = await _inflows(_utc(now), missing)
+        for q in missing:
+            known[q] = (now, inflows.get(q, {}).get(RATE_DAYS, 0))
+    return {q: known[q][1] for q in queue_ids}
 
 
 async def estimates(entries: Sequence[Entry], *, now: datetime) -> dict[int, EntryEstimate]:

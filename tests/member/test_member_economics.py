@@ -84,3 +84,20 @@ async def test_only_the_member_sees_the_estimate_of_their_entry(db):
     with pytest.raises(NotFound) as caught:
         await entry_estimate(stranger.id, entry.id, now=clock.now)
     assert caught.value.field == "entry_id"
+
+
+async def test_an_estimate_reuses_its_queues_rate_for_a_minute(db):
+    await setup()
+    clock = Clock()
+    a, b = await new_member("a"), await new_member("b")
+    p = await new_product("P", 10_000)  # every order extracts 1000
+    mine = await buy(a, p, clock)
+    await buy(b, p, clock)
+    read_at = clock.now
+    first = await entry_estimate(a.id, mine.id, now=read_at)
+    await buy(b, p, clock)  # another 1000 flows in, and pays the head
+    within = await entry_estimate(a.id, mine.id, now=read_at + timedelta(seconds=59))
+    assert within.daily_inflow_fen == first.daily_inflow_fen == 2_000 // 7
+    assert within.remaining_fen == first.remaining_fen - 1_000  # the entry is read afresh
+    after = await entry_estimate(a.id, mine.id, now=read_at + timedelta(seconds=60))
+    assert after.daily_inflow_fen == 3_000 // 7
