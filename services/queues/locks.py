@@ -1,20 +1,41 @@
 """Queue rows: found or created by key, locked for their single writer."""
 
+import weakref
 from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.context import get_current_context
 
 from runtime.sql import execute, fetch, is_pg
 from services.errors import NotFound
 
+# Queue ids by key, per ORM context (a queue is never deleted and its key never changes). Only
+# ids read by a transaction that created no queue are kept: what such a transaction sees is
+# committed, so a rolled-back creation is never remembered.
+_ids: weakref.WeakKeyDictionary[Any, dict[str, int]] = weakref.WeakKeyDictionary()
+_creators: weakref.WeakSet[BaseDBAsyncClient] = weakref.WeakSet()
+
+
+def forget_queue_ids() -> None:
+    """Forget every remembered queue id (for whoever deletes queue rows behind the service's
+    back, as a test resetting its database does)."""
+    _ids.clear()
+
 
 async def ensure_queue(conn: BaseDBAsyncClient, key: str, now: datetime) -> int:
-    """The id of the queue ``key``, creating it if this is its first line (race-safe). One read
-    once the queue exists."""
+    """The id of the queue ``key``, creating it if this is its first line (race-safe). From the
+    process's memory once the queue is known, else one read."""
+    context = get_current_context()
+    known = _ids.setdefault(context, {}) if context is not None else {}
+    if key in known:
+        return known[key]
     rows = await fetch(conn, "SELECT id FROM queue WHERE key = $1", [key])
     if rows:
+        if conn not in _creators:
+            known[key] = int(rows[0]["id"])
         return int(rows[0]["id"])
+    _creators.add(conn)
     await execute(
         conn,
         "INSERT INTO queue (key, next_seq, waiting_count, extracted_fen, paid_fen, withheld_fen,"

@@ -70,6 +70,7 @@ from services.orders.lifecycle import (
     refund_line,
     settle_order,
 )
+from services.queues.locks import forget_queue_ids
 from services.queues.writer import apply_pending
 from services.settings.base import load_base, save_base
 from services.settings.cache import SETTINGS
@@ -201,6 +202,7 @@ class Session:
 
         self.run(wipe())
         SETTINGS.flush()  # the rows went without services.settings.cache.changing()
+        forget_queue_ids()  # and the queues with them
 
 
 def deletion_order() -> list[str]:
