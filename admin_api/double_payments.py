@@ -1,5 +1,6 @@
 """Operators' view of double payments (重复支付): a second WeChat Pay transaction for an order
-already paid, owed back to the payer until refunded (``services.orders.double_payments``)."""
+already paid, or a payment of an order closed unpaid, owed back to the payer until refunded
+(``services.orders.double_payments``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ DOUBLE_PAYMENT = obj(
         "id": INT,
         "order_id": INT,
         "out_trade_no": STRING,
+        "kind": {
+            "type": "string",
+            "enum": ["second_payment", "closed_order"],
+            "description": "second_payment 已支付订单的第二笔支付；closed_order 订单关闭后才到的支付",
+        },
         "transaction_id": {**STRING, "description": "第二笔支付的微信支付单号"},
         "amount_fen": INT,
         "status": {
@@ -40,7 +46,8 @@ DOUBLE_PAYMENT = obj(
 @routes.get(
     "/api/admin/double-payments",
     summary="运营：重复支付列表",
-    description="Second payments of orders already paid, with their refund status; newest "
+    description="Second payments of orders already paid, and payments of orders closed unpaid "
+    "(`kind`), with their refund status; newest "
     "first, `status` filters. `owed_count` / `owed_fen`: those not refunded yet. " + PAGING,
     tags=("admin",),
     auth="admin",

@@ -1,8 +1,13 @@
-"""Double payments (重复支付): a second WeChat Pay transaction for an order already paid.
+"""Double payments (重复支付): a second WeChat Pay transaction for an order already paid — or a
+payment of an order that was closed unpaid.
 
 A member can pay one order twice (two taps, two devices): WeChat Pay then notifies a second,
 different ``transaction_id`` for the same ``out_trade_no``. The order keeps its first payment;
-the second one is money the platform owes back to the payer:
+the second one is money the platform owes back to the payer. A payment that arrives after its
+order was closed (cancelled by the member, or closed by reconciliation while the payment sheet
+was still open) is the same case: the order stays closed — its goods and places were let go —
+and the payment is owed back, recorded and refunded the same way, with its own refund reason
+(``kind`` ``closed_order`` in the operators' list):
 
 - **Recorded** (``record_double_payment``, in the payment notification's own transaction, with
   the order locked): a ``DoublePayment`` row, unique by ``transaction_id`` — the same
@@ -54,7 +59,9 @@ log = logging.getLogger(__name__)
 
 ALERT = "alert"  # [wechat_pay] double_payment: leave it to an operator ("refund": the default)
 PAID = (OrderStatus.PAID, OrderStatus.COMPLETED, OrderStatus.REFUNDED)
+OWED_BACK = (*PAID, OrderStatus.CLOSED)  # orders whose further payments are owed back
 REFUND_REASON = "重复支付，自动退回"
+CLOSED_REFUND_REASON = "订单已关闭，付款自动退回"
 ALERT_AFTER_ATTEMPTS = 3  # failed refund requests before the operators hear of it
 BATCH = 100  # rows the job asks about per run at most (oldest first)
 ERROR_CHARS = 200
@@ -117,14 +124,16 @@ async def record_double_payment(
     )
     await post(conn, [received_posting(double)], now)
     if waits:
+        what = "已关闭的订单" if order.status == OrderStatus.CLOSED else "订单"
         await alert_operators(
-            f"重复支付 #{double.id}：订单 {order.out_trade_no} 又收到一笔 {double.amount_fen} 分"
+            f"重复支付 #{double.id}：{what} {order.out_trade_no} 又收到一笔 {double.amount_fen} 分"
             f"（微信支付单号 {double.transaction_id}），请在商户平台退款",
             conn=conn,
             now=now,
         )
     log.warning(
-        "double payment %s of order %s recorded (%s fen, %s)",
+        "%s %s of order %s recorded (%s fen, %s)",
+        kind_of(order).replace("_", " "),
         payment.transaction_id,
         order.out_trade_no,
         payment.amount_fen,
@@ -136,9 +145,9 @@ async def record_double_payment(
 async def _check_second_payment(
     conn: BaseDBAsyncClient, order: Order, payment: SecondPayment
 ) -> None:
-    """The transaction would have paid the order had it been unpaid: the order was paid, and
-    the amount, the currency and the payer match."""
-    if order.status not in PAID:
+    """The transaction would have paid the order had it been unpaid: the order was paid (or
+    closed), and the amount, the currency and the payer match."""
+    if order.status not in OWED_BACK:
         raise SecondPaymentMismatch(
             f"订单 {order.out_trade_no} 已由另一笔支付 ({order.status}) 处理"
         )
@@ -153,6 +162,15 @@ async def _check_second_payment(
     ):
         if not ok:
             raise SecondPaymentMismatch(f"重复支付与订单不符：{problem}")
+
+
+def kind_of(order: Order) -> str:
+    """``closed_order`` (a payment of an order closed unpaid) or ``second_payment``."""
+    return "closed_order" if order.status == OrderStatus.CLOSED else "second_payment"
+
+
+def refund_reason(order: Order) -> str:
+    return CLOSED_REFUND_REASON if order.status == OrderStatus.CLOSED else REFUND_REASON
 
 
 def received_posting(double: DoublePayment) -> Posting:
@@ -217,7 +235,7 @@ async def _ask_refund(double: DoublePayment, pay: RefundGateway, now: datetime) 
             out_refund_no=double.out_refund_no,
             total_fen=double.amount_fen,
             refund_fen=double.amount_fen,
-            reason=REFUND_REASON,
+            reason=refund_reason(order),
             transaction_id=double.transaction_id,
         )
     except WeChatError as exc:
@@ -376,6 +394,7 @@ def double_payment_json(double: DoublePayment) -> dict[str, Any]:
         "id": double.id,
         "order_id": double.order_id,  # type: ignore[attr-defined]
         "out_trade_no": double.order.out_trade_no,
+        "kind": kind_of(double.order),
         "transaction_id": double.transaction_id,
         "amount_fen": double.amount_fen,
         "status": double.status.value,

@@ -22,6 +22,7 @@ from runtime.config import Settings
 from services.checks import check_conservation, check_warnings
 from services.clock import utcnow
 from services.jobs import JobClients, run_job
+from services.orders.reconciliation import reconcile_unpaid
 from tests.api.conftest import Api, bearer
 from tests.api.test_api_notify import (
     V2_REFUND,
@@ -298,12 +299,52 @@ async def test_a_second_transaction_that_does_not_match_the_order_changes_nothin
     assert await DoublePayment.all().count() == 0
 
 
-async def test_a_payment_of_a_closed_order_is_still_refused(make_api: Callable[..., Any]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("version", ["v2", "v3"])
+async def test_a_payment_of_an_order_closed_unpaid_is_recorded_acknowledged_and_refunded(
+    make_api: Callable[..., Any], backend: str, version: str
+) -> None:
+    api = await start(make_api, backend, version)
+    order = await unpaid_order(api)
+    await Order.filter(id=order.id).update(created_at=utcnow() - timedelta(hours=25))
+    report = await reconcile_unpaid(api.app[WECHAT].pay, now=utcnow())
+    assert report.closed == [order.out_trade_no]  # closed unpaid, the payment sheet still open
+    paid = api.wx.mark_paid(order.out_trade_no).transaction_id  # the member pays after all
+
+    await deliver(api, order, paid, version)  # acknowledged: WeChat stops retrying
+
+    assert (await Order.get(id=order.id)).status == OrderStatus.CLOSED  # it stays closed
+    assert await Entry.filter(order_id=order.id).count() == 0
+    assert not await Posting.filter(kind="payment", order_id=order.id).exists()
+    double = await DoublePayment.get(transaction_id=paid)
+    assert (double.order_id, double.amount_fen, double.status) == (
+        order.id,
+        order.total,
+        "refunding",
+    )
+    assert callbacks(api, f"{version}.payment", "double_payment") == 1
+    [call] = refund_calls(api)
+    assert (call["transaction_id"], call["out_refund_no"]) == (paid, double.out_refund_no)
+    assert "订单已关闭" in (call.get("reason") or call.get("refund_desc") or "")
+    assert await check_conservation() == []
+    url = str(api.client.make_url(V2_REFUND if version == "v2" else V3_REFUND))
+    delivery = await deliver_refund(api.wx, double.out_refund_no, url, api=version)
+    assert delivery.status in (200, 204), delivery.body
+    assert (await DoublePayment.get(id=double.id)).status == "refunded"
+    assert await owed() == 0 and await check_conservation() == []
+    response = await api.client.get("/api/admin/double-payments", headers=bearer(api.admin_token()))
+    [row] = (await response.json())["items"]
+    assert (row["kind"], row["status"]) == ("closed_order", "refunded")
+
+
+async def test_a_closed_orders_payment_that_would_not_have_paid_it_is_still_refused(
+    make_api: Callable[..., Any],
+) -> None:
     api = await start(make_api, "sqlite")
     order = await unpaid_order(api)
     await Order.filter(id=order.id).update(status=OrderStatus.CLOSED)
     before = await snapshot()
-    response = await post_v2(api, v2_payment(order))
+    response = await post_v2(api, v2_payment(order, total_fee=order.total - 1))
     assert response.status == 400
     assert (await v2_answer(response))["return_code"] == "FAIL"
     assert await snapshot() == before
