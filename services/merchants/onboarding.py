@@ -53,7 +53,8 @@ from rebate.distribution_settings import DistributionSettings
 from rebate.errors import InvalidSetting, NotAllowed
 from rebate.money import BP_ONE
 from rebate.store_commission import GuardrailNumbers, guardrail
-from runtime.sql import fetch
+from runtime.sql import fetch, marks
+from services import audit
 from services.alerts import alert_operators
 from services.catalog.products import new_store
 from services.distribution.settings import load_distribution, store_distribution
@@ -83,20 +84,72 @@ async def create_invite(
 ) -> str:
     """A merchant-invite scene for a mini-program code: from a promoter (who then earns 招商
     on the store) or from an operator (no inviter). Returns the scene ``m:<token>``."""
+    return SCENE_PREFIX + (await _new_invite(now, inviter_id, operator)).token
+
+
+async def _new_invite(
+    now: datetime,
+    inviter_id: int | None,
+    operator: str | None,
+    conn: BaseDBAsyncClient | None = None,
+) -> MerchantInvite:
     if (inviter_id is None) == (operator is None):
         raise NotAllowed("邀请人必须是一个会员或一个运营人员", field="inviter_id")
     if inviter_id is not None and not await Member.exists(id=inviter_id):
         raise NotFound("会员不存在", field="inviter_id")
     token = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_CHARS))
-    await MerchantInvite.create(
+    assert len(SCENE_PREFIX + token) <= MAX_SCENE_CHARS
+    return await MerchantInvite.create(
         token=token,
         inviter_id=inviter_id,
         created_by=f"member:{inviter_id}" if inviter_id is not None else f"operator:{operator}",
         created_at=now,
+        using_db=conn,
     )
-    scene = SCENE_PREFIX + token
-    assert len(scene) <= MAX_SCENE_CHARS
-    return scene
+
+
+def invite_json(invite: MerchantInvite, applications: int = 0) -> dict[str, Any]:
+    """An invite as an operator reads it: ``code`` is what a merchant types (or the QR's
+    scene carries) when applying."""
+    return {
+        "id": invite.id,
+        "code": SCENE_PREFIX + invite.token,
+        "inviter_id": invite.inviter_id,  # type: ignore[attr-defined]
+        "created_by": invite.created_by,
+        "created_at": invite.created_at.isoformat(),
+        "applications": applications,
+    }
+
+
+async def new_operator_invite(*, operator: str, now: datetime) -> dict[str, Any]:
+    """A new invite of the operator's own (no inviter, no 招商), in the operation log."""
+    _check_operator(operator)
+    async with in_transaction() as conn:
+        invite = await _new_invite(now, None, operator, conn)
+        await audit.record(
+            conn, operator=operator, section="merchant_invite", target=f"invite:{invite.id}",
+            new=invite_json(invite), now=now,
+        )  # fmt: skip
+    return invite_json(invite)
+
+
+async def list_invites(
+    *, cursor: int | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[dict[str, Any]]:
+    """Every invite, newest first, with its code and how many applications came through it.
+    An invite never expires: each stays open for any number of merchants."""
+    page = await page_by_id(MerchantInvite.all(), cursor=cursor, limit=limit)
+    ids = [i.id for i in page.items]
+    counts: dict[int, int] = {}
+    if ids:
+        for row in await fetch(
+            connections.get("default"),
+            "SELECT invite_id, COUNT(*) AS n FROM merchant_application"
+            f" WHERE invite_id IN ({marks(1, len(ids))}) GROUP BY invite_id",
+            ids,
+        ):
+            counts[int(row["invite_id"])] = int(row["n"])
+    return page.map(lambda i: invite_json(i, counts.get(i.id, 0)))
 
 
 async def invite_of_scene(scene: str) -> MerchantInvite:
