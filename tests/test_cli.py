@@ -285,7 +285,7 @@ def test_jobs_run_with_a_slot_closes_the_period_of_that_slot(
     assert (code, err) == (0, ""), out
     assert "merchant-statements 2026-11-25T18:00Z (for 2026-11-26T02:00:00+08:00): done" in out
     assert rows(tmp_path, "SELECT period FROM statement") == [("2026-11-26",)]
-    audit = rows(tmp_path, "SELECT operator, section, target FROM audit_log")
+    audit = rows(tmp_path, "SELECT operator, section, target FROM audit_log WHERE section = 'job'")
     assert [(op.startswith("cli"), section, target) for op, section, target in audit] == [
         (True, "job", "job:merchant-statements")
     ]

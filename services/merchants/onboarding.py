@@ -476,6 +476,8 @@ async def set_store_commission(
     _check_operator(operator)
     old = await guardrail_numbers(store_id)
     numbers = await guardrail_numbers(store_id, commission_bp)
+    if commission_bp == old.commission_bp:
+        return numbers  # nothing changes: nothing to judge or record
     over = _judged(old, numbers, acknowledge)
     async with in_transaction() as conn:
         await Store.filter(id=store_id).using_db(conn).update(commission_bp=commission_bp)
