@@ -4,7 +4,15 @@ operation log. Every route needs an admin token (``web.auth``); each view parses
 one service function and answers JSON.
 """
 
-from admin_api import distribution, double_payments, members, refunds, settings, withdrawals
+from admin_api import (
+    directory,
+    distribution,
+    double_payments,
+    members,
+    refunds,
+    settings,
+    withdrawals,
+)
 from web.registry import RouteSpec
 
 
@@ -16,5 +24,6 @@ def route_specs() -> list[RouteSpec]:
         *withdrawals.routes.specs,
         *members.routes.specs,
         *distribution.routes.specs,
+        *directory.routes.specs,
         *settings.routes.specs,
     ]

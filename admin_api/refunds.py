@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from services.clock import utcnow
 from services.orders.refunds import request_refund
 from web.auth import OPERATOR
 from web.common import pay_gateway, refund_json
@@ -38,5 +39,7 @@ async def admin_refund(request: web.Request) -> web.Response:
         gateway=pay_gateway(request),
         requested_by="operator",
         reason=request[BODY].get("reason", ""),
+        operator=request[OPERATOR],
+        now=utcnow(),
     )
     return web.json_response({"refund": refund_json(created)}, status=202)

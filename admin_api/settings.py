@@ -29,7 +29,17 @@ from services.settings.changes import (
     read_target,
 )
 from web.auth import OPERATOR
-from web.query import PAGE_PARAMS, PAGING, optional_int, page_args, page_reply, paged, query_choice
+from web.errors import ApiError
+from web.query import (
+    PAGE_PARAMS,
+    PAGING,
+    optional_int,
+    page_args,
+    page_reply,
+    paged,
+    query_choice,
+    query_time,
+)
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import ID, INT, STRING, TIME, Schema, obj
 
@@ -321,19 +331,35 @@ async def enable_rebate_everywhere(request: web.Request) -> web.Response:
 
 @routes.get(
     "/api/admin/audit",
-    summary="运营：设置变更记录（谁、何时、旧值、新值）",
-    description="`section` (base, clearing, display, withdrawal, product, store, cashier, "
-    "withdrawal_decision) and `target` (e.g. store:3) filter; newest first. " + PAGING,
+    summary="运营：操作日志（谁、何时、旧值、新值）",
+    description="Every change an operator makes, newest first. Filters: `section` (one of "
+    + ", ".join(audit.SECTIONS)
+    + "), `target` (e.g. store:3), `operator`, and `from` / `to` (ISO date or time with its "
+    "timezone; a date is a Beijing day, `to` including that whole day). " + PAGING,
     tags=("admin",),
     auth="admin",
-    query_params={"section": STRING, "target": STRING, **PAGE_PARAMS},
-    responses={200: Reply("变更记录", AUDIT_REPLY), 400: Reply("分页参数无效")},
+    query_params={
+        "section": {"type": "string", "enum": list(audit.SECTIONS)},
+        "target": STRING,
+        "operator": STRING,
+        "from": {**STRING, "description": "起始（含）：日期 2026-12-01 或带时区的时间"},
+        "to": {**STRING, "description": "截止：日期（含当天）或带时区的时间（不含）"},
+        **PAGE_PARAMS,
+    },
+    responses={200: Reply("变更记录", AUDIT_REPLY), 400: Reply("查询参数无效（field 指明哪一项）")},
 )
 async def admin_audit(request: web.Request) -> web.Response:
+    section = query_choice(request, "section", audit.SECTIONS)
+    since, until = query_time(request, "from"), query_time(request, "to", end_of_day=True)
+    if since is not None and until is not None and until <= since:
+        raise ApiError(400, "invalid_field", "to 必须晚于 from", field="to")
     cursor, limit = page_args(request)
     page = await audit.trail(
-        section=request.query.get("section") or None,
+        section=section,
         target=request.query.get("target") or None,
+        operator=request.query.get("operator") or None,
+        since=since,
+        until=until,
         cursor=cursor,
         limit=limit,
     )

@@ -59,13 +59,12 @@ from bot.deliveries import Event, Planned, Retry
 from bot.messages import render, template_data
 from bot.ratelimit import ChannelRateLimiter
 from bot.wechat_apis import OfficialAccountClient, WeComGroupBot
-from models import SettingDoc
 from runtime.bot_settings import BotSettings, bot_settings
 from runtime.config import Settings
 from runtime.db import database
 from runtime.ratelimit import rate_limiter
 from services.clock import utcnow
-from services.members.views import DISPLAY_DOC, display_from_doc
+from services.members.views import names_in_force
 from web.keys import HTTP, REDIS, SETTINGS
 from wechat.client import MiniProgramClient
 from wechat.tokens import AccessTokens, stable_tokens, token_cache
@@ -200,11 +199,7 @@ class Notifier:
     async def _follow_custom_names(self) -> None:
         """自定义名称 / 兑换自定义名称 set by an operator (the member display settings) win over
         ``[bot.names]``, so members read the same names in messages as in the mini-program."""
-        row = await SettingDoc.get_or_none(name=DISPLAY_DOC)
-        names = self.settings.names
-        if row is not None:
-            display = display_from_doc(row.config)
-            names = replace(names, plugin=display.rebate_name, exchange=display.exchange_name)
+        names = await names_in_force(self.settings.names)
         if names != self._names:
             self._names = names
             self._plan = plan_for(replace(self.settings, names=names), self.channels)

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.handlers import ROUTERS
 from bot.handlers.help import show_help
-from bot.middlewares import resolve_member
+from bot.middlewares import custom_names, resolve_member
 from bot.notifier import official_account_tokens
 from bot.official_account import OfficialAccountEndpoint
 from bot.router import Dispatcher
@@ -34,7 +34,7 @@ LOOK_UP_TIMEOUT = 3.0  # seconds: the whole reply must reach WeChat within five
 
 
 def build_dispatcher() -> Dispatcher:
-    return Dispatcher(ROUTERS, middlewares=[resolve_member], fallback=show_help)
+    return Dispatcher(ROUTERS, middlewares=[custom_names, resolve_member], fallback=show_help)
 
 
 def setup_routes(app: web.Application, settings: Any, *, bot: BotSettings | None = None) -> None:

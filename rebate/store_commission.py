@@ -97,3 +97,26 @@ def guardrail(
         merchant_referral_bp=settings.merchant_referral_bp,
         dividend_pool_bp=settings.dividend_pool_bp,
     )
+
+
+# The numbers a change can raise, in the order a refusal names them.
+RAISABLE = (
+    "extract_bp",
+    "direct_bp",
+    "indirect_bp",
+    "team_bp",
+    "merchant_referral_bp",
+    "dividend_pool_bp",
+)
+
+
+def raised(old: GuardrailNumbers, new: GuardrailNumbers) -> str | None:
+    """What a change makes worse for the store, judged against the numbers before it: the
+    first payout number it raises, ``commission_bp`` when it lowers the commission, or None
+    when it raises nothing. A store already over its commission is not the change's doing."""
+    for name in RAISABLE:
+        if getattr(new, name) > getattr(old, name):
+            return name
+    if new.commission_bp < old.commission_bp:
+        return "commission_bp"
+    return None

@@ -5,6 +5,9 @@
     queue-rebate demo             the live demo: server + fake WeChat, orders over HTTP, on a
                                   scratch database (--engine: the engine-only worked example)
     queue-rebate serve            run the HTTP server
+    queue-rebate jobs run NAME    run a scheduled job now (--slot TIME: for that slot);
+                                  ``jobs runs`` lists recent runs
+    queue-rebate notifier         deliver chat-bot notifications from the outbox
     queue-rebate makemigrations   write a migration for model changes (developers)
 
 Every command takes ``--config PATH`` (default ``./config.toml`` when present, else built-in
@@ -15,6 +18,7 @@ what to do.
 
 import argparse
 import asyncio
+import getpass
 import io
 import logging
 import os
@@ -99,6 +103,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
 async def run_job_command(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     """``jobs run NAME [--slot TIME]`` runs one job now (recorded like a scheduled run);
     ``jobs runs [NAME]`` lists the latest runs."""
+    from rebate.errors import InvalidSetting
     from server.wechat_clients import wechat_clients
     from services.clock import utcnow
     from services.errors import NotFound
@@ -121,31 +126,63 @@ async def run_job_command(settings: Settings, args: argparse.Namespace, out: Tex
             return 0
         if not args.name:
             raise CommandError(f"name a job to run: one of {', '.join(sorted(JOBS))}")
-        slot = datetime.fromisoformat(args.slot) if args.slot else None
-        if slot is not None and slot.tzinfo is None:
-            raise CommandError("--slot needs a timezone, e.g. 2026-11-26T00:00+08:00")
+        slot = cli_slot(args.slot)
         try:
             # the WeChat clients the server would build from these settings, for this run
             async with wechat_clients(settings) as gateway:
                 clients = JobClients.of(gateway)
-                outcome = await run_job(args.name, now=utcnow(), slot=slot, clients=clients)
+                outcome = await run_job(
+                    args.name, now=utcnow(), slot=slot, clients=clients, operator=cli_operator()
+                )
         except NotFound:
             raise CommandError(
                 f"no job named {args.name!r}: one of {', '.join(sorted(JOBS))}"
             ) from None
+        except InvalidSetting as exc:
+            raise CommandError(f"--{exc.field}: {exc.message}") from None
         except PayConfigError as exc:
             raise CommandError(f"{exc} (fix it in --config or the environment)") from None
         if not outcome.ran:
-            print(
-                f"{outcome.name} {outcome.slot}: already run (status {outcome.status}); nothing done",
-                file=out,
-            )
+            print(f"{outcome.name} {outcome.slot}: not run: {outcome.error}", file=out)
             return 0
         if outcome.status != "succeeded":
             print(f"{outcome.name} {outcome.slot}: FAILED: {outcome.error}", file=out)
             return 1
-        print(f"{outcome.name} {outcome.slot}: done: {outcome.changes}", file=out)
+        print(
+            f"{outcome.name} {outcome.slot} (for {outcome.ran_for}): done: {outcome.changes}",
+            file=out,
+        )
         return 0
+
+
+def job_names() -> list[str]:
+    """The jobs ``jobs run`` knows: the registry's names (``services.jobs.JOBS``)."""
+    from services.jobs import JOBS
+
+    return sorted(JOBS)
+
+
+def cli_slot(text: str | None) -> datetime | None:
+    """``--slot``: an ISO time with a timezone."""
+    if not text:
+        return None
+    try:
+        slot = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(
+            f"--slot: {text!r} is not an ISO time, e.g. 2026-11-26T00:00+08:00"
+        ) from None
+    if slot.tzinfo is None:
+        raise CommandError("--slot needs a timezone, e.g. 2026-11-26T00:00+08:00")
+    return slot
+
+
+def cli_operator() -> str:
+    """Who runs a command, for the operation log: ``cli:<login name>``."""
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except (KeyError, OSError):  # no login name in a container
+        return "cli"
 
 
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
@@ -311,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "jobs":
             sub.add_argument("action", choices=["run", "runs"], help="run a job, or list runs")
-            sub.add_argument("name", nargs="?", help="the job (e.g. clearing)")
+            sub.add_argument(
+                "name", nargs="?", metavar="NAME", help=f"the job: one of {', '.join(job_names())}"
+            )
             sub.add_argument("--slot", help="the scheduled time to run for (ISO, with timezone)")
             sub.add_argument("--limit", type=int, default=20, help="how many runs to list")
         if name == "makemigrations":

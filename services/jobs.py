@@ -10,7 +10,13 @@ A failed run stays ``failed``; an operator may retry that slot (``run_job(name, 
 slot=…)``), which re-claims it in one conditional UPDATE, so two retries never both run. A
 process that dies mid-run leaves its row ``running``: that slot is not retried by itself (a
 late clearing is better than a double one) — the operator sees it in ``recent_runs`` and runs
-the job by hand. An operator run without a slot gets its own slot, ``operator:<time>``.
+the job by hand. An operator run without a slot gets its own key,
+``operator:<time to the microsecond>:<random>``: several runs in one second all run. With a
+slot, the work runs for that slot, not for the time it is started: the merchant statements
+close the slot's day and the dividends pay the period before the slot (clearing and
+auto-complete already take the slot); the catch-up jobs (reconciliation, commission release,
+payouts, refunds, team levels) do everything due up to now, which includes the slot's work.
+An operator's run is one line of the operation log (``services.audit``, section ``job``).
 
 Dependencies are arguments: a job's work is ``work(now, slot, clients)``, where ``clients``
 (``JobClients``) are the WeChat Pay and 商家转账 clients the caller built once — the server's
@@ -25,16 +31,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time
+from functools import partial
+from secrets import token_hex
 from typing import TYPE_CHECKING, Any
 
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from models import JobRun, JobRunStatus
 from rebate.distribution_settings import DividendPeriod
-from rebate.errors import NotAllowed
+from rebate.errors import InvalidSetting, NotAllowed
 from runtime.sql import fetch
+from services import audit
 from services.clock import LOCAL_TZ, utcnow
 from services.distribution import dividends, rewards, team
 from services.distribution.settings import load_distribution
@@ -134,7 +144,7 @@ async def _release_commissions(
 
 
 async def _close_statements(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
-    return (await merchant_settlement.close_statements(now)).as_changes()
+    return (await merchant_settlement.close_statements(now, at=slot)).as_changes()
 
 
 def _transfers(clients: JobClients) -> Transfers:
@@ -161,7 +171,7 @@ async def _refund_double_payments(
 
 
 async def _pay_dividends(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
-    return (await dividends.run_dividend(now)).as_changes()
+    return (await dividends.run_dividend(now, at=slot)).as_changes()
 
 
 async def _refresh_team_levels(
@@ -187,6 +197,10 @@ JOBS: dict[str, Job] = {
 
 @dataclass(frozen=True)
 class JobOutcome:
+    """What a run did: its key (``slot``), the time its work ran for (``ran_for``, ISO), who
+    started it, and its changes — or, when ``ran`` is False, why not (``error``) and the run
+    that already holds the slot (``run_id``)."""
+
     name: str
     slot: str
     ran: bool  # False: another process (or an earlier run) already has this slot
@@ -194,11 +208,22 @@ class JobOutcome:
     changes: dict[str, Any] | None = None
     error: str = ""
     run_id: int | None = None
+    ran_for: str = ""
+    trigger: str = "schedule"
+
+    def as_doc(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def slot_key(slot: datetime) -> str:
     """A scheduled time as the run's key: UTC, to the minute."""
     return slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def operator_key(now: datetime) -> str:
+    """An operator run's own key: ``operator:<UTC time to the microsecond>:<random>``, so any
+    number of runs in one second each get theirs (43 characters, inside ``job_run.slot``)."""
+    return f"operator:{now.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}:{token_hex(3)}"
 
 
 async def claim_slot(name: str, slot: str, *, now: datetime, trigger: str) -> int | None:
@@ -233,31 +258,51 @@ async def run_once(
     trigger: str = "schedule",
     key: str | None = None,
     clients: JobClients = NO_CLIENTS,
+    operator: str = "",
 ) -> JobOutcome:
     """Run job ``name`` for ``slot`` with ``clients`` unless that slot is already claimed;
-    record the run."""
+    record the run (and, for an ``operator``, its line in the operation log)."""
     job = _job(name)
     key = key or slot_key(slot)
+    done = partial(JobOutcome, name, key, ran_for=slot.isoformat(), trigger=trigger)
     run_id = await claim_slot(name, key, now=now, trigger=trigger)
     if run_id is None:
-        return JobOutcome(name, key, ran=False, status="skipped")
+        held = await JobRun.get_or_none(name=name, slot=key)
+        status = held.status.value if held else "unknown"
+        reason = f"该时段已运行过（状态 {status}），未重复运行"
+        return done(ran=False, status="skipped", error=reason, run_id=held.id if held else None)
     try:
         changes = await job.work(now, slot, clients)
     except Exception as exc:  # recorded, then reported to the caller as a failed run
         log.exception("job %s slot %s failed", name, key)
         error = f"{type(exc).__name__}: {exc}"
-        await _finish(run_id, JobRunStatus.FAILED, None, error)
-        return JobOutcome(name, key, ran=True, status="failed", error=error, run_id=run_id)
-    await _finish(run_id, JobRunStatus.SUCCEEDED, changes, "")
-    return JobOutcome(name, key, ran=True, status="succeeded", changes=changes, run_id=run_id)
+        failed = done(ran=True, status="failed", error=error, run_id=run_id)
+        await _finish(failed, operator)
+        return failed
+    succeeded = done(ran=True, status="succeeded", changes=changes, run_id=run_id)
+    await _finish(succeeded, operator)
+    return succeeded
 
 
-async def _finish(
-    run_id: int, status: JobRunStatus, changes: dict[str, Any] | None, error: str
-) -> None:
-    await JobRun.filter(id=run_id).update(
-        status=status, changes=changes, error=error, finished_at=utcnow()
-    )
+async def _finish(outcome: JobOutcome, operator: str) -> None:
+    """Record how the run ended; an operator's run is in the operation log, in the same
+    transaction."""
+    async with in_transaction() as conn:
+        await (
+            JobRun.filter(id=outcome.run_id)
+            .using_db(conn)
+            .update(
+                status=JobRunStatus(outcome.status),
+                changes=outcome.changes,
+                error=outcome.error,
+                finished_at=utcnow(),
+            )
+        )
+        if operator:
+            await audit.record(
+                conn, operator=operator, section="job", target=f"job:{outcome.name}",
+                new=outcome.as_doc(), now=utcnow(),
+            )  # fmt: skip
 
 
 async def run_scheduled(
@@ -267,7 +312,7 @@ async def run_scheduled(
     exactly once across processes. Nothing is recorded when the job is not scheduled now."""
     slot = await _job(name).slot_for(now)
     if slot is None:
-        return JobOutcome(name, "", ran=False, status="skipped")
+        return JobOutcome(name, "", ran=False, status="skipped", error="当前不在运行时段")
     return await run_once(name, slot, now=now, clients=clients)
 
 
@@ -277,21 +322,26 @@ async def run_job(
     now: datetime,
     slot: datetime | None = None,
     clients: JobClients = NO_CLIENTS,
+    operator: str = "",
 ) -> JobOutcome:
     """An operator's run (``queue-rebate jobs run clearing``, ``POST /api/admin/jobs/…/run``).
-    Without ``slot``: a run of its own, for ``now``. With ``slot``: that scheduled slot, if it
-    never ran or its run failed."""
+    Without ``slot``: a run of its own, for ``now``, under a key of its own. With ``slot``:
+    the work runs for that scheduled slot (a statement closes the slot's day, a dividend pays
+    the period before it), if the slot never ran or its run failed; a slot later than ``now``
+    is refused. ``operator`` names who asked, for the operation log."""
     _job(name)
     if slot is None:
         return await run_once(
-            name,
-            now,
-            now=now,
-            trigger="operator",
-            key=f"operator:{now.astimezone(UTC).isoformat(timespec='seconds')}",
-            clients=clients,
-        )
-    return await run_once(name, slot, now=now, trigger="operator", clients=clients)
+            name, now, now=now, trigger="operator", key=operator_key(now), clients=clients,
+            operator=operator,
+        )  # fmt: skip
+    if slot.tzinfo is None:
+        raise InvalidSetting("slot 必须带时区，例如 2026-11-26T00:00+08:00", field="slot")
+    if slot > now:
+        raise InvalidSetting("slot 不能晚于当前时间：尚未到达的时段不能运行", field="slot")
+    return await run_once(
+        name, slot, now=now, trigger="operator", clients=clients, operator=operator
+    )
 
 
 async def recent_runs(

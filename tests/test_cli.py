@@ -256,3 +256,73 @@ def test_jobs_run_with_an_unreadable_pay_key_exits_2_naming_it(
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and "[wechat_pay] private_key_path: cannot read" in err
     assert rows(tmp_path, "SELECT name FROM job_run") == []
+
+
+# --- jobs: for the slot given; the names README, --help and the registry agree ----------------
+
+
+async def statement_due(url: str) -> None:
+    """A store with one cashier payment credited on 2026-11-25 (Beijing), due the same day."""
+    from services.members.accounts import new_member
+    from tests.distribution.support import approved_store, base_rules, configure, pay_cashier
+    from tests.services.helpers import Clock
+
+    async with opened(url, must_exist=True):
+        await base_rules()
+        await configure(statement_days=0)
+        store_id = await approved_store((await new_member("oOwner")).id)
+        await pay_cashier((await new_member("oBuyer")).id, store_id, 10_000, Clock())
+
+
+def test_jobs_run_with_a_slot_closes_the_period_of_that_slot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = sqlite_url(tmp_path)
+    assert run(capsys, "migrate", "--db", db)[0] == 0
+    asyncio.run(statement_due(db))
+    slot = "2026-11-26T02:00+08:00"
+    code, out, err = run(capsys, "jobs", "run", "merchant-statements", "--slot", slot, "--db", db)
+    assert (code, err) == (0, ""), out
+    assert "merchant-statements 2026-11-25T18:00Z (for 2026-11-26T02:00:00+08:00): done" in out
+    assert rows(tmp_path, "SELECT period FROM statement") == [("2026-11-26",)]
+    audit = rows(tmp_path, "SELECT operator, section, target FROM audit_log WHERE section = 'job'")
+    assert [(op.startswith("cli"), section, target) for op, section, target in audit] == [
+        (True, "job", "job:merchant-statements")
+    ]
+    code, out, _ = run(capsys, "jobs", "run", "merchant-statements", "--slot", slot, "--db", db)
+    assert code == 0 and "not run: 该时段已运行过（状态 succeeded）" in out
+
+
+def test_jobs_run_refuses_a_slot_not_come_yet_and_one_that_is_not_a_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = sqlite_url(tmp_path)
+    assert run(capsys, "migrate", "--db", db)[0] == 0
+    later = (utcnow() + timedelta(days=1)).isoformat()
+    code, out, err = run(capsys, "jobs", "run", "clearing", "--slot", later, "--db", db)
+    assert (code, out) == (2, "") and "--slot: slot 不能晚于当前时间" in err
+    code, out, err = run(capsys, "jobs", "run", "clearing", "--slot", "yesterday", "--db", db)
+    assert (code, out) == (2, "") and "--slot: 'yesterday' is not an ISO time" in err
+    assert rows(tmp_path, "SELECT name FROM job_run") == []
+
+
+def readme_job_names() -> list[str]:
+    """The job names of the README's jobs table (the rows of its first column)."""
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| job | when | what a run does |", 1)[1].split("\n\n", 1)[0]
+    return re.findall(r"^\s*\| `([a-z_-]+)` \|", table, re.MULTILINE)
+
+
+def test_the_readme_and_help_list_exactly_the_registrys_jobs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from services.jobs import JOBS
+
+    assert sorted(readme_job_names()) == sorted(JOBS)
+    with pytest.raises(SystemExit):
+        main(["jobs", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    listed = help_text.split("the job: one of ", 1)[1].split(" options:", 1)[0]
+    assert sorted(listed.replace("- ", "-").split(", ")) == sorted(JOBS)

@@ -12,7 +12,7 @@ from aiohttp import web
 from models import Member, MerchantApplication, Order, OrderLine, Refund
 from web.errors import ApiError
 from web.keys import CACHE, OPTIONS, WECHAT
-from web.schemas import FORM_FIELDS
+from web.schemas import FORM_FIELDS, INVITE_CODE_HEADER, INVITE_QR
 from wechat.gateway import PayGateway
 
 
@@ -102,11 +102,10 @@ async def mini_program_code(request: web.Request, scene: str, *, kind: str) -> w
             env_version=options.referral_env_version,
         )
         await cache.put(key, image, options.qr_cache_ttl)
-    return web.Response(
-        body=image,
-        content_type=image_type(image),
-        headers={"Cache-Control": "private, max-age=86400"},
-    )
+    headers = {"Cache-Control": "private, max-age=86400"}
+    if kind == INVITE_QR:  # the invite as text too: what a merchant types when applying
+        headers[INVITE_CODE_HEADER] = scene
+    return web.Response(body=image, content_type=image_type(image), headers=headers)
 
 
 def image_type(data: bytes) -> str:

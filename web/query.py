@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any
 
 from aiohttp import web
 
+from services.clock import LOCAL_TZ
 from services.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from web.errors import ApiError
 from web.schemas import ID, NULL_INT, Schema, obj
@@ -86,6 +87,31 @@ def paged(item: Schema, **beside: Schema) -> Schema:
             },
         }
     )
+
+
+def query_time(request: web.Request, name: str, *, end_of_day: bool = False) -> datetime | None:
+    """A time query parameter: an ISO time with its timezone, or a date — the Beijing day's
+    start (``end_of_day``: the next day's start, so the day is included) — or None when
+    absent; anything else is a 400 naming it."""
+    raw = request.query.get(name, "")
+    if raw == "":
+        return None
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            start = datetime.combine(day, time(0), tzinfo=LOCAL_TZ)
+            return start + timedelta(days=1) if end_of_day else start
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ApiError(
+            400,
+            "invalid_field",
+            f"{name} 必须是日期（2026-12-01）或带时区的时间（2026-12-01T08:00+08:00）",
+            field=name,
+        )
+    return moment
 
 
 def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:

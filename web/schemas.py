@@ -183,10 +183,11 @@ FORM_FIELDS = ("name", "contact", "phone", "licence_no", "address", "category")
 
 
 INVITE_QR = "merchant-invite-qr"
+INVITE_CODE_HEADER = "X-Invite-Code"  # a merchant-invite QR's code (its scene) as text
 
 
 QR_RESPONSES = {
-    200: Reply("小程序码图片", content_type="image/png"),
+    200: Reply("小程序码图片（商家邀请码另见响应头 X-Invite-Code）", content_type="image/png"),
     502: Reply("微信返回错误"),
     503: Reply("微信服务不可达"),
 }

@@ -81,10 +81,11 @@ class DividendOutcome:
         }
 
 
-async def run_dividend(now: datetime) -> DividendOutcome:
-    """Job: pay the last complete period's dividend, once."""
+async def run_dividend(now: datetime, *, at: datetime | None = None) -> DividendOutcome:
+    """Job: pay the dividend of the last period complete at ``at`` (the slot the run is for;
+    default ``now``), once."""
     settings = await load_distribution()
-    period = previous_period(settings.dividend_period, now)
+    period = previous_period(settings.dividend_period, now if at is None else at)
     async with in_transaction() as conn:
         run_id = await _pay(conn, settings, period, now)
     run = await DividendRun.get(period=period.key)

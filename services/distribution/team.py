@@ -26,6 +26,7 @@ from rebate.distribution import level_reached
 from rebate.distribution_settings import DistributionSettings
 from rebate.errors import InvalidSetting
 from runtime.sql import dumps, fetch, placeholders
+from services import audit
 from services.distribution.settings import load_distribution
 from services.errors import NotFound
 
@@ -173,6 +174,10 @@ async def set_team_level(
         await _record(
             conn, member_id, old, level, "operator", {"operator": operator, "note": note}, now
         )
+        await audit.record(
+            conn, operator=operator, section="team_level", target=f"member:{member_id}",
+            old={"level": old}, new={"level": level, "note": note}, now=now,
+        )  # fmt: skip
     return old
 
 

@@ -24,7 +24,7 @@ have no entry in, reads as not found.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -41,11 +41,13 @@ from models import (
     WithdrawalStatus,
 )
 from rebate.errors import InvalidSetting
+from runtime.bot_settings import Names
 from runtime.sql import as_datetime, fetch
 from services.errors import NotFound
 from services.paging import DEFAULT_LIMIT, InvalidPage, Page, page_by_id
 from services.queues.economics import EntryEstimate, estimates
 from services.queues.lottery import lottery_of
+from services.settings.cache import DISPLAY, SETTINGS, assert_changing
 from services.settings.codec import _bool, _known
 
 DISPLAY_DOC = "member_display"
@@ -125,9 +127,39 @@ def display_to_doc(display: Display) -> dict[str, Any]:
     return asdict(display)
 
 
+async def _display_doc() -> dict[str, Any] | None:
+    """The saved display document (None: never saved), from the settings cache."""
+
+    async def read() -> dict[str, Any] | None:
+        row = await SettingDoc.get_or_none(name=DISPLAY_DOC)
+        return dict(row.config) if row else None
+
+    doc: dict[str, Any] | None = await SETTINGS.get(DISPLAY, read)
+    return doc
+
+
 async def load_display() -> Display:
-    row = await SettingDoc.get_or_none(name=DISPLAY_DOC)
-    return display_from_doc(row.config if row else None)
+    """The display settings in force (cached per process like the other settings)."""
+    return display_from_doc(await _display_doc())
+
+
+async def save_display(display: Display) -> None:
+    """Replace the display document inside the caller's ``changing(DISPLAY)`` transaction."""
+    assert_changing(DISPLAY)
+    doc = display_to_doc(display)
+    if not await SettingDoc.filter(name=DISPLAY_DOC).update(config=doc):
+        await SettingDoc.create(name=DISPLAY_DOC, config=doc)
+
+
+async def names_in_force(fallback: Names) -> Names:
+    """The custom names every message and page says — the one source of them: the operator's
+    自定义名称 / 兑换自定义名称 (the display settings) once saved, else ``fallback`` (the
+    configuration's ``[bot.names]``, which also names the mini-program)."""
+    doc = await _display_doc()
+    if doc is None:
+        return fallback
+    display = display_from_doc(doc)
+    return replace(fallback, plugin=display.rebate_name, exchange=display.exchange_name)
 
 
 def hide(data: dict[str, Any], display: Display, fields: Mapping[str, Sequence[str]]) -> None:
@@ -373,6 +405,8 @@ __all__ = [
     "my_entry",
     "my_ledger",
     "my_wallet",
+    "names_in_force",
     "queue_page",
+    "save_display",
     "withdrawal_held_fen",
 ]

@@ -52,11 +52,12 @@ from models import (
 from rebate.distribution_settings import DistributionSettings
 from rebate.errors import InvalidSetting, NotAllowed
 from rebate.money import BP_ONE
-from rebate.store_commission import GuardrailNumbers, guardrail
-from runtime.sql import fetch
+from rebate.store_commission import GuardrailNumbers, guardrail, raised
+from runtime.sql import fetch, marks
+from services import audit
 from services.alerts import alert_operators
 from services.catalog.products import new_store
-from services.distribution.settings import load_distribution, store_distribution
+from services.distribution.settings import load_distribution, store_distribution, to_doc
 from services.errors import Conflict, NotFound
 from services.outbox import Event, emit
 from services.paging import DEFAULT_LIMIT, Page, page_by_id
@@ -83,20 +84,72 @@ async def create_invite(
 ) -> str:
     """A merchant-invite scene for a mini-program code: from a promoter (who then earns 招商
     on the store) or from an operator (no inviter). Returns the scene ``m:<token>``."""
+    return SCENE_PREFIX + (await _new_invite(now, inviter_id, operator)).token
+
+
+async def _new_invite(
+    now: datetime,
+    inviter_id: int | None,
+    operator: str | None,
+    conn: BaseDBAsyncClient | None = None,
+) -> MerchantInvite:
     if (inviter_id is None) == (operator is None):
         raise NotAllowed("邀请人必须是一个会员或一个运营人员", field="inviter_id")
     if inviter_id is not None and not await Member.exists(id=inviter_id):
         raise NotFound("会员不存在", field="inviter_id")
     token = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_CHARS))
-    await MerchantInvite.create(
+    assert len(SCENE_PREFIX + token) <= MAX_SCENE_CHARS
+    return await MerchantInvite.create(
         token=token,
         inviter_id=inviter_id,
         created_by=f"member:{inviter_id}" if inviter_id is not None else f"operator:{operator}",
         created_at=now,
+        using_db=conn,
     )
-    scene = SCENE_PREFIX + token
-    assert len(scene) <= MAX_SCENE_CHARS
-    return scene
+
+
+def invite_json(invite: MerchantInvite, applications: int = 0) -> dict[str, Any]:
+    """An invite as an operator reads it: ``code`` is what a merchant types (or the QR's
+    scene carries) when applying."""
+    return {
+        "id": invite.id,
+        "code": SCENE_PREFIX + invite.token,
+        "inviter_id": invite.inviter_id,  # type: ignore[attr-defined]
+        "created_by": invite.created_by,
+        "created_at": invite.created_at.isoformat(),
+        "applications": applications,
+    }
+
+
+async def new_operator_invite(*, operator: str, now: datetime) -> dict[str, Any]:
+    """A new invite of the operator's own (no inviter, no 招商), in the operation log."""
+    _check_operator(operator)
+    async with in_transaction() as conn:
+        invite = await _new_invite(now, None, operator, conn)
+        await audit.record(
+            conn, operator=operator, section="merchant_invite", target=f"invite:{invite.id}",
+            new=invite_json(invite), now=now,
+        )  # fmt: skip
+    return invite_json(invite)
+
+
+async def list_invites(
+    *, cursor: int | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[dict[str, Any]]:
+    """Every invite, newest first, with its code and how many applications came through it.
+    An invite never expires: each stays open for any number of merchants."""
+    page = await page_by_id(MerchantInvite.all(), cursor=cursor, limit=limit)
+    ids = [i.id for i in page.items]
+    counts: dict[int, int] = {}
+    if ids:
+        for row in await fetch(
+            connections.get("default"),
+            "SELECT invite_id, COUNT(*) AS n FROM merchant_application"
+            f" WHERE invite_id IN ({marks(1, len(ids))}) GROUP BY invite_id",
+            ids,
+        ):
+            counts[int(row["invite_id"])] = int(row["n"])
+    return page.map(lambda i: invite_json(i, counts.get(i.id, 0)))
 
 
 async def invite_of_scene(scene: str) -> MerchantInvite:
@@ -226,7 +279,7 @@ async def approve_application(
     _check_commission(commission_bp)
     _check_operator(operator)
     numbers = await guardrail_numbers(None, commission_bp)
-    _guard(numbers, acknowledge)
+    over = _judged(None, numbers, acknowledge)
     async with in_transaction() as conn:
         app = await _pending(conn, application_id)
         store = await new_store(app.name, commission_bp=commission_bp)
@@ -252,7 +305,9 @@ async def approve_application(
             "commission_bp": commission_bp,
         }
         await emit(conn, [Event("merchant_application_decided", app.applicant_id, decided)], now)  # type: ignore[attr-defined]
-        await _audit(conn, store.id, numbers, operator, "approve", now)
+        await _decided(conn, app, decided, operator, now)
+        if over:
+            await _audit(conn, store.id, numbers, operator, "approve", now)
     return store
 
 
@@ -268,7 +323,23 @@ async def reject_application(
         await app.save(using_db=conn)
         decided = {"application_id": app.id, "approved": False, "reason": reason}
         await emit(conn, [Event("merchant_application_decided", app.applicant_id, decided)], now)  # type: ignore[attr-defined]
+        await _decided(conn, app, decided, operator, now)
     return app
+
+
+async def _decided(
+    conn: BaseDBAsyncClient,
+    app: MerchantApplication,
+    decided: dict[str, Any],
+    operator: str,
+    now: datetime,
+) -> None:
+    """An approval or rejection in the operation log."""
+    await audit.record(
+        conn, operator=operator, section="merchant_application", target=f"application:{app.id}",
+        old={"status": ApplicationStatus.PENDING.value}, new={"status": app.status.value, **decided},
+        now=now,
+    )  # fmt: skip
 
 
 async def _pending(conn: BaseDBAsyncClient, application_id: int) -> MerchantApplication:
@@ -338,6 +409,22 @@ def _first(*values: int | None) -> int:
     return next(v for v in values if v is not None)
 
 
+def _judged(
+    old: GuardrailNumbers | None,
+    new: GuardrailNumbers,
+    acknowledge: bool,
+    field: str = "commission_bp",
+) -> bool:
+    """Judge a change of a store's numbers (``old``: before it; None for a new store): True
+    when it leaves the store paying out more than its commission *and* raised what it pays
+    (or lowered its commission) — then it stands only when acknowledged. A store already over
+    its commission does not block a change that makes it no worse."""
+    if not new.exceeded or (old is not None and raised(old, new) is None):
+        return False
+    _guard(new, acknowledge, field)
+    return True
+
+
 def _guard(numbers: GuardrailNumbers, acknowledge: bool, field: str = "commission_bp") -> None:
     if numbers.exceeded and acknowledge is not True:
         who = f"门店 {numbers.store_id}" if numbers.store_id is not None else "该门店"
@@ -356,10 +443,12 @@ async def _audit(
     context: str,
     now: datetime,
 ) -> None:
-    """Record an acknowledged excess, and alert the operators (nothing when within the
-    guardrail), in the caller's transaction."""
-    if not numbers.exceeded:
-        return
+    """Record an acknowledged excess — a ``GuardrailAck`` row and a line of the operation log
+    — and alert the operators, in the caller's transaction."""
+    await audit.record(
+        conn, operator=operator, section="guardrail_ack", target=f"store:{store_id}",
+        new={**numbers.as_doc(), "store_id": store_id, "context": context}, now=now,
+    )  # fmt: skip
     await GuardrailAck.create(
         store_id=store_id,
         operator=operator,
@@ -381,45 +470,87 @@ async def _audit(
 async def set_store_commission(
     store_id: int, commission_bp: int, *, operator: str, now: datetime, acknowledge: bool = False
 ) -> GuardrailNumbers:
-    """Change a store's commission rate, under the guardrail."""
+    """Change a store's commission rate, under the guardrail (a lower commission that leaves
+    the store over it needs an acknowledgement); in the operation log."""
     _check_commission(commission_bp)
     _check_operator(operator)
+    old = await guardrail_numbers(store_id)
     numbers = await guardrail_numbers(store_id, commission_bp)
-    _guard(numbers, acknowledge)
+    if commission_bp == old.commission_bp:
+        return numbers  # nothing changes: nothing to judge or record
+    over = _judged(old, numbers, acknowledge)
     async with in_transaction() as conn:
         await Store.filter(id=store_id).using_db(conn).update(commission_bp=commission_bp)
-        await _audit(conn, store_id, numbers, operator, "commission", now)
+        await audit.record(
+            conn, operator=operator, section="commission", target=f"store:{store_id}",
+            old={"commission_bp": old.commission_bp}, new={"commission_bp": commission_bp},
+            now=now,
+        )  # fmt: skip
+        if over:
+            await _audit(conn, store_id, numbers, operator, "commission", now)
     return numbers
 
 
 async def check_store_extraction(
-    store_id: int, extract_bp: int, *, operator: str, now: datetime, acknowledge: bool = False
-) -> GuardrailNumbers:
+    store_id: int,
+    extract_bp: int,
+    *,
+    operator: str,
+    acknowledge: bool = False,
+    old_extract_bp: int | None = None,
+) -> GuardrailNumbers | None:
     """For the admin API, before it saves a store's (or its cashier's or products') own
-    extraction ratio: refuse, or audit the acknowledgement. Saving is the caller's."""
+    extraction ratio ``extract_bp`` in place of ``old_extract_bp`` (None: judge the new ratio
+    alone): refuse a raise that leaves the store over its commission unless acknowledged.
+    Returns the numbers to record with ``record_acknowledgement`` in the saving transaction
+    (None: nothing to acknowledge). Saving is the caller's."""
     _check_operator(operator)
     numbers = await guardrail_numbers(store_id, extract_bp=extract_bp)
-    _guard(numbers, acknowledge, field="extract_bp")
-    async with in_transaction() as conn:
-        await _audit(conn, store_id, numbers, operator, "extraction", now)
-    return numbers
+    old = None
+    if old_extract_bp is not None:
+        old = await guardrail_numbers(store_id, extract_bp=old_extract_bp)
+    return numbers if _judged(old, numbers, acknowledge, field="extract_bp") else None
+
+
+async def record_acknowledgement(
+    conn: BaseDBAsyncClient, numbers: GuardrailNumbers, *, operator: str, now: datetime
+) -> None:
+    """An acknowledged extraction over a store's commission, in the transaction that saves it."""
+    assert numbers.store_id is not None
+    await _audit(conn, numbers.store_id, numbers, operator, "extraction", now)
+
+
+# distribution numbers → the setting that sets them
+DISTRIBUTION_FIELD = {"team_bp": "levels"}
 
 
 async def save_distribution_settings(
     settings: DistributionSettings, *, operator: str, now: datetime, acknowledge: bool = False
 ) -> list[GuardrailNumbers]:
-    """Save the distribution settings. Stores whose commission no longer covers what their
-    orders would pay are refused (the first one named) unless acknowledged; returns them."""
+    """Save the distribution settings, in the operation log (nothing when they are the ones in
+    force). Only a change that raises what stores' orders pay out is judged: each store it
+    leaves over its commission is refused (the first one named, with the raised field) unless
+    acknowledged; returns them."""
     _check_operator(operator)
+    current = await load_distribution()
+    if to_doc(settings) == to_doc(current):
+        return []
+    field = raised(guardrail(None, 0, [0], current), guardrail(None, 0, [0], settings))
     over = []
-    for store_id in await Store.all().order_by("id").values_list("id", flat=True):
-        numbers = await guardrail_numbers(int(store_id), settings=settings)
-        if numbers.exceeded:
-            over.append(numbers)
+    if field is not None:
+        for store_id in await Store.all().order_by("id").values_list("id", flat=True):
+            numbers = await guardrail_numbers(int(store_id), settings=settings)
+            if numbers.exceeded:
+                over.append(numbers)
     if over:
-        _guard(over[0], acknowledge)
+        assert field is not None
+        _guard(over[0], acknowledge, DISTRIBUTION_FIELD.get(field, field))
     async with changing(DISTRIBUTION) as conn:
         await store_distribution(conn, settings, operator)
+        await audit.record(
+            conn, operator=operator, section="distribution", old=to_doc(current),
+            new=to_doc(settings), now=now,
+        )  # fmt: skip
         for numbers in over:
             assert numbers.store_id is not None
             await _audit(conn, numbers.store_id, numbers, operator, "distribution", now)

@@ -260,11 +260,12 @@ class ClosingReport:
         }
 
 
-async def close_statements(now: datetime) -> ClosingReport:
-    """Job: one statement per store with credits due (T+N). Safe to run again and from many
-    processes: the unique (store, period) row admits one statement per store per day."""
+async def close_statements(now: datetime, *, at: datetime | None = None) -> ClosingReport:
+    """Job: one statement per store with credits due (T+N) on the Beijing day of ``at`` (the
+    slot the run is for; default ``now``). Safe to run again and from many processes: the
+    unique (store, period) row admits one statement per store per day."""
     settings = await load_distribution()
-    period, cutoff = statement_cutoff(now, settings.statement_days)
+    period, cutoff = statement_cutoff(now if at is None else at, settings.statement_days)
     stores = [
         int(r["store_id"])
         for r in await fetch(

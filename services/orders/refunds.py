@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import datetime
 from typing import Protocol
 
 from tortoise.transactions import in_transaction
 
 from models import LineStatus, Order, OrderLine, OrderStatus, Refund, RefundStatus
 from rebate.errors import AlreadySettled, NotAllowed
+from services import audit
+from services.clock import utcnow
 from services.errors import NotFound
 from wechat.pay_results import RefundReceipt
 
@@ -61,10 +64,15 @@ async def request_refund(
     member_id: int | None = None,
     requested_by: str = "member",
     reason: str = "",
+    operator: str = "",
+    now: datetime | None = None,
 ) -> Refund:
     """Ask for the refund of one paid line's cash amount. ``member_id`` set: only that member's
-    own order is found (anyone else's reads as not found)."""
-    refund, order = await _record_request(order_id, line_id, member_id, requested_by, reason)
+    own order is found (anyone else's reads as not found). ``operator``: the operator who asks
+    (the request is then a line of the operation log, at ``now``)."""
+    refund, order = await _record_request(
+        order_id, line_id, member_id, requested_by, reason, operator=operator, now=now
+    )
     await gateway.refund(
         out_trade_no=order.out_trade_no,
         out_refund_no=refund.out_refund_no,
@@ -84,7 +92,14 @@ async def request_refund(
 
 
 async def _record_request(
-    order_id: int, line_id: int, member_id: int | None, requested_by: str, reason: str
+    order_id: int,
+    line_id: int,
+    member_id: int | None,
+    requested_by: str,
+    reason: str,
+    *,
+    operator: str = "",
+    now: datetime | None = None,
 ) -> tuple[Refund, Order]:
     async with in_transaction() as conn:
         order = await Order.select_for_update().using_db(conn).get_or_none(id=order_id)
@@ -120,4 +135,11 @@ async def _record_request(
             requested_by=requested_by,
             using_db=conn,
         )
+        if operator:
+            await audit.record(
+                conn, operator=operator, section="refund", target=f"order:{order_id}",
+                new={"line_id": line_id, "out_refund_no": refund.out_refund_no,
+                     "amount_fen": refund.amount_fen, "reason": refund.reason},
+                now=now or utcnow(),
+            )  # fmt: skip
     return refund, order

@@ -215,3 +215,52 @@ async def member_entry_estimates(member_id: int, *, now: datetime) -> list[Entry
 
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
+
+
+SCOPES = ("mall", "stores", "cashiers", "product", "store", "cashier")
+
+
+def queue_scope(key: str) -> tuple[str, int | None]:
+    """A queue key (SPEC §3) → (scope, the product's / store's id or None): ``mall`` →
+    ("mall", None), ``store:3`` → ("store", 3)."""
+    scope, _, ident = key.partition(":")
+    return scope, int(ident) if ident.isdigit() else None
+
+
+async def list_queues(
+    *,
+    scope: str | None = None,
+    key: str | None = None,
+    cursor: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[dict[str, Any]]:
+    """Every queue (or those of one ``scope``, or the one with ``key``) in the order they were
+    made: id, key, scope and target, its counters, and what its waiting entries are owed."""
+    query = Queue.all()
+    if key is not None:
+        query = query.filter(key=key)
+    if scope in ("mall", "stores", "cashiers"):
+        query = query.filter(key=scope)
+    elif scope is not None:
+        query = query.filter(key__startswith=f"{scope}:")
+    page = await page_by_id(query, cursor=cursor, limit=limit, newest_first=False)
+    waiting = await _waiting([q.id for q in page.items]) if page.items else {}
+
+    def summary(queue: Queue) -> dict[str, Any]:
+        count, owed = waiting.get(queue.id, (0, 0))
+        scope_of, target_id = queue_scope(queue.key)
+        return {
+            "id": queue.id,
+            "key": queue.key,
+            "scope": scope_of,
+            "target_id": target_id,
+            "waiting_entries": count,
+            "outstanding_fen": owed,
+            "extracted_fen": queue.extracted_fen,
+            "paid_fen": queue.paid_fen,
+            "withheld_fen": queue.withheld_fen,
+            "unallocated_fen": queue.unallocated_fen,
+            "created_at": queue.created_at.isoformat(),
+        }
+
+    return page.map(summary)

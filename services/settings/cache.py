@@ -1,7 +1,8 @@
 """The process's cache of settings and of the catalog's rebate rules (``runtime.row_cache``):
 no request reads them from the database twice.
 
-Keys: ``base`` (the base settings row), ``distribution`` (分销设置), ``product:<id>`` (a
+Keys: ``base`` (the base settings row), ``distribution`` (分销设置), ``display`` (the member
+display settings and the operator's custom names), ``product:<id>`` (a
 product's price, kind, store, listing and rebate settings), ``store:<id>`` and
 ``cashier:<store id>`` (their rebate settings). Whatever changes one of those rows does it in
 ``async with changing(<key>…) as conn:``; other processes hear it on ``qr_settings``.
@@ -27,6 +28,7 @@ SETTINGS = RowCache(CHANNEL)
 
 BASE = "base"
 DISTRIBUTION = "distribution"
+DISPLAY = "display"  # the member display settings and the custom names
 PRODUCTS = "product"  # every product
 
 

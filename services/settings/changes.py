@@ -31,10 +31,11 @@ from typing import Any
 from models import Cashier, Product, ProductKind, SettingDoc, Store
 from rebate.errors import InvalidSetting, RebateError
 from rebate.settings import BaseSettings, TargetSettings
+from rebate.store_commission import GuardrailNumbers
 from services import audit
 from services.errors import NotFound
 from services.members import views as member_views
-from services.merchants.onboarding import check_store_extraction
+from services.merchants.onboarding import check_store_extraction, record_acknowledgement
 from services.queues import clearing
 from services.settings.base import (
     cashier_target,
@@ -43,7 +44,15 @@ from services.settings.base import (
     store_target,
     write_base,
 )
-from services.settings.cache import BASE, PRODUCTS, cashier_key, changing, product_key, store_key
+from services.settings.cache import (
+    BASE,
+    DISPLAY,
+    PRODUCTS,
+    cashier_key,
+    changing,
+    product_key,
+    store_key,
+)
 from services.settings.codec import base_from_doc, target_from_doc, to_doc
 from services.wallets import withdrawals
 
@@ -130,10 +139,6 @@ def _parse_display(doc: Mapping[str, Any]) -> tuple[member_views.Display, dict[s
     return value, member_views.display_to_doc(value)
 
 
-async def _save_display(value: member_views.Display) -> None:
-    await _save_doc(member_views.DISPLAY_DOC, member_views.display_to_doc(value))
-
-
 async def _read_withdrawal() -> dict[str, Any]:
     return withdrawals.settings_to_doc(await withdrawals.load_withdrawal_settings())
 
@@ -154,11 +159,11 @@ async def _save_doc(name: str, doc: dict[str, Any]) -> None:
         await SettingDoc.create(name=name, config=doc)
 
 
-CACHED = {"base": BASE}  # sections held in the settings cache: their keys there
+CACHED = {"base": BASE, "display": DISPLAY}  # sections held in the settings cache: their keys
 SECTION: Mapping[str, Section] = {
     "base": Section(_read_base, _parse_base, write_base),
     "clearing": Section(_read_clearing, _parse_clearing, clearing.save_schedule),
-    "display": Section(_read_display, _parse_display, _save_display),
+    "display": Section(_read_display, _parse_display, member_views.save_display),
     "withdrawal": Section(_read_withdrawal, _parse_withdrawal, _save_withdrawal),
 }
 
@@ -193,9 +198,12 @@ async def change_settings(
         value, doc = SECTION[name].parse(_merge(name, current[name], patch))
         if doc != current[name]:
             proposed[name] = (value, doc)
+    acks = []
     if "base" in proposed:
-        await _guard_base(proposed["base"][0], operator=operator, now=now, acknowledge=acknowledge)
+        acks = await _guard_base(proposed["base"][0], operator=operator, acknowledge=acknowledge)
     async with changing(*(CACHED[name] for name in proposed if name in CACHED)) as conn:
+        for numbers in acks:
+            await record_acknowledgement(conn, numbers, operator=operator, now=now)
         for name, (value, doc) in proposed.items():
             await SECTION[name].save(value)
             await audit.record(
@@ -205,28 +213,41 @@ async def change_settings(
 
 
 async def _guard_base(
-    new: BaseSettings, *, operator: str, now: datetime, acknowledge: bool
-) -> None:
+    new: BaseSettings, *, operator: str, acknowledge: bool
+) -> list[GuardrailNumbers]:
     """A higher base extraction ratio raises it for every store whose store or cashier settings
-    fall back to it: each such store goes through the guardrail."""
+    fall back to it: each such store goes through the guardrail. The acknowledgements due."""
     old = await load_base()
     if new.extract_bp <= old.extract_bp:
-        return
+        return []
+    acks = []
     for store in await Store.all().order_by("id"):
         cashier = await Cashier.get_or_none(store_id=store.id)
         falls_back = store_target(store).extract_bp is None or (
             cashier is not None and cashier_target(cashier).extract_bp is None
         )
         if falls_back:
-            await _guarded(store.id, new.extract_bp, "base.extract_bp", operator, now, acknowledge)
+            numbers = await _guarded(
+                store.id, (old.extract_bp, new.extract_bp), "base.extract_bp", operator,
+                acknowledge,
+            )  # fmt: skip
+            if numbers is not None:
+                acks.append(numbers)
+    return acks
 
 
 async def _guarded(
-    store_id: int, extract_bp: int, field: str, operator: str, now: datetime, acknowledge: bool
-) -> None:
+    store_id: int,
+    extract_bp: tuple[int, int],
+    field: str,
+    operator: str,
+    acknowledge: bool,
+) -> GuardrailNumbers | None:
+    """The guardrail of one store whose extraction goes from ``extract_bp[0]`` to ``[1]``."""
+    old_bp, new_bp = extract_bp
     try:
-        await check_store_extraction(
-            store_id, extract_bp, operator=operator, now=now, acknowledge=acknowledge
+        return await check_store_extraction(
+            store_id, new_bp, operator=operator, acknowledge=acknowledge, old_extract_bp=old_bp
         )
     except RebateError as exc:
         raise type(exc)(exc.message, field=field) from None
@@ -293,8 +314,10 @@ async def change_target(
     new = {"enabled": row.rebate_enabled if enabled is None else enabled, "settings": doc}
     if new == old:
         return old
-    await _guard_target(kind, row, doc, operator=operator, now=now, acknowledge=acknowledge)
+    ack = await _guard_target(kind, row, doc, operator=operator, acknowledge=acknowledge)
     async with changing(_cache_key(row)) as conn:
+        if ack is not None:
+            await record_acknowledgement(conn, ack, operator=operator, now=now)
         await (
             type(row)
             .filter(id=target_id)
@@ -314,11 +337,11 @@ async def _guard_target(
     doc: Mapping[str, Any] | None,
     *,
     operator: str,
-    now: datetime,
     acknowledge: bool,
-) -> None:
+) -> GuardrailNumbers | None:
     """The extraction a store's orders will give (own ratio, else the store's, else base) goes
-    through the guardrail when it changes. Mall goods are the platform's own: no commission."""
+    through the guardrail when it changes (the acknowledgement due, if any). Mall goods are the
+    platform's own: no commission."""
     base = (await load_base()).extract_bp
     own_new = target_from_doc(doc).extract_bp
     if isinstance(row, Store):
@@ -333,11 +356,12 @@ async def _guard_target(
         fallback = base if store_own is None else store_own
         own_old = product_target(row).extract_bp
     else:
-        return
+        return None
     new_bp = fallback if own_new is None else own_new
     old_bp = fallback if own_old is None else own_old
-    if new_bp != old_bp:
-        await _guarded(store_id, new_bp, "settings.extract_bp", operator, now, acknowledge)
+    if new_bp == old_bp:
+        return None
+    return await _guarded(store_id, (old_bp, new_bp), "settings.extract_bp", operator, acknowledge)
 
 
 async def enable_all_products(*, operator: str, now: datetime) -> int:

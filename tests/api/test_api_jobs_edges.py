@@ -230,7 +230,9 @@ async def store_paid_by_a_buyer() -> int:
     await base_rules()
     await configure(statement_days=0)
     store_id = await approved_store((await new_member("oOwner")).id, commission_bp=3000)
-    await pay_cashier((await new_member("oShopper")).id, store_id, 10_000, recent_clock())
+    # paid over a day ago: due at the latest 02:00 slot, the one the scheduler's run is for
+    paid = Clock(utcnow() - timedelta(days=1, hours=1))
+    await pay_cashier((await new_member("oShopper")).id, store_id, 10_000, paid)
     return store_id
 
 

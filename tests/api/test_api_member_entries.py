@@ -17,6 +17,7 @@ from runtime.sql import fetch
 from services.catalog.products import new_product
 from services.checks import check_conservation
 from services.orders.lifecycle import Item, create_order, mark_paid
+from services.settings.cache import DISPLAY, changing
 from tests.api.conftest import Api, bearer
 from tests.services.helpers import Clock, seeded, use_base
 
@@ -163,7 +164,8 @@ async def test_display_switches_leave_their_fields_out_and_names_come_along(
     assert set(summary["queue"]) == {"queue_id", "queue_key", "head"}
     assert summary["queue"]["head"] == {"mine": True}
 
-    await SettingDoc.filter(name="member_display").update(config={"queue_progress": False})
+    async with changing(DISPLAY):  # a cached settings row changes inside changing()
+        await SettingDoc.filter(name="member_display").update(config={"queue_progress": False})
     _, page = await get(api, "/api/entries", token)
     assert len(page["items"]) == 2
     assert not {"queue_id", "queue_key", "position"} & set(page["items"][0])

@@ -194,7 +194,7 @@ async def test_settings_over_a_stores_commission_are_refused_unless_acknowledged
 ) -> None:
     store_id = await store_at_30_percent()
     response = await admin_patch(api, SETTINGS, {"direct_bp": 1500, "indirect_bp": 600})
-    body = await refused(response, 400, "commission_bp")
+    body = await refused(response, 400, "direct_bp")  # the first field the change raised
     assert f"门店 {store_id}" in body["message"]
     assert (await load_distribution()).direct_bp == 0
     assert await GuardrailAck.all().count() == 0

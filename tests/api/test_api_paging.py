@@ -74,6 +74,9 @@ LISTS = {
     "/api/admin/audit",
     "/api/admin/queues/economics",
     "/api/admin/jobs/runs",
+    "/api/admin/merchant-invites",
+    "/api/admin/stores",
+    "/api/admin/queues",
 }
 
 

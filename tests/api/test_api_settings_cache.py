@@ -73,3 +73,20 @@ async def test_sqlite_needs_no_listener_and_sees_its_own_changes_at_once(
     )
     assert response.status == 200, await response.text()
     assert await extract_bp(api) == 3000
+
+
+@pytest.mark.postgres
+async def test_the_custom_names_are_cached_and_follow_a_change(api: Api) -> None:
+    from services.members.views import load_display
+    from services.settings.cache import DISPLAY
+
+    admin = bearer(api.admin_token())
+    names = {"display": {"rebate_name": "消费全返"}}
+    response = await api.client.put("/api/admin/settings", json=names, headers=admin)
+    assert response.status == 200, await response.text()
+    assert (await load_display()).rebate_name == "消费全返"
+    assert DISPLAY in SETTINGS  # read once, then from memory like every setting
+    names = {"display": {"rebate_name": "排队免单"}}
+    response = await api.client.put("/api/admin/settings", json=names, headers=admin)
+    assert response.status == 200, await response.text()
+    assert (await load_display()).rebate_name == "排队免单"

@@ -207,3 +207,27 @@ async def test_following_links_the_member_by_unionid_and_unfollowing_stops_messa
     assert await post(endpoint, event_message("o-oa-7", "unsubscribe")) is None
     assert not (await OfficialAccountFollower.get(openid="o-oa-7")).following
     assert await following_openid(m.id) is None
+
+
+async def test_replies_say_the_custom_name_the_operator_set(endpoint):
+    from services.settings.changes import change_settings
+
+    await two_members_in_line()
+    before = await post(endpoint, text_message("o-oa-1", "帮助"))
+    assert before is not None and "查看共享链排队进度" in before  # [bot.names] until one is set
+    await change_settings(
+        {"display": {"rebate_name": "消费全返", "exchange_name": "换购"}},
+        operator="ops",
+        now=Clock().tick(),
+    )
+    assert await post(endpoint, text_message("o-oa-1", "进度")) == (
+        "您有1个排队中的消费全返权益：\n商城队列 第1位，已返109.20/218.40元"
+    )
+    help_text = await post(endpoint, text_message("o-oa-1", "帮助"))
+    assert help_text is not None and "查看消费全返排队进度" in help_text
+    assert await post(endpoint, text_message("o-oa-stranger", "进度")) == (
+        "您还没有绑定会员。请用同一个微信打开「好物商城」登录一次，"
+        "绑定后回复「帮助」即可查询消费全返进度、余额和推广码。"
+    )
+    for reply in (help_text, await post(endpoint, event_message("o-oa-1", "subscribe"))):
+        assert reply is not None and "共享链" not in reply and "排队返利" not in reply
