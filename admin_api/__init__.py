@@ -1,10 +1,18 @@
-"""The operators' HTTP API (运营后台接口), under ``/api/admin/``: settings, merchants and
-distribution, withdrawals, manual balance adjustments, refunds and double payments, jobs and the
-operation log. Every route needs an admin token (``web.auth``); each view parses input, calls
-one service function and answers JSON.
+"""The operators' HTTP API (运营后台接口), under ``/api/admin/``: settings, the catalogue
+(suppliers and products), merchants and distribution, withdrawals, manual balance adjustments,
+refunds and double payments, jobs and the operation log. Every route needs an admin token
+(``web.auth``); each view parses input, calls one service function and answers JSON.
 """
 
-from admin_api import distribution, double_payments, members, refunds, settings, withdrawals
+from admin_api import (
+    catalog,
+    distribution,
+    double_payments,
+    members,
+    refunds,
+    settings,
+    withdrawals,
+)
 from web.registry import RouteSpec
 
 
@@ -17,4 +25,5 @@ def route_specs() -> list[RouteSpec]:
         *members.routes.specs,
         *distribution.routes.specs,
         *settings.routes.specs,
+        *catalog.routes.specs,
     ]
