@@ -12,9 +12,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from admin_api.settings import ACKNOWLEDGE, BOOL, TARGET_DOC, enum, nullable
-from models import ProductKind
 from services.catalog import admin
 from services.catalog.products import (
+    KINDS,
     MAX_CODE,
     MAX_IMAGE_URL,
     MAX_IMAGES,
@@ -40,7 +40,6 @@ from web.schemas import ID, INT, MAX_FEN, STRING, TIME, Schema, obj
 
 routes = Registry()
 
-KINDS = tuple(k.value for k in ProductKind)
 NULL_ID = nullable(ID)
 FEN: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_FEN}
 NULL_FEN = nullable({"type": "integer", "minimum": 0, "maximum": MAX_FEN})

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from models import ProductKind
+from services.catalog.products import KINDS
 from services.catalog.views import listed_product, listed_products
 from web.query import PAGE_PARAMS, PAGING, optional_int, page_args, page_reply, paged, query_choice
 from web.registry import Registry, Reply, path_int
-from web.schemas import ID, INT, STRING, Schema, obj
+from web.schemas import ID, INT, NULL_INT, STRING, obj
 
 routes = Registry()
 
-KINDS = tuple(k.value for k in ProductKind)
-NULL_INT: Schema = {**INT, "nullable": True}
 TERMS = obj(
     {
         "applies": {"type": "boolean", "description": "购买后是否参与排队返利"},

@@ -26,6 +26,7 @@ MAX_CODE = 64  # Product.external_code
 MAX_IMAGES = 9  # a WeChat mall's gallery
 MAX_IMAGE_URL = 512
 PHONE_CHARS = frozenset("0123456789+- ")
+KINDS = tuple(kind.value for kind in ProductKind)  # self 自营, supplier 供应商, store 门店商品
 # the columns an operator gives, besides the rebate switch and document
 PRODUCT_FIELDS = (
     "kind",

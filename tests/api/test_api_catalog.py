@@ -24,6 +24,7 @@ from services.orders.reconciliation import reconcile_unpaid
 from tests.api.conftest import Api, bearer
 from web.keys import WECHAT
 
+Product = dict[str, Any]  # a product (or supplier) as the admin API answers it
 OPERATOR = "ops@test"  # Api.admin_token()'s operator
 CATALOG_TABLES = ("supplier", "product", "audit_log")
 
@@ -64,8 +65,8 @@ async def mall_order(api: Api, token: str, product_id: int, quantity: int = 1) -
     return await api.client.post("/api/orders", json=body, headers=bearer(token))
 
 
-async def operator_journey(api: Api) -> None:
-    # a supplier
+async def supplier_steps(api: Api) -> dict[str, Any]:
+    """A supplier."""
     status, data = await admin(
         api, "POST", "/api/admin/suppliers", {"name": " 茶园 ", "contact": "老王"}
     )
@@ -78,8 +79,11 @@ async def operator_journey(api: Api) -> None:
     assert status == 200 and data["supplier"]["phone"] == "+86 138-0000-0000", data
     status, data = await admin(api, "GET", "/api/admin/suppliers?name=茶")
     assert [s["id"] for s in data["items"]] == [supplier["id"]]
+    return dict(supplier)
 
-    # products of the three kinds
+
+async def three_kinds(api: Api, supplier: dict[str, Any]) -> list[dict[str, Any]]:
+    """Products of the three kinds."""
     store = await new_store("一号店")
     tea = await create(
         api,
@@ -114,21 +118,26 @@ async def operator_journey(api: Api) -> None:
     )
     assert (cup["supplier_id"], cup["supply_price_fen"]) == (supplier["id"], 2000)
     assert noodles["store_id"] == store.id
+    return [tea, cup, noodles]
 
-    # lists: filters and pages (newest first)
+
+async def lists(api: Api, tea: Product, cup: Product, noodles: Product) -> None:
+    """Lists: filters and pages (newest first)."""
     assert await ids(api, "") == [noodles["id"], cup["id"], tea["id"]]
     assert await ids(api, "?kind=store") == [noodles["id"]]
-    assert await ids(api, f"?store_id={store.id}") == [noodles["id"]]
-    assert await ids(api, f"?supplier_id={supplier['id']}") == [cup["id"]]
+    assert await ids(api, f"?store_id={noodles['store_id']}") == [noodles["id"]]
+    assert await ids(api, f"?supplier_id={cup['supplier_id']}") == [cup["id"]]
     assert await ids(api, "?name=茶") == [cup["id"], tea["id"]]
     assert await ids(api, "?listed=false") == []
     assert await ids(api, "?rebate_enabled=true&kind=self") == [tea["id"]]
-    status, first = await admin(api, "GET", "/api/admin/products?limit=2")
+    _, first = await admin(api, "GET", "/api/admin/products?limit=2")
     assert [p["id"] for p in first["items"]] == [noodles["id"], cup["id"]]
     cursor = first["next_cursor"]
     assert await ids(api, f"?limit=2&cursor={cursor}") == [tea["id"]]
 
-    # an edit: one audit row with what changed
+
+async def edit_and_show(api: Api, tea: Product, cup: Product) -> None:
+    """An edit: one audit row with what changed."""
     status, data = await admin(
         api, "PATCH", f"/api/admin/products/{tea['id']}", {"price_fen": 15800, "name": "茶礼"}
     )
@@ -155,7 +164,9 @@ async def operator_journey(api: Api) -> None:
     status, data = await member_get(api, f"/api/products/{tea['id']}")
     assert status == 200 and data["product"]["price_fen"] == 15800
 
-    # bought once (the product's rules are cached now), then delisted
+
+async def delist_and_list(api: Api, tea: Product, cup: Product, noodles: Product) -> None:
+    """Bought once (the product's rules are cached now), then delisted."""
     token = await api.member_token()
     assert (await mall_order(api, token, cup["id"])).status == 201
     status, data = await admin(api, "POST", f"/api/admin/products/{cup['id']}/delist")
@@ -174,7 +185,9 @@ async def operator_journey(api: Api) -> None:
     assert status == 200
     assert (await mall_order(api, token, cup["id"])).status == 201
 
-    # the operation log names the operator of every change
+
+async def audited(tea: Product, cup: Product, supplier: Product) -> None:
+    """The operation log names the operator of every change."""
     rows = await audit_of(f"product:{tea['id']}")
     assert [(r.section, r.operator) for r in rows] == [("product", OPERATOR)] * 2
     assert rows[0].old is None and rows[0].new["name"] == "茶叶礼盒"
@@ -190,6 +203,15 @@ async def operator_journey(api: Api) -> None:
         ("supplier", OPERATOR, ""),
         ("supplier", OPERATOR, "+86 138-0000-0000"),
     ]
+
+
+async def operator_journey(api: Api) -> None:
+    supplier = await supplier_steps(api)
+    tea, cup, noodles = await three_kinds(api, supplier)
+    await lists(api, tea, cup, noodles)
+    await edit_and_show(api, tea, cup)
+    await delist_and_list(api, tea, cup, noodles)
+    await audited(tea, cup, supplier)
 
 
 async def test_an_operator_opens_the_mall_on_postgres(api: Api) -> None:
