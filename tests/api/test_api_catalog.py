@@ -438,3 +438,55 @@ async def test_orders_take_stock_and_a_closed_order_gives_it_back(
     status, _ = await admin(api, "PATCH", f"/api/admin/products/{counted['id']}", {"stock": None})
     assert status == 200
     assert (await mall_order(api, token, counted["id"], 50)).status == 201
+
+
+async def test_a_store_products_own_extraction_goes_through_the_guardrail(api: Api) -> None:
+    """Store goods whose own extraction exceeds the store's commission are refused unless the
+    operator acknowledges it, on creation as on an edit."""
+    store = await new_store("店", commission_bp=500)
+    body = {
+        "kind": "store",
+        "store_id": store.id,
+        "name": "面",
+        "price_fen": 1000,
+        "rebate": {"extract_bp": 2000},
+    }
+    before = await snapshot()
+    status, data = await admin(api, "POST", "/api/admin/products", body)
+    assert (status, data["field"]) == (400, "rebate.extract_bp"), data
+    assert await snapshot() == before
+    made = await create(api, {**body, "acknowledge": True})
+    assert made["rebate"]["extract_bp"] == 2000
+    plain = await create(api, {**body, "rebate": None})
+    path = f"/api/admin/products/{plain['id']}"
+    status, data = await admin(api, "PATCH", path, {"rebate": {"extract_bp": 3000}})
+    assert (status, data["field"]) == (400, "rebate.extract_bp"), data
+    status, data = await admin(
+        api, "PATCH", path, {"rebate": {"extract_bp": 3000}, "acknowledge": True}
+    )
+    assert status == 200 and data["product"]["rebate"]["extract_bp"] == 3000
+
+
+async def test_an_edit_may_move_supplier_goods_and_switch_the_rebate(api: Api) -> None:
+    first, second = [
+        (await admin(api, "POST", "/api/admin/suppliers", {"name": n}))[1]["supplier"]["id"]
+        for n in ("甲", "乙")
+    ]
+    cup = await create(
+        api, {"kind": "supplier", "supplier_id": first, "name": "杯", "price_fen": 100}
+    )
+    status, data = await admin(
+        api,
+        "PATCH",
+        f"/api/admin/products/{cup['id']}",
+        {"supplier_id": second, "rebate_enabled": False, "images": None},
+    )
+    assert status == 200, data
+    assert (data["product"]["supplier_id"], data["product"]["rebate_enabled"]) == (second, False)
+    row = (await audit_of(f"product:{cup['id']}"))[-1]
+    assert (row.old, row.new) == (
+        {"supplier_id": first, "rebate_enabled": True},
+        {"supplier_id": second, "rebate_enabled": False},
+    )
+    terms = (await member_get(api, f"/api/products/{cup['id']}"))[1]["product"]["rebate"]
+    assert terms["applies"] is False
