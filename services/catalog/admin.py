@@ -118,8 +118,8 @@ async def suppliers(*, name: str | None, cursor: int | None, limit: int) -> Page
 async def create_product(
     fields: Mapping[str, Any], *, operator: str, now: datetime, acknowledge: bool = False
 ) -> dict[str, Any]:
-    """A new product from the operator's ``fields`` (``PRODUCT_FIELDS``, ``rebate_enabled``,
-    ``rebate``). Its switch defaults to 商品排队返利; a store product's own extraction goes
+    """A new product from the operator's ``fields`` (``product_fields``' columns,
+    ``rebate_enabled``, ``rebate``). Its switch defaults to 商品排队返利; a store product's own extraction goes
     through the commission guardrail (``acknowledge``)."""
     doc = target_doc("product", fields.get("rebate"), "rebate.")
     row = Product(
@@ -161,8 +161,8 @@ async def edit_product(
     now: datetime,
     acknowledge: bool = False,
 ) -> dict[str, Any]:
-    """Change what is given (any of ``PRODUCT_FIELDS`` but kind and store, ``rebate_enabled``,
-    ``rebate``); the rest stays. One audit row with the old and new values of what changed."""
+    """Change what is given (any of ``product_fields``' columns but kind and store,
+    ``rebate_enabled``, ``rebate``); the rest stays. One audit row with the old and new values of what changed."""
     for fixed in ("kind", "store_id"):
         if fixed in changes:
             raise InvalidField(f"商品创建后不能修改 {fixed}", field=fixed)

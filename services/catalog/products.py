@@ -27,19 +27,6 @@ MAX_IMAGES = 9  # a WeChat mall's gallery
 MAX_IMAGE_URL = 512
 PHONE_CHARS = frozenset("0123456789+- ")
 KINDS = tuple(kind.value for kind in ProductKind)  # self 自营, supplier 供应商, store 门店商品
-# the columns an operator gives, besides the rebate switch and document
-PRODUCT_FIELDS = (
-    "kind",
-    "store_id",
-    "supplier_id",
-    "name",
-    "price_fen",
-    "cost_price_fen",
-    "supply_price_fen",
-    "external_code",
-    "images",
-    "stock",
-)
 
 
 async def new_store(
@@ -131,7 +118,7 @@ def _code(value: Any) -> str | None:
 
 async def _owner(kind: Any, store_id: Any, supplier_id: Any) -> ProductKind:
     """自营 belongs to nobody; 供应商 goods name an existing supplier, 门店商品 an existing store."""
-    if kind not in tuple(ProductKind):
+    if kind not in KINDS:
         raise InvalidField("kind 必须是 self、supplier 或 store", field="kind")
     kind = ProductKind(kind)
     for field, owner, model, label in (
@@ -151,9 +138,10 @@ async def _owner(kind: Any, store_id: Any, supplier_id: Any) -> ProductKind:
 async def product_fields(
     fields: Mapping[str, Any], *, product_id: int | None = None
 ) -> dict[str, Any]:
-    """The operator-given columns of a product (``PRODUCT_FIELDS``), checked: a refusal names
-    the field and nothing is saved. Cost above price is allowed (the union pool then gets no
-    margin from it); a supply price only for supplier goods; an external code unique."""
+    """The columns an operator gives a product (all but its listing and rebate), checked: a
+    refusal names the field and nothing is saved. Cost above price is allowed (the union pool
+    then gets no margin from it); a supply price only for supplier goods; an external code
+    unique."""
     kind = await _owner(fields.get("kind"), fields.get("store_id"), fields.get("supplier_id"))
     supply = _fen(fields.get("supply_price_fen"), "supply_price_fen", optional=True)
     if supply is not None and kind != ProductKind.SUPPLIER:
@@ -199,7 +187,7 @@ async def new_product(
     **more: Any,
 ) -> Product:
     """A product (not audited: operators create theirs through ``services.catalog.admin``).
-    ``more``: the other ``PRODUCT_FIELDS``. Unless told otherwise it starts rebate-enabled
+    ``more``: the other columns ``product_fields`` checks. Unless told otherwise it starts rebate-enabled
     exactly when 商品排队返利 is on."""
     target_from_doc(rebate)  # refuse a bad settings document before anything is saved
     given = {"name": name, "price_fen": price_fen, "kind": kind, "store_id": store_id, **more}

@@ -41,12 +41,12 @@ def rebate_terms(
     """One unit's rebate terms at the base level (see the module doc)."""
     rules = goods_rules(product, store, base, product.store_id)
     if not (base.enabled and rules.target.enabled):
-        return NO_REBATE
+        return dict(NO_REBATE)
     source = OrderSource.STORE if product.kind == ProductKind.STORE else OrderSource.MALL
     try:
         choice = ratio_for(source, rules.layers, level=BASE_LEVEL, spend_by_days={})
     except InvalidSetting:  # no ratio configured anywhere in the chain
-        return NO_REBATE
+        return dict(NO_REBATE)
     return {
         "applies": True,
         "reward_bp": choice.ratio_bp,
