@@ -1,10 +1,11 @@
-"""The operators' HTTP API (运营后台接口), under ``/api/admin/``: settings, merchants and
-distribution, withdrawals, manual balance adjustments, refunds and double payments, jobs and the
-operation log. Every route needs an admin token (``web.auth``); each view parses input, calls
-one service function and answers JSON.
+"""The operators' HTTP API (运营后台接口), under ``/api/admin/``: settings, the catalogue
+(suppliers and products), merchants and distribution, withdrawals, manual balance adjustments,
+refunds and double payments, jobs and the operation log. Every route needs an admin token
+(``web.auth``); each view parses input, calls one service function and answers JSON.
 """
 
 from admin_api import (
+    catalog,
     directory,
     distribution,
     double_payments,
@@ -26,4 +27,5 @@ def route_specs() -> list[RouteSpec]:
         *distribution.routes.specs,
         *directory.routes.specs,
         *settings.routes.specs,
+        *catalog.routes.specs,
     ]

@@ -6,7 +6,17 @@ edge shares (route specs, auth, errors, paging) is ``web``. The server's choices
 tokens, rate limits…) are written down in ``server``.
 """
 
-from miniapp_api.views import entries, login, members, merchants, notify, orders, promoter, wallet
+from miniapp_api.views import (
+    catalog,
+    entries,
+    login,
+    members,
+    merchants,
+    notify,
+    orders,
+    promoter,
+    wallet,
+)
 from web.registry import RouteSpec
 
 
@@ -15,6 +25,7 @@ def route_specs() -> list[RouteSpec]:
     return [
         *login.routes.specs,
         *members.routes.specs,
+        *catalog.routes.specs,
         *orders.routes.specs,
         *entries.routes.specs,
         *wallet.routes.specs,

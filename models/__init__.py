@@ -6,7 +6,7 @@ wallets are cached balances of their accounts, and ``queue-rebate check`` proves
 """
 
 from models.audit import AuditLog, SettingDoc
-from models.catalog import Cashier, Product, ProductKind, Store
+from models.catalog import Cashier, Product, ProductKind, Store, Supplier
 from models.config import RebateConfig
 from models.distribution import (
     Commission,
@@ -109,6 +109,7 @@ __all__ = [
     "Store",
     "StoreCredit",
     "SubscribeConsent",
+    "Supplier",
     "TeamLevelChange",
     "TeamStanding",
     "TransferState",

@@ -24,6 +24,7 @@ SECTIONS = (
     "display",
     "withdrawal",
     "distribution",
+    "supplier",
     "product",
     "store",
     "cashier",

@@ -9,3 +9,9 @@ class NotFound(RebateError):
 
 class Conflict(RebateError):
     code = "conflict"
+
+
+class InvalidField(RebateError):
+    """A request field the rules refuse (unknown reference, wrong combination): a 400 naming it."""
+
+    code = "invalid_field"

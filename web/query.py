@@ -123,6 +123,24 @@ def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> s
     return raw
 
 
+def query_bool(request: web.Request, name: str) -> bool | None:
+    """``true`` / ``false`` (also ``1`` / ``0``), or None when absent; anything else is a 400."""
+    raw = request.query.get(name, "")
+    if raw == "":
+        return None
+    if raw not in ("true", "false", "1", "0"):
+        raise ApiError(400, "invalid_field", f"{name} 必须是 true 或 false", field=name)
+    return raw in ("true", "1")
+
+
+def query_text(request: web.Request, name: str, *, limit: int) -> str | None:
+    """A free-text parameter of at most ``limit`` characters, or None when absent or blank."""
+    raw = request.query.get(name, "").strip()
+    if len(raw) > limit:
+        raise ApiError(400, "invalid_field", f"{name} 不能超过 {limit} 个字符", field=name)
+    return raw or None
+
+
 def page_args(request: web.Request) -> tuple[int | None, int]:
     """``cursor`` (the previous reply's ``next_cursor``; None on the first page) and ``limit``."""
     limit = query_int(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)

@@ -1,6 +1,7 @@
-"""What orders and settlement read of a product, store or cashier — price, kind, listing and
-rebate settings — from the settings cache (``services.settings.cache``): a row is read from the
-database once per process until it changes, not once per order line."""
+"""What orders and settlement read of a product, store or cashier — price, kind, listing,
+whether it counts stock, and rebate settings — from the settings cache
+(``services.settings.cache``): a row is read from the database once per process until it
+changes, not once per order line."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class ProductRules:
     price_fen: int
     listed: bool
     target: TargetSettings  # 商品设置 / 门店商品设置, with its switch
+    counted: bool = False  # has a stock that orders reserve (its count is never cached)
 
 
 async def product_rules(product_id: int) -> ProductRules | None:
@@ -38,16 +40,22 @@ async def products_rules(
     async def read(keys: list[str]) -> dict[str, ProductRules]:
         query = Product.filter(id__in=[int(k.split(":")[1]) for k in keys])
         rows = await (query.using_db(conn) if conn is not None else query)
-        return {product_key(p.id): _product(p) for p in rows}
+        return {product_key(p.id): product_rules_of(p) for p in rows}
 
     found = await SETTINGS.get_many([product_key(i) for i in product_ids], read)
     return {rules.id: rules for rules in found.values()}
 
 
-def _product(p: Product) -> ProductRules:
+def product_rules_of(p: Product) -> ProductRules:
     store_id = p.store_id  # type: ignore[attr-defined]
     return ProductRules(
-        p.id, ProductKind(p.kind), store_id, p.price_fen, p.listed, product_target(p)
+        p.id,
+        ProductKind(p.kind),
+        store_id,
+        p.price_fen,
+        p.listed,
+        product_target(p),
+        counted=p.stock is not None,
     )
 
 

@@ -31,6 +31,7 @@ from rebate.random_return import RandomSource
 from rebate.settings import BaseSettings, OrderSource, SettleOn
 from runtime.sql import execute, fetch, insert_many, is_pg
 from services.catalog.rules import cashier_rules, products_rules
+from services.catalog.stock import reserve_stock
 from services.distribution.rewards import on_line_refunded
 from services.errors import Conflict, NotFound
 from services.outbox import Event, emit
@@ -93,20 +94,28 @@ async def place_order(
     to a store. ``deduction_fen`` is paid with points / love value and split over the lines.
 
     The goods and the cashier are checked against the settings cache; the member, the order
-    and its lines are one transaction of three statements. With ``idempotency_key``, a request
+    and its lines are one transaction of three statements (four when goods count stock: one
+    conditional UPDATE takes it, ``services.catalog.stock``). With ``idempotency_key``, a request
     the member already made under that key returns that order (``replayed``) — unless it asked
     for something else, which is refused."""
     check_fen(deduction_fen, field="deduction_fen", allow_zero=True)
+    counted: dict[int, int] = {}
     if source == OrderSource.CASHIER:
         lines = await _cashier_line(items, store_id, amount_fen)
     else:
-        lines, store_id = await _goods_lines(source, items, store_id, amount_fen)
+        lines, store_id = await _goods_lines(source, items, store_id, amount_fen, counted)
     total = sum(price for _, _, price in lines)
     if deduction_fen > total:
         raise InvalidAmount("抵扣金额不能超过订单金额", field="deduction_fen")
     if total - deduction_fen <= 0:
         raise InvalidAmount("实付金额必须大于 0", field="deduction_fen")
-    wanted = Wanted(source, store_id if source != OrderSource.MALL else None, lines, deduction_fen)
+    wanted = Wanted(
+        source,
+        store_id if source != OrderSource.MALL else None,
+        lines,
+        deduction_fen,
+        tuple(sorted(counted.items())),
+    )
     try:
         return await _insert_order(member_id, wanted, idempotency_key)
     except IntegrityError:
@@ -129,6 +138,7 @@ class Wanted:
     store_id: int | None
     lines: list[Line]
     deduction_fen: int
+    counted: tuple[tuple[int, int], ...] = ()  # units of products that count stock, by id
 
 
 LINE_COLUMNS = ("order_id", "product_id", "quantity", "paid_fen", "deduction_fen", "status")
@@ -136,11 +146,13 @@ LINE_COLUMNS = ("order_id", "product_id", "quantity", "paid_fen", "deduction_fen
 
 async def _insert_order(member_id: int, wanted: Wanted, idempotency_key: str | None) -> Placed:
     """The order and its lines in one transaction (a concurrent request under the same key
-    waits for this one and then fails on the key: IntegrityError)."""
+    waits for this one and then fails on the key: IntegrityError), with the stock it takes."""
     prices = [price for _, _, price in wanted.lines]
     deductions = split_largest_remainder(wanted.deduction_fen, prices)
     async with in_transaction() as conn:
         openid = await _openid(conn, member_id)
+        if wanted.counted:
+            await reserve_stock(conn, wanted.counted)
         order = await Order.create(
             member_id=member_id,
             source=wanted.source,
@@ -203,10 +215,15 @@ async def _cashier_line(
 
 
 async def _goods_lines(
-    source: OrderSource, items: list[Item] | None, store_id: int | None, amount_fen: int | None
+    source: OrderSource,
+    items: list[Item] | None,
+    store_id: int | None,
+    amount_fen: int | None,
+    counted: dict[int, int],
 ) -> tuple[list[Line], int | None]:
     """The lines of a goods order and its store: mall orders buy self-operated and supplier
-    goods, store orders one store's goods."""
+    goods, store orders one store's goods. ``counted`` receives the units of products that
+    count stock."""
     if not items:
         raise InvalidAmount("订单至少需要一件商品", field="items")
     if amount_fen is not None:
@@ -229,6 +246,8 @@ async def _goods_lines(
             if product.store_id != store_id:
                 raise NotAllowed("一个门店订单只能包含同一门店的商品", field="product_id")
         lines.append((product.id, item.quantity, product.price_fen * item.quantity))
+        if product.counted:
+            counted[product.id] = counted.get(product.id, 0) + item.quantity
     return lines, store_id
 
 

@@ -92,8 +92,16 @@ def rules_for_line(order: Order, line: OpenLine, base: BaseSettings, rows: Targe
     product = rows.products.get(line.product_id or 0)
     if product is None:
         raise NotFound(f"商品 {line.product_id} 不存在")
+    return goods_rules(product, rows.store, base, order.store_id)  # type: ignore[attr-defined]
+
+
+def goods_rules(
+    product: ProductRules, store: TargetSettings | None, base: BaseSettings, store_id: int | None
+) -> LineRules:
+    """A goods line's rules: a mall product's own over base; a store product's over its store's
+    (``store``, of the order's store ``store_id``) over base."""
     p = product.target
-    if rows.store is None:
+    if store is None:
         return LineRules(
             p,
             _first(p.extract_bp, base.extract_bp),
@@ -101,7 +109,7 @@ def rules_for_line(order: Order, line: OpenLine, base: BaseSettings, rows: Targe
             f"product:{product.id}",
             base.random_return,
         )
-    s = rows.store
+    s = store
     merged = TargetSettings(
         enabled=p.enabled and s.enabled,
         extract_bp=None,
@@ -114,7 +122,7 @@ def rules_for_line(order: Order, line: OpenLine, base: BaseSettings, rows: Targe
         merged,
         _first(p.extract_bp, s.extract_bp, base.extract_bp),
         {Layer.STORE_PRODUCT: p.ratios, Layer.STORE: s.ratios, Layer.BASE: base.ratios},
-        f"store:{order.store_id}",  # type: ignore[attr-defined]
+        f"store:{store_id}",
         s.random_return or base.random_return,
     )
 

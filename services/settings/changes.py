@@ -300,21 +300,11 @@ async def change_target(
     own, everything falls back)."""
     row = await _target_row(kind, target_id)
     old = target_json(row)
-    doc = row.rebate if settings is UNCHANGED else settings
-    if settings is not UNCHANGED and settings is not None:
-        if kind == "product" and settings.get("random_return"):
-            raise InvalidSetting(
-                "随机返只能在基础设置、门店或收银台设置", field="settings.random_return"
-            )
-        checked = {**settings}
-        if "random_return" in checked:
-            checked["random_return"] = _group_size(checked["random_return"], "settings.")
-        value: TargetSettings = _parsed("settings.", lambda: target_from_doc(checked))
-        doc = dict(to_doc(value))
+    doc = row.rebate if settings is UNCHANGED else target_doc(kind, settings)
     new = {"enabled": row.rebate_enabled if enabled is None else enabled, "settings": doc}
     if new == old:
         return old
-    ack = await _guard_target(kind, row, doc, operator=operator, acknowledge=acknowledge)
+    ack = await guard_target(kind, row, doc, operator=operator, acknowledge=acknowledge)
     async with changing(_cache_key(row)) as conn:
         if ack is not None:
             await record_acknowledgement(conn, ack, operator=operator, now=now)
@@ -331,17 +321,35 @@ async def change_target(
     return new
 
 
-async def _guard_target(
+def target_doc(kind: str, settings: Any, prefix: str = "settings.") -> dict[str, Any] | None:
+    """A target's own settings document as saved (None: none of its own), checked: a refusal
+    names the field by ``prefix`` + its path in the document."""
+    if settings is None:
+        return None
+    if kind == "product" and settings.get("random_return"):
+        raise InvalidSetting(
+            "随机返只能在基础设置、门店或收银台设置", field=f"{prefix}random_return"
+        )
+    checked = {**settings}
+    if "random_return" in checked:
+        checked["random_return"] = _group_size(checked["random_return"], prefix)
+    value: TargetSettings = _parsed(prefix, lambda: target_from_doc(checked))
+    return dict(to_doc(value))
+
+
+async def guard_target(
     kind: str,
     row: Product | Store | Cashier,
     doc: Mapping[str, Any] | None,
     *,
     operator: str,
     acknowledge: bool,
+    field: str = "settings.extract_bp",
 ) -> GuardrailNumbers | None:
     """The extraction a store's orders will give (own ratio, else the store's, else base) goes
-    through the guardrail when it changes (the acknowledgement due, if any). Mall goods are the
-    platform's own: no commission."""
+    through the guardrail when it changes (the acknowledgement due, to record with
+    ``record_acknowledgement`` in the saving transaction, if any). Mall goods are the platform's
+    own: no commission. A new product is an unsaved ``row`` with no settings of its own yet."""
     base = (await load_base()).extract_bp
     own_new = target_from_doc(doc).extract_bp
     if isinstance(row, Store):
@@ -361,7 +369,7 @@ async def _guard_target(
     old_bp = fallback if own_old is None else own_old
     if new_bp == old_bp:
         return None
-    return await _guarded(store_id, (old_bp, new_bp), "settings.extract_bp", operator, acknowledge)
+    return await _guarded(store_id, (old_bp, new_bp), field, operator, acknowledge)
 
 
 async def enable_all_products(*, operator: str, now: datetime) -> int:

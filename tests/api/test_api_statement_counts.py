@@ -79,6 +79,23 @@ async def test_order_statements(api: Api, monkeypatch: pytest.MonkeyPatch) -> No
     assert counts == [6, 5, 6, 5]  # before: 13, 13, 9, 9
 
 
+async def test_goods_that_count_stock_cost_one_statement_more(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stock of every counted product of the order is taken by one conditional UPDATE in
+    the order's transaction; unlimited goods cost nothing."""
+    token = await api.member_token("oCountE")
+    counted = [(await new_product(f"S{i}", 1000 + i, stock=10)).id for i in range(2)]
+    free = (await new_product("F", 900)).id
+    items = [{"product_id": p, "quantity": 2} for p in (*counted, free)]
+    body = {"source": "mall", "items": items}
+    counts = [
+        await place(api, monkeypatch, token, body, "mall order, 2 of 3 counting stock (cold)"),
+        await place(api, monkeypatch, token, body, "mall order, 2 of 3 counting stock + prepay"),
+    ]
+    assert counts == [7, 6]
+
+
 async def test_settlement_reads_no_settings_row_once_cached(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,7 +27,7 @@ from rebate.settings import (
     RatioSettings,
     SettleOn,
 )
-from services.catalog.products import enable_all_products, new_product, new_store
+from services.catalog.products import enable_all_products, new_product, new_store, new_supplier
 from services.checks import check_conservation
 from services.errors import NotFound
 from services.members.accounts import new_member
@@ -83,7 +83,9 @@ async def conserved():
 async def test_mall_goods_share_one_queue_or_one_per_product(db, unified):
     await use_base(mall_queue_unified=unified, **DEFAULT)
     clock, m = Clock(), await new_member("a")
-    p1, p2 = await new_product("A", 1000), await new_product("B", 1000, kind=ProductKind.SUPPLIER)
+    supplier = await new_supplier("S")
+    p1 = await new_product("A", 1000)
+    p2 = await new_product("B", 1000, kind=ProductKind.SUPPLIER, supplier_id=supplier.id)
     o1, o2 = await buy(m, p1, clock), await buy(m, p2, clock)
     keys = {(await Queue.get(id=(await entry_of(o)).queue_id)).key for o in (o1, o2)}
     assert keys == ({"mall"} if unified else {f"product:{p1.id}", f"product:{p2.id}"})

@@ -58,7 +58,7 @@ from rebate.settings import (
 )
 from runtime.db import tortoise_config
 from runtime.sql import fetch
-from services.catalog.products import enable_all_products, new_product, new_store
+from services.catalog.products import enable_all_products, new_product, new_store, new_supplier
 from services.checks import check_conservation
 from services.members.accounts import new_member
 from services.orders.lifecycle import (
@@ -349,12 +349,14 @@ class QueueRebateMachine(RuleBasedStateMachine):
         return int(row.id)
 
     def _product(self, spec: ProductSpec, kind: ProductKind, store_id: int | None) -> int:
+        supplier = self.run(new_supplier("s")).id if kind == ProductKind.SUPPLIER else None
         product = self.run(
             new_product(
                 "p",
                 spec.price,
                 kind=kind,
                 store_id=store_id,
+                supplier_id=supplier,
                 rebate=target_doc(spec.extract_bp, spec.default_bp),
                 rebate_enabled=spec.enabled,
             )
