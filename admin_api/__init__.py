@@ -1,10 +1,18 @@
 """The operators' HTTP API (运营后台接口), under ``/api/admin/``: settings, merchants and
-distribution, withdrawals, manual balance adjustments, refunds and double payments, jobs and the
+distribution, withdrawals, manual balance adjustments, member levels, refunds and double payments, jobs and the
 operation log. Every route needs an admin token (``web.auth``); each view parses input, calls
 one service function and answers JSON.
 """
 
-from admin_api import distribution, double_payments, members, refunds, settings, withdrawals
+from admin_api import (
+    distribution,
+    double_payments,
+    levels,
+    members,
+    refunds,
+    settings,
+    withdrawals,
+)
 from web.registry import RouteSpec
 
 
@@ -15,6 +23,7 @@ def route_specs() -> list[RouteSpec]:
         *double_payments.routes.specs,
         *withdrawals.routes.specs,
         *members.routes.specs,
+        *levels.routes.specs,
         *distribution.routes.specs,
         *settings.routes.specs,
     ]
