@@ -2,11 +2,16 @@
 hand (audited) and reached by completed orders (never lower), each change recorded and told —
 and the level at order time is the one the ratio chain uses (SPEC §5)."""
 
+import asyncio
+
 import pytest
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from models import AuditLog, Entry, MemberLevel, MemberLevelChange, Order, OutboxEvent
 from rebate.errors import InvalidSetting
 from rebate.settings import OrderSource, RatioSettings, SettleOn
+from runtime.db import tortoise_config
 from services.catalog.products import new_product
 from services.errors import Conflict
 from services.members.accounts import new_member
@@ -240,3 +245,26 @@ async def test_a_level_some_member_holds_cannot_be_deleted(db):
     assert sorted(sections) == sorted(
         ["member_level:1", "member_level:2", "member_level:9", "member_level:2"]
     )
+
+
+async def test_two_completions_at_once_raise_the_level_once(pg_url):
+    """Concurrent changes: each completion measures the member and updates only from the level
+    it saw, so the one that gets there second writes nothing."""
+    EXECUTOR_CACHE.clear()
+    ctx = await Tortoise.init(config=tortoise_config(f"{pg_url}?maxsize=10"))
+    try:
+        # settled on payment: completing takes no queue lock that would serialise the two
+        await use_base(
+            extract_bp=1000, settle_on=SettleOn.PAID, ratios=RatioSettings(default_bp=10000)
+        )
+        clock = Clock()
+        await ladder(clock, {"rank": 1, "name": "银卡", "orders": 1})
+        m, p = await new_member("buyer"), await new_product("茶", 100_00)
+        orders = [await order_of(m, p, clock) for _ in range(20)]
+        now = clock.tick()
+        await asyncio.gather(*(complete_order(o.id, now=now, rng=seeded()) for o in orders))
+        assert await level_of(m) == 1
+        assert await MemberLevelChange.filter(member_id=m.id).count() == 1
+        assert await OutboxEvent.filter(kind="member_level_changed").count() == 1
+    finally:
+        await ctx.close_connections()
