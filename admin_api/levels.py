@@ -14,7 +14,12 @@ from aiohttp import web
 
 from rebate.member_levels import MAX_DAYS, MAX_NAME_CHARS, MAX_ORDERS, MAX_RANK, MAX_SPEND_FEN
 from services.clock import utcnow
-from services.members.level_changes import MAX_REASON_CHARS, assign_level, level_changes
+from services.members.level_changes import (
+    MAX_REASON_CHARS,
+    assign_level,
+    evaluate_all,
+    level_changes,
+)
 from services.members.levels import (
     define_level,
     delete_level,
@@ -124,6 +129,20 @@ async def delete_member_level(request: web.Request) -> web.Response:
     rank = path_int(request, "rank")
     await delete_level(rank, operator=request[OPERATOR], now=utcnow())
     return json_reply({"deleted": rank})
+
+
+@routes.post(
+    "/api/admin/member-levels/evaluate",
+    summary="运营：按当前升级条件重新评估所有会员（只升不降）",
+    description="Levels are evaluated when an order completes; after changing the ladder, this "
+    "raises at once every member with a completed order who now reaches a higher level "
+    "(recorded and told like any automatic upgrade). Never lowers anyone.",
+    tags=("admin",),
+    auth="admin",
+    responses={200: Reply("评估结果", obj({"evaluated": INT, "raised": INT}))},
+)
+async def evaluate_member_levels(request: web.Request) -> web.Response:
+    return json_reply(await evaluate_all(request[OPERATOR], utcnow()))
 
 
 LEVEL_CHANGE = obj(

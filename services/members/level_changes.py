@@ -146,8 +146,16 @@ async def on_order_completed(
     completion's transaction; the new level, or None. Nothing is read when no level has
     conditions (the ladder comes from the settings cache)."""
     auto = [lv for lv in await load_levels() if lv.automatic]
-    if not auto:
-        return None
+    return await _raise(conn, member_id, auto, now, {"order_id": order_id}) if auto else None
+
+
+async def _raise(
+    conn: BaseDBAsyncClient,
+    member_id: int,
+    auto: Sequence[LevelRule],
+    now: datetime,
+    why: dict[str, Any],
+) -> int | None:
     current, measured = await measure(conn, member_id, windows(auto), now)
     target = upgrade(auto, current, measured)
     if target == current:
@@ -159,19 +167,39 @@ async def on_order_completed(
     )
     if not raised:
         return None
-    detail = {
-        "order_id": order_id,
-        "measured": {
-            str(days) if days is not None else "ever": {
-                "spend_fen": m.spend_fen,
-                "orders": m.orders,
-            }
-            for days, m in measured.items()
-        },
+    seen = {
+        str(days) if days is not None else "ever": {"spend_fen": m.spend_fen, "orders": m.orders}
+        for days, m in measured.items()
     }
     change = LevelChange(member_id, current, target, "auto", SYSTEM, "达到升级条件")
-    await _record(conn, change, detail, now)
+    await _record(conn, change, {**why, "measured": seen}, now)
     return target
+
+
+async def evaluate_all(operator: str, now: datetime, *, batch: int = 200) -> dict[str, int]:
+    """Raise every member with a completed order to the level they reach now (after the ladder
+    changed: otherwise a member rises only when their next order completes). Each batch of
+    members is its own transaction; never lowers anyone. The changes are automatic ones (their
+    detail names the operator who asked for the evaluation)."""
+    auto = [lv for lv in await load_levels() if lv.automatic]
+    after, seen, raised = 0, 0, 0
+    while auto:
+        rows = await fetch(
+            connections.get("default"),
+            "SELECT DISTINCT member_id FROM orders WHERE status = 'completed' AND member_id > $1"
+            " ORDER BY member_id LIMIT $2",
+            [after, batch],
+        )
+        if not rows:
+            break
+        ids = [int(r["member_id"]) for r in rows]
+        async with in_transaction() as conn:
+            for member_id in ids:
+                raised += (
+                    await _raise(conn, member_id, auto, now, {"evaluated_by": operator}) is not None
+                )
+        seen, after = seen + len(ids), ids[-1]
+    return {"evaluated": seen, "raised": raised}
 
 
 def _progress(rule: LevelRule | None, measured: dict[Window, Measured]) -> dict[str, Any] | None:

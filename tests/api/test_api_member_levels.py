@@ -150,6 +150,25 @@ async def test_nothing_lowers_a_level_by_itself(api: Api) -> None:
     assert (status, body) == (200, {"deleted": 9})
 
 
+async def test_after_the_ladder_changes_an_evaluation_raises_who_already_qualifies(
+    api: Api,
+) -> None:
+    await use_ratios(api)
+    login = await api.login()
+    token, member_id = login["token"], login["member"]["id"]
+    for _ in range(2):
+        await confirm(api, token, await order(api, token))  # no ladder yet: nothing to reach
+    assert (await me(api, token))["member"]["level"] == 0
+    await define(api)
+    status, result = await admin(api, "POST", "/api/admin/member-levels/evaluate")
+    assert (status, result) == (200, {"evaluated": 1, "raised": 1})
+    assert (await me(api, token))["member"]["level"] == 1
+    change = await MemberLevelChange.get(member_id=member_id)
+    assert (change.source, change.detail["evaluated_by"]) == ("auto", "ops@test")
+    status, again = await admin(api, "POST", "/api/admin/member-levels/evaluate")
+    assert again == {"evaluated": 1, "raised": 0}
+
+
 BAD_LEVELS = [
     ({"rank": 0, "name": "零"}, "rank"),
     ({"rank": 100, "name": "百"}, "rank"),
@@ -221,3 +240,4 @@ async def test_the_routes_are_documented(api: Api) -> None:
     assert "post" in paths["/api/admin/members/{id}/level"]
     assert "get" in paths["/api/admin/members/{id}/level-changes"]
     assert "get" in paths["/api/me/level"]
+    assert "post" in paths["/api/admin/member-levels/evaluate"]
