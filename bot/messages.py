@@ -344,7 +344,7 @@ def _level_changed(p: Mapping[str, Any], n: Names) -> _Built:
     rank = p.get("to_level")
     level = name or (f"等级{rank}" if rank else "")
     if p.get("source") == "auto":
-        text = f"恭喜！您已升级为{level}会员，之后的订单将按新等级计算奖励权益。"
+        text = f"恭喜！您的会员等级已升级为{level}，之后的订单将按新等级计算奖励权益。"
         return (
             "会员升级",
             text,

@@ -229,7 +229,7 @@ async def level_progress(member_id: int, now: datetime) -> dict[str, Any]:
         "level": {"rank": current, "name": await name_of(current)},
         "next": level_doc(nxt) if nxt is not None else None,
         "progress": _progress(nxt, measured),
-        "levels": [{**level_doc(lv)} for lv in levels],
+        "levels": [level_doc(lv) for lv in levels],
     }
 
 

@@ -51,13 +51,11 @@ def level_doc(rule: LevelRule) -> dict[str, Any]:
     }
 
 
-async def load_levels(conn: BaseDBAsyncClient | None = None) -> tuple[LevelRule, ...]:
+async def load_levels() -> tuple[LevelRule, ...]:
     """The ladder, lowest rank first (from the settings cache)."""
 
     async def read() -> tuple[LevelRule, ...]:
-        query = MemberLevel.all().order_by("rank")
-        rows = await (query.using_db(conn) if conn is not None else query)
-        return tuple(rule_of(row) for row in rows)
+        return tuple(rule_of(row) for row in await MemberLevel.all().order_by("rank"))
 
     return await SETTINGS.get(MEMBER_LEVELS, read)
 

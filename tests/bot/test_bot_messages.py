@@ -78,7 +78,7 @@ def test_a_member_level_change_says_the_new_level_and_for_a_change_by_hand_why()
     up = told(
         {"from_level": 0, "to_level": 2, "name": "金卡", "source": "auto", "reason": "达到升级条件"}
     )
-    assert up.title == "会员升级" and "恭喜！您已升级为金卡会员" in up.text
+    assert up.title == "会员升级" and "恭喜！您的会员等级已升级为金卡" in up.text
     down = told(
         {"from_level": 2, "to_level": 1, "name": "银卡", "source": "operator", "reason": "核对消费"}
     )
