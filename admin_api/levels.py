@@ -52,9 +52,7 @@ CONDITIONS: dict[str, Schema] = {
     "match": MATCH,
 }  # fmt: skip
 LEVEL_REPLY = obj({"level": MEMBER_LEVEL})
-LEVELS_REPLY = obj(
-    {"levels": {"type": "array", "items": obj({**MEMBER_LEVEL["properties"], "members": INT})}}
-)
+LEVELS_REPLY = paged(obj({**MEMBER_LEVEL["properties"], "members": INT}))
 REFUSED = Reply("不合规（field 指明哪一项），未作任何修改")
 RANK_PARAMS = {"rank": {**RANK, "description": "等级编号"}}
 LADDER_RULES = (
@@ -69,13 +67,15 @@ LADDER_RULES = (
 @routes.get(
     "/api/admin/member-levels",
     summary="运营：会员等级列表（含各等级会员数）",
-    description="The whole ladder, lowest rank first (at most 99 levels: not paged).",
+    description="Lowest rank first. " + PAGING,
     tags=("admin",),
     auth="admin",
-    responses={200: Reply("会员等级", LEVELS_REPLY)},
+    query_params=PAGE_PARAMS,
+    responses={200: Reply("会员等级", LEVELS_REPLY), 400: Reply("分页参数无效")},
 )
 async def admin_member_levels(request: web.Request) -> web.Response:
-    return json_reply({"levels": await list_levels()})
+    cursor, limit = page_args(request)
+    return page_reply(await list_levels(cursor=cursor, limit=limit))
 
 
 @routes.post(

@@ -278,6 +278,5 @@ MY_LEVEL_REPLY = obj(
         "level": obj({"rank": INT, "name": {**STRING, "nullable": True}}),
         "next": {**MEMBER_LEVEL, "nullable": True, "description": "可自动升级的下一个等级"},
         "progress": {**LEVEL_PROGRESS, "nullable": True},
-        "levels": {"type": "array", "items": MEMBER_LEVEL},
     }
 )

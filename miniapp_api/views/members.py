@@ -39,7 +39,7 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.get(
     "/api/me/level",
-    summary="我的会员等级：当前等级、全部等级及升级条件、距下一等级的进度",
+    summary="我的会员等级：当前等级、下一等级及升级条件、距下一等级的进度",
     description="`next` is the lowest level above mine that is reached automatically (null: "
     "none); `progress` counts my completed orders and their cash paid (refunded lines "
     "excepted) within its window. Levels rise when an order completes, never fall by "

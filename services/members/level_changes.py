@@ -219,17 +219,15 @@ def _progress(rule: LevelRule | None, measured: dict[Window, Measured]) -> dict[
 
 
 async def level_progress(member_id: int, now: datetime) -> dict[str, Any]:
-    """My level, the ladder, and how far I am from the next level that can be reached."""
+    """My level, the next level that can be reached, and how far I am from it."""
     levels = await load_levels()
     conn = connections.get("default")
-    spans = windows(levels)
-    current, measured = await measure(conn, member_id, spans, now)
+    current, measured = await measure(conn, member_id, windows(levels), now)
     nxt = next_level(levels, current)
     return {
         "level": {"rank": current, "name": await name_of(current)},
         "next": level_doc(nxt) if nxt is not None else None,
         "progress": _progress(nxt, measured),
-        "levels": [level_doc(lv) for lv in levels],
     }
 
 

@@ -23,9 +23,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from models import MemberLevel
 from rebate.errors import InvalidSetting
 from rebate.member_levels import LevelRule, Match, check_ladder
-from runtime.sql import execute, fetch, is_pg
+from runtime.sql import execute, fetch, is_pg, marks
 from services import audit
 from services.errors import Conflict, NotFound
+from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from services.settings.cache import MEMBER_LEVELS, SETTINGS, changing
 
 log = logging.getLogger(__name__)
@@ -67,15 +68,24 @@ async def name_of(rank: int) -> str | None:
     return next((lv.name for lv in await load_levels() if lv.rank == rank), None)
 
 
-async def list_levels() -> list[dict[str, Any]]:
-    """Every level, lowest first, with how many members hold it."""
-    levels = await load_levels()
-    rows = await fetch(
-        connections.get("default"),
-        "SELECT level, COUNT(*) AS n FROM member WHERE level > 0 GROUP BY level",
+async def list_levels(
+    *, cursor: int | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[dict[str, Any]]:
+    """The levels, lowest rank first, each with how many members hold it."""
+    page = await page_by_id(
+        MemberLevel.all(), cursor=cursor, limit=limit, newest_first=False, key="rank"
     )
-    counts = {int(r["level"]): int(r["n"]) for r in rows}
-    return [{**level_doc(lv), "members": counts.get(lv.rank, 0)} for lv in levels]
+    ranks = [row.rank for row in page.items]
+    counts: dict[int, int] = {}
+    if ranks:
+        rows = await fetch(
+            connections.get("default"),
+            f"SELECT level, COUNT(*) AS n FROM member WHERE level IN ({marks(1, len(ranks))})"
+            " GROUP BY level",
+            ranks,
+        )
+        counts = {int(r["level"]): int(r["n"]) for r in rows}
+    return page.map(lambda row: {**level_doc(rule_of(row)), "members": counts.get(row.rank, 0)})
 
 
 def _rule(rank: Any, doc: Mapping[str, Any]) -> LevelRule:

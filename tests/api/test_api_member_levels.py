@@ -63,9 +63,15 @@ async def test_members_rise_through_the_operators_ladder_by_completing_orders(ap
     await define(api)
     status, listed = await admin(api, "GET", "/api/admin/member-levels")
     assert status == 200
-    assert [(lv["rank"], lv["name"], lv["automatic"], lv["members"]) for lv in listed["levels"]] == [
+    assert [(lv["rank"], lv["name"], lv["automatic"], lv["members"]) for lv in listed["items"]] == [
         (1, "银卡", True, 0), (2, "金卡", True, 0), (9, "特邀", False, 0),
     ]  # fmt: skip
+    _, first = await admin(api, "GET", "/api/admin/member-levels?limit=2")
+    _, rest = await admin(
+        api, "GET", f"/api/admin/member-levels?limit=2&cursor={first['next_cursor']}"
+    )
+    assert [lv["rank"] for lv in first["items"] + rest["items"]] == [1, 2, 9]
+    assert rest["next_cursor"] is None
     login = await api.login()
     token, member_id = login["token"], login["member"]["id"]
     assert (login["member"]["level"], login["member"]["level_name"]) == (0, None)

@@ -74,6 +74,8 @@ LISTS = {
     "/api/admin/audit",
     "/api/admin/queues/economics",
     "/api/admin/jobs/runs",
+    "/api/admin/member-levels",
+    "/api/admin/members/{id}/level-changes",
 }
 
 

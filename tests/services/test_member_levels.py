@@ -225,7 +225,6 @@ async def test_progress_toward_the_next_level(db):
         "days": 30, "spend_fen": 150_00, "orders": 1, "spend_fen_needed": 50_00,
         "orders_needed": None, "reached": False,
     }  # fmt: skip
-    assert [lv["rank"] for lv in progress["levels"]] == [1, 2, 9]
     await assign_level(m.id, 2, reason="活动", operator=OPS, now=clock.tick())
     top = await level_progress(m.id, clock.tick())
     assert top["level"] == {"rank": 2, "name": "金卡"} and top["next"] is None
@@ -238,7 +237,11 @@ async def test_a_level_some_member_holds_cannot_be_deleted(db):
     await assign_level(m.id, 9, reason="活动", operator=OPS, now=clock.tick())
     with pytest.raises(Conflict):
         await delete_level(9, operator=OPS, now=clock.tick())
-    assert [(lv["rank"], lv["members"]) for lv in await list_levels()] == [(1, 0), (2, 0), (9, 1)]
+    assert [(lv["rank"], lv["members"]) for lv in (await list_levels()).items] == [
+        (1, 0),
+        (2, 0),
+        (9, 1),
+    ]
     await delete_level(2, operator=OPS, now=clock.tick())
     assert sorted(await MemberLevel.all().values_list("rank", flat=True)) == [1, 9]
     sections = await AuditLog.filter(section="member_levels").values_list("target", flat=True)
