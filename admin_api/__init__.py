@@ -1,7 +1,7 @@
 """The operators' HTTP API (运营后台接口), under ``/api/admin/``: settings, the catalogue
-(suppliers and products), merchants and distribution, withdrawals, manual balance adjustments,
-refunds and double payments, jobs and the operation log. Every route needs an admin token
-(``web.auth``); each view parses input, calls one service function and answers JSON.
+(suppliers and products), member levels, merchants and distribution, withdrawals, manual balance
+adjustments, refunds and double payments, jobs and the operation log. Every route needs an admin
+token (``web.auth``); each view parses input, calls one service function and answers JSON.
 """
 
 from admin_api import (
@@ -9,6 +9,7 @@ from admin_api import (
     directory,
     distribution,
     double_payments,
+    levels,
     members,
     refunds,
     settings,
@@ -24,6 +25,7 @@ def route_specs() -> list[RouteSpec]:
         *double_payments.routes.specs,
         *withdrawals.routes.specs,
         *members.routes.specs,
+        *levels.routes.specs,
         *distribution.routes.specs,
         *directory.routes.specs,
         *settings.routes.specs,

@@ -24,6 +24,7 @@ and named ``fields`` for template messages. Every kind offers ``name`` (the cust
 | statement_closed | statement_id, store_id, total_fen | amount |
 | statement_paid | statement_id, total_fen | amount |
 | statement_confirm_needed | statement_id, out_bill_no | — |
+| member_level_changed | from_level, to_level, from_name, name, source (auto, operator), reason | level, reason |
 
 Operators (the WeCom group bot) hear about: ``operator_alert`` {text} (``services.alerts``),
 ``merchant_application_submitted`` {application_id, name, contact}, and failed withdrawals.
@@ -337,6 +338,26 @@ def _adjusted(p: Mapping[str, Any], n: Names) -> _Built:
     return "余额调整", text, {"detail": f"{name}{verb}{shown}", "reason": reason}
 
 
+def _level_changed(p: Mapping[str, Any], n: Names) -> _Built:
+    """会员等级: an automatic upgrade, or an operator's change (up, down, or removed) and why."""
+    name = str(p.get("name") or "")
+    rank = p.get("to_level")
+    level = name or (f"等级{rank}" if rank else "")
+    if p.get("source") == "auto":
+        text = f"恭喜！您的会员等级已升级为{level}，之后的订单将按新等级计算奖励权益。"
+        return (
+            "会员升级",
+            text,
+            {"level": level, "reason": "达到升级条件", "detail": f"升级为{level}"},
+        )
+    reason = str(p.get("reason") or "-")
+    if not rank:
+        text = f"您的会员等级已由平台取消，原因：{reason}。"
+        return "会员等级调整", text, {"level": "-", "reason": reason, "detail": "会员等级已取消"}
+    text = f"您的会员等级已由平台调整为{level}，原因：{reason}。"
+    return "会员等级调整", text, {"level": level, "reason": reason, "detail": f"调整为{level}"}
+
+
 _BUILDERS = {
     "entry_joined": _joined,
     "lottery_available": _lottery_available,
@@ -357,6 +378,7 @@ _BUILDERS = {
     "statement_closed": _statement_closed,
     "statement_paid": _statement_paid,
     "statement_confirm_needed": _statement_confirm,
+    "member_level_changed": _level_changed,
 }
 
 

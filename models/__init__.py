@@ -21,7 +21,7 @@ from models.distribution import (
 from models.jobs import JobRun, JobRunStatus, JobSetting
 from models.ledger import Asset, Posting, Wallet
 from models.lottery import LotteryDraw
-from models.members import Member
+from models.members import Member, MemberLevel, MemberLevelChange
 from models.merchants import (
     ApplicationStatus,
     CreditKind,
@@ -83,6 +83,8 @@ __all__ = [
     "LineStatus",
     "LotteryDraw",
     "Member",
+    "MemberLevel",
+    "MemberLevelChange",
     "Merchant",
     "MerchantApplication",
     "MerchantInvite",

@@ -38,6 +38,9 @@ class Order(Model):
     paid_at = fields.DatetimeField(null=True)
     completed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # 会员等级 of the member when the order was placed: the ratio chain's level (SPEC §5);
+    # null for orders placed before it was recorded (they use the member's level at settlement)
+    member_level = fields.IntField(null=True)
     # the client's Idempotency-Key: a retried POST /api/orders finds this order, not a new one
     idempotency_key = fields.CharField(max_length=64, null=True)
 

@@ -33,6 +33,8 @@ SECTIONS = (
     "merchant_application",
     "merchant_invite",
     "team_level",
+    "member_levels",
+    "member_level",
     "refund",
     "wallet_adjustment",
     "withdrawal_decision",

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from models import Member, MerchantApplication, Order, OrderLine, Refund
+from services.members.levels import name_of
 from web.errors import ApiError
 from web.keys import CACHE, OPTIONS, WECHAT
 from web.schemas import FORM_FIELDS, INVITE_CODE_HEADER, INVITE_QR
@@ -31,12 +32,14 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def member_json(member: Member) -> dict[str, Any]:
+async def member_json(member: Member) -> dict[str, Any]:
+    """A member's profile; ``level_name`` is their 会员等级's (null for none: read nothing)."""
     return {
         "id": member.id,
         "nickname": member.nickname,
         "avatar_url": member.avatar_url,
         "level": member.level,
+        "level_name": await name_of(member.level),
         "referral_code": member.referral_code,
         "referrer_id": member.referrer_id,  # type: ignore[attr-defined]
         "created_at": iso(member.created_at),

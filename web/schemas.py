@@ -88,7 +88,8 @@ MEMBER = obj(
         "id": INT,
         "nickname": STRING,
         "avatar_url": STRING,
-        "level": INT,
+        "level": {**INT, "description": "会员等级（0：无等级）"},
+        "level_name": {**STRING, "nullable": True, "description": "会员等级名称"},
         "referral_code": STRING,
         "referrer_id": {**INT, "nullable": True},
         "created_at": TIME,
@@ -240,3 +241,43 @@ WITHDRAWAL_STATUS_PARAM: Schema = {"type": "string", "enum": list(WITHDRAWAL_STA
 
 
 WITHDRAWAL_PARAMS = {"id": ID}
+
+
+# --- 会员等级 (member levels) ---
+
+MATCH: Schema = {
+    "type": "string",
+    "enum": ["all", "any"],
+    "description": "两个条件都设置时：all 全部满足（默认），any 满足任一",
+}
+MEMBER_LEVEL = obj(
+    {
+        "rank": {
+            **INT,
+            "description": "等级编号（1–99，越大越高；会员等级奖励权益 level_bp 的键）",
+        },
+        "name": STRING,
+        "spend_fen": {**NULL_INT, "description": "升级条件：统计天数内已完成订单的累计实付（分）"},
+        "orders": {**NULL_INT, "description": "升级条件：统计天数内已完成的订单数"},
+        "days": {**NULL_INT, "description": "统计天数（null：不限）"},
+        "match": MATCH,
+        "automatic": {"type": "boolean", "description": "false：无升级条件，只能由运营设置"},
+    }
+)
+LEVEL_PROGRESS = obj(
+    {
+        "days": NULL_INT,
+        "spend_fen": {**INT, "description": "统计天数内已完成订单的累计实付（分）"},
+        "orders": {**INT, "description": "统计天数内已完成的订单数"},
+        "spend_fen_needed": {**NULL_INT, "description": "还差多少（分）；null：无此条件"},
+        "orders_needed": {**NULL_INT, "description": "还差几单；null：无此条件"},
+        "reached": {"type": "boolean", "description": "已满足：下一笔订单完成时升级"},
+    }
+)
+MY_LEVEL_REPLY = obj(
+    {
+        "level": obj({"rank": INT, "name": {**STRING, "nullable": True}}),
+        "next": {**MEMBER_LEVEL, "nullable": True, "description": "可自动升级的下一个等级"},
+        "progress": {**LEVEL_PROGRESS, "nullable": True},
+    }
+)

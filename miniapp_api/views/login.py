@@ -51,7 +51,7 @@ async def login(request: web.Request) -> web.Response:
         {
             "token": app[TOKENS].issue_member(arrival.member.id),
             "expires_in": app[OPTIONS].member_token_ttl,
-            "member": member_json(arrival.member),
+            "member": await member_json(arrival.member),
             "new_member": arrival.created,
         }
     )

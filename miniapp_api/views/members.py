@@ -1,4 +1,4 @@
-"""The member's own profile, balances and referral QR code."""
+"""The member's own profile, balances, 会员等级 and referral QR code."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from aiohttp import web
 
 from ledger.balances import balances_of
 from models import Member
+from services.clock import utcnow
+from services.members.level_changes import level_progress
 from web.auth import MEMBER_ID
 from web.common import member_json, mini_program_code
 from web.errors import ApiError
 from web.registry import Registry, Reply
-from web.schemas import ME_REPLY
+from web.schemas import ME_REPLY, MY_LEVEL_REPLY
 
 routes = Registry()
 
@@ -32,7 +34,23 @@ async def current_member(request: web.Request) -> Member:
 async def me(request: web.Request) -> web.Response:
     member = await current_member(request)
     wallet = await balances_of(member.id)
-    return web.json_response({"member": member_json(member), "wallet": wallet.as_dict()})
+    return web.json_response({"member": await member_json(member), "wallet": wallet.as_dict()})
+
+
+@routes.get(
+    "/api/me/level",
+    summary="我的会员等级：当前等级、下一等级及升级条件、距下一等级的进度",
+    description="`next` is the lowest level above mine that is reached automatically (null: "
+    "none); `progress` counts my completed orders and their cash paid (refunded lines "
+    "excepted) within its window. Levels rise when an order completes, never fall by "
+    "themselves; `reached` true: the next completed order raises me.",
+    tags=("member",),
+    auth="member",
+    responses={200: Reply("会员等级与进度", MY_LEVEL_REPLY)},
+)
+async def my_level(request: web.Request) -> web.Response:
+    member = await current_member(request)
+    return web.json_response(await level_progress(member.id, utcnow()))
 
 
 @routes.get(

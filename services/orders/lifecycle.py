@@ -34,6 +34,7 @@ from services.catalog.rules import cashier_rules, products_rules
 from services.catalog.stock import reserve_stock
 from services.distribution.rewards import on_line_refunded
 from services.errors import Conflict, NotFound
+from services.members.level_changes import on_order_completed
 from services.outbox import Event, emit
 from services.queues.locks import lock_queue
 from services.queues.plan import Buyer, OpenLine, enqueue_order
@@ -150,11 +151,12 @@ async def _insert_order(member_id: int, wanted: Wanted, idempotency_key: str | N
     prices = [price for _, _, price in wanted.lines]
     deductions = split_largest_remainder(wanted.deduction_fen, prices)
     async with in_transaction() as conn:
-        openid = await _openid(conn, member_id)
+        openid, level = await _buyer(conn, member_id)
         if wanted.counted:
             await reserve_stock(conn, wanted.counted)
         order = await Order.create(
             member_id=member_id,
+            member_level=level,  # the ratio chain's level (SPEC §5): the level at order time
             source=wanted.source,
             store_id=wanted.store_id,
             out_trade_no=new_out_trade_no(),
@@ -176,11 +178,12 @@ async def _insert_order(member_id: int, wanted: Wanted, idempotency_key: str | N
     return Placed(order, lines, openid, replayed=False)
 
 
-async def _openid(conn: BaseDBAsyncClient, member_id: int) -> str:
-    rows = await fetch(conn, "SELECT openid FROM member WHERE id = $1", [member_id])
+async def _buyer(conn: BaseDBAsyncClient, member_id: int) -> tuple[str, int]:
+    """The member's openid (for the prepay) and 会员等级 (recorded on the order)."""
+    rows = await fetch(conn, "SELECT openid, level FROM member WHERE id = $1", [member_id])
     if not rows:
         raise NotFound("会员不存在")
-    return str(rows[0]["openid"])
+    return str(rows[0]["openid"]), int(rows[0]["level"])
 
 
 async def _replay(member_id: int, wanted: Wanted, idempotency_key: str) -> Placed | None:
@@ -200,7 +203,8 @@ async def _replay(member_id: int, wanted: Wanted, idempotency_key: str) -> Place
     )
     if not again:
         raise Conflict("该幂等键已用于另一笔不同的订单", field="Idempotency-Key")
-    return Placed(order, lines, await _openid(connections.get("default"), member_id), True)
+    openid, _ = await _buyer(connections.get("default"), member_id)
+    return Placed(order, lines, openid, True)
 
 
 async def _cashier_line(
@@ -322,7 +326,8 @@ def payment_posting(order_id: int, paid_fen: int) -> Posting:
 
 async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | None = None) -> Order:
     """确认收货 (or auto-complete): the default settlement event. Under ``completed_first`` this
-    also makes the order's waiting entries payable. An order paid under 完成后结算 whose lines are
+    also makes the order's waiting entries payable; and the member rises to the 会员等级 their
+    completed orders now reach (never lower). An order paid under 完成后结算 whose lines are
     still open settles now even if the event was switched to 支付后结算 meanwhile: every paid
     order settles exactly once."""
     base = await load_base()
@@ -347,6 +352,7 @@ async def complete_order(order_id: int, *, now: datetime, rng: RandomSource | No
         )
         settles = base.settle_on == SettleOn.COMPLETED or unsettled
         queues = await enqueue_order(conn, order, base, now) if settles else set()
+        await on_order_completed(conn, order.member_id, order.id, now)  # type: ignore[attr-defined]
     await hand_over(queues, now, rng)
     return order
 

@@ -188,7 +188,8 @@ PENDING_COLUMNS = (
 async def buyer_and_open_lines(
     conn: BaseDBAsyncClient, order: Order
 ) -> tuple[Buyer, list[OpenLine]]:
-    """The order's buyer and its open lines, in one read."""
+    """The order's buyer (with the 会员等级 the ratio chain uses) and its open lines, in one
+    read."""
     rows = await fetch(
         conn,
         "SELECT m.openid, m.level, l.id, l.product_id, l.paid_fen FROM member m"
@@ -198,7 +199,10 @@ async def buyer_and_open_lines(
     )
     if not rows:
         raise NotFound("会员不存在")
-    buyer = Buyer(order.member_id, str(rows[0]["openid"]), int(rows[0]["level"]))  # type: ignore[attr-defined]
+    # 会员等级 as it was when the order was placed (SPEC §5); the member's level now only for
+    # orders placed before the order recorded it
+    level = order.member_level if order.member_level is not None else int(rows[0]["level"])
+    buyer = Buyer(order.member_id, str(rows[0]["openid"]), level)  # type: ignore[attr-defined]
     lines = [
         OpenLine(int(r["id"]), r["product_id"], int(r["paid_fen"]))
         for r in rows

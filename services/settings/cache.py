@@ -4,8 +4,9 @@ no request reads them from the database twice.
 Keys: ``base`` (the base settings row), ``distribution`` (分销设置), ``display`` (the member
 display settings and the operator's custom names), ``product:<id>`` (a
 product's price, kind, store, listing and rebate settings), ``store:<id>`` and
-``cashier:<store id>`` (their rebate settings). Whatever changes one of those rows does it in
-``async with changing(<key>…) as conn:``; other processes hear it on ``qr_settings``.
+``cashier:<store id>`` (their rebate settings), ``member_levels`` (the 会员等级 ladder).
+Whatever changes one of those rows does it in ``async with changing(<key>…) as conn:``; other
+processes hear it on ``qr_settings``.
 
 One cache per process, not an argument: the settings are read by a dozen services that get no
 resources handed down, and the cache is correct on its own — without a listening hub on
@@ -30,6 +31,7 @@ BASE = "base"
 DISTRIBUTION = "distribution"
 DISPLAY = "display"  # the member display settings and the custom names
 PRODUCTS = "product"  # every product
+MEMBER_LEVELS = "member_levels"  # the 会员等级 ladder (services.members.levels)
 
 
 def product_key(product_id: int) -> str:

@@ -80,6 +80,8 @@ LISTS = {
     "/api/admin/queues",
     "/api/admin/suppliers",
     "/api/admin/products",
+    "/api/admin/member-levels",
+    "/api/admin/members/{id}/level-changes",
 }
 
 

@@ -67,3 +67,24 @@ def test_a_manual_adjustment_tells_the_member_what_moved_and_why():
     ).member  # fmt: skip
     assert given is not None and "返现余额已由平台增加15.00元，原因：客服补偿" in given.text
     assert taken is not None and "积分已由平台扣减30，原因：误发" in taken.text
+
+
+def test_a_member_level_change_says_the_new_level_and_for_a_change_by_hand_why():
+    def told(payload):
+        message = render("member_level_changed", payload, names=Names(), at=T0).member
+        assert message is not None
+        return message
+
+    up = told(
+        {"from_level": 0, "to_level": 2, "name": "金卡", "source": "auto", "reason": "达到升级条件"}
+    )
+    assert up.title == "会员升级" and "恭喜！您的会员等级已升级为金卡" in up.text
+    down = told(
+        {"from_level": 2, "to_level": 1, "name": "银卡", "source": "operator", "reason": "核对消费"}
+    )
+    assert "会员等级已由平台调整为银卡，原因：核对消费" in down.text
+    gone = told(
+        {"from_level": 1, "to_level": 0, "name": None, "source": "operator", "reason": "退出会员"}
+    )
+    assert "会员等级已由平台取消，原因：退出会员" in gone.text
+    assert gone.fields["level"] == "-"
