@@ -115,6 +115,16 @@ BASE_DOC = obj(
         "exchange_points_bp": INT,
         "exchange_love_bp": INT,
         "love_frozen": BOOL,
+        "deduction_points_per_fen": {
+            **INT,
+            "description": "积分抵扣比例：多少积分抵 1 分（0：关闭）",
+        },
+        "deduction_love_per_fen": {
+            **INT,
+            "description": "爱心值抵扣比例：多少爱心值抵 1 分（0：关闭）",
+        },
+        "deduction_max_bp": {**INT, "description": "抵扣上限：可抵扣的价格比例（万分比）"},
+        "deduction_min_cash_fen": {**INT, "description": "最低现金支付（分，至少 1）"},
     }
 )
 CLEARING_DOC = obj(
@@ -181,6 +191,11 @@ TARGET_DOC = nullable(
             },
             "limits": obj({"per_day": NULL_INT, "total": NULL_INT}),
             "random_return": RANDOM_RETURN_DOC,
+            "deduction_max_bp": {**NULL_INT, "description": "抵扣上限（万分比；null：沿用上级）"},
+            "deduction_min_cash_fen": {
+                **NULL_INT,
+                "description": "最低现金支付（分；null：沿用上级）",
+            },
         }
     )
 )

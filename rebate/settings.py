@@ -151,6 +151,15 @@ class RandomReturn:
         return self.cash_places + self.points_places
 
 
+MAX_DEDUCTION_RATE = 1_000_000  # points (or love value) that pay one fen, at most
+
+
+def _min_cash(fen: object) -> None:
+    """WeChat Pay takes at least 1 fen: every order keeps at least that much in cash."""
+    if not _whole(fen) or fen < 1:  # type: ignore[operator]
+        raise InvalidSetting("最低现金支付必须是至少 1 分的整数", field="deduction_min_cash_fen")
+
+
 @dataclass(frozen=True)
 class TargetSettings:
     """排队返利设置 of one product, store, store product or cashier (商品/门店/收银台独立设置)."""
@@ -161,10 +170,16 @@ class TargetSettings:
     windows: tuple[TimeWindow, ...] = ()  # 奖励时间段限制 (empty: any time)
     limits: Limits = field(default_factory=Limits)  # 奖励限制
     random_return: RandomReturn | None = None  # 随机返 (stores and cashiers only)
+    deduction_max_bp: int | None = None  # 抵扣上限: the most of a price points / love may pay
+    deduction_min_cash_fen: int | None = None  # 最低现金支付: what an order keeps in cash
 
     def __post_init__(self) -> None:
         if self.extract_bp is not None:
             check_bp(self.extract_bp, field="extract_bp", maximum=10_000)
+        if self.deduction_max_bp is not None:
+            check_bp(self.deduction_max_bp, field="deduction_max_bp", maximum=10_000)
+        if self.deduction_min_cash_fen is not None:
+            _min_cash(self.deduction_min_cash_fen)
 
 
 @dataclass(frozen=True)
@@ -186,8 +201,18 @@ class BaseSettings:
     exchange_points_bp: int = 10_000  # 兑换比例: points per fen of entitlement, in bp
     exchange_love_bp: int = 10_000  # 兑换比例: love value per fen of entitlement, in bp
     love_frozen: bool = False  # 爱心值奖励冻结 (else available)
+    deduction_points_per_fen: int = 0  # 积分抵扣比例: points that pay 1 fen (0: off)
+    deduction_love_per_fen: int = 0  # 爱心值抵扣比例: love value that pays 1 fen (0: off)
+    deduction_max_bp: int = 10_000  # 抵扣上限: the most of a price deduction may pay, bp
+    deduction_min_cash_fen: int = 1  # 最低现金支付: what every order keeps in cash, fen
 
     def __post_init__(self) -> None:
+        for name in ("deduction_points_per_fen", "deduction_love_per_fen"):
+            rate = getattr(self, name)
+            if not _whole(rate) or not 0 <= rate <= MAX_DEDUCTION_RATE:
+                raise InvalidSetting(f"抵扣比例必须是 0–{MAX_DEDUCTION_RATE} 的整数", field=name)
+        check_bp(self.deduction_max_bp, field="deduction_max_bp", maximum=10_000)
+        _min_cash(self.deduction_min_cash_fen)
         check_bp(self.extract_bp, field="extract_bp", maximum=10_000)
         if self.ratios.default_bp is None:
             raise InvalidSetting("基础设置必须配置默认奖励权益比例", field="ratios.default_bp")

@@ -67,6 +67,8 @@ def order_json(order: Order, lines: list[OrderLine], refunds: list[Refund]) -> d
         "out_trade_no": order.out_trade_no,
         "total_fen": order.total_fen,
         "deduction_fen": order.deduction_fen,
+        "deduction_points": order.deduction_points,
+        "deduction_love": order.deduction_love,
         "paid_fen": order.paid_fen,
         "created_at": iso(order.created_at),
         "paid_at": iso(order.paid_at),

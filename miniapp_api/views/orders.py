@@ -13,10 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from models import Member, Order, OrderLine, OrderStatus, Refund
+from rebate.deduction import Request
 from rebate.settings import OrderSource
 from services.clock import utcnow
 from services.errors import NotFound
-from services.orders.lifecycle import Item, complete_order, place_order
+from services.orders.lifecycle import Item, cancel_order, complete_order, place_order
 from services.orders.refunds import request_refund
 from web.auth import MEMBER_ID
 from web.common import client_ip, order_json, pay_gateway, refund_json
@@ -112,7 +113,10 @@ def idempotency_key(request: web.Request) -> str | None:
     "to retry safely: the same member sending the same key again gets the order that key made "
     "(201, header `Idempotent-Replayed: true`) and a prepay for the same out_trade_no, never a "
     "second order; the same key with a different body is refused (409). Without the header "
-    "every request makes a new order.",
+    "every request makes a new order. Points and available love value pay part of the price "
+    "(抵扣) with `deduction_points` / `deduction_love` at the configured rates; `deduction_fen`, "
+    "when sent, must be what they are worth. They are taken from the wallet with the order "
+    "and given back when it is cancelled or closed unpaid, and pro rata when a line is refunded.",
     header_params={IDEMPOTENCY_HEADER: IDEMPOTENCY_SCHEMA},
     tags=("orders",),
     auth="member",
@@ -123,8 +127,8 @@ def idempotency_key(request: web.Request) -> str | None:
         400: Reply("请求内容无效，或 Idempotency-Key 格式不对"),
         404: Reply("商品、门店或收银台不存在"),
         409: Reply(
-            "订单内容不符合规则（如混入其他门店的商品）；同一 Idempotency-Key 用于不同的订单；"
-            "或该键的订单已支付或已关闭"
+            "订单内容不符合规则（如混入其他门店的商品）；积分或爱心值不足、抵扣未开启或超过上限；"
+            "同一 Idempotency-Key 用于不同的订单；或该键的订单已支付或已关闭"
         ),
         502: Reply("微信支付拒绝了请求（订单已创建，可重试 /pay）"),
         503: Reply("微信支付不可达或未开通（订单已创建，可重试 /pay）"),
@@ -137,10 +141,6 @@ async def create(request: web.Request) -> web.Response:
     await enforce(app[LIMITER], "order:member", str(member_id), limits.order_per_member)
     await enforce(app[LIMITER], "order:ip", client_ip(request), limits.order_per_ip)
     body = request[BODY]
-    if body.get("deduction_fen"):
-        raise ApiError(
-            400, "deduction_unavailable", "积分/爱心值抵扣暂未开放", field="deduction_fen"
-        )
     pay_gateway(request)  # refuse before creating an order that could never be paid
     placed = await place_order(
         member_id,
@@ -148,6 +148,11 @@ async def create(request: web.Request) -> web.Response:
         items=[Item(i["product_id"], i["quantity"]) for i in body.get("items") or []],
         store_id=body.get("store_id"),
         amount_fen=body.get("amount_fen"),
+        deduction=Request(
+            body.get("deduction_points", 0),
+            body.get("deduction_love", 0),
+            body.get("deduction_fen"),
+        ),
         idempotency_key=idempotency_key(request),
     )
     order = placed.order
@@ -191,6 +196,21 @@ async def pay(request: web.Request) -> web.Response:
 )
 async def show(request: web.Request) -> web.Response:
     return web.json_response({"order": await render(await own_order(request))})
+
+
+@routes.post(
+    "/api/orders/{id}/cancel",
+    summary="取消未支付的订单",
+    description="Closes the member's unpaid order: its stock and the points / love value it "
+    "deducted go back at once.",
+    tags=("orders",),
+    auth="member",
+    path_params=ORDER_PARAMS,
+    responses={200: Reply("订单已关闭", ORDER_REPLY), 409: Reply("订单已支付或已关闭")},
+)
+async def cancel(request: web.Request) -> web.Response:
+    order = await cancel_order(path_int(request, "id"), member_id=request[MEMBER_ID], now=utcnow())
+    return web.json_response({"order": await render(order)})
 
 
 @routes.post(

@@ -11,6 +11,7 @@ from tortoise import connections
 
 from ledger.checks import check_books
 from runtime.sql import fetch
+from services.checks.deductions import check_deductions
 from services.checks.double_payments import check_double_payments, double_payment_warnings
 from services.checks.keys import check_keys
 from services.checks.merchants import check_merchants
@@ -22,6 +23,7 @@ CHECKS = (
     check_books,
     check_queues,
     check_payments,
+    check_deductions,
     check_double_payments,
     check_merchants,
     check_withdrawals,

@@ -25,16 +25,19 @@ from models import (
     OrderStatus,
     ProductKind,
 )
+from rebate.deduction import Plan, Request
 from rebate.errors import AlreadySettled, InvalidAmount, NotAllowed
-from rebate.money import check_fen, split_largest_remainder
+from rebate.money import check_fen
 from rebate.random_return import RandomSource
 from rebate.settings import BaseSettings, OrderSource, SettleOn
 from runtime.sql import execute, fetch, insert_many, is_pg
 from services.catalog.rules import cashier_rules, products_rules
-from services.catalog.stock import reserve_stock
+from services.catalog.stock import release_stock, reserve_stock
 from services.distribution.rewards import on_line_refunded
 from services.errors import Conflict, NotFound
 from services.members.level_changes import on_order_completed
+from services.orders.deduction import give_back, plan_for, refund_share
+from services.orders.deduction import take as take_deduction
 from services.outbox import Event, emit
 from services.queues.locks import lock_queue
 from services.queues.plan import Buyer, OpenLine, enqueue_order
@@ -42,6 +45,7 @@ from services.queues.runner import hand_over
 from services.settings.base import load_base
 
 MAX_QUANTITY = 999
+NO_DEDUCTION = Request()
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ async def create_order(
     items: list[Item] | None = None,
     store_id: int | None = None,
     amount_fen: int | None = None,
-    deduction_fen: int = 0,
+    deduction: Request = NO_DEDUCTION,
 ) -> Order:
     """A new unpaid order (``place_order`` without an idempotency key)."""
     placed = await place_order(
@@ -76,7 +80,7 @@ async def create_order(
         items=items,
         store_id=store_id,
         amount_fen=amount_fen,
-        deduction_fen=deduction_fen,
+        deduction=deduction,
     )
     return placed.order
 
@@ -88,33 +92,31 @@ async def place_order(
     items: list[Item] | None = None,
     store_id: int | None = None,
     amount_fen: int | None = None,
-    deduction_fen: int = 0,
+    deduction: Request = NO_DEDUCTION,
     idempotency_key: str | None = None,
 ) -> Placed:
     """A new unpaid order. Mall and store orders list goods; a cashier order is an amount paid
-    to a store. ``deduction_fen`` is paid with points / love value and split over the lines.
+    to a store. ``deduction``: points / love value pay part of the price (抵扣,
+    ``services.orders.deduction``), split over the lines and debited in the order's
+    transaction with the member's wallet locked (one posting per unit used); none: nothing of
+    it is read or written.
 
     The goods and the cashier are checked against the settings cache; the member, the order
     and its lines are one transaction of three statements (four when goods count stock: one
     conditional UPDATE takes it, ``services.catalog.stock``). With ``idempotency_key``, a request
     the member already made under that key returns that order (``replayed``) — unless it asked
     for something else, which is refused."""
-    check_fen(deduction_fen, field="deduction_fen", allow_zero=True)
     counted: dict[int, int] = {}
     if source == OrderSource.CASHIER:
         lines = await _cashier_line(items, store_id, amount_fen)
     else:
         lines, store_id = await _goods_lines(source, items, store_id, amount_fen, counted)
-    total = sum(price for _, _, price in lines)
-    if deduction_fen > total:
-        raise InvalidAmount("抵扣金额不能超过订单金额", field="deduction_fen")
-    if total - deduction_fen <= 0:
-        raise InvalidAmount("实付金额必须大于 0", field="deduction_fen")
+    plan = await plan_for(source, lines, store_id, deduction)
     wanted = Wanted(
         source,
         store_id if source != OrderSource.MALL else None,
         lines,
-        deduction_fen,
+        plan,
         tuple(sorted(counted.items())),
     )
     try:
@@ -138,7 +140,7 @@ class Wanted:
     source: OrderSource
     store_id: int | None
     lines: list[Line]
-    deduction_fen: int
+    deduction: Plan  # the lines' deductions, in line order
     counted: tuple[tuple[int, int], ...] = ()  # units of products that count stock, by id
 
 
@@ -149,7 +151,8 @@ async def _insert_order(member_id: int, wanted: Wanted, idempotency_key: str | N
     """The order and its lines in one transaction (a concurrent request under the same key
     waits for this one and then fails on the key: IntegrityError), with the stock it takes."""
     prices = [price for _, _, price in wanted.lines]
-    deductions = split_largest_remainder(wanted.deduction_fen, prices)
+    plan = wanted.deduction
+    deductions = plan.lines or [0] * len(prices)
     async with in_transaction() as conn:
         openid, level = await _buyer(conn, member_id)
         if wanted.counted:
@@ -161,11 +164,15 @@ async def _insert_order(member_id: int, wanted: Wanted, idempotency_key: str | N
             store_id=wanted.store_id,
             out_trade_no=new_out_trade_no(),
             total_fen=sum(prices),
-            deduction_fen=wanted.deduction_fen,
-            paid_fen=sum(prices) - wanted.deduction_fen,
+            deduction_fen=plan.deduction_fen,
+            deduction_points=plan.points,
+            deduction_love=plan.love,
+            paid_fen=sum(prices) - plan.deduction_fen,
             idempotency_key=idempotency_key,
             using_db=conn,
         )
+        if plan.deduction_fen:
+            await take_deduction(conn, member_id, order.id, plan, order.created_at)
         rows = [
             (order.id, pid, qty, price - d, d, LineStatus.OPEN.value)
             for (pid, qty, price), d in zip(wanted.lines, deductions, strict=True)
@@ -196,7 +203,8 @@ async def _replay(member_id: int, wanted: Wanted, idempotency_key: str) -> Place
     again = (
         order.source == wanted.source
         and order.store_id == wanted.store_id  # type: ignore[attr-defined]
-        and order.deduction_fen == wanted.deduction_fen
+        and (order.deduction_points, order.deduction_love)
+        == (wanted.deduction.points, wanted.deduction.love)
         and [(li.product_id, li.quantity) for li in lines]  # type: ignore[attr-defined]
         == [(pid, qty) for pid, qty, _ in wanted.lines]
         and (wanted.source != OrderSource.CASHIER or order.total_fen == wanted.lines[0][2])
@@ -263,6 +271,34 @@ async def lock_order(conn: BaseDBAsyncClient, column: str, value: object) -> Ord
     lock = " FOR UPDATE" if is_pg(conn) else ""  # SQLite serialises writers itself
     rows = await fetch(conn, f"SELECT * FROM orders WHERE {column} = $1{lock}", [value])
     return Order._init_from_db(**rows[0]) if rows else None
+
+
+async def close_unpaid(conn: BaseDBAsyncClient, order: Order, now: datetime) -> bool:
+    """Close an unpaid order unless something paid it meanwhile (in the caller's transaction):
+    the stock it took and the points / love value it deducted go back. Whether it closed."""
+    changed = (
+        await Order.filter(id=order.id, status=OrderStatus.CREATED)
+        .using_db(conn)
+        .update(status=OrderStatus.CLOSED)
+    )
+    if changed:
+        await release_stock(conn, order.id)
+        if order.deduction_fen:
+            await give_back(conn, order, now)
+        order.status = OrderStatus.CLOSED
+    return bool(changed)
+
+
+async def cancel_order(order_id: int, *, member_id: int, now: datetime) -> Order:
+    """The member cancels their unpaid order (取消订单): it closes as reconciliation closes an
+    expired one. Someone else's order is not found; a paid or closed one is refused."""
+    async with in_transaction() as conn:
+        order = await lock_order(conn, "id", order_id)
+        if order is None or order.member_id != member_id:  # type: ignore[attr-defined]
+            raise NotFound("订单不存在")
+        if not await close_unpaid(conn, order, now):
+            raise NotAllowed("只有未支付的订单可以取消")
+    return order
 
 
 def new_out_trade_no() -> str:
@@ -409,7 +445,7 @@ async def refund_line(
             if queue_id is None and line.status in (LineStatus.SETTLING, LineStatus.SETTLED):
                 if await _queue_of_line(line_id) is not None:
                     continue  # it was enqueued meanwhile: retry with its queue locked
-            outcome = await _refund_locked(conn, line, now)
+            outcome = await _refund_locked(conn, order, line, now)
             if within is not None:
                 await within(conn)
             return outcome
@@ -423,13 +459,17 @@ async def _lock_order_of_line(conn: BaseDBAsyncClient, line_id: int) -> Order:
     return await Order.select_for_update().using_db(conn).get(id=int(rows[0]["order_id"]))
 
 
-async def _refund_locked(conn: BaseDBAsyncClient, line: OrderLine, now: datetime) -> str:
-    """The refund's effects, with the line and its order locked; what happened."""
+async def _refund_locked(
+    conn: BaseDBAsyncClient, order: Order, line: OrderLine, now: datetime
+) -> str:
+    """The refund's effects, with the line and its order locked; what happened. The line's
+    share of the order's deduction goes back too (SPEC §10)."""
     outcome = "before_settlement"
     if line.status == LineStatus.SETTLING:
         await execute(conn, "DELETE FROM pending_settlement WHERE line_id = $1", [line.id])
     elif line.status == LineStatus.SETTLED:
         outcome = await _leave_queue(conn, line, now)
+    await refund_share(conn, order, line, now)
     line.status, line.refunded_at = LineStatus.REFUNDED, now
     await line.save(using_db=conn, update_fields=["status", "refunded_at"])
     if line.paid_fen:

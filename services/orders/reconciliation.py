@@ -36,7 +36,7 @@ from tortoise.transactions import in_transaction
 
 from models import JobSetting, Order, OrderStatus
 from rebate.errors import InvalidSetting, RebateError
-from services.catalog.stock import release_stock
+from services.orders.lifecycle import close_unpaid
 from services.orders.payments import PaidNotice, apply_payment
 from services.settings.codec import _bool, _int, _known
 from wechat.errors import PayV2Error, PayV3Error, WeChatError
@@ -240,15 +240,10 @@ async def _apply(
 
 
 async def _close(order: Order, now: datetime) -> bool:
-    """Close an unpaid order unless something paid it meanwhile; the stock it took goes back."""
+    """Close an unpaid order unless something paid it meanwhile; the stock it took and the
+    points / love value it deducted go back."""
     async with in_transaction() as conn:
-        changed = (
-            await Order.filter(id=order.id, status=OrderStatus.CREATED)
-            .using_db(conn)
-            .update(status=OrderStatus.CLOSED)
-        )
-        if changed:
-            await release_stock(conn, order.id)
+        changed = await close_unpaid(conn, order, now)
     if changed:
         log.info("reconciliation: order %s closed unpaid at %s", order.out_trade_no, now)
     return bool(changed)

@@ -115,7 +115,7 @@ def random_return_from_doc(doc: Mapping[str, Any] | None, where: str) -> RandomR
 def target_from_doc(doc: Mapping[str, Any] | None, *, enabled: bool = True) -> TargetSettings:
     """A product / store / cashier document; ``enabled`` comes from its own column."""
     doc = doc or {}
-    _known(doc, {"extract_bp", "ratios", "windows", "limits", "random_return"}, "")
+    _known(doc, {"extract_bp", "ratios", "windows", "limits", "random_return", *_TARGET_INTS}, "")
     windows = tuple(
         TimeWindow(_time(w.get("start"), "windows.start"), _time(w.get("end"), "windows.end"))
         for w in doc.get("windows") or ()
@@ -130,7 +130,11 @@ def target_from_doc(doc: Mapping[str, Any] | None, *, enabled: bool = True) -> T
         windows=windows,
         limits=Limits(limits_doc.get("per_day"), limits_doc.get("total")),
         random_return=random_return_from_doc(doc.get("random_return"), "random_return."),
+        **{k: _int(doc[k], k) for k in _TARGET_INTS if doc.get(k) is not None},
     )
+
+
+_TARGET_INTS = ("deduction_max_bp", "deduction_min_cash_fen")
 
 
 _BASE_BOOLS = {
@@ -142,7 +146,15 @@ _BASE_BOOLS = {
     "paused",
     "love_frozen",
 }
-_BASE_INTS = {"extract_bp", "exchange_points_bp", "exchange_love_bp"}
+_BASE_INTS = {
+    "extract_bp",
+    "exchange_points_bp",
+    "exchange_love_bp",
+    "deduction_points_per_fen",
+    "deduction_love_per_fen",
+    "deduction_max_bp",
+    "deduction_min_cash_fen",
+}
 _BASE_ENUMS = {"deduction": DeductionMode, "settle_on": SettleOn, "payout_order": PayoutOrder}
 
 
@@ -172,6 +184,9 @@ def to_doc(value: Any) -> Any:
     raw = asdict(value)
     if isinstance(value, TargetSettings):
         raw.pop("enabled")
+        for k in _TARGET_INTS:  # not configured here: left out, as before they existed
+            if raw[k] is None:
+                raw.pop(k)
     return _jsonable(raw)
 
 

@@ -344,10 +344,10 @@ async def test_paying_a_paid_order_again_is_a_409(api: Api) -> None:
         ({"source": "shop", "items": []}, 400, "invalid_field", "source"),
         ({"items": []}, 400, "invalid_field", "source"),
         (
-            {"source": "mall", "items": [{"product_id": 1, "quantity": 1}], "deduction_fen": 100},
+            {"source": "mall", "items": [{"product_id": 1, "quantity": 1}], "deduction_points": -1},
             400,
-            "deduction_unavailable",
-            "deduction_fen",
+            "invalid_field",
+            "deduction_points",
         ),
         (
             {"source": "mall", "items": [{"product_id": 1, "quantity": True}]},

@@ -18,6 +18,7 @@ from models import (
     Queue,
     Wallet,
 )
+from rebate.deduction import Request
 from rebate.errors import AlreadySettled, InvalidAmount, NotAllowed
 from rebate.settings import (
     DeductionMode,
@@ -40,9 +41,13 @@ from services.orders.lifecycle import (
     settle_order,
 )
 from services.settings.cache import changing, product_key
-from tests.services.helpers import Clock, seeded, use_base
+from tests.services.helpers import Clock, funded, seeded, use_base
 
-DEFAULT = {"extract_bp": 6500, "ratios": RatioSettings(default_bp=13000)}
+DEFAULT = {
+    "extract_bp": 6500,
+    "ratios": RatioSettings(default_bp=13000),
+    "deduction_points_per_fen": 1,
+}
 
 
 async def pay(order, clock, rng=None):
@@ -52,7 +57,10 @@ async def pay(order, clock, rng=None):
 async def buy(member, product, clock, *, complete=True, qty=1, deduction=0, rng=None):
     source = OrderSource.STORE if product.kind == ProductKind.STORE else OrderSource.MALL
     order = await create_order(
-        member.id, source, items=[Item(product.id, qty)], deduction_fen=deduction
+        member.id,
+        source,
+        items=[Item(product.id, qty)],
+        deduction=await funded(member.id, points=deduction),
     )
     await pay(order, clock, rng)
     if complete:
@@ -376,8 +384,8 @@ async def test_bad_orders_are_refused_and_change_nothing(db):
         (InvalidAmount, dict(source=OrderSource.CASHIER, store_id=store.id, amount_fen=0)),
         (InvalidAmount, dict(source=OrderSource.CASHIER, store_id=store.id, amount_fen=-5)),
         (NotFound, dict(source=OrderSource.CASHIER, store_id=999, amount_fen=100)),
-        (InvalidAmount, dict(source=OrderSource.MALL, items=[Item(p.id)], deduction_fen=1000)),
-        (InvalidAmount, dict(source=OrderSource.MALL, items=[Item(p.id)], deduction_fen=-1)),
+        (NotAllowed, dict(source=OrderSource.MALL, items=[Item(p.id)], deduction=Request(1000))),
+        (InvalidAmount, dict(source=OrderSource.MALL, items=[Item(p.id)], deduction=Request(-1))),
         (NotAllowed, dict(source=OrderSource.STORE, items=[Item(p.id)], store_id=store.id)),
     ]
     for error, kwargs in bad:
@@ -413,7 +421,10 @@ async def test_exclude_refuses_entries_to_every_line_of_a_deduction_order(db):
     a, b = await new_product("A", 100), await new_product("B", 100)
     m = await new_member("a")
     order = await create_order(
-        m.id, OrderSource.MALL, items=[Item(a.id), Item(b.id)], deduction_fen=1
+        m.id,
+        OrderSource.MALL,
+        items=[Item(a.id), Item(b.id)],
+        deduction=await funded(m.id, points=1),
     )
     await pay(order, Clock())
     assert await Entry.filter(order_id=order.id).count() == 0

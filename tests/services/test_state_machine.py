@@ -74,7 +74,7 @@ from services.queues.locks import forget_queue_ids
 from services.queues.writer import apply_pending
 from services.settings.base import load_base, save_base
 from services.settings.cache import SETTINGS
-from tests.services.helpers import Clock
+from tests.services.helpers import Clock, funded
 from tests.services.reference_model import (
     MLine,
     MOrder,
@@ -286,6 +286,7 @@ class QueueRebateMachine(RuleBasedStateMachine):
                 cashiers_queue_unified=cashiers_unified,
                 deduction=switch_value("deduction", exclude_deduction),
                 paused=paused,
+                deduction_love_per_fen=1,  # love value, not points: the wallets' points stay 0
             )
         )
 
@@ -414,7 +415,7 @@ class QueueRebateMachine(RuleBasedStateMachine):
                 items=items,
                 store_id=store_id,
                 amount_fen=amount,
-                deduction_fen=deduction_fen,
+                deduction=self.run(funded(member, love=deduction_fen)),
             )
         )
         lines = self.run(lines_of(order.id))
