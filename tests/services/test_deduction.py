@@ -4,9 +4,11 @@ entries; ``check`` proves the postings agree with the orders. SQLite and Postgre
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from tortoise import connections
 
@@ -205,3 +207,51 @@ async def test_check_finds_a_deduction_that_disagrees_with_its_order(db):
     await Order.filter(id=order.id).update(deduction_points=1000, paid_fen=1)
     problems = await check_conservation()
     assert any("do not add up" in p for p in problems), problems
+
+
+async def test_two_orders_racing_for_the_same_points_exactly_one_gets_them(db):
+    """PostgreSQL, two orders at once, each in its own connection of the pool, both started
+    while a third connection holds the member's wallet row: when it lets go, the wallet lock
+    makes the second order see the balance the first left."""
+    if db != "postgres":
+        pytest.skip("SQLite serialises writers itself")
+    await use_base(**BASE)
+    m = await new_member("a")
+    p = await new_product("A", 10_000)
+    ask = await funded(m.id, points=50_000)
+    conn = connections.get("default")
+    holder = await asyncpg.connect(
+        user=conn.user, host=conn.host, port=conn.port, database=conn.database
+    )
+    try:
+        hold = holder.transaction()
+        await hold.start()
+        await holder.execute("SELECT 1 FROM wallet WHERE member_id = $1 FOR UPDATE", m.id)
+        racing = [
+            asyncio.ensure_future(
+                create_order(m.id, OrderSource.MALL, items=[Item(p.id)], deduction=ask)
+            )
+            for _ in range(2)
+        ]
+        waiting = 0
+        for _ in range(200):  # until both orders' transactions wait on the held row
+            await holder.execute("SELECT pg_stat_clear_snapshot()")  # fresh inside a transaction
+            waiting = await holder.fetchval(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            )
+            if waiting >= 2:
+                break
+            await asyncio.sleep(0.05)
+        await hold.commit()
+        results = await asyncio.gather(*racing, return_exceptions=True)
+    finally:
+        await holder.close()
+    assert waiting >= 2  # both had started before either could take the points
+    placed = [r for r in results if isinstance(r, Order)]
+    refused = [r for r in results if isinstance(r, NotAllowed)]
+    assert (len(placed), len(refused)) == (1, 1), results
+    assert refused[0].field == "deduction_points"
+    assert (await balances_of(m.id)).points == 0
+    assert len(await keys()) == 1
+    assert await check_conservation() == []
