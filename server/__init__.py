@@ -24,9 +24,9 @@ Choices, written down:
 - Rate limits are fixed windows (``INCR`` + ``EXPIRE`` in one MULTI pipeline), shared through
   Redis, per process without it; a Redis failure lets the request through and is logged,
   ``/healthz`` reports it. Behind a reverse proxy set ``ApiOptions.trust_forwarded_for``.
-- Point/love-value deduction at order time is refused (``deduction_unavailable``) until a
-  service debits the wallet in the order's transaction: accepting it unchecked would let a
-  member pay less with balances they do not have.
+- Point/love-value deduction at order time debits the wallet in the order's transaction, the
+  wallet row locked (``services.orders.deduction``): a member cannot pay with balances they do
+  not have.
 - A refund request only records the request and asks WeChat Pay; the queues change when the
   refund notification arrives (``services.orders.refunds``, ``services.orders.payments``).
 - Referral binding (SPEC §8) is ``services.distribution.referral``: the first referral code a member arrives
