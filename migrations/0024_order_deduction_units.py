@@ -14,11 +14,11 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Order',
             name='deduction_love',
-            field=fields.BigIntField(default=0),
+            field=fields.BigIntField(default=0, db_default=0),
         ),
         ops.AddField(
             model_name='Order',
             name='deduction_points',
-            field=fields.BigIntField(default=0),
+            field=fields.BigIntField(default=0, db_default=0),
         ),
     ]
