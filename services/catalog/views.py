@@ -2,11 +2,11 @@
 never their cost or supply price, never a delisted product (it reads as not found).
 
 Rebate terms are what an order of one unit would get at the member's level (会员等级; level 0
-for anyone not logged in) with no cumulative spend counted, by the same rules settlement uses (``services.queues.plan.goods_rules``,
-the ratio chain ``rebate.ratios.ratio_for``): whether the rebate applies (the master switch and
-the product's — and its store's — switch), the reward ratio and where in the chain it came
-from, the entitlement of one unit, the extraction ratio, and whether a lottery may replace the
-ratio — and, as an estimate (``services.queues.economics.new_entry_estimates``), how long a new
+for anyone not logged in) with no cumulative spend counted, by the same rules settlement uses
+(``services.queues.plan.goods_rules``, the ratio chain ``rebate.ratios.ratio_for``): whether the
+rebate applies (the master switch and the product's — and its store's — switch), the reward
+ratio and where in the chain it came from, the entitlement of one unit, the extraction ratio,
+and whether a lottery may replace the ratio — and, as an estimate (``services.queues.economics.new_entry_estimates``), how long a new
 entry of one unit would wait in the queue it would join today. Cumulative spend, the reward
 time windows and limits may still change what an order gets.
 """
