@@ -16,13 +16,13 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot import followers
-from bot.consent import remaining_consents
 from bot.wechat_apis import (
     NOT_FOLLOWING,
     OUTSIDE_REPLY_WINDOW,
     OfficialAccountClient,
     WeComGroupBot,
 )
+from services.members.consents import remaining_consents
 from wechat.client import MiniProgramClient
 from wechat.errors import (
     AccessTokenInvalid,

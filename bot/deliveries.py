@@ -36,9 +36,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from bot.channels import Claimed, Outcome, Result
-from bot.consent import exhaust_consent, use_consent
 from models import DeliveryStatus, Member, NotifierCursor, OutboxEvent
 from runtime.sql import dumps, execute, fetch, is_pg, loads, marks, placeholders
+from services.members.consents import exhaust_consent, use_consent
 
 log = logging.getLogger(__name__)
 

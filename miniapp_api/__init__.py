@@ -15,6 +15,7 @@ from miniapp_api.views import (
     notify,
     orders,
     promoter,
+    subscriptions,
     wallet,
 )
 from web.registry import RouteSpec
@@ -25,6 +26,7 @@ def route_specs() -> list[RouteSpec]:
     return [
         *login.routes.specs,
         *members.routes.specs,
+        *subscriptions.routes.specs,
         *catalog.routes.specs,
         *orders.routes.specs,
         *entries.routes.specs,

@@ -35,7 +35,7 @@ class Order(Model):
     total_fen = fields.BigIntField()  # price of the goods
     deduction_fen = fields.BigIntField(default=0)  # paid with points / love value (抵扣)
     deduction_points = fields.BigIntField(default=0, db_default=0)  # the points that paid it
-    deduction_love = fields.BigIntField(default=0, db_default=0)  # the available love value that paid it
+    deduction_love = fields.BigIntField(default=0, db_default=0)  # available love value used
     paid_fen = fields.BigIntField()  # cash actually paid
     paid_at = fields.DatetimeField(null=True)
     completed_at = fields.DatetimeField(null=True)

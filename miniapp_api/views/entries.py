@@ -75,6 +75,7 @@ ENTRY = obj(
     {
         "id": INT,
         "order_id": INT,
+        "line_id": {**INT, "description": "产生该权益的订单商品行"},
         "status": {"type": "string", "enum": [s.value for s in EntryStatus]},
         "queue_id": {**INT, "description": "队列进程关闭时不返回"},
         "queue_key": STRING,

@@ -7,14 +7,33 @@ from aiohttp import web
 from ledger.balances import balances_of
 from models import Member
 from services.clock import utcnow
+from services.members.accounts import MAX_AVATAR_URL, MAX_NICKNAME, update_profile
 from services.members.level_changes import level_progress
 from web.auth import MEMBER_ID
 from web.common import member_json, mini_program_code
 from web.errors import ApiError
-from web.registry import Registry, Reply
-from web.schemas import ME_REPLY, MY_LEVEL_REPLY
+from web.registry import BODY, Registry, Reply
+from web.schemas import ME_REPLY, MY_LEVEL_REPLY, obj
 
 routes = Registry()
+
+PROFILE_BODY = obj(
+    {
+        "nickname": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_NICKNAME,
+            "pattern": "^[^\\u0000-\\u001f\\u007f]+$",
+            "description": "昵称（首尾空白去掉后 1–32 个字符，不含控制字符）",
+        },
+        "avatar_url": {
+            "type": "string",
+            "maxLength": MAX_AVATAR_URL,
+            "pattern": "^(https?://\\S+)?$",
+            "description": "头像图片地址（http/https；空字符串：不用头像）",
+        },
+    }
+)
 
 
 async def current_member(request: web.Request) -> Member:
@@ -32,9 +51,33 @@ async def current_member(request: web.Request) -> Member:
     responses={200: Reply("会员资料与余额", ME_REPLY)},
 )
 async def me(request: web.Request) -> web.Response:
-    member = await current_member(request)
+    return await me_reply(await current_member(request))
+
+
+async def me_reply(member: Member) -> web.Response:
     wallet = await balances_of(member.id)
     return web.json_response({"member": await member_json(member), "wallet": wallet.as_dict()})
+
+
+@routes.route(
+    "PATCH",
+    "/api/me",
+    summary="修改我的资料（昵称、头像，只需给出要改的项）",
+    description="Answers like `GET /api/me`. A nickname is trimmed; control characters (NUL "
+    "included) are refused, as is an avatar that is not an http(s) URL — each a 400 naming "
+    "the field, with nothing changed.",
+    tags=("member",),
+    auth="member",
+    body=PROFILE_BODY,
+    responses={200: Reply("修改后的资料与余额", ME_REPLY), 400: Reply("昵称或头像无效")},
+)
+async def edit_me(request: web.Request) -> web.Response:
+    member = await current_member(request)
+    body = request[BODY]
+    changed = await update_profile(
+        member.id, nickname=body.get("nickname"), avatar_url=body.get("avatar_url")
+    )
+    return await me_reply(changed)
 
 
 @routes.get(

@@ -12,28 +12,42 @@ from typing import Any
 
 from aiohttp import web
 
+from miniapp_api.views.entries import ENTRY, NAMES
 from models import Member, Order, OrderLine, OrderStatus, Refund
 from rebate.deduction import Request
 from rebate.settings import OrderSource
 from services.clock import utcnow
 from services.errors import NotFound
+from services.members.views import order_entries
 from services.orders.lifecycle import Item, cancel_order, complete_order, place_order
+from services.orders.mine import STATUSES, my_orders
 from services.orders.refunds import request_refund
 from web.auth import MEMBER_ID
 from web.common import client_ip, order_json, pay_gateway, refund_json
 from web.errors import ApiError, from_wechat
 from web.keys import LIMITER, OPTIONS
+from web.query import (
+    PAGE_PARAMS,
+    PAGING,
+    json_reply,
+    page_args,
+    page_reply,
+    paged,
+    query_choice,
+)
 from web.ratelimit import enforce
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import (
     ID,
     LINE_PARAMS,
+    ORDER,
     ORDER_BODY,
     ORDER_REPLY,
     PAY_REPLY,
     REFUND_BODY,
     REFUND_RESPONSES,
     Schema,
+    obj,
 )
 from wechat.errors import WeChatError
 
@@ -186,16 +200,55 @@ async def pay(request: web.Request) -> web.Response:
     return web.json_response({"order": await render(order), "payment": payment})
 
 
+ORDER_DETAIL = obj(
+    {
+        **ORDER["properties"],
+        "entries": {
+            "type": "array",
+            "items": ENTRY,
+            "description": "该订单产生的排队权益（每个已结算并入队的商品行一条，line_id 指明哪一行）",
+        },
+    }
+)
+ORDER_DETAIL_REPLY = obj({"order": ORDER_DETAIL, "names": NAMES})
+
+
+@routes.get(
+    "/api/orders",
+    summary="我的订单",
+    description="My orders, newest first, each with its lines and refunds; `status` filters "
+    "(created = 待支付, paid, completed, refunded, closed). " + PAGING,
+    tags=("orders",),
+    auth="member",
+    query_params={"status": {"type": "string", "enum": list(STATUSES)}, **PAGE_PARAMS},
+    responses={200: Reply("我的订单", paged(ORDER)), 400: Reply("查询参数无效")},
+)
+async def mine(request: web.Request) -> web.Response:
+    cursor, limit = page_args(request)
+    page = await my_orders(
+        request[MEMBER_ID],
+        status=query_choice(request, "status", STATUSES),
+        cursor=cursor,
+        limit=limit,
+    )
+    return page_reply(page.map(lambda rows: order_json(rows.order, rows.lines, rows.refunds)))
+
+
 @routes.get(
     "/api/orders/{id}",
-    summary="我的订单详情",
+    summary="我的订单详情（商品行、退款及产生的排队权益）",
+    description="Someone else's order reads as not found. `entries` follow the display "
+    "switches and names of `GET /api/entries`.",
     tags=("orders",),
     auth="member",
     path_params=ORDER_PARAMS,
-    responses={200: Reply("订单", ORDER_REPLY)},
+    responses={200: Reply("订单", ORDER_DETAIL_REPLY), 404: Reply("订单不存在")},
 )
 async def show(request: web.Request) -> web.Response:
-    return web.json_response({"order": await render(await own_order(request))})
+    order = await own_order(request)
+    found = await order_entries(request[MEMBER_ID], order.id, now=utcnow())
+    detail = {**await render(order), "entries": found["entries"]}
+    return json_reply({"order": detail, "names": found["names"]})
 
 
 @routes.post(

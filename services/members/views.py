@@ -231,6 +231,7 @@ def entry_json(
     data: dict[str, Any] = {
         "id": entry.id,
         "order_id": entry.order_id,  # type: ignore[attr-defined]
+        "line_id": entry.line_id,  # type: ignore[attr-defined]
         "status": entry.status.value,
         "queue_id": int(entry.queue_id),  # type: ignore[attr-defined]
         "queue_key": queue_key,
@@ -300,6 +301,14 @@ async def my_entry(member_id: int, entry_id: int, *, now: datetime) -> dict[str,
         raise NotFound("排队权益不存在", field="entry_id")
     display = await load_display()
     return {"names": display.names(), "entry": (await _render([entry], display, now=now))[0]}
+
+
+async def order_entries(member_id: int, order_id: int, *, now: datetime) -> dict[str, Any]:
+    """The entries the member's order created (one per settled line that joined a queue),
+    oldest first, with the names: what an order's detail shows beside its lines."""
+    entries = await Entry.filter(member_id=member_id, order_id=order_id).order_by("id")
+    display = await load_display()
+    return {"names": display.names(), "entries": await _render(entries, display, now=now)}
 
 
 async def queue_page(member_id: int, queue_id: int) -> dict[str, Any]:

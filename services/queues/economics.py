@@ -191,6 +191,51 @@ async def estimates(entries: Sequence[Entry], *, now: datetime) -> dict[int, Ent
     return out
 
 
+@dataclass(frozen=True)
+class NewEntryEstimate:
+    """How long a new entry of ``entitlement_fen`` joining the queue ``key`` now would wait:
+    everything its queue's waiting entries are still owed comes first."""
+
+    queue_key: str
+    ahead: int  # waiting entries it would queue behind
+    ahead_fen: int
+    entitlement_fen: int
+    daily_inflow_fen: int
+    eta: timedelta | None
+    estimated_full_at: datetime | None
+    note: str
+
+
+async def new_entry_estimates(
+    wanted: Sequence[tuple[str, int]], *, now: datetime
+) -> list[NewEntryEstimate]:
+    """For each (queue key, entitlement) of ``wanted``, the estimate of a new entry: two
+    queries whatever the count (a queue not made yet has nothing waiting and no inflow)."""
+    keys = sorted({key for key, _ in wanted})
+    ids: dict[str, int] = dict(await Queue.filter(key__in=keys).values_list("key", "id"))
+    found = list(ids.values())
+    waiting = await _waiting(found) if found else {}
+    inflows = await rate_inflows(found, now) if found else {}
+
+    def estimate(key: str, entitlement_fen: int) -> NewEntryEstimate:
+        queue_id = ids.get(key)
+        count, owed = waiting.get(queue_id, (0, 0)) if queue_id else (0, 0)
+        inflow = inflows.get(queue_id, 0) if queue_id else 0
+        eta = eta_at_rate(owed + entitlement_fen, inflow)
+        return NewEntryEstimate(
+            queue_key=key,
+            ahead=count,
+            ahead_fen=owed,
+            entitlement_fen=entitlement_fen,
+            daily_inflow_fen=inflow // RATE_DAYS,
+            eta=eta,
+            estimated_full_at=None if eta is None else now + eta,
+            note=ESTIMATE_NOTE if eta is not None else NO_INFLOW_NOTE,
+        )
+
+    return [estimate(key, fen) for key, fen in wanted]
+
+
 async def entry_estimate(member_id: int, entry_id: int, *, now: datetime) -> EntryEstimate:
     """The estimate for ``member_id``'s own entry (someone else's reads as not found). An entry
     that no longer waits has nothing left to estimate."""

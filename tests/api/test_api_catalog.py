@@ -21,6 +21,7 @@ from services.catalog.products import new_store
 from services.clock import utcnow
 from services.orders.lifecycle import Item, create_order
 from services.orders.reconciliation import reconcile_unpaid
+from services.queues.economics import NO_INFLOW_NOTE
 from tests.api.conftest import Api, bearer
 from web.keys import WECHAT
 
@@ -160,6 +161,15 @@ async def edit_and_show(api: Api, tea: Product, cup: Product) -> None:
         "entitlement_fen": 3000,
         "extract_bp": 1_000,
         "lottery": False,
+        "estimate": {  # its queue has nothing waiting and nothing flowing in yet
+            "ahead": 0,
+            "ahead_fen": 0,
+            "eta_seconds": None,
+            "estimated_full_at": None,
+            "daily_inflow_fen": 0,
+            "is_estimate": True,
+            "note": NO_INFLOW_NOTE,
+        },
     }
     status, data = await member_get(api, f"/api/products/{tea['id']}")
     assert status == 200 and data["product"]["price_fen"] == 15800

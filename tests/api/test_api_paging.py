@@ -58,6 +58,7 @@ from tests.services.test_paging import runs_started
 
 LISTS = {
     "/api/products",
+    "/api/orders",
     "/api/wallet/ledger",
     "/api/entries",
     "/api/wallet/withdrawals",

@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from redis.asyncio import Redis
 
-from bot.consent import grant_consent
 from bot.notifier import Notifier, build_notifier
 from models import Member, OfficialAccountFollower
 from runtime.bot_settings import (
@@ -35,6 +34,7 @@ from runtime.bot_settings import (
 from runtime.config import Settings, WechatSettings
 from runtime.ratelimit import Limit
 from services.members.accounts import new_member
+from services.members.consents import grant_consent
 from tests.bot.bottest_fakes import WECOM_KEY, OfficialAccountFake, create_official_account_fake
 from wechat_fake.server import create_fake_wechat
 from wechat_fake.state import FakeWeChatState

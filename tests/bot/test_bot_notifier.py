@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from bot.consent import grant_consent, remaining_consents
 from bot.messages import local_time
 from models import DeliveryAttempt, NotificationDelivery, OfficialAccountFollower, OutboxEvent
 from rebate.settings import RatioSettings, SettleOn
 from services.catalog.products import new_product
+from services.members.consents import grant_consent, remaining_consents
 from tests.bot.conftest import MEMBER_KINDS, T0, member
 from tests.services.helpers import Clock as SettleClock
 from tests.services.helpers import seeded, use_base
