@@ -15,6 +15,7 @@ from miniapp_api.views import (
     notify,
     orders,
     promoter,
+    transfers,
     wallet,
 )
 from web.registry import RouteSpec
@@ -29,6 +30,7 @@ def route_specs() -> list[RouteSpec]:
         *orders.routes.specs,
         *entries.routes.specs,
         *wallet.routes.specs,
+        *transfers.routes.specs,
         *merchants.routes.specs,
         *promoter.routes.specs,
         *notify.routes.specs,
