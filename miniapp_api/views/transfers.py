@@ -29,7 +29,11 @@ TRANSFER = obj(
 TRANSFER_REPLY = obj({"transfer": TRANSFER})
 TRANSFER_BODY = obj(
     {
-        "to_code": {"type": "string", "minLength": 1, "maxLength": 16, "description": "对方推荐码"},
+        "to_code": {
+            "type": "string",
+            "pattern": "^[0-9A-Za-z]{1,16}$",
+            "description": "对方的推荐码（不区分大小写）",
+        },
         "points": {"type": "integer", "minimum": 1, "description": "转让积分（正整数）"},
         "request_id": {
             "type": "string",

@@ -46,6 +46,7 @@ from services.settings.codec import _bool, _int, _known
 SETTINGS_DOC = "points_transfer"
 RECEIVED_EVENT = "points_received"
 REQUEST_ID = re.compile(r"^[0-9A-Za-z_-]{8,64}$")
+CODE = re.compile(r"^[0-9A-Za-z]{1,16}$")  # what a referral code may look like (case-insensitive)
 MAX_POINTS = 100_000_000  # the most any setting may allow in one transfer
 MAX_FEE_BP = 5_000  # a fee above half of what is sent is a typo, not a fee
 
@@ -122,7 +123,9 @@ def _checked_input(to_code: Any, points: Any, request_id: Any) -> str:
         raise InvalidAmount("转让积分必须是正整数", field="points")
     if not isinstance(to_code, str) or not to_code.strip():
         raise InvalidField("请填写对方的推荐码", field="to_code")
-    return to_code.strip()
+    if not CODE.match(to_code.strip()):
+        raise InvalidField("推荐码只能包含字母和数字", field="to_code")
+    return to_code.strip().upper()
 
 
 async def transfer_points(

@@ -103,7 +103,8 @@ async def test_a_transfer_moves_both_sides_and_the_fee_once_per_request_id(
 async def test_without_a_fee_there_is_one_posting(api: Api) -> None:
     (_, s_token), (receiver, _) = await two_members(api)
     await configure(**ON, fee_bp=150)
-    status, data = await post(api, PATH, s_token, body(await code_of(receiver), 66))
+    lower = (await code_of(receiver)).lower()  # codes are read aloud: any case will do
+    status, data = await post(api, PATH, s_token, body(lower, 66))
     assert status == 201 and data["transfer"]["fee"] == 0  # 66 × 1.5% < 1 point
     assert await Posting.filter(kind="points_transfer_fee").count() == 0
     assert await check_conservation() == []
@@ -122,6 +123,10 @@ async def test_every_refusal_names_its_field_and_changes_nothing(api: Api) -> No
     cases = [
         (body(await code_of(sender), 100, "req-self-01"), 400, "to_code"),
         (body("NOSUCHCODE", 100, "req-unknown"), 404, "to_code"),
+        (body("AB\u0000CD", 100, "req-nul-code"), 400, "to_code"),
+        (body("", 100, "req-no-code0"), 400, "to_code"),
+        (body(to, 100, "req-\u0000-nul"), 400, "request_id"),
+        (body(to, 2**63, "req-huge-000"), 400, "points"),
         (body(to, 9, "req-too-low"), 400, "points"),
         (body(to, 601, "req-too-high"), 400, "points"),
         (body(to, 401, "req-over-bal"), 409, "points"),  # 500 left, 100 to keep

@@ -145,3 +145,17 @@ async def test_two_members_sending_to_each_other_at_once_both_go_through(pg_url:
         assert (await balances_of(a.id)).points == 1_000 + 100
         assert (await balances_of(b.id)).points == 1_000 - 100
         assert await check_conservation() == []
+
+
+async def test_the_same_request_sent_twice_at_once_transfers_once(pg_url: str) -> None:
+    async with orm_on(pg_url, maxsize=8):
+        await configure()
+        a, b = await member_with("a", 1_000), await member_with("b", 0)
+        results = await asyncio.gather(
+            *(transfer_points(a.id, to_code=b.referral_code, points=100,
+                              request_id="double-click", now=T0) for _ in range(4))
+        )  # fmt: skip
+        assert sorted(r.replayed for r in results) == [False, True, True, True]
+        assert len({r.transfer.id for r in results}) == 1
+        assert (await balances_of(a.id)).points == 900
+        assert await check_conservation() == []
