@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tortoise.transactions import in_transaction
+
 from ledger.balances import balances_of
+from ledger.postings import Posting as Move
+from ledger.postings import post
 from models import JobRun, OutboxEvent, Posting
 from services.checks import check_conservation
 from services.jobs import JOBS, run_job, slot_key
@@ -97,3 +101,14 @@ async def test_the_job_runs_hourly_and_once_per_slot(db: str) -> None:
     again = await run_job(JOB_NAME, now=now, slot=slot)
     assert not again.ran and await JobRun.filter(name=JOB_NAME).count() == 1
     assert await love(m.id) == (0, 100)
+
+
+async def test_check_catches_a_release_into_another_members_love_value(db: str) -> None:
+    a, b = await new_member("a"), await new_member("b")
+    await frozen(a.id, 100, T0, "a")
+    async with in_transaction() as conn:
+        wrong = Move(release_key(a.id, T0), "love_release", f"member:{a.id}:love_frozen",
+                     f"member:{b.id}:love_available", "love", 40)  # fmt: skip
+        await post(conn, [wrong], T0)
+    problems = await check_conservation()
+    assert any("love_release posting not from" in p for p in problems), problems
