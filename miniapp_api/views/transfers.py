@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.clock import utcnow
-from services.wallets.transfers import list_transfers, transfer_points, transfer_view
+from services.wallets.transfers import list_transfers, transfer_points
 from web.auth import MEMBER_ID
 from web.query import PAGE_PARAMS, PAGING, page_args, page_reply, paged
 from web.registry import BODY, Registry, Reply
@@ -70,8 +70,7 @@ async def send_points(request: web.Request) -> web.Response:
         me, to_code=body["to_code"], points=body["points"], request_id=body["request_id"],
         now=utcnow(),
     )  # fmt: skip
-    shown = await transfer_view(result.transfer, me)
-    return web.json_response({"transfer": shown}, status=200 if result.replayed else 201)
+    return web.json_response({"transfer": result.shown}, status=200 if result.replayed else 201)
 
 
 @routes.get(

@@ -114,6 +114,7 @@ def fee_of(points: int, fee_bp: int) -> int:
 class TransferResult:
     transfer: PointsTransfer
     replayed: bool  # True: the request id was seen before; nothing changed now
+    shown: dict[str, Any]  # the transfer as its sender sees it (``transfer_json``)
 
 
 def _checked_input(to_code: Any, points: Any, request_id: Any) -> str:
@@ -148,7 +149,9 @@ async def transfer_points(
         if earlier is not None:
             if receiver is None or (earlier.receiver_id, earlier.points) != (receiver.id, points):  # type: ignore[attr-defined]
                 raise Conflict("该 request_id 已用于另一笔转让", field="request_id")
-            return TransferResult(earlier, replayed=True)
+            return TransferResult(
+                earlier, True, transfer_json(earlier, sender_id, {receiver.id: receiver})
+            )
         day = local(now).date().isoformat()
         fee = await _allowed(conn, sender_id, receiver, points, settings, day)
         assert receiver is not None
@@ -158,7 +161,9 @@ async def transfer_points(
         )  # fmt: skip
         await post(conn, transfer_postings(created), now)
         await _record(conn, created, receiver, now)
-    return TransferResult(created, replayed=False)
+    return TransferResult(
+        created, False, transfer_json(created, sender_id, {receiver.id: receiver})
+    )
 
 
 async def _allowed(
@@ -252,12 +257,6 @@ async def list_transfers(
     }
     members = {m.id: m for m in await Member.filter(id__in=others)}
     return page.map(lambda t: transfer_json(t, member_id, members))
-
-
-async def transfer_view(t: PointsTransfer, member_id: int) -> dict[str, Any]:
-    """One transfer as ``member_id`` sees it (``transfer_json`` with its counterpart read)."""
-    other = t.receiver_id if t.sender_id == member_id else t.sender_id  # type: ignore[attr-defined]
-    return transfer_json(t, member_id, {m.id: m for m in await Member.filter(id=other)})
 
 
 def transfer_json(
