@@ -165,6 +165,22 @@ WITHDRAWAL_DOC = obj(
         "remark": STRING,
     }
 )
+POINTS_TRANSFER_DOC = obj(
+    {
+        "enabled": {**BOOL, "description": "开启积分转让（默认关闭）"},
+        "min_points": {**INT, "description": "单笔最少转让积分"},
+        "max_points": {**INT, "description": "单笔最多转让积分"},
+        "daily_points": {**INT, "description": "每人每日（北京时间）最多转让积分"},
+        "keep_points": {**INT, "description": "转让后至少保留的积分"},
+        "fee_bp": {**INT, "description": "手续费（万分比，向下取整，由转出方另付）"},
+    }
+)
+LOVE_DOC = obj(
+    {
+        "release_enabled": {**BOOL, "description": "冻结爱心值到期自动释放"},
+        "release_days": {**INT, "description": "冻结天数（自入账起）"},
+    }
+)
 ACKNOWLEDGE: Schema = {
     **BOOL,
     "description": "确认提取比例超过门店佣金（平台将支出多于收入）",
@@ -175,6 +191,8 @@ SETTINGS_BODY = obj(
         "clearing": CLEARING_DOC,
         "display": DISPLAY_DOC,
         "withdrawal": WITHDRAWAL_DOC,
+        "points_transfer": POINTS_TRANSFER_DOC,
+        "love": LOVE_DOC,
         "acknowledge": ACKNOWLEDGE,
     }
 )
@@ -253,7 +271,7 @@ REFUSED = {400: Reply("设置不合规（field 指明哪一项），未保存任
 
 @routes.get(
     "/api/admin/settings",
-    summary="运营：全部设置（基础、清零、显示与名称、提现）",
+    summary="运营：全部设置（基础、清零、显示与名称、提现、积分转让、爱心值）",
     tags=("admin",),
     auth="admin",
     responses={200: Reply("当前生效的设置", SETTINGS_REPLY)},

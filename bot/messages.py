@@ -25,6 +25,8 @@ and named ``fields`` for template messages. Every kind offers ``name`` (the cust
 | statement_paid | statement_id, total_fen | amount |
 | statement_confirm_needed | statement_id, out_bill_no | — |
 | member_level_changed | from_level, to_level, from_name, name, source (auto, operator), reason | level, reason |
+| points_received | transfer_id, points, from_code, from_nickname | points, sender |
+| love_released | amount, love_available | amount |
 
 Operators (the WeCom group bot) hear about: ``operator_alert`` {text} (``services.alerts``),
 ``merchant_application_submitted`` {application_id, name, contact}, and failed withdrawals.
@@ -358,6 +360,26 @@ def _level_changed(p: Mapping[str, Any], n: Names) -> _Built:
     return "会员等级调整", text, {"level": level, "reason": reason, "detail": f"调整为{level}"}
 
 
+def _points_received(p: Mapping[str, Any], n: Names) -> _Built:
+    """积分转让: the receiver is told who sent how many points."""
+    points = int(p.get("points", 0))
+    sender = str(p.get("from_nickname") or "") or f"推荐码{p.get('from_code', '')}"
+    text = f"{sender}向您转让了{points}积分，已存入您的积分账户。"
+    return (
+        "收到积分",
+        text,
+        {"points": str(points), "sender": sender, "detail": f"收到{points}积分"},
+    )
+
+
+def _love_released(p: Mapping[str, Any], n: Names) -> _Built:
+    amount = int(p.get("amount", 0))
+    text = f"您有{amount}爱心值已解冻，现在可以使用。"
+    if "love_available" in p:
+        text += f"当前可用爱心值{int(p['love_available'])}。"
+    return "爱心值解冻", text, {"amount": str(amount), "detail": f"{amount}爱心值已解冻"}
+
+
 _BUILDERS = {
     "entry_joined": _joined,
     "lottery_available": _lottery_available,
@@ -379,6 +401,8 @@ _BUILDERS = {
     "statement_paid": _statement_paid,
     "statement_confirm_needed": _statement_confirm,
     "member_level_changed": _level_changed,
+    "points_received": _points_received,
+    "love_released": _love_released,
 }
 
 

@@ -90,7 +90,7 @@ TICK_SECONDS = 60
 
 async def run_due_jobs(clients: JobClients) -> None:
     """Every other registered job (reconciliation, auto-complete, commissions, statements,
-    payouts, dividends, team levels) runs its latest slot once, with ``clients``: the tick asks
+    payouts, dividends, team levels, the love value release) runs its latest slot once, with ``clients``: the tick asks
     each job which slot ``now`` belongs to, and claiming the slot makes the run happen in one
     process only."""
     await _run_due(JOBS, clients)

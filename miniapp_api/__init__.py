@@ -16,6 +16,7 @@ from miniapp_api.views import (
     orders,
     promoter,
     subscriptions,
+    transfers,
     wallet,
 )
 from web.registry import RouteSpec
@@ -31,6 +32,7 @@ def route_specs() -> list[RouteSpec]:
         *orders.routes.specs,
         *entries.routes.specs,
         *wallet.routes.specs,
+        *transfers.routes.specs,
         *merchants.routes.specs,
         *promoter.routes.specs,
         *notify.routes.specs,

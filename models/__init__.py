@@ -54,6 +54,7 @@ from models.payments import (
     RefundStatus,
 )
 from models.queues import Entry, EntryStatus, Extraction, PendingSettlement, Queue
+from models.transfers import PointsTransfer
 from models.withdrawals import Withdrawal, WithdrawalStatus
 
 __all__ = [
@@ -98,6 +99,7 @@ __all__ = [
     "OutboxEvent",
     "PaymentNotice",
     "PendingSettlement",
+    "PointsTransfer",
     "Posting",
     "Product",
     "ProductKind",

@@ -1,12 +1,14 @@
 """The operation log (操作日志): one row per change an operator makes, written in the change's own
 transaction by ``record`` — the one place audit rows are written — and read by ``trail``.
 
-Sections: ``base``, ``clearing``, ``display``, ``withdrawal`` (settings), ``distribution``
+Sections: ``base``, ``clearing``, ``display``, ``withdrawal``, ``points_transfer``, ``love``
+(settings), ``distribution``
 (分销设置), ``product`` / ``store`` / ``cashier`` (their rebate settings), ``commission`` (a
 store's commission), ``guardrail_ack`` (an acknowledged excess over a store's commission),
 ``merchant_application`` (approvals and rejections), ``merchant_invite``, ``team_level``,
-``refund`` (refunds operators ask for), ``wallet_adjustment``, ``withdrawal_decision`` and
-``job`` (operators' job runs)."""
+``refund`` (refunds operators ask for), ``wallet_adjustment``, ``withdrawal_decision``,
+``points_transferred`` (a member's 积分转让; operator ``member:<id>``) and ``job`` (operators'
+job runs)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ SECTIONS = (
     "clearing",
     "display",
     "withdrawal",
+    "points_transfer",
+    "love",
     "distribution",
     "supplier",
     "product",
@@ -38,6 +42,7 @@ SECTIONS = (
     "refund",
     "wallet_adjustment",
     "withdrawal_decision",
+    "points_transferred",
     "job",
 )
 

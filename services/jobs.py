@@ -15,7 +15,8 @@ the job by hand. An operator run without a slot gets its own key,
 slot, the work runs for that slot, not for the time it is started: the merchant statements
 close the slot's day and the dividends pay the period before the slot (clearing and
 auto-complete already take the slot); the catch-up jobs (reconciliation, commission release,
-payouts, refunds, team levels) do everything due up to now, which includes the slot's work.
+payouts, refunds, team levels) do everything due up to now; the love-value release releases
+what matured by the slot, which includes the slot's work.
 An operator's run is one line of the operation log (``services.audit``, section ``job``).
 
 Dependencies are arguments: a job's work is ``work(now, slot, clients)``, where ``clients``
@@ -54,7 +55,7 @@ from services.orders import auto_complete, double_payments, reconciliation
 from services.orders.refunds import RefundGateway
 from services.paging import DEFAULT_LIMIT, Page, page_by_id
 from services.queues import clearing
-from services.wallets import withdrawals
+from services.wallets import love_release, withdrawals
 from wechat.transfer import Transfers
 
 if TYPE_CHECKING:
@@ -180,6 +181,10 @@ async def _refresh_team_levels(
     return await team.refresh_team_levels(now)
 
 
+async def _release_love(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
+    return await love_release.release_frozen_love(now, slot)
+
+
 JOBS: dict[str, Job] = {
     clearing.JOB_NAME: Job(slot_for=clearing.scheduled_slot, work=_clear),
     # every 10 minutes / hourly; each needs its own switch on in job_setting (default on)
@@ -192,6 +197,7 @@ JOBS: dict[str, Job] = {
     "double-payment-refunds": Job(slot_for=every_minutes(10), work=_refund_double_payments),
     "dividends": Job(slot_for=dividend_slot, work=_pay_dividends),
     "team-levels": Job(slot_for=daily_at(3), work=_refresh_team_levels),
+    love_release.JOB_NAME: Job(slot_for=every_minutes(60), work=_release_love),
 }
 
 

@@ -17,6 +17,7 @@ from services.checks.keys import check_keys
 from services.checks.merchants import check_merchants
 from services.checks.payments import check_payments
 from services.checks.queues import check_queues
+from services.checks.transfers import check_transfers
 from services.checks.withdrawals import check_withdrawals
 
 CHECKS = (
@@ -27,6 +28,7 @@ CHECKS = (
     check_double_payments,
     check_merchants,
     check_withdrawals,
+    check_transfers,
     check_keys,
 )
 

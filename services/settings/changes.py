@@ -5,7 +5,9 @@ Sections of the settings document (``read_settings`` / ``change_settings``):
   ratios (member-level ratios, cumulative tiers, lottery, default), random return, exchange;
 - ``clearing`` 队列奖励清零 (``services.queues.clearing``);
 - ``display`` display switches and custom names (``services.members.views``);
-- ``withdrawal`` 提现设置 (``services.wallets.withdrawals``).
+- ``withdrawal`` 提现设置 (``services.wallets.withdrawals``);
+- ``points_transfer`` 积分转让设置 (``services.wallets.transfers``);
+- ``love`` 爱心值设置: when frozen love value is released (``services.wallets.love_release``).
 And per target (``read_target`` / ``change_target``): a product's, store's or cashier's own
 ``rebate`` document and its ``rebate_enabled`` switch.
 
@@ -54,9 +56,9 @@ from services.settings.cache import (
     store_key,
 )
 from services.settings.codec import base_from_doc, target_from_doc, to_doc
-from services.wallets import withdrawals
+from services.wallets import love_release, transfers, withdrawals
 
-SECTIONS = ("base", "clearing", "display", "withdrawal")
+SECTIONS = ("base", "clearing", "display", "withdrawal", "points_transfer", "love")
 TARGETS: Mapping[str, type[Product] | type[Store] | type[Cashier]] = {
     "product": Product,
     "store": Store,
@@ -154,6 +156,32 @@ async def _save_withdrawal(value: withdrawals.WithdrawalSettings) -> None:
     await _save_doc(withdrawals.SETTINGS_DOC, withdrawals.settings_to_doc(value))
 
 
+async def _read_transfer() -> dict[str, Any]:
+    return transfers.settings_to_doc(await transfers.load_transfer_settings())
+
+
+def _parse_transfer(doc: Mapping[str, Any]) -> tuple[transfers.TransferSettings, dict[str, Any]]:
+    value = _parsed("points_transfer.", lambda: transfers.settings_from_doc(doc))
+    return value, transfers.settings_to_doc(value)
+
+
+async def _save_transfer(value: transfers.TransferSettings) -> None:
+    await _save_doc(transfers.SETTINGS_DOC, transfers.settings_to_doc(value))
+
+
+async def _read_love() -> dict[str, Any]:
+    return love_release.settings_to_doc(await love_release.load_love_settings())
+
+
+def _parse_love(doc: Mapping[str, Any]) -> tuple[love_release.LoveSettings, dict[str, Any]]:
+    value = _parsed("love.", lambda: love_release.settings_from_doc(doc))
+    return value, love_release.settings_to_doc(value)
+
+
+async def _save_love(value: love_release.LoveSettings) -> None:
+    await _save_doc(love_release.SETTINGS_DOC, love_release.settings_to_doc(value))
+
+
 async def _save_doc(name: str, doc: dict[str, Any]) -> None:
     if not await SettingDoc.filter(name=name).update(config=doc):
         await SettingDoc.create(name=name, config=doc)
@@ -165,6 +193,8 @@ SECTION: Mapping[str, Section] = {
     "clearing": Section(_read_clearing, _parse_clearing, clearing.save_schedule),
     "display": Section(_read_display, _parse_display, member_views.save_display),
     "withdrawal": Section(_read_withdrawal, _parse_withdrawal, _save_withdrawal),
+    "points_transfer": Section(_read_transfer, _parse_transfer, _save_transfer),
+    "love": Section(_read_love, _parse_love, _save_love),
 }
 
 

@@ -58,12 +58,15 @@ CHANGE = {
     "clearing": {"enabled": True, "kind": "weekly", "weekday": 1, "at": "03:30"},
     "display": {"pending_amount": False, "rebate_name": "排队免单"},
     "withdrawal": {"min_fen": 1000, "daily_cap_fen": 100_000},
+    "points_transfer": {"enabled": True, "fee_bp": 100},
+    "love": {"release_days": 3},
 }
+SECTIONS = ["base", "clearing", "display", "withdrawal", "points_transfer", "love"]
 
 
 async def change_every_section(api: Api) -> None:
     status, before = await admin(api, "GET", "/api/admin/settings")
-    assert status == 200 and set(before) == {"base", "clearing", "display", "withdrawal"}
+    assert status == 200 and list(before) == SECTIONS
     assert before["base"]["extract_bp"] == 1000 and before["clearing"]["enabled"] is False
     status, after = await admin(api, "PUT", "/api/admin/settings", CHANGE)
     assert status == 200, after
@@ -80,12 +83,14 @@ async def change_every_section(api: Api) -> None:
     assert after["withdrawal"]["min_fen"] == 1000 and after["withdrawal"]["max_fen"] == 200_000
 
     rows = await AuditLog.all().order_by("id")
-    assert [r.section for r in rows] == ["base", "clearing", "display", "withdrawal"]
+    assert [r.section for r in rows] == SECTIONS
+    assert after["points_transfer"]["enabled"] is True and after["points_transfer"]["fee_bp"] == 100
+    assert after["love"] == {"release_enabled": True, "release_days": 3}
     for row in rows:
         assert row.operator == "ops@test" and row.target == ""
         assert (row.old, row.new) == (before[row.section], after[row.section])
     status, again = await admin(api, "PUT", "/api/admin/settings", CHANGE)
-    assert status == 200 and again == after and await AuditLog.all().count() == 4  # no change
+    assert status == 200 and again == after and await AuditLog.all().count() == 6  # no change
     status, trail = await admin(api, "GET", "/api/admin/audit?section=display")
     assert status == 200 and [r["new"]["rebate_name"] for r in trail["items"]] == ["排队免单"]
 
@@ -131,6 +136,10 @@ REFUSALS: list[tuple[dict[str, Any], str]] = [
     ({"withdrawal": {"min_fen": 0}}, "withdrawal.min_fen"),
     ({"withdrawal": {"max_fen": 300_000}}, "withdrawal.max_fen"),
     ({"display": {"pending_amount": False}, "base": {"extract_bp": -1}}, "base.extract_bp"),
+    ({"points_transfer": {"fee_bp": 5_001}}, "points_transfer.fee_bp"),
+    ({"points_transfer": {"keep_points": -1}}, "points_transfer.keep_points"),
+    ({"points_transfer": {"daily_points": 0}}, "points_transfer.daily_points"),
+    ({"love": {"release_days": -1}}, "love.release_days"),
 ]
 
 
@@ -267,4 +276,4 @@ async def test_the_settings_flow_on_sqlite_without_redis(make_api: Callable[...,
     assert status == 200 and changed["target"]["enabled"] is False
     status, error = await admin(api, "PUT", "/api/admin/settings", REFUSALS[3][0])
     assert (status, error["field"]) == (400, REFUSALS[3][1])
-    assert await AuditLog.all().count() == 5
+    assert await AuditLog.all().count() == 7

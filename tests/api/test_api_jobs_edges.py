@@ -52,6 +52,7 @@ from services.members.accounts import new_member
 from services.merchants.settlement import close_statements
 from services.orders.lifecycle import Item, create_order, mark_paid
 from services.queues.clearing import ClearingSchedule, save_schedule
+from services.wallets.adjustments import adjust_balance
 from tests.api.conftest import Api, bearer
 from tests.api.test_api_double_payments import paid_twice
 from tests.api.test_api_member_entries import recent_clock
@@ -348,6 +349,21 @@ async def double_payment_refunds(api: Api, fake_wechat: TestServer) -> Check:
     return check
 
 
+async def love_release(api: Api, fake_wechat: TestServer) -> Check:
+    holder = await new_member("oLove")
+    await adjust_balance(
+        holder.id, balance="love_frozen", amount=100, reason="冻结爱心值", operator="ops",
+        request_id="love-frozen-1", now=utcnow() - timedelta(days=8),
+    )  # fmt: skip
+
+    async def check(changes: dict[str, Any]) -> None:
+        assert changes == {"released": 1, "amount": 100}
+        wallet = await Wallet.get(member_id=holder.id)
+        assert (wallet.love_frozen, wallet.love_available) == (0, 100)
+
+    return check
+
+
 SCENARIOS: dict[str, Callable[[Api, TestServer], Awaitable[Check]]] = {
     "clearing": clearing,
     "reconciliation": reconciliation,
@@ -359,6 +375,7 @@ SCENARIOS: dict[str, Callable[[Api, TestServer], Awaitable[Check]]] = {
     "double-payment-refunds": double_payment_refunds,
     "dividends": dividends,
     "team-levels": team_levels,
+    "love-release": love_release,
 }
 
 

@@ -27,6 +27,7 @@ from models import (
     Member,
     MerchantApplication,
     Order,
+    PointsTransfer,
     Posting,
     Queue,
     Statement,
@@ -62,6 +63,7 @@ LISTS = {
     "/api/wallet/ledger",
     "/api/entries",
     "/api/wallet/withdrawals",
+    "/api/me/points-transfers",
     "/api/promoter/team",
     "/api/promoter/rewards",
     "/api/merchant-applications/mine",
@@ -195,6 +197,20 @@ async def withdrawal(member_id: int, n: int, status: str) -> None:
         requested_at=T0 + timedelta(minutes=n),
         updated_at=T0 + timedelta(minutes=n),
     )
+
+
+async def test_my_points_transfers_page_sent_and_received_newest_first(api: Api) -> None:
+    me, other, third = [await new_member(f"oT{i}") for i in range(3)]
+    for n, (sender, receiver) in enumerate([(me, other), (other, me), (third, other)] * 3):
+        await PointsTransfer.create(
+            sender_id=sender.id, receiver_id=receiver.id, request_id=f"req-{n:06d}",
+            points=10 + n, day="2026-11-25", created_at=T0 + timedelta(minutes=n),
+        )  # fmt: skip
+    mine = await PointsTransfer.filter(Q(sender_id=me.id) | Q(receiver_id=me.id)).order_by("-id")
+    for limit in (1, 4, 6):
+        items, _ = await walk(api, "/api/me/points-transfers", token_of(api, me.id), limit=limit)
+        assert ids(items) == [t.id for t in mine] and len(items) == 6
+        assert {t["direction"] for t in items} == {"sent", "received"}
 
 
 async def test_the_double_payments_page_newest_first_with_what_is_owed_beside(api: Api) -> None:

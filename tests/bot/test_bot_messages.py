@@ -88,3 +88,26 @@ def test_a_member_level_change_says_the_new_level_and_for_a_change_by_hand_why()
     )
     assert "会员等级已由平台取消，原因：退出会员" in gone.text
     assert gone.fields["level"] == "-"
+
+
+def test_a_points_transfer_tells_the_receiver_who_sent_how_many():
+    named = render(
+        "points_received",
+        {"transfer_id": 1, "points": 300, "from_code": "AB12CD34", "from_nickname": "小王"},
+        names=Names(), at=T0,
+    ).member  # fmt: skip
+    unnamed = render(
+        "points_received", {"points": 5, "from_code": "AB12CD34", "from_nickname": ""},
+        names=Names(), at=T0,
+    ).member  # fmt: skip
+    assert named is not None and named.title == "收到积分"
+    assert "小王向您转让了300积分" in named.text and named.fields["detail"] == "收到300积分"
+    assert unnamed is not None and "推荐码AB12CD34向您转让了5积分" in unnamed.text
+
+
+def test_released_love_value_tells_the_member_it_can_be_used():
+    told = render(
+        "love_released", {"amount": 120, "love_available": 170}, names=Names(), at=T0
+    ).member
+    assert told is not None and told.title == "爱心值解冻"
+    assert "您有120爱心值已解冻，现在可以使用。当前可用爱心值170。" in told.text
