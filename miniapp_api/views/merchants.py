@@ -218,6 +218,9 @@ async def own_store(request: web.Request) -> int:
     return store_id
 
 
+DATE_PARAM: Schema = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+
+
 def query_date(request: web.Request, name: str, default: date) -> date:
     raw = request.query.get(name, "")
     if raw == "":
@@ -288,11 +291,15 @@ async def merchant_queue(request: web.Request) -> web.Response:
 @routes.get(
     "/api/merchant/stores/{store_id}/turnover",
     summary="门店营业额（按北京时间日期，含首尾两天）",
-    description="?date_from=YYYY-MM-DD&date_to=YYYY-MM-DD, Beijing dates, both included; "
-    f"default today; at most {MAX_TURNOVER_DAYS} days. Orders count by the time they were paid.",
+    description="`date_from` and `date_to` are Beijing dates, both included; default today; "
+    f"at most {MAX_TURNOVER_DAYS} days. Orders count by the time they were paid.",
     tags=("merchant",),
     auth="member",
     path_params=STORE_PARAMS,
+    query_params={
+        "date_from": {**DATE_PARAM, "description": "起始日期（北京时间，含；默认今天）"},
+        "date_to": {**DATE_PARAM, "description": "截止日期（北京时间，含；默认今天）"},
+    },
     responses={200: Reply("营业额", TURNOVER_REPLY), 400: Reply("日期无效")},
 )
 async def merchant_turnover(request: web.Request) -> web.Response:
