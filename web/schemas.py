@@ -232,6 +232,9 @@ WITHDRAWAL = obj(
         "decided_by": {**STRING, "description": "仅运营可见"},
     }
 )
+WITHDRAWAL["required"] = [  # member_id and decided_by: in operators' answers only
+    name for name in WITHDRAWAL["properties"] if name not in ("member_id", "decided_by")
+]
 
 
 WITHDRAWAL_REPLY = obj({"withdrawal": WITHDRAWAL})

@@ -233,6 +233,7 @@ async def draw_on_entry(request: web.Request) -> web.Response:
     tags=("entries",),
     auth="member",
     body=EXCHANGE_BODY,
+    body_example={"to": "points"},
     path_params=ENTRY_PARAMS,
     responses={200: Reply("兑换结果", EXCHANGE_REPLY), 409: Reply("该权益不能兑换")},
 )

@@ -117,6 +117,15 @@ def form_of(body: dict[str, Any]) -> ApplicationForm:
     tags=("merchants",),
     auth="member",
     body=APPLICATION_BODY,
+    body_example={
+        "scene": "m:AB12CD34",
+        "name": "阿明茶铺",
+        "contact": "王明",
+        "phone": "13800138000",
+        "licence_no": "91310000MA1FL8XXXX",
+        "address": "上海市浦东新区世纪大道 100 号",
+        "category": "餐饮",
+    },
     responses={
         201: Reply("申请已提交，等待运营审核", obj({"application": APPLICATION})),
         404: Reply("邀请码无效"),

@@ -19,7 +19,7 @@ from tortoise import connections
 from server.app import route_specs
 from tests.api.conftest import Api, bearer
 from web.errors import ERROR_CODES, HTTP_MESSAGES
-from web.registry import INT64_MAX, TEXT_PATTERN, RouteSpec, Schema
+from web.registry import INT64_MAX, TEXT_PATTERN, RouteSpec, Schema, scan, validate
 
 NUL = "a\u0000b"
 HUGE = 2**63
@@ -157,3 +157,24 @@ async def test_every_error_code_is_in_the_documents_enum(api: Api) -> None:
     assert op["responses"]["400"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
+
+
+def test_the_examples_are_valid_bodies_and_the_main_bodies_have_one() -> None:
+    examples = {
+        f"{spec.method} {spec.path}": spec
+        for spec in route_specs()
+        if spec.body_example is not None
+    }
+    for spec in examples.values():
+        assert spec.body is not None
+        scan(spec.body_example, "")
+        validate(spec.body, spec.body_example, "")
+    assert {
+        "POST /api/login",
+        "POST /api/orders",
+        "POST /api/orders/{id}/lines/{line_id}/refund",
+        "POST /api/wallet/withdrawals",
+        "POST /api/merchant-applications",
+        "POST /api/admin/members/{id}/adjustments",
+        "POST /api/admin/products",
+    } <= set(examples)
