@@ -17,13 +17,30 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from models import Member
+from services.merchants.onboarding import apply_for_merchant
 from tests.api.conftest import Api, bearer
+from tests.api.test_api_paging import withdrawal
+from tests.distribution.support import MERCHANT_FORM, approved_store, base_rules, buy, pay_cashier
+from tests.services.helpers import T0, Clock
 
 EXAMPLES = 6  # per operation and generation mode
-CHECKS = [not_a_server_error, response_schema_conformance]
+
+
+def no_server_fault(ctx: Any, response: Any, case: Any) -> bool:
+    """No 500, and no other 5xx than the operation documents (WeChat's 502/503: the fake
+    WeChat knows none of the rows made here, so refunds and payouts reach it and fail)."""
+    documented = case.operation.definition.raw["responses"]
+    status = response.status_code
+    assert status != 500 and (status < 500 or str(status) in documented), (
+        f"{status} {response.text[:300]}"
+    )
+    return True
+
+
+CHECKS = [no_server_fault, response_schema_conformance]
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
 
 
@@ -70,8 +87,23 @@ def fuzz_all(document: dict[str, Any], base_url: str, tokens: dict[str, str]) ->
     return failures
 
 
+async def rows_of_mine(member_id: int) -> None:
+    """Something of the member's for the fuzzed ids to find (small ids come first): a store
+    and its cashier, orders with entries, a withdrawal, a merchant application."""
+    await base_rules(extract_bp=100)
+    clock = Clock()
+    store = await approved_store(member_id)
+    await buy(member_id, 10_000, clock)
+    await pay_cashier(member_id, store, 5_000, clock)
+    await withdrawal(member_id, 1, "requested")
+    await apply_for_merchant(member_id, MERCHANT_FORM, now=T0)
+
+
 async def test_no_500_and_no_schema_violation_as_member_or_operator(api: Api) -> None:
-    tokens = {"memberToken": await api.member_token(), "adminToken": api.admin_token()}
+    member = await api.login()
+    await rows_of_mine(int(member["member"]["id"]))
+    assert await Member.all().count() == 1
+    tokens = {"memberToken": str(member["token"]), "adminToken": api.admin_token()}
     document = await (await api.client.get("/api/openapi.json")).json()
     base_url = str(api.client.make_url("")).rstrip("/")
     # schemathesis calls synchronously: in a thread, while this loop serves the requests
