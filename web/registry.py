@@ -20,8 +20,8 @@ only: ``true`` and ``1.0`` are refused (money is whole fen).
 
 Path and query parameters are checked against their schemas the same way before the handler
 runs (views still read them with ``web.query``): a query value of the wrong type, out of its
-bounds or not in its enum is a 400 naming it; a path value that is not of its type names no
-resource (404), one out of its bounds or enum is a 400 naming it. An empty query value is absent.
+bounds or not in its enum is a 400 naming it; a path value that is not of its type or not in
+its enum names no resource (404), one out of its bounds is a 400 naming it. An empty query value is absent.
 
 Two rules hold for every value a request carries, declared or not (free-form objects too), and
 the document states them on every request schema (``as_enforced``): an integer fits PostgreSQL's
@@ -182,6 +182,9 @@ def check_params(request: web.Request, spec: RouteSpec) -> None:
         value = _param(schema, request.match_info[name])
         if value is None:
             raise ApiError(404, "not_found", "请求的资源不存在", field=name)
+        if "enum" in schema and value not in schema["enum"]:
+            choices = "、".join(str(c) for c in schema["enum"])
+            raise ApiError(404, "not_found", f"{name} 必须是以下之一：{choices}", field=name)
         _check_value(schema, value, name)
     for name, schema in spec.query_params.items():
         for raw in request.query.getall(name, ()):

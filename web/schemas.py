@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from models import ApplicationStatus, WithdrawalStatus
@@ -20,6 +21,14 @@ def obj(properties: dict[str, Schema], *, required: list[str] | None = None) -> 
     if required:
         schema["required"] = required
     return schema
+
+
+def optional(schema: Schema, *hidden_by: Mapping[str, Sequence[str]]) -> Schema:
+    """A response object whose fields named in ``hidden_by`` (a display switch → the fields it
+    hides) may be absent: the rest are ``required`` (``web.openapi``: a success response's
+    objects otherwise require every field)."""
+    hidden = {name for fields in hidden_by for names in fields.values() for name in names}
+    return {**schema, "required": [name for name in schema["properties"] if name not in hidden]}
 
 
 STRING: Schema = {"type": "string"}

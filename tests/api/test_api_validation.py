@@ -44,8 +44,9 @@ def bad_bodies(schema: Schema, field: str = "") -> Iterator[tuple[str, Any]]:
                 yield name, {prop: value}
 
 
-def bad_requests(spec: RouteSpec) -> Iterator[tuple[str, str, Any]]:
-    """(field, url, JSON body or None) of every bad value ``spec`` can be sent."""
+def bad_requests(spec: RouteSpec) -> Iterator[tuple[int, str, str, Any]]:
+    """(status, field, url, JSON body or None) of every bad value ``spec`` can be sent: a 400,
+    but a path value outside its enum names no resource (404)."""
     good = {
         name: spec.path_params.get(name, {}).get("enum", ["1"])[0]
         for name in spec.path_param_names()
@@ -53,14 +54,14 @@ def bad_requests(spec: RouteSpec) -> Iterator[tuple[str, str, Any]]:
     for name in spec.path_param_names():
         schema = spec.path_params.get(name, {"type": "string"})
         bad = str(HUGE) if schema.get("type") == "integer" else quote(NUL)
-        yield name, spec.path.format(**{**good, name: bad}), None
+        yield 404 if "enum" in schema else 400, name, spec.path.format(**{**good, name: bad}), None
     url = spec.path.format(**good)
     for name, schema in spec.query_params.items():
         bad = str(HUGE) if schema.get("type") == "integer" else quote(NUL)
-        yield name, f"{url}?{name}={bad}", None
+        yield 400, name, f"{url}?{name}={bad}", None
     if spec.body is not None and spec.body_content_type == "application/json":
         for name, body in bad_bodies(spec.body):
-            yield name, url, body
+            yield 400, name, url, body
 
 
 async def rows() -> dict[str, list[Any]]:
@@ -80,16 +81,18 @@ async def test_nul_and_2_63_anywhere_are_a_400_naming_the_field(api: Api) -> Non
     before = await rows()
     sent = 0
     for spec in route_specs():
-        for field, url, body in bad_requests(spec):
+        for status, field, url, body in bad_requests(spec):
             response = await api.client.request(
                 spec.method, url, json=body, headers=tokens[spec.auth]
             )
             answer = await response.json()
-            assert (response.status, answer["code"], answer["field"]) == (
-                400,
-                "invalid_field",
-                field,
-            ), (spec.method, url, body, answer)
+            code = "invalid_field" if status == 400 else "not_found"
+            assert (response.status, answer["code"], answer["field"]) == (status, code, field), (
+                spec.method,
+                url,
+                body,
+                answer,
+            )
             sent += 1
     assert sent > 150  # every route with a body, path or query parameter
     assert await rows() == before
