@@ -15,13 +15,13 @@ against its schema before the handler runs, and handed over as ``request[BODY]``
 Schemas are a small subset of OpenAPI 3.0 schema objects, enforced by ``validate``: ``type``
 (object, array, string, integer, boolean), ``properties``, ``required``,
 ``additionalProperties: false``, ``items``, ``enum``, ``minimum``/``maximum``,
-``minLength``/``maxLength``, ``pattern``, ``minItems``/``maxItems``, ``nullable``. Integers are JSON integers
-only: ``true`` and ``1.0`` are refused (money is whole fen).
+``minLength``/``maxLength``, ``pattern``, ``minItems``/``maxItems``, ``nullable``. Integers are
+JSON integers only: ``true`` and ``1.0`` are refused (money is whole fen).
 
 Path and query parameters are checked against their schemas the same way before the handler
 runs (views still read them with ``web.query``): a query value of the wrong type, out of its
-bounds or not in its enum is a 400 naming it; a path value that is not of its type or not in
-its enum names no resource (404), one out of its bounds is a 400 naming it. An empty query value is absent.
+bounds or not in its enum is a 400 naming it, an empty one is absent; a path value that is not
+of its type or not in its enum names no resource (404), one out of its bounds is a 400.
 
 Two rules hold for every value a request carries, declared or not (free-form objects too), and
 the document states them on every request schema (``as_enforced``): an integer fits PostgreSQL's

@@ -123,6 +123,11 @@ async def test_the_document_states_the_rules_on_every_request_value(api: Api) ->
             for media in op.get("requestBody", {}).get("content", {}).values():
                 walk(media["schema"])
     assert seen["string"] > 50 and seen["integer"] > 50
+    turnover = document["paths"]["/api/merchant/stores/{store_id}/turnover"]["get"]
+    assert {p["name"] for p in turnover["parameters"] if p["in"] == "query"} == {
+        "date_from",
+        "date_to",
+    }  # once only in the description's prose
     assert re.search(TEXT_PATTERN, "换行\n制表\t") and not re.search(TEXT_PATTERN, NUL)
 
 
