@@ -115,6 +115,7 @@ CODE_TAKEN = {409: Reply("商品编码已被其他商品使用（field: external
     tags=("admin",),
     auth="admin",
     body=obj(SUPPLIER_FIELDS, required=["name"]),
+    body_example={"name": "云南茶叶合作社", "contact": "李华", "phone": "13900139000"},
     responses={201: Reply("新的供应商", SUPPLIER_REPLY), **REFUSED},
 )
 async def create_supplier(request: web.Request) -> web.Response:
@@ -165,6 +166,14 @@ async def edit_supplier(request: web.Request) -> web.Response:
     tags=("admin",),
     auth="admin",
     body=PRODUCT_BODY,
+    body_example={
+        "kind": "self",
+        "name": "金骏眉 100g",
+        "price_fen": 12800,
+        "cost_price_fen": 6000,
+        "stock": 200,
+        "images": ["https://cdn.example.com/tea.png"],
+    },
     responses={201: Reply("新的商品", PRODUCT_REPLY), **REFUSED, **CODE_TAKEN},
 )
 async def create_product(request: web.Request) -> web.Response:

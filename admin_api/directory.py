@@ -51,7 +51,9 @@ STORE_DETAIL = obj(
         **STORE["properties"],
         "rebate": {"type": "object", "nullable": True},
         "cashier": {
-            **obj({"id": INT, "rebate_enabled": BOOL, "rebate": {"type": "object"}}),
+            **obj(
+                {"id": INT, "rebate_enabled": BOOL, "rebate": {"type": "object", "nullable": True}}
+            ),
             "nullable": True,
         },
         "merchant": {

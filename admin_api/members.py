@@ -61,6 +61,12 @@ ADJUSTMENT_REPLY = obj(
     tags=("admin",),
     auth="admin",
     body=ADJUSTMENT_BODY,
+    body_example={
+        "balance": "points",
+        "amount": 500,
+        "reason": "活动补发积分",
+        "request_id": "adj-20261201-0001",
+    },
     path_params={"id": ID},
     responses={
         200: Reply("已调整", ADJUSTMENT_REPLY),

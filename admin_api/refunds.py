@@ -24,6 +24,7 @@ routes = Registry()
     tags=("admin",),
     auth="admin",
     body=REFUND_BODY,
+    body_example={"reason": "商品破损"},
     body_required=False,
     path_params=LINE_PARAMS,
     responses=REFUND_RESPONSES,

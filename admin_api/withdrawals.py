@@ -98,6 +98,7 @@ async def admin_approve_withdrawal(request: web.Request) -> web.Response:
     tags=("admin",),
     auth="admin",
     body=REJECT_BODY,
+    body_example={"reason": "收款账户信息不符"},
     path_params=WITHDRAWAL_PARAMS,
     responses={200: Reply("已驳回", WITHDRAWAL_REPLY), 409: Reply("只有待审核的提现可以驳回")},
 )

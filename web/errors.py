@@ -126,6 +126,50 @@ def from_http(exc: web.HTTPException) -> ApiError:
 
 INTERNAL = ApiError(500, "internal_error", "服务器开小差了，请稍后再试")
 
+# Every ``code`` the JSON API can answer, documented as the enum of the OpenAPI document's
+# ``Error`` schema. ``tests/api/test_api_validation.py`` finds every code raised in the source
+# (``ApiError(status, "code", ...)``, domain errors' ``code = "..."``, the maps above) and fails
+# when one is missing here: a new code is added here, with what it means.
+ERROR_CODES: Mapping[str, str] = {
+    "invalid_field": "a field or parameter breaks its rule (`field` names it)",
+    "malformed_json": "the body is empty or not JSON",
+    "invalid_amount": "an amount the rules refuse",
+    "invalid_ratio": "a ratio the rules refuse",
+    "invalid_setting": "a setting the rules refuse",
+    "not_found": "no such resource (or not yours)",
+    "not_allowed": "the resource's state does not allow it now",
+    "already_settled": "already settled",
+    "conflict": "conflicts with the current state",
+    "rebate_error": "another refusal of the rules",
+    "window_exhausted": "the queue's window holds no more",
+    "notice_mismatch": "a payment notice that does not match its order",
+    "unknown_order": "a payment notice for no order of ours",
+    "not_payable": "the order is paid or closed",
+    "deduction_unavailable": "points / love value deduction is not open",
+    "invalid_idempotency_key": "Idempotency-Key breaks its rule",
+    "unauthenticated": "no token",
+    "invalid_token": "a token that is not ours",
+    "token_expired": "the token has expired",
+    "forbidden": "needs an operator's token",
+    "invalid_login_code": "wx.login code invalid or used",
+    "login_unavailable": "login is not configured",
+    "payment_unavailable": "WeChat Pay is not configured",
+    "transfer_unavailable": "商家转账 is not configured",
+    "wechat_rate_limited": "WeChat refused: too many calls",
+    "wechat_high_risk_user": "WeChat refused a high-risk account",
+    "wechat_busy": "WeChat is busy",
+    "wechat_unavailable": "WeChat cannot be reached",
+    "wechat_pay_error": "WeChat Pay refused the request",
+    "wechat_error": "WeChat answered an error",
+    "rate_limited": "too many requests (see Retry-After)",
+    "bad_request": "a request the server cannot read",
+    "method_not_allowed": "method not allowed",
+    "body_too_large": "the body is over the limit",
+    "unsupported_media_type": "content type not supported",
+    "http_error": "another HTTP refusal",
+    "internal_error": "a fault of ours (logged)",
+}
+
 
 def json_error(error: ApiError, request_id: str | None = None) -> web.Response:
     headers = dict(error.headers)

@@ -1,17 +1,29 @@
-"""The OpenAPI 3 document, rendered from the installed route specs (``registry.RouteSpec``)."""
+"""The OpenAPI 3 document, rendered from the installed route specs (``registry.RouteSpec``).
+
+Request schemas are rendered as enforced (``registry.as_enforced``: bigint bounds, the text
+pattern). In a success response every object schema that names no ``required`` of its own
+requires all its properties: a field that is sometimes absent is declared by leaving it out of
+an explicit ``required``. Every JSON refusal is ``components/schemas/Error``, whose ``code`` is
+one of ``web.errors.ERROR_CODES``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from web.registry import RouteSpec, Schema
+from web.errors import ERROR_CODES
+from web.registry import RouteSpec, Schema, as_enforced
 
 ERROR_SCHEMA: Schema = {
     "type": "object",
     "required": ["code", "message", "field"],
     "properties": {
-        "code": {"type": "string", "description": "stable machine-readable code"},
+        "code": {
+            "type": "string",
+            "enum": list(ERROR_CODES),
+            "description": "stable machine-readable code: "
+            + "; ".join(f"`{code}` {meaning}" for code, meaning in ERROR_CODES.items()),
+        },
         "message": {"type": "string", "description": "为会员显示的中文说明"},
         "field": {"type": "string", "nullable": True, "description": "offending input, if any"},
     },
@@ -31,7 +43,8 @@ def _responses(spec: RouteSpec) -> dict[str, Any]:
         if reply.content_type == "application/json" and status >= 400 and reply.schema is None:
             item = _error(reply.description)
         elif reply.schema is not None:
-            item["content"] = {reply.content_type: {"schema": dict(reply.schema)}}
+            schema = required_all(reply.schema) if status < 300 else dict(reply.schema)
+            item["content"] = {reply.content_type: {"schema": schema}}
         elif reply.content_type != "application/json":
             item["content"] = {reply.content_type: {}}
         out[str(status)] = item
@@ -43,7 +56,7 @@ def _responses(spec: RouteSpec) -> dict[str, Any]:
     if spec.auth == "admin":
         implied.append((403, "需要管理员权限"))
     if spec.path_params:
-        implied.append((404, "资源不存在"))
+        implied += [(400, "路径参数超出范围"), (404, "资源不存在")]
     if spec.query_params:
         implied.append((400, "查询参数无效"))
     if spec.rate_limited:
@@ -51,6 +64,20 @@ def _responses(spec: RouteSpec) -> dict[str, Any]:
     for status, description in implied:
         out.setdefault(str(status), _error(description))
     return dict(sorted(out.items()))
+
+
+def required_all(schema: Schema) -> dict[str, Any]:
+    """A success response's schema with its objects' properties required (the docstring)."""
+    out: dict[str, Any] = dict(schema)
+    properties = out.get("properties")
+    if isinstance(properties, dict):
+        out["properties"] = {name: required_all(sub) for name, sub in properties.items()}
+        if properties and "required" not in out:
+            out["required"] = list(properties)
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = required_all(out[key])
+    return out
 
 
 def _operation(spec: RouteSpec) -> dict[str, Any]:
@@ -68,24 +95,27 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
             "name": name,
             "in": "path",
             "required": True,
-            "schema": dict(spec.path_params.get(name, {"type": "string"})),
+            "schema": as_enforced(spec.path_params.get(name, {"type": "string"})),
         }
         for name in spec.path_param_names()
     ]
     params += [
-        {"name": name, "in": "query", "required": False, "schema": dict(schema)}
+        {"name": name, "in": "query", "required": False, "schema": as_enforced(schema)}
         for name, schema in spec.query_params.items()
     ]
     params += [
-        {"name": name, "in": "header", "required": False, "schema": dict(schema)}
+        {"name": name, "in": "header", "required": False, "schema": as_enforced(schema)}
         for name, schema in spec.header_params.items()
     ]
     if params:
         op["parameters"] = params
     if spec.body is not None:
+        media: dict[str, Any] = {"schema": as_enforced(spec.body)}
+        if spec.body_example is not None:
+            media["example"] = spec.body_example
         op["requestBody"] = {
             "required": spec.body_required,
-            "content": {spec.body_content_type: {"schema": dict(spec.body)}},
+            "content": {spec.body_content_type: media},
         }
     if spec.auth == "member":
         op["security"] = [{"memberToken": []}]

@@ -15,13 +15,26 @@ against its schema before the handler runs, and handed over as ``request[BODY]``
 Schemas are a small subset of OpenAPI 3.0 schema objects, enforced by ``validate``: ``type``
 (object, array, string, integer, boolean), ``properties``, ``required``,
 ``additionalProperties: false``, ``items``, ``enum``, ``minimum``/``maximum``,
-``minLength``/``maxLength``, ``minItems``/``maxItems``, ``nullable``. Integers are JSON integers
-only: ``true`` and ``1.0`` are refused (money is whole fen).
+``minLength``/``maxLength``, ``pattern``, ``minItems``/``maxItems``, ``nullable``. Integers are
+JSON integers only: ``true`` and ``1.0`` are refused (money is whole fen).
+
+Path and query parameters are checked against their schemas the same way before the handler
+runs (views still read them with ``web.query``): a query value of the wrong type, out of its
+bounds or not in its enum is a 400 naming it, an empty one is absent; a path value that is not
+of its type or not in its enum names no resource (404), one out of its bounds is a 400.
+
+Two rules hold for every value a request carries, declared or not (free-form objects too), and
+the document states them on every request schema (``as_enforced``): an integer fits PostgreSQL's
+``bigint`` (``minimum``/``maximum`` no wider than ±2^63), and text — values and object keys —
+holds no control character but tab, line feed and carriage return, nor a lone UTF-16 surrogate
+(``pattern: TEXT_PATTERN``): PostgreSQL stores neither a NUL nor those. A float that is not
+finite is refused too.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +52,13 @@ Auth = Literal["none", "member", "admin"]
 
 BODY = web.RequestKey("json_body", dict)
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # PostgreSQL bigint
+# the characters no text may hold: C0 controls but tab, LF, CR; DEL; lone surrogates
+_BAD_TEXT = "\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F\\uD800-\\uDFFF"
+TEXT_PATTERN = f"^[^{_BAD_TEXT}]*$"  # ECMA-262 and Python alike
+_BAD_CHAR = re.compile(f"[{_BAD_TEXT}]")
+_WHOLE = re.compile(r"-?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -67,6 +87,7 @@ class RouteSpec:
     path_params: Mapping[str, Schema] = field(default_factory=dict)
     query_params: Mapping[str, Schema] = field(default_factory=dict)  # documented; views parse
     header_params: Mapping[str, Schema] = field(default_factory=dict)  # optional; views parse
+    body_example: Mapping[str, Any] | None = None  # a valid body, shown in the document
     # False: the handler reads and caps its body itself, and refuses one too large in its own
     # format (WeChat Pay's notifications); the app's body_cap middleware leaves it alone
     body_cap: bool = True
@@ -119,6 +140,7 @@ def _guard(spec: RouteSpec) -> Handler:
             request[MEMBER_ID] = member_id_of(claims)
         elif spec.auth == "admin":
             request[OPERATOR] = authenticate(request, request.app[TOKENS], TokenKind.ADMIN).subject
+        check_params(request, spec)
         if spec.body is not None and spec.body_content_type == "application/json":
             request[BODY] = await read_json(request, spec.body, required=spec.body_required)
         return await spec.handler(request)
@@ -138,6 +160,7 @@ async def read_json(request: web.Request, schema: Schema, *, required: bool) -> 
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "malformed_json", "请求内容不是有效的 JSON") from None
+    scan(data, "")
     validate(schema, data, "")
     if not isinstance(data, dict):  # every request schema is an object
         raise ApiError(400, "invalid_field", "请求内容必须是 JSON 对象")
@@ -150,6 +173,89 @@ def path_int(request: web.Request, name: str) -> int:
     if not value.isdigit() or len(value) > 18:
         raise ApiError(404, "not_found", "请求的资源不存在", field=name)
     return int(value)
+
+
+def check_params(request: web.Request, spec: RouteSpec) -> None:
+    """The route's path and query parameters against their schemas (the module's docstring)."""
+    for name in spec.path_param_names():
+        schema = spec.path_params.get(name, {"type": "string"})
+        value = _param(schema, request.match_info[name])
+        if value is None:
+            raise ApiError(404, "not_found", "请求的资源不存在", field=name)
+        if "enum" in schema and value not in schema["enum"]:
+            choices = "、".join(str(c) for c in schema["enum"])
+            raise ApiError(404, "not_found", f"{name} 必须是以下之一：{choices}", field=name)
+        _check_value(schema, value, name)
+    for name, schema in spec.query_params.items():
+        for raw in request.query.getall(name, ()):
+            if raw == "":
+                continue
+            value = _param(schema, raw)
+            if value is None:
+                kind = _TYPE_NAMES.get(schema.get("type", "string"), "字符串")
+                raise _refuse(name, f"{name} 必须是{kind}")
+            _check_value(schema, value, name)
+
+
+def _param(schema: Schema, raw: str) -> Any:
+    """A parameter's text as its schema's type, or None when it is not of that type."""
+    kind = schema.get("type", "string")
+    if kind == "integer":
+        if not _WHOLE.fullmatch(raw):
+            return None
+        if len(raw.lstrip("-")) > 19:  # far out of bounds (and int() caps digits)
+            return INT64_MAX + 1 if raw[0] != "-" else INT64_MIN - 1
+        return int(raw)
+    if kind == "boolean":
+        return {"true": True, "1": True, "false": False, "0": False}.get(raw)
+    return raw if kind == "string" else None
+
+
+def _check_value(schema: Schema, value: Any, path: str) -> None:
+    scan(value, path)
+    validate(schema, value, path)
+
+
+def scan(value: Any, path: str) -> None:
+    """Refuse what no field may hold (the module's docstring), wherever it is in ``value``."""
+    if isinstance(value, str):
+        if _BAD_CHAR.search(value):
+            raise _refuse(path, f"{path or '请求内容'} 不能包含控制字符")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise _refuse(path, f"{path or '请求内容'} 超出范围")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _refuse(path, f"{path or '请求内容'} 不是有效的数字")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            scan(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            if _BAD_CHAR.search(name):
+                raise _refuse(path, f"{path or '请求内容'} 的字段名不能包含控制字符")
+            scan(item, _join(path, name))
+
+
+def as_enforced(schema: Schema) -> Schema:
+    """``schema`` with the rules every request value obeys written into it: ``pattern`` on text
+    (unless it has an enum or pattern of its own), bigint bounds on integers — for the
+    document, so clients and fuzzers see what the server refuses."""
+    out: dict[str, Any] = dict(schema)
+    kind = out.get("type")
+    if kind == "string" and "enum" not in out and "pattern" not in out:
+        out["pattern"] = TEXT_PATTERN
+    if kind == "integer":
+        out["maximum"] = min(out.get("maximum", INT64_MAX), INT64_MAX)
+        out["minimum"] = max(out.get("minimum", INT64_MIN), INT64_MIN)
+    if isinstance(out.get("properties"), Mapping):
+        out["properties"] = {k: as_enforced(v) for k, v in out["properties"].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), Mapping):
+            out[key] = as_enforced(out[key])
+    return out
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -205,6 +311,8 @@ def validate(schema: Schema, value: Any, path: str) -> None:
             raise _refuse(path, f"{label} 不能为空" if len(value) == 0 else f"{label} 太短")
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             raise _refuse(path, f"{label} 不能超过 {schema['maxLength']} 个字符")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            raise _refuse(path, f"{label} 格式不正确")
     if kind == "array":
         if len(value) < schema.get("minItems", 0):
             raise _refuse(path, f"{label} 至少需要 {schema['minItems']} 项")

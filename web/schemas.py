@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from models import ApplicationStatus, WithdrawalStatus
@@ -20,6 +21,14 @@ def obj(properties: dict[str, Schema], *, required: list[str] | None = None) -> 
     if required:
         schema["required"] = required
     return schema
+
+
+def optional(schema: Schema, *hidden_by: Mapping[str, Sequence[str]]) -> Schema:
+    """A response object whose fields named in ``hidden_by`` (a display switch → the fields it
+    hides) may be absent: the rest are ``required`` (``web.openapi``: a success response's
+    objects otherwise require every field)."""
+    hidden = {name for fields in hidden_by for names in fields.values() for name in names}
+    return {**schema, "required": [name for name in schema["properties"] if name not in hidden]}
 
 
 STRING: Schema = {"type": "string"}
@@ -246,6 +255,9 @@ WITHDRAWAL = obj(
         "decided_by": {**STRING, "description": "仅运营可见"},
     }
 )
+WITHDRAWAL["required"] = [  # member_id and decided_by: in operators' answers only
+    name for name in WITHDRAWAL["properties"] if name not in ("member_id", "decided_by")
+]
 
 
 WITHDRAWAL_REPLY = obj({"withdrawal": WITHDRAWAL})

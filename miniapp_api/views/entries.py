@@ -15,13 +15,22 @@ from aiohttp import web
 
 from models import EntryStatus
 from services.clock import utcnow
-from services.members.views import my_entries, my_entry, queue_page
+from services.members.views import (
+    DRAW_FIELDS,
+    ENTRY_FIELDS,
+    ESTIMATE_FIELDS,
+    HEAD_FIELDS,
+    QUEUE_FIELDS,
+    my_entries,
+    my_entry,
+    queue_page,
+)
 from services.queues.exchange import exchange_entry
 from services.queues.lottery import draw_lottery
 from web.auth import MEMBER_ID
 from web.query import PAGE_PARAMS, PAGING, page_args, page_reply, paged, query_choice
 from web.registry import BODY, Registry, Reply, path_int
-from web.schemas import ID, INT, STRING, TIME, obj
+from web.schemas import ID, INT, STRING, TIME, obj, optional
 
 routes = Registry()
 
@@ -45,14 +54,17 @@ LOTTERY = obj(
         "drawn": BOOL,
         "can_draw": BOOL,
         "draw": {
-            **obj(
-                {
-                    "old_ratio_bp": INT,
-                    "new_ratio_bp": INT,
-                    "old_entitlement_fen": INT,
-                    "new_entitlement_fen": INT,
-                    "drawn_at": TIME,
-                }
+            **optional(
+                obj(
+                    {
+                        "old_ratio_bp": INT,
+                        "new_ratio_bp": INT,
+                        "old_entitlement_fen": INT,
+                        "new_entitlement_fen": INT,
+                        "drawn_at": TIME,
+                    }
+                ),
+                DRAW_FIELDS,
             ),
             "nullable": True,
         },
@@ -70,7 +82,7 @@ ESTIMATE = obj(
         "note": {**STRING, "description": "估计，不是承诺"},
     }
 )
-ESTIMATE["nullable"] = True
+ESTIMATE = {**optional(ESTIMATE, ESTIMATE_FIELDS), "nullable": True}
 ENTRY = obj(
     {
         "id": INT,
@@ -91,31 +103,36 @@ ENTRY = obj(
         "created_at": TIME,
     }
 )
+ENTRY = optional(ENTRY, ENTRY_FIELDS)
+HEAD = optional(
+    obj(
+        {
+            "mine": BOOL,
+            "received_fen": INT,
+            "entitlement_fen": INT,
+            "remaining_fen": INT,
+            "nickname": STRING,
+            "avatar_url": STRING,
+        }
+    ),
+    HEAD_FIELDS,
+)
 ENTRIES_REPLY = paged(ENTRY, names=NAMES)
 ENTRY_REPLY = obj({"names": NAMES, "entry": ENTRY})
 QUEUE_REPLY = obj(
     {
         "names": NAMES,
-        "queue": obj(
-            {
-                "queue_id": INT,
-                "queue_key": STRING,
-                "waiting_count": INT,
-                "outstanding_fen": INT,
-                "head": {
-                    **obj(
-                        {
-                            "mine": BOOL,
-                            "received_fen": INT,
-                            "entitlement_fen": INT,
-                            "remaining_fen": INT,
-                            "nickname": STRING,
-                            "avatar_url": STRING,
-                        }
-                    ),
-                    "nullable": True,
-                },
-            }
+        "queue": optional(
+            obj(
+                {
+                    "queue_id": INT,
+                    "queue_key": STRING,
+                    "waiting_count": INT,
+                    "outstanding_fen": INT,
+                    "head": {**HEAD, "nullable": True},
+                }
+            ),
+            QUEUE_FIELDS,
         ),
     }
 )
@@ -234,6 +251,7 @@ async def draw_on_entry(request: web.Request) -> web.Response:
     tags=("entries",),
     auth="member",
     body=EXCHANGE_BODY,
+    body_example={"to": "points"},
     path_params=ENTRY_PARAMS,
     responses={200: Reply("兑换结果", EXCHANGE_REPLY), 409: Reply("该权益不能兑换")},
 )

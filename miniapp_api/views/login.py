@@ -26,6 +26,7 @@ routes = Registry()
     summary="小程序登录：用 wx.login 的 code 换会员令牌",
     tags=("member",),
     body=LOGIN_BODY,
+    body_example={"code": "0a3Xk1ll2pQ9rT1bC71ll2pQ9r", "referral_code": "K7P2Q9"},
     rate_limited=True,
     responses={
         200: Reply("登录成功", LOGIN_REPLY),

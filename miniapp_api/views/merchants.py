@@ -117,6 +117,15 @@ def form_of(body: dict[str, Any]) -> ApplicationForm:
     tags=("merchants",),
     auth="member",
     body=APPLICATION_BODY,
+    body_example={
+        "scene": "m:AB12CD34",
+        "name": "阿明茶铺",
+        "contact": "王明",
+        "phone": "13800138000",
+        "licence_no": "91310000MA1FL8XXXX",
+        "address": "上海市浦东新区世纪大道 100 号",
+        "category": "餐饮",
+    },
     responses={
         201: Reply("申请已提交，等待运营审核", obj({"application": APPLICATION})),
         404: Reply("邀请码无效"),
@@ -218,6 +227,9 @@ async def own_store(request: web.Request) -> int:
     return store_id
 
 
+DATE_PARAM: Schema = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+
+
 def query_date(request: web.Request, name: str, default: date) -> date:
     raw = request.query.get(name, "")
     if raw == "":
@@ -288,11 +300,15 @@ async def merchant_queue(request: web.Request) -> web.Response:
 @routes.get(
     "/api/merchant/stores/{store_id}/turnover",
     summary="门店营业额（按北京时间日期，含首尾两天）",
-    description="?date_from=YYYY-MM-DD&date_to=YYYY-MM-DD, Beijing dates, both included; "
-    f"default today; at most {MAX_TURNOVER_DAYS} days. Orders count by the time they were paid.",
+    description="`date_from` and `date_to` are Beijing dates, both included; default today; "
+    f"at most {MAX_TURNOVER_DAYS} days. Orders count by the time they were paid.",
     tags=("merchant",),
     auth="member",
     path_params=STORE_PARAMS,
+    query_params={
+        "date_from": {**DATE_PARAM, "description": "起始日期（北京时间，含；默认今天）"},
+        "date_to": {**DATE_PARAM, "description": "截止日期（北京时间，含；默认今天）"},
+    },
     responses={200: Reply("营业额", TURNOVER_REPLY), 400: Reply("日期无效")},
 )
 async def merchant_turnover(request: web.Request) -> web.Response:

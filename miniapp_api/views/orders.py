@@ -135,6 +135,11 @@ def idempotency_key(request: web.Request) -> str | None:
     tags=("orders",),
     auth="member",
     body=ORDER_BODY,
+    body_example={
+        "source": "mall",
+        "items": [{"product_id": 12, "quantity": 2}],
+        "deduction_fen": 0,
+    },
     rate_limited=True,
     responses={
         201: Reply("订单已创建，payment 原样传给 wx.requestPayment", PAY_REPLY),
@@ -288,6 +293,7 @@ async def confirm(request: web.Request) -> web.Response:
     tags=("orders",),
     auth="member",
     body=REFUND_BODY,
+    body_example={"reason": "商品破损"},
     body_required=False,
     path_params=LINE_PARAMS,
     responses=REFUND_RESPONSES,

@@ -98,6 +98,7 @@ async def wallet_ledger(request: web.Request) -> web.Response:
     tags=("wallet",),
     auth="member",
     body=WITHDRAW_BODY,
+    body_example={"amount_fen": 5000},
     responses={
         201: Reply("提现申请已提交", WITHDRAWAL_REPLY),
         409: Reply("余额不足、超过每日上限或提现未开放"),
