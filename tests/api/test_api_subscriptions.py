@@ -108,7 +108,7 @@ async def test_accept_counts_reject_and_ban_stop_filter_changes_nothing(sub_api:
         ({"OA_PAYOUT": "accept"}, "results.OA_PAYOUT"),
         ({PAYOUT: "maybe"}, f"results.{PAYOUT}"),
         ({PAYOUT: 1}, f"results.{PAYOUT}"),
-        ({"bad\u0000id": "accept"}, "results.bad\u0000id"),
+        ({"bad\u0000id": "accept"}, "results"),  # refused where every body is validated
         ({}, "results"),
         ([PAYOUT], "results"),
         ("accept", "results"),

@@ -209,12 +209,11 @@ async def test_check_finds_a_deduction_that_disagrees_with_its_order(db):
     assert any("do not add up" in p for p in problems), problems
 
 
-async def test_two_orders_racing_for_the_same_points_exactly_one_gets_them(db):
-    """PostgreSQL, two orders at once, each in its own connection of the pool, both started
-    while a third connection holds the member's wallet row: when it lets go, the wallet lock
-    makes the second order see the balance the first left."""
-    if db != "postgres":
-        pytest.skip("SQLite serialises writers itself")
+@pytest.mark.postgres
+async def test_two_orders_racing_for_the_same_points_exactly_one_gets_them(pg: None) -> None:
+    """PostgreSQL (SQLite serialises writers itself), two orders at once, each in its own
+    connection of the pool, both started while a third connection holds the member's wallet row:
+    when it lets go, the wallet lock makes the second order see the balance the first left."""
     await use_base(**BASE)
     m = await new_member("a")
     p = await new_product("A", 10_000)
