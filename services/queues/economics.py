@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise import connections
+from tortoise.context import get_current_context
 
 from models import Entry, EntryStatus, Queue
 from runtime.sql import fetch, marks
@@ -152,14 +153,15 @@ def estimate_of(
 RATE_TTL = timedelta(seconds=60)  # how long a queue's rate is reused for members' estimates
 _rates: weakref.WeakKeyDictionary[Any, dict[int, tuple[datetime, int]]] = (
     weakref.WeakKeyDictionary()
-)  # per database client: queue → (read at, inflow over RATE_DAYS)
+)  # per ORM context (as the queue ids of ``locks``): queue → (read at, 7-day inflow)
 
 
 async def rate_inflows(queue_ids: Collection[int], now: datetime) -> dict[int, int]:
     """Queue → its inflow over the last ``RATE_DAYS`` (0 when none). Members' estimates reuse a
     queue's figure for ``RATE_TTL``: it is a sum over days of extractions, and an estimate a
     minute old is as good an estimate."""
-    known = _rates.setdefault(connections.get("default"), {})
+    context = get_current_context()
+    known = _rates.setdefault(context, {}) if context is not None else {}
     fresh = {
         q for q in set(queue_ids) if q in known and timedelta(0) <= now - known[q][0] < RATE_TTL
     }
