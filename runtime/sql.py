@@ -76,14 +76,8 @@ async def insert_many(
     per_chunk = max(1, MAX_PARAMS // len(columns))
     cols = ", ".join(columns)
     for at in range(0, len(rows), per_chunk):
-        chunk = rows[at : at + per_chunk]
-        args: list[Any] = []
-        groups = []
-        for row in chunk:
-            marks = placeholders(conn, len(columns), len(args) + 1)
-            groups.append(f"({', '.join(marks)})")
-            args.extend(row)
-        text = f"INSERT INTO {table} ({cols}) VALUES {', '.join(groups)}"
+        values, args = values_list(conn, len(columns), rows[at : at + per_chunk])
+        text = f"INSERT INTO {table} ({cols}) VALUES {values}"
         if on_conflict:
             text += f" ON CONFLICT {on_conflict}"
         if returning:
@@ -93,6 +87,19 @@ async def insert_many(
         else:
             await conn.execute_query(text, args)
     return out
+
+
+def values_list(
+    conn: BaseDBAsyncClient, width: int, rows: Sequence[Sequence[Any]]
+) -> tuple[str, list[Any]]:
+    """``($1, $2), ($3, $4)…`` for ``rows`` of ``width`` values (placeholders of ``conn``'s
+    dialect), and the values in order. Callers keep ``width × len(rows)`` under MAX_PARAMS."""
+    args: list[Any] = []
+    groups = []
+    for row in rows:
+        groups.append(f"({', '.join(placeholders(conn, width, len(args) + 1))})")
+        args.extend(row)
+    return ", ".join(groups), args
 
 
 def dumps(doc: Any) -> str | None:

@@ -40,7 +40,7 @@ from services.orders.deduction import give_back, plan_for, refund_share
 from services.orders.deduction import take as take_deduction
 from services.outbox import Event, emit
 from services.queues.locks import lock_queue
-from services.queues.plan import Buyer, OpenLine, enqueue_order
+from services.queues.plan import BUYER_AND_LINES, Buyer, OpenLine, buyer_and_lines_of, enqueue_order
 from services.queues.runner import hand_over
 from services.settings.base import load_base
 
@@ -271,6 +271,25 @@ async def lock_order(conn: BaseDBAsyncClient, column: str, value: object) -> Ord
     lock = " FOR UPDATE" if is_pg(conn) else ""  # SQLite serialises writers itself
     rows = await fetch(conn, f"SELECT * FROM orders WHERE {column} = $1{lock}", [value])
     return Order._init_from_db(**rows[0]) if rows else None
+
+
+async def lock_order_to_pay(
+    conn: BaseDBAsyncClient, out_trade_no: str
+) -> tuple[Order, tuple[Buyer, list[OpenLine]]] | None:
+    """``lock_order`` by ``out_trade_no`` and the order's ``buyer_and_open_lines``, in one
+    statement: a payment notification's first read (the order row alone is locked)."""
+    lock = " FOR UPDATE OF o" if is_pg(conn) else ""
+    rows = await fetch(
+        conn,
+        f"SELECT o.*, {BUYER_AND_LINES} FROM orders o JOIN member m ON m.id = o.member_id"
+        " LEFT JOIN order_line l ON l.order_id = o.id AND l.status = 'open'"
+        f" WHERE o.out_trade_no = $1 ORDER BY l.id{lock}",
+        [out_trade_no],
+    )
+    if not rows:
+        return None
+    order = Order._init_from_db(**rows[0])
+    return order, buyer_and_lines_of(order, rows)
 
 
 async def close_unpaid(conn: BaseDBAsyncClient, order: Order, now: datetime) -> bool:

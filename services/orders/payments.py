@@ -24,9 +24,8 @@ from rebate.errors import RebateError
 from rebate.random_return import RandomSource
 from runtime.sql import insert_many
 from services.orders.double_payments import record_double_payment
-from services.orders.lifecycle import lock_order, record_payment, refund_line
+from services.orders.lifecycle import lock_order_to_pay, record_payment, refund_line
 from services.orders.merchant_refunds import apply_unrequested_refund
-from services.queues.plan import buyer_and_open_lines
 from services.queues.runner import hand_over
 from services.settings.base import load_base
 
@@ -86,7 +85,7 @@ async def apply_payment(
 ) -> str:
     """``applied`` or ``duplicate``. Raises UnknownOrder / NoticeMismatch (nothing changed).
 
-    One short transaction: lock the order, read its buyer and lines, claim the notice's key
+    One short transaction: lock the order and read its buyer and lines (one statement), claim the notice's key
     (a retry finds it taken), mark the order paid and, under 支付后结算, leave its lines pending
     for the queue's writer — which this hands them over to once the transaction commits."""
     if notice.appid != appid or notice.mchid != mchid:
@@ -95,10 +94,10 @@ async def apply_payment(
         raise NoticeMismatch("支付未成功 (result not SUCCESS)")
     base = await load_base()
     async with in_transaction() as conn:
-        order = await lock_order(conn, "out_trade_no", notice.out_trade_no)
-        if order is None:
+        locked = await lock_order_to_pay(conn, notice.out_trade_no)
+        if locked is None:
             raise UnknownOrder(f"未知的商户订单号 {notice.out_trade_no}")
-        read = await buyer_and_open_lines(conn, order)
+        order, read = locked
         key = f"pay:{notice.transaction_id}"
         if not await _claim(
             conn, key, notice.api_version, order.id, notice.amount_fen, notice.raw, now
