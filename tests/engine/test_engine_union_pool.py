@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from rebate.errors import InvalidAmount, InvalidRatio
+from rebate.errors import InvalidAmount, InvalidRatio, InvalidSetting
+from rebate.settings import OrderSource
 from rebate.union_pool import (
     AccelerationLimits,
     Waiting,
@@ -20,6 +21,7 @@ from rebate.union_pool import (
     quota,
     take_back,
 )
+from rebate.union_pool_settings import PoolSettings
 
 FAST = settings(max_examples=300, deadline=None)
 YUAN = 100
@@ -282,3 +284,37 @@ class PoolMachine(RuleBasedStateMachine):
 
 TestPoolMachine = PoolMachine.TestCase
 TestPoolMachine.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+
+
+# --- 控盘: the settings ---------------------------------------------------------------------
+
+
+def test_default_settings_are_valid_and_take_no_order_source():
+    settings_ = PoolSettings().check()
+    assert settings_.sources == () and not settings_.takes(OrderSource.MALL)
+    assert (settings_.pool_bp, settings_.quota_bp, settings_.accel_bp) == (6_000, 11_000, 0)
+    assert PoolSettings(sources=(OrderSource.STORE,)).check().takes(OrderSource.STORE)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field_name"),
+    [
+        ({"sources": (OrderSource.MALL, OrderSource.MALL)}, "sources"),
+        ({"sources": ("mall",)}, "sources"),
+        ({"pool_bp": 10_001}, "pool_bp"),
+        ({"pool_bp": True}, "pool_bp"),
+        ({"quota_bp": -1}, "quota_bp"),
+        ({"daily_cap_fen": -5}, "daily_cap_fen"),
+        ({"head_in_part": 1}, "head_in_part"),
+        ({"close_at": "24:00"}, "close_at"),
+        ({"close_at": "0:00"}, "close_at"),
+        ({"accel_bp": 20_000}, "accel_bp"),
+        ({"accel_total_fen": 1.5}, "accel_total_fen"),
+        ({"ceiling_days": 0}, "ceiling_days"),
+        ({"notify_wait_days": 0}, "notify_wait_days"),
+    ],
+)
+def test_a_bad_setting_is_refused_naming_its_field(changes, field_name):
+    with pytest.raises(InvalidSetting) as refused:
+        PoolSettings(**changes).check()
+    assert refused.value.field == field_name
