@@ -19,6 +19,7 @@ An account is named by text, so a posting needs no account row to refer to:
 | ``platform:adjustments`` | cash | cash an operator gave members or took back by hand (with a reason) |
 | ``platform:double_payments`` | cash | second payments of an already paid order, owed back to their payers until refunded |
 | ``platform:points`` / ``platform:love`` | points / love | the issuer of points and love value |
+| ``platform:union_pool`` | cash | 工会返利池: the union pool's balance — contributions in, daily payouts and refunds' take-backs out |
 
 Value moves from the debit account to the credit account of a posting. An account's balance is
 Σ what its postings credit minus Σ what they debit: what the platform owes is positive (a member's
@@ -59,6 +60,7 @@ ADJUSTMENTS = "platform:adjustments"
 DOUBLE_PAYMENTS = "platform:double_payments"
 POINTS_ISSUED = "platform:points"
 LOVE_ISSUED = "platform:love"
+UNION_POOL = "platform:union_pool"
 
 PLATFORM: dict[str, Unit] = {
     SALES: Unit.CASH,
@@ -72,6 +74,7 @@ PLATFORM: dict[str, Unit] = {
     DOUBLE_PAYMENTS: Unit.CASH,
     POINTS_ISSUED: Unit.POINTS,
     LOVE_ISSUED: Unit.LOVE,
+    UNION_POOL: Unit.CASH,
 }
 
 

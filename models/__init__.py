@@ -55,6 +55,7 @@ from models.payments import (
 )
 from models.queues import Entry, EntryStatus, Extraction, PendingSettlement, Queue
 from models.transfers import PointsTransfer
+from models.union_pool import PoolAcceleration, PoolConfig, PoolDay, PoolEntry, PoolEntryStatus
 from models.withdrawals import Withdrawal, WithdrawalStatus
 
 __all__ = [
@@ -100,6 +101,11 @@ __all__ = [
     "PaymentNotice",
     "PendingSettlement",
     "PointsTransfer",
+    "PoolAcceleration",
+    "PoolConfig",
+    "PoolDay",
+    "PoolEntry",
+    "PoolEntryStatus",
     "Posting",
     "Product",
     "ProductKind",

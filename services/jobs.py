@@ -54,6 +54,7 @@ from services.merchants import settlement as merchant_settlement
 from services.orders import auto_complete, double_payments, reconciliation
 from services.orders.refunds import RefundGateway
 from services.paging import DEFAULT_LIMIT, Page, page_by_id
+from services.pool import close as pool_close
 from services.queues import clearing
 from services.wallets import love_release, withdrawals
 from wechat.transfer import Transfers
@@ -185,6 +186,10 @@ async def _release_love(now: datetime, slot: datetime, clients: JobClients) -> d
     return await love_release.release_frozen_love(now, slot)
 
 
+async def _close_pool(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
+    return await pool_close.run_close(now, slot)
+
+
 JOBS: dict[str, Job] = {
     clearing.JOB_NAME: Job(slot_for=clearing.scheduled_slot, work=_clear),
     # every 10 minutes / hourly; each needs its own switch on in job_setting (default on)
@@ -198,6 +203,8 @@ JOBS: dict[str, Job] = {
     "dividends": Job(slot_for=dividend_slot, work=_pay_dividends),
     "team-levels": Job(slot_for=daily_at(3), work=_refresh_team_levels),
     love_release.JOB_NAME: Job(slot_for=every_minutes(60), work=_release_love),
+    # 工会排队's daily close, at its configured time; off while no order source joins the pool
+    pool_close.JOB_NAME: Job(slot_for=pool_close.scheduled_slot, work=_close_pool),
 }
 
 

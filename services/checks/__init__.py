@@ -16,6 +16,7 @@ from services.checks.double_payments import check_double_payments, double_paymen
 from services.checks.keys import check_keys
 from services.checks.merchants import check_merchants
 from services.checks.payments import check_payments
+from services.checks.pool import check_pool
 from services.checks.queues import check_queues
 from services.checks.transfers import check_transfers
 from services.checks.withdrawals import check_withdrawals
@@ -29,6 +30,7 @@ CHECKS = (
     check_merchants,
     check_withdrawals,
     check_transfers,
+    check_pool,
     check_keys,
 )
 

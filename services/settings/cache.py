@@ -32,6 +32,7 @@ DISTRIBUTION = "distribution"
 DISPLAY = "display"  # the member display settings and the custom names
 PRODUCTS = "product"  # every product
 MEMBER_LEVELS = "member_levels"  # the 会员等级 ladder (services.members.levels)
+POOL = "union_pool"  # 工会排队设置 (services.pool.settings)
 
 
 def product_key(product_id: int) -> str:

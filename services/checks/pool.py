@@ -1,0 +1,69 @@
+"""工会排队 in the books (SPEC §11): Σ contributions = Σ payouts + Σ acceleration + the pool's
+balance; every entry holds 0 ≤ paid ≤ quota and its paid amount is what its payouts and
+accelerations posted; each line's ``pool_in`` posting is its contribution less what it
+accelerated; the last daily statement closed at what the books held then."""
+
+from __future__ import annotations
+
+from ledger.accounts import UNION_POOL
+from services.checks.report import Finding, findings, key
+
+_POOL = f"'{UNION_POOL}'"
+_POSTED = "SELECT COALESCE(SUM(amount), 0) FROM posting WHERE kind = '{kind}'"
+
+_BALANCE = (
+    f"SELECT COALESCE(SUM(CASE WHEN credit = {_POOL} THEN amount ELSE -amount END), 0)"
+    f" FROM posting WHERE credit = {_POOL} OR debit = {_POOL}"
+)
+_PER_ENTRY = (
+    "SELECT memo, SUM(amount) AS posted FROM posting WHERE kind IN ('pool_out', 'pool_accel')"
+    " GROUP BY memo"
+)
+
+POOL = (
+    Finding(
+        "union pool not conserved (contributions ≠ payouts + acceleration + balance)",
+        "SELECT * FROM (SELECT"
+        " (SELECT COALESCE(SUM(contribution_fen), 0) FROM union_pool_entry) AS gave,"
+        f" ({_POSTED.format(kind='pool_out')}) AS paid,"
+        f" ({_POSTED.format(kind='pool_accel')}) AS sped, ({_BALANCE}) AS balance) AS t"
+        " WHERE gave <> paid + sped + balance",
+        lambda r: (
+            f"contributed {r['gave']}, paid {r['paid']}, accelerated {r['sped']},"
+            f" balance {r['balance']}"
+        ),
+    ),
+    Finding(
+        "union pool entry paid outside 0..quota or not as posted",
+        "SELECT e.id, e.paid_fen, e.quota_fen, e.status, COALESCE(p.posted, 0) AS posted"
+        f" FROM union_pool_entry e LEFT JOIN ({_PER_ENTRY}) AS p"
+        " ON p.memo = 'pool_entry:' || CAST(e.id AS VARCHAR(20))"
+        " WHERE e.paid_fen < 0 OR e.paid_fen > e.quota_fen"
+        " OR (e.status = 'paid') <> (e.paid_fen = e.quota_fen AND e.status <> 'refunded')"
+        " OR e.paid_fen <> COALESCE(p.posted, 0)",
+        lambda r: (
+            f"pool entry {r['id']} ({r['status']}): paid {r['paid_fen']} of {r['quota_fen']},"
+            f" posted {r['posted']}"
+        ),
+    ),
+    Finding(
+        "pool_in posting not the line's contribution less its acceleration",
+        "SELECT e.id, e.contribution_fen - e.accelerated_out_fen AS due, p.amount"
+        f" FROM union_pool_entry e LEFT JOIN posting p ON p.key = {key('pool_in', 'e.line_id')}"
+        " WHERE COALESCE(p.amount, 0) <> e.contribution_fen - e.accelerated_out_fen",
+        lambda r: f"pool entry {r['id']}: pool_in {r['amount']}, due {r['due']}",
+    ),
+    Finding(
+        "union pool statement does not add up",
+        "SELECT id, day FROM union_pool_day WHERE closing_fen <> opening_fen - accelerated_fen"
+        " - taken_back_fen - paid_fen + (SELECT COALESCE(SUM(contribution_fen), 0)"
+        "  FROM union_pool_entry e WHERE e.id <= union_pool_day.last_entry_id AND e.id >"
+        "  COALESCE((SELECT MAX(d.last_entry_id) FROM union_pool_day d"
+        "   WHERE d.day < union_pool_day.day), 0))",
+        lambda r: f"statement {r['id']} ({r['day']})",
+    ),
+)
+
+
+async def check_pool() -> list[str]:
+    return await findings(POOL)
