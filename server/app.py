@@ -124,7 +124,8 @@ def create_app(
         middlewares=[request_context, json_errors, body_cap],
     )
     app[SETTINGS] = settings
-    app[OPTIONS] = options = options or ApiOptions.from_settings(settings)
+    # without options: the settings' knobs, the API only (settlement then drains inline)
+    app[OPTIONS] = options = options or ApiOptions.from_settings(settings, role="api")
     app[METRICS] = Metrics()
     health.install(app)
     app[TOKENS] = TokenSigner(

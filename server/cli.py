@@ -282,6 +282,10 @@ def _start(settings: Settings) -> None:
     _check_secrets(settings)
     _check_pay_files(settings)
     asyncio.run(_ready_to_serve(settings))
+    _log_to_stderr()
+
+
+def _log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
@@ -311,7 +315,8 @@ def cmd_notifier(settings: Settings, args: argparse.Namespace) -> int:
     from server.process import run_process
 
     port = args.health_port or _env_port("QR_HEALTH_PORT")
-    _start(settings)
+    asyncio.run(_ready_to_serve(settings))  # no token signing, no WeChat Pay here
+    _log_to_stderr()
     app = create_notifier_app(settings)
     asyncio.run(run_process(app, args.host or settings.server.host, port))
     return 0

@@ -247,10 +247,10 @@ def build_gateway(
     )
     pay = build_pay(settings, session, timeout=timeout, refund_notify_url=refund_notify_url)
     transfers = build_transfers(settings, session, pay, timeout=timeout)
-    v3 = None
+    v3: tuple[pay_v3.MerchantV3, PlatformKeySet] | None = None
     if isinstance(pay, V3Pay):
         v3 = (pay.merchant, pay.platform_keys)
-    elif transfers is not None:
+    elif transfers is not None and isinstance(transfers.platform_keys, PlatformKeySet):
         v3 = (transfers.merchant, transfers.platform_keys)
     return WeChatGateway(mini, pay, stable_tokens(mini, token_cache), transfers=transfers, v3=v3)
 
