@@ -40,7 +40,7 @@ def platform_certificate(key: RSAPrivateKey, serial: int, *, days: int = 1825) -
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
-def _entry(pem: bytes, apiv3_key: bytes) -> dict[str, object]:
+def certificate_entry(pem: bytes, apiv3_key: bytes) -> dict[str, object]:
     certificate = x509.load_pem_x509_certificate(pem)
     nonce = secrets.token_hex(6)
     ciphertext = AESGCM(apiv3_key).encrypt(nonce.encode(), pem, ASSOCIATED_DATA.encode())
@@ -59,7 +59,9 @@ def _entry(pem: bytes, apiv3_key: bytes) -> dict[str, object]:
 
 async def v3_certificates(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
-    data = {"data": [_entry(pem, state.apiv3_key) for pem in state.platform_certificates]}
+    data = {
+        "data": [certificate_entry(pem, state.apiv3_key) for pem in state.platform_certificates]
+    }
     body = json.dumps(data).encode("utf-8")
     headers = signed_v3_headers(body, state.platform_private_key, state.platform_serial)
     return web.Response(body=body, headers=headers, content_type="application/json")
