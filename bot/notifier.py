@@ -23,17 +23,16 @@ What it guarantees (``bot.deliveries`` has the mechanics):
   notification tables, holds no lock a settlement waits for, and a failure here changes nothing
   that was settled.
 
-Run it as its own process (``queue-rebate notifier``, ``cmd_notifier``) or inside the API server
-(``notifier_ctx``); any number of either may run at once.
+Run it as its own process (``queue-rebate notifier``: ``server.app.create_notifier_app``, with
+``/healthz`` and ``/readyz`` on ``--health-port``) or inside the API server (``notifier_ctx``);
+any number of either may run at once.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -61,11 +60,10 @@ from bot.ratelimit import ChannelRateLimiter
 from bot.wechat_apis import OfficialAccountClient, WeComGroupBot
 from runtime.bot_settings import BotSettings, bot_settings
 from runtime.config import Settings
-from runtime.db import database
 from runtime.ratelimit import rate_limiter
 from services.clock import utcnow
 from services.members.views import names_in_force
-from web.keys import HTTP, REDIS, SETTINGS
+from web.keys import HTTP, REDIS, SETTINGS, WORKERS
 from wechat.client import MiniProgramClient
 from wechat.tokens import AccessTokens, stable_tokens, token_cache
 
@@ -288,40 +286,14 @@ def official_account_tokens(
     return stable_tokens(client, token_cache(redis, prefix=bot.redis_prefix))
 
 
-async def serve_notifier(settings: Settings, stop: asyncio.Event) -> None:
-    """A notifier process: database, Redis, one HTTP session, passes until ``stop``."""
-    async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(database(settings.database.url))
-        redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
-        if redis is not None:
-            stack.push_async_callback(redis.aclose)
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-        notifier = build_notifier(settings, session, redis)
-        log.info("notifier running; channels: %s", ", ".join(notifier.channels) or "none")
-        await notifier.run(stop)
-
-
-def cmd_notifier(settings: Settings, args: argparse.Namespace) -> int:
-    """``queue-rebate notifier``: deliver chat-bot notifications until SIGINT / SIGTERM."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await serve_notifier(settings, stop)
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(main())
-    return 0
-
-
 async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
     """A ``cleanup_ctx`` running the notifier inside the API server, after its database, Redis
     and HTTP session (``create_app(settings, extra_cleanup=[notifier_ctx])``)."""
     notifier = build_notifier(app[SETTINGS], app[HTTP], app[REDIS])
     stop = asyncio.Event()
     task = asyncio.create_task(notifier.run(stop), name="notifier")
+    app.setdefault(WORKERS, {})["notifier"] = lambda: not task.done()
+    log.info("notifier running; channels: %s", ", ".join(notifier.channels) or "none")
     try:
         yield
     finally:

@@ -10,6 +10,7 @@ uses it to seed the base-settings row (``rebate_config``) once, when that row do
 
 import dataclasses
 import difflib
+import ipaddress
 import tomllib
 import types
 from collections.abc import Callable, Mapping
@@ -23,7 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rebate.errors import RebateError
 from rebate.settings import BaseSettings
 from runtime.bot_settings import BotSettings
-from runtime.db import DEFAULT_DB_URL
+from runtime.db import DEFAULT_DB_URL, SSL_MODES, postgres_ssl
+from runtime.ratelimit import Limit
 
 T = TypeVar("T")
 
@@ -65,9 +67,13 @@ class DatabaseSettings:
         _require_scheme(
             "url",
             self.url,
-            ("sqlite", "postgres", "asyncpg"),
-            "sqlite://PATH or postgres://USER[:PASSWORD]@HOST:PORT/DBNAME",
+            ("sqlite", "postgres", "postgresql", "asyncpg"),
+            "sqlite://PATH or postgres[ql]://USER[:PASSWORD]@HOST:PORT/DBNAME[?sslmode=MODE]",
         )
+        try:
+            postgres_ssl(self.url)
+        except ValueError as exc:
+            raise InvalidValue("url", f"{exc} (sslmode: {' | '.join(SSL_MODES)})") from None
 
 
 @dataclass(frozen=True)
@@ -81,17 +87,47 @@ class RedisSettings:
             )
 
 
+def _port(key: str, port: int) -> None:
+    if not 1 <= port <= 65_535:
+        raise InvalidValue(key, f"{port} is not a TCP port (1–65535)")
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 1_048_576
+    # reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client; empty: none
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not 1 <= self.port <= 65_535:
-            raise InvalidValue("port", f"{self.port} is not a TCP port (1–65535)")
+        _port("port", self.port)
         if self.max_body_bytes < 1_024:
             raise InvalidValue("max_body_bytes", "must be at least 1024")
+        for i, proxy in enumerate(self.trusted_proxies):
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise InvalidValue(
+                    f"trusted_proxies[{i}]", f"{proxy!r} is not an IP address or CIDR"
+                ) from None
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """How many logins and new orders one client IP and one member may make per window (the
+    fixed windows of ``runtime.ratelimit``; over the count: 429)."""
+
+    login_per_ip: Limit = Limit(30, 60)
+    login_per_member: Limit = Limit(10, 60)
+    order_per_ip: Limit = Limit(60, 60)
+    order_per_member: Limit = Limit(20, 60)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            limit: Limit = getattr(self, f.name)
+            if limit.count < 1 or limit.window < 1:
+                raise InvalidValue(f.name, "count and window must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -105,6 +141,15 @@ class WechatSettings:
 
 
 @dataclass(frozen=True)
+class PlatformKey:
+    """One WeChat Pay platform key: a platform certificate (平台证书; its serial is read from the
+    file) or a WeChat Pay public key (微信支付公钥) with its ``PUB_KEY_ID_…``."""
+
+    path: str
+    id: str = ""  # the public key's ID; empty for a certificate
+
+
+@dataclass(frozen=True)
 class WechatPaySettings:
     api_version: Literal["v2", "v3"] = "v3"
     mchid: str = ""
@@ -114,8 +159,12 @@ class WechatPaySettings:
     cert_serial_no: str = ""  # serial number of the merchant API certificate
     platform_cert_path: str = ""  # WeChat Pay platform certificate or WeChat Pay public key (PEM)
     platform_public_key_id: str = ""  # PUB_KEY_ID_… when platform_cert_path is a public key
+    platform_keys: tuple[PlatformKey, ...] = ()  # more platform keys, accepted alongside
+    platform_keys_dir: str = ""  # every *.pem here is a platform key too (re-read on SIGHUP)
+    platform_cert_refresh_seconds: int = 43_200  # certificate mode: download /v3/certificates
     api_base_url: str = "https://api.mch.weixin.qq.com"
     notify_url: str = ""  # public HTTPS URL WeChat Pay calls back
+    refund_notify_url: str = ""  # refund results; empty: the merchant platform's setting
     v2_cert_path: str = (
         ""  # APIv2 refunds: merchant API certificate apiclient_cert.pem (TLS client cert)
     )
@@ -124,14 +173,35 @@ class WechatPaySettings:
 
     def __post_init__(self) -> None:
         _require_scheme("api_base_url", self.api_base_url, ("https", "http"), "an http(s) URL")
-        if self.notify_url:
-            _require_scheme("notify_url", self.notify_url, ("https", "http"), "an http(s) URL")
+        for key in ("notify_url", "refund_notify_url"):
+            if getattr(self, key):
+                _require_scheme(key, getattr(self, key), ("https", "http"), "an http(s) URL")
+        if self.platform_cert_refresh_seconds < 0:
+            raise InvalidValue("platform_cert_refresh_seconds", "must be 0 (never) or more")
+
+
+MIN_SECRET_CHARS = 32
 
 
 @dataclass(frozen=True)
 class AuthSettings:
     admin_token_secret: str = field(default="", repr=False)
     member_token_secret: str = field(default="", repr=False)
+    member_token_ttl: int = 7 * 24 * 3600  # seconds a member token stays valid
+    admin_token_ttl: int = 8 * 3600  # seconds an operator token stays valid
+
+    def __post_init__(self) -> None:
+        for key in ("member_token_ttl", "admin_token_ttl"):
+            if getattr(self, key) < 60:
+                raise InvalidValue(key, "must be at least 60 seconds")
+
+    def weak_secrets(self) -> list[str]:
+        """The token secrets that are empty or shorter than ``MIN_SECRET_CHARS``."""
+        return [
+            key
+            for key in ("admin_token_secret", "member_token_secret")
+            if len(getattr(self, key)) < MIN_SECRET_CHARS
+        ]
 
 
 @dataclass(frozen=True)
@@ -153,6 +223,7 @@ class Settings:
     wechat: WechatSettings = field(default_factory=WechatSettings)
     wechat_pay: WechatPaySettings = field(default_factory=WechatPaySettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
     rebate: BaseSettings = field(default_factory=BaseSettings)  # seeds rebate_config on migrate
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     bot: BotSettings = field(default_factory=BotSettings)  # the chat bot (SPEC §9)
@@ -169,6 +240,8 @@ class Settings:
 ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "QR_DATABASE_URL": ("database", "url"),
     "QR_REDIS_URL": ("redis", "url"),
+    "QR_HOST": ("server", "host"),
+    "QR_PORT": ("server", "port"),
     "QR_WECHAT_APP_SECRET": ("wechat", "app_secret"),
     "QR_WECHAT_PAY_API_KEY": ("wechat_pay", "api_key"),
     "QR_WECHAT_PAY_APIV3_KEY": ("wechat_pay", "apiv3_key"),
@@ -193,13 +266,23 @@ def load_settings(path: str | None, env: Mapping[str, str]) -> Settings:
         if name not in env:
             continue
         try:
-            settings = _replace_at(settings, section.split("."), key, env[name])
+            value: str | int = env[name]
+            if name == "QR_PORT":
+                value = _env_int(env[name])
+            settings = _replace_at(settings, section.split("."), key, value)
         except InvalidValue as exc:
             raise ConfigError(f"environment variable {name}: {exc.problem}") from None
     return settings
 
 
-def _replace_at(node: Any, path: list[str], key: str, value: str) -> Any:
+def _env_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidValue("", f"{text!r} is not an integer") from None
+
+
+def _replace_at(node: Any, path: list[str], key: str, value: str | int) -> Any:
     """``node`` with ``<path>.<key>`` set to ``value`` (sections may nest: ``bot.wecom``)."""
     if not path:
         return dataclasses.replace(node, **{key: value})

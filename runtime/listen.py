@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from tortoise.backends.base.config_generator import expand_db_url
+
+from runtime.db import asyncpg_credentials
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ CONNECT_KEYS = ("host", "port", "user", "password", "database", "ssl")
 
 def connect_params(db_url: str) -> dict[str, Any]:
     """asyncpg.connect's arguments for the database tortoise opens from ``db_url``."""
-    credentials = expand_db_url(db_url)["credentials"]
+    credentials = asyncpg_credentials(db_url)["credentials"]
     params = {k: credentials[k] for k in CONNECT_KEYS if credentials.get(k) is not None}
     params["server_settings"] = {"application_name": "queue-rebate-listen"}
     return params

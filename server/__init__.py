@@ -23,7 +23,7 @@ Choices, written down:
   several processes never invalidate each other's token.
 - Rate limits are fixed windows (``INCR`` + ``EXPIRE`` in one MULTI pipeline), shared through
   Redis, per process without it; a Redis failure lets the request through and is logged,
-  ``/healthz`` reports it. Behind a reverse proxy set ``ApiOptions.trust_forwarded_for``.
+  ``/readyz`` reports it. Behind a reverse proxy list it in ``[server] trusted_proxies``.
 - Point/love-value deduction at order time debits the wallet in the order's transaction, the
   wallet row locked (``services.orders.deduction``): a member cannot pay with balances they do
   not have.
@@ -31,6 +31,10 @@ Choices, written down:
   refund notification arrives (``services.orders.refunds``, ``services.orders.payments``).
 - Referral binding (SPEC §8) is ``services.distribution.referral``: the first referral code a member arrives
   through while they have no referrer binds it; refusals never fail the login.
-- Settings the ``[server]`` table does not carry yet (token lifetimes, rate limits, the referral
-  QR's page, the Redis key prefix) are ``ApiOptions`` with production defaults.
+- ``ApiOptions`` is what the app runs with: ``ApiOptions.from_settings`` takes the deployment
+  knobs of the settings file (token lifetimes, rate limits, trusted proxies, the refund notify
+  URL) and the process's role; the rest (the referral QR's page, the Redis key prefix) keep
+  production defaults.
+- A process is ``server.process.run_process``: SIGTERM stops it gracefully, SIGHUP re-reads the
+  WeChat Pay platform key files; ``server.health`` answers ``/healthz`` and ``/readyz``.
 """

@@ -14,12 +14,20 @@ under a typed key of ``web.keys`` (aiohttp: "Data Sharing aka No Singletons Plea
 4. the WeChat clients, built from ``[wechat]`` / ``[wechat_pay]`` (key files read here): one
    ``WeChatGateway`` with its WeChat Pay client, its one 商家转账 client and its access-token
    cache (``wechat.tokens``: in Redis, or in the process without it);
+   With them, in certificate mode, the periodic download of the platform certificates
+   (``[wechat_pay] platform_cert_refresh_seconds``); SIGHUP re-reads the key files
+   (``reload_platform_keys``, wired by ``server.process``);
 5. the writer loop (when ``ApiOptions.run_writer``, the default): settles the queues that
    payments and completions hand over, and takes over those a stopped process left pending
    (``services.queues.runner``);
 6. the scheduler (when ``ApiOptions.run_scheduler``), whose jobs get that gateway's clients as
    an argument (``services.jobs.JobClients``) — the same clients the operators' job runs and
    withdrawal approvals use.
+
+A process's role (``queue-rebate serve --role api|writer|scheduler|all``) is its options: the
+API routes only when ``ApiOptions.serve_api``; every role serves ``/healthz``, ``/readyz``
+(``server.health``) and ``/metrics``. ``create_notifier_app`` is the notifier's process: the
+database, Redis, one HTTP session and the notifier, with the same health endpoints.
 
 Shutdown runs them in reverse. aiohttp's graceful shutdown waits for in-flight requests before
 the cleanup contexts run, so a request never loses its database mid-transaction. Nothing here
@@ -28,6 +36,8 @@ reads the environment or touches the network at import time.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -38,6 +48,7 @@ from tortoise import Tortoise
 
 import admin_api
 import miniapp_api
+from bot.notifier import notifier_ctx
 from bot.routes import setup_routes as setup_bot_routes
 from jobs.scheduler import running_scheduler
 from runtime.cache import MemoryCache, RedisCache
@@ -45,7 +56,7 @@ from runtime.config import Settings, redact_url
 from runtime.db import tortoise_config
 from runtime.listen import ListenHub
 from runtime.ratelimit import rate_limiter
-from server import ops
+from server import health, ops
 from services.jobs import JobClients
 from services.queues import runner
 from services.queues.runner import WriterLoop
@@ -63,13 +74,16 @@ from web.keys import (
     SETTINGS,
     TOKENS,
     WECHAT,
+    WORKERS,
     WRITER,
 )
 from web.metrics import Metrics
 from web.middlewares import body_cap, install_log_request_id, json_errors, request_context
 from web.options import ApiOptions
 from web.registry import RouteSpec, install
+from wechat.errors import NotificationRejected, WeChatError
 from wechat.gateway import build_gateway
+from wechat.platform_keys import PlatformKeyError
 from wechat.tokens import token_cache
 
 log = logging.getLogger(__name__)
@@ -81,7 +95,17 @@ LISTEN_STARTUP_WAIT_S = 2.0
 def route_specs() -> list[RouteSpec]:
     """Every endpoint of the server, in documentation order: the mini-program's, the
     operators', operations, and WeChat Pay's notifications."""
-    return [*miniapp_api.route_specs(), *admin_api.route_specs(), *ops.routes.specs]
+    return [
+        *miniapp_api.route_specs(),
+        *admin_api.route_specs(),
+        *health.routes.specs,
+        *ops.routes.specs,
+    ]
+
+
+def ops_only_specs() -> list[RouteSpec]:
+    """What a process that serves no API answers: health and metrics."""
+    return [*health.routes.specs, *(s for s in ops.routes.specs if s.path == "/metrics")]
 
 
 def create_app(
@@ -100,8 +124,10 @@ def create_app(
         middlewares=[request_context, json_errors, body_cap],
     )
     app[SETTINGS] = settings
-    app[OPTIONS] = options or ApiOptions()
+    # without options: the settings' knobs, the API only (settlement then drains inline)
+    app[OPTIONS] = options = options or ApiOptions.from_settings(settings, role="api")
     app[METRICS] = Metrics()
+    health.install(app)
     app[TOKENS] = TokenSigner(
         member_secret=settings.auth.member_token_secret,
         admin_secret=settings.auth.admin_token_secret,
@@ -115,14 +141,80 @@ def create_app(
             redis_ctx,
             http_ctx,
             wechat_ctx,
+            certificates_ctx,
             writer_ctx,
             scheduler_ctx,
             *extra_cleanup,
         ]
     )
+    if not options.serve_api:
+        install(app, ops_only_specs())
+        return app
     install(app, [*route_specs(), *extra_routes])
     setup_bot_routes(app, settings)  # the official account's endpoint, when configured
     return app
+
+
+def create_notifier_app(
+    settings: Settings, *, options: ApiOptions | None = None
+) -> web.Application:
+    """``queue-rebate notifier``: the chat bot's outbox consumer (``bot.notifier``) with the
+    resources it needs and the health endpoints, no API."""
+    install_log_request_id()
+    app = web.Application(middlewares=[request_context, json_errors])
+    app[SETTINGS] = settings
+    app[OPTIONS] = options or ApiOptions(serve_api=False, run_writer=False)
+    app[METRICS] = Metrics()
+    health.install(app)
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, http_ctx, notifier_ctx])
+    install(app, ops_only_specs())
+    return app
+
+
+def reload_platform_keys(app: web.Application) -> None:
+    """SIGHUP: re-read the WeChat Pay platform key files; a file that does not load is logged
+    and the keys in use stay."""
+    gateway = app.get(WECHAT)
+    if gateway is None:
+        return
+    try:
+        names = gateway.reload_platform_keys()
+    except PlatformKeyError as exc:
+        log.error("platform keys not reloaded, the previous ones stay: %s", exc)
+        return
+    log.info("platform keys reloaded: %s", ", ".join(names) or "none")
+
+
+async def certificates_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Certificate mode (a platform certificate among the keys): download ``/v3/certificates``
+    now and every ``platform_cert_refresh_seconds``, so the next certificate is known before
+    WeChat Pay signs with it."""
+    keys = app[WECHAT].platform_keys
+    every = app[SETTINGS].wechat_pay.platform_cert_refresh_seconds
+    if keys is None or not keys.certificate_mode or every == 0:
+        yield
+        return
+    task = asyncio.create_task(_refresh_certificates(app, every), name="platform-certificates")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+CERT_RETRY_S = 300.0
+
+
+async def _refresh_certificates(app: web.Application, every: float) -> None:
+    while True:
+        wait = every
+        try:
+            await app[WECHAT].download_platform_certificates()
+        except (WeChatError, NotificationRejected, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("platform certificates not downloaded: %s", exc)
+            wait = min(every, CERT_RETRY_S)
+        await asyncio.sleep(wait)
 
 
 async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -135,6 +227,7 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
     loop.start()
     runner.install(loop)
     app[WRITER] = loop
+    app[WORKERS]["writer"] = lambda: loop.running
     try:
         yield
     finally:
@@ -152,6 +245,7 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     async with running_scheduler(app[SETTINGS], JobClients.of(app[WECHAT])) as scheduler:
         app[SCHEDULER] = scheduler
+        app[WORKERS]["scheduler"] = lambda: bool(scheduler.running)
         yield
 
 

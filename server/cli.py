@@ -4,10 +4,11 @@
     queue-rebate check            prove the money adds up (exit 1 on problems)
     queue-rebate demo             the live demo: server + fake WeChat, orders over HTTP, on a
                                   scratch database (--engine: the engine-only worked example)
-    queue-rebate serve            run the HTTP server
+    queue-rebate serve            run the HTTP server (--host, --port, --role api|writer|scheduler|all)
     queue-rebate jobs run NAME    run a scheduled job now (--slot TIME: for that slot);
                                   ``jobs runs`` lists recent runs
     queue-rebate notifier         deliver chat-bot notifications from the outbox
+                                  (--health-port PORT: /healthz and /readyz there)
     queue-rebate makemigrations   write a migration for model changes (developers)
 
 Every command takes ``--config PATH`` (default ``./config.toml`` when present, else built-in
@@ -223,32 +224,102 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 # --- serve ----------------------------------------------------------------------------------
 
 
-async def _ready_to_serve(url: str) -> None:
+async def _ready_to_serve(settings: Settings) -> None:
+    """What a process needs before it starts: the database answers and is migrated, Redis
+    answers (when configured). Each failure is one ``CommandError`` naming the cause."""
+    url = settings.database.url
     async with opened(url, must_exist=True):
         await require_migrated(url)
+    if settings.redis.url:
+        await _ping_redis(settings.redis.url)
+
+
+async def _ping_redis(url: str) -> None:
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        redis = Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    except ValueError as exc:
+        raise CommandError(f"Redis URL {redact_url(url)}: {exc}") from None
+    try:
+        await redis.ping()
+    except (RedisError, OSError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise CommandError(
+            f"cannot reach Redis {redact_url(url)}: {reason}. Is Redis running there? Check"
+            " [redis] url / QR_REDIS_URL"
+        ) from None
+    finally:
+        await redis.aclose()
+
+
+def _check_secrets(settings: Settings) -> None:
+    """With WeChat Pay configured, money is at stake: token secrets must be set and long."""
+    from runtime.config import MIN_SECRET_CHARS
+
+    weak = settings.auth.weak_secrets()
+    if settings.wechat_pay.mchid and weak:
+        names = ", ".join(f"[auth] {key}" for key in weak)
+        raise CommandError(
+            f"{names}: empty or shorter than {MIN_SECRET_CHARS} characters while WeChat Pay is"
+            " configured; set QR_ADMIN_TOKEN_SECRET / QR_MEMBER_TOKEN_SECRET to long random"
+            " values (e.g. `openssl rand -hex 32`)"
+        )
+
+
+def _check_pay_files(settings: Settings) -> None:
+    """Read every WeChat Pay key file now, so that a bad one stops the start with one line."""
+    from wechat.gateway import PayConfigError, check_pay_files
+
+    try:
+        check_pay_files(settings)
+    except PayConfigError as exc:
+        raise CommandError(f"{exc} (fix it in --config or the environment)") from None
+
+
+def _start(settings: Settings) -> None:
+    _check_secrets(settings)
+    _check_pay_files(settings)
+    asyncio.run(_ready_to_serve(settings))
+    _log_to_stderr()
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    """The HTTP server on ``[server] host/port``, once the database is known to be ready."""
-    from aiohttp import web
-
+    """The HTTP server of ``--role`` on ``--host`` / ``--port`` (default ``[server]``, or
+    QR_HOST / QR_PORT), once the database and Redis are known to be ready."""
     from runtime.gc_tuning import tune_collector
     from server.app import create_app
-    from web.options import ApiOptions
+    from server.process import run_process
+    from web.options import ROLES, ApiOptions
 
-    asyncio.run(_ready_to_serve(settings.database.url))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = create_app(settings, options=ApiOptions(run_scheduler=True))
-    tune_collector()  # the queue writers run here (runtime/gc_tuning.py)
-    web.run_app(app, host=settings.server.host, port=settings.server.port, access_log=None)
+    if args.role not in ROLES:
+        raise CommandError(f"--role / QR_ROLE: {args.role!r} is not one of {', '.join(ROLES)}")
+    _start(settings)
+    app = create_app(settings, options=ApiOptions.from_settings(settings, role=args.role))
+    if args.role in ("all", "writer"):
+        tune_collector()  # the queue writers run here (runtime/gc_tuning.py)
+    host = args.host or settings.server.host
+    asyncio.run(run_process(app, host, args.port or settings.server.port))
     return 0
 
 
 def cmd_notifier(settings: Settings, args: argparse.Namespace) -> int:
-    """The chat bot's outbox consumer (``bot.notifier``), until SIGINT / SIGTERM."""
-    from bot.notifier import cmd_notifier as run_notifier
+    """The chat bot's outbox consumer (``bot.notifier``), until SIGINT / SIGTERM; with
+    ``--health-port`` it answers ``/healthz`` and ``/readyz`` there."""
+    from server.app import create_notifier_app
+    from server.process import run_process
 
-    return run_notifier(settings, args)
+    port = args.health_port or _env_port("QR_HEALTH_PORT")
+    asyncio.run(_ready_to_serve(settings))  # no token signing, no WeChat Pay here
+    _log_to_stderr()
+    app = create_notifier_app(settings)
+    asyncio.run(run_process(app, args.host or settings.server.host, port))
+    return 0
 
 
 # --- makemigrations -------------------------------------------------------------------------
@@ -322,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("migrate", "apply database migrations and seed the base settings", cmd_migrate),
         ("check", "verify that every fen is accounted for (exit 1 on problems)", cmd_check),
         ("demo", "live demo: server + fake WeChat on a scratch var/demo.sqlite3", cmd_demo),
-        ("serve", "run the HTTP server", cmd_serve),
+        ("serve", "run the HTTP server, or one role of it", cmd_serve),
         ("jobs", "run a scheduled job now, or list recent runs", cmd_jobs),
         ("notifier", "deliver chat-bot notifications from the outbox", cmd_notifier),
         ("makemigrations", "write a migration for model changes (developers)", cmd_makemigrations),
@@ -353,12 +424,59 @@ def build_parser() -> argparse.ArgumentParser:
             )
             sub.add_argument("--slot", help="the scheduled time to run for (ISO, with timezone)")
             sub.add_argument("--limit", type=int, default=20, help="how many runs to list")
+        if name in ("serve", "notifier"):
+            add_listen_arguments(sub, name)
         if name == "makemigrations":
             sub.add_argument("--name", help="name the migration file (default: auto_<timestamp>)")
             sub.add_argument(
                 "--check", action="store_true", help="write nothing; exit 1 if a migration is due"
             )
     return parser
+
+
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65_535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (1–65535)")
+    return port
+
+
+def add_listen_arguments(sub: argparse.ArgumentParser, name: str) -> None:
+    from web.options import ROLES
+
+    sub.add_argument(
+        "--host", help="address to listen on (default: [server] host, or QR_HOST; 0.0.0.0 = all)"
+    )
+    if name == "notifier":
+        sub.add_argument(
+            "--health-port",
+            type=port_number,
+            metavar="PORT",
+            help="answer /healthz and /readyz on this port (default: QR_HEALTH_PORT, else none)",
+        )
+        return
+    sub.add_argument(
+        "--port", type=port_number, help="TCP port (default: [server] port, or QR_PORT)"
+    )
+    sub.add_argument(
+        "--role",
+        choices=ROLES,
+        default=os.environ.get("QR_ROLE") or "all",
+        help="api: the HTTP API only; writer: the queue writer; scheduler: the scheduled jobs;"
+        " all: everything (default: QR_ROLE, else all). Every role answers /healthz, /readyz"
+        " and /metrics",
+    )
+
+
+def _env_port(name: str) -> int | None:
+    text = os.environ.get(name)
+    try:
+        return port_number(text) if text else None
+    except argparse.ArgumentTypeError as exc:
+        raise CommandError(f"environment variable {name}: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,8 @@ migrated, and migrating it (then seeding the base rebate settings once). Every f
 ``CommandError`` that says what to do next."""
 
 import asyncio
+import socket
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,7 +17,7 @@ from tortoise.migrations.api import migrate as tortoise_migrate
 from tortoise.migrations.executor import MigrationExecutor, PlanStep
 
 from runtime.config import Settings, redact_url
-from runtime.db import conn, tortoise_config
+from runtime.db import POSTGRES_SCHEMES, conn, tortoise_config
 from runtime.errors import CommandError
 
 PROBE_TIMEOUT_S = 15
@@ -55,7 +57,8 @@ async def opened(url: str, *, must_exist: bool) -> AsyncIterator[None]:
             await ctx.init(config=tortoise_config(url))
             await asyncio.wait_for(ctx.db().execute_query("SELECT 1"), PROBE_TIMEOUT_S)
         except Exception as exc:
-            message = f"cannot open database {redact_url(url)}: {_reason(exc)}. {_hint(url)}"
+            message = f"cannot open database {redact_url(url)}: {_reason(exc)}. {_hint(url, exc)}"
+            message = " ".join(message.split())  # one line, whatever the driver said
             raise CommandError(message) from None
         yield
 
@@ -63,16 +66,37 @@ async def opened(url: str, *, must_exist: bool) -> AsyncIterator[None]:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {PROBE_TIMEOUT_S} s"
-    return str(exc).strip() or type(exc).__name__
+    return str(exc).strip().rstrip(".") or type(exc).__name__
 
 
-def _hint(url: str) -> str:
-    if url.startswith(("postgres://", "asyncpg://")):
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "")
+
+
+def _hint(url: str, exc: BaseException) -> str:
+    """What to do about ``exc``, the real cause: refused, unknown host, TLS, credentials, a
+    missing database. Starting a local PostgreSQL is suggested only for a local one refusing."""
+    if not url.startswith(POSTGRES_SCHEMES):
+        return "Check the path and its permissions, or pass --db / set QR_DATABASE_URL"
+    host = urlsplit(url).hostname or ""
+    while exc.__cause__ is not None:  # tortoise wraps asyncpg's errors
+        exc = exc.__cause__
+    name = type(exc).__name__
+    text = str(exc)
+    if isinstance(exc, ssl.SSLError) or "SSL" in text or "certificate" in text:
+        return "TLS failed: check the server's certificate and the URL's sslmode"
+    if name in ("InvalidPasswordError", "InvalidAuthorizationSpecificationError"):
+        return "Check the user and password in the URL (or set QR_DATABASE_URL)"
+    if name == "InvalidCatalogNameError":
+        return "Create the database first (createdb), or point --db / QR_DATABASE_URL at it"
+    if isinstance(exc, socket.gaierror):
+        return f"Check the host name {host!r} in the URL"
+    if isinstance(exc, OSError) and host in LOCAL_HOSTS:
         return (
-            f"Is PostgreSQL running and the database created? Start it with `{PG_START}`, "
-            "or pass --db / set QR_DATABASE_URL"
+            f"Is PostgreSQL running? Start it with `{PG_START}`, or pass --db / set QR_DATABASE_URL"
         )
-    return "Check the path and its permissions, or pass --db / set QR_DATABASE_URL"
+    if isinstance(exc, OSError | TimeoutError):
+        return f"Check that {host} accepts connections from here (address, port, firewall)"
+    return "Check the URL in --db / QR_DATABASE_URL / [database] url"
 
 
 async def require_migrated(url: str) -> None:

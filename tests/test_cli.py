@@ -202,7 +202,7 @@ def test_bad_config_is_one_line_naming_file_and_key(
     assert (code, out) == (2, "")
     assert err == (
         f"queue-rebate migrate: error: {config}: server.prot: unknown key (did you mean 'port'?);"
-        " known keys: host, port, max_body_bytes\n"
+        " known keys: host, port, max_body_bytes, trusted_proxies\n"
     )
 
 

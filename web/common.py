@@ -18,14 +18,20 @@ from wechat.gateway import PayGateway
 
 
 def client_ip(request: web.Request) -> str:
-    """The peer address, or — behind a reverse proxy the operator trusts
-    (``ApiOptions.trust_forwarded_for``) — the address that proxy appended last."""
-    if request.app[OPTIONS].trust_forwarded_for:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
-    return request.remote or "127.0.0.1"
+    """The client's address: the TCP peer's, or — when the peer is a reverse proxy the operator
+    trusts (``[server] trusted_proxies``) — the last X-Forwarded-For hop that is not itself a
+    trusted proxy (a client can write anything before the hops the proxies append). From any
+    other peer the header is ignored."""
+    peer = request.remote or "127.0.0.1"
+    options = request.app[OPTIONS]
+    if not options.trusts(peer):
+        return peer
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not options.trusts(hop):
+            return hop
+    return hops[0] if hops else peer
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -1,5 +1,7 @@
 """Typed keys of everything ``create_app`` stores on the application (no globals)."""
 
+from collections.abc import Callable
+
 from aiohttp import ClientSession, web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
@@ -25,6 +27,9 @@ CACHE = web.AppKey("cache", BytesCache)
 SCHEDULER: web.AppKey[AsyncIOScheduler | None] = web.AppKey("scheduler")  # None: not run here
 WRITER: web.AppKey[WriterLoop | None] = web.AppKey("writer")  # None: not run here
 LISTEN: web.AppKey[ListenHub | None] = web.AppKey("listen")  # None: SQLite
+# the background workers this process runs (writer, scheduler, notifier) → "is it running?",
+# filled by their cleanup contexts, read by /readyz
+WORKERS: web.AppKey[dict[str, Callable[[], bool]]] = web.AppKey("workers")
 
 __all__ = [
     "CACHE",
@@ -38,5 +43,6 @@ __all__ = [
     "SETTINGS",
     "TOKENS",
     "WECHAT",
+    "WORKERS",
     "WRITER",
 ]

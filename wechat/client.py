@@ -24,13 +24,14 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -427,9 +428,24 @@ class PayV3Client:
         self._timeout = timeout
         self._max_skew = max_skew
 
+    @property
+    def merchant(self) -> pay_v3.MerchantV3:
+        return self._merchant
+
+    @property
+    def platform_keys(self) -> pay_v3.PlatformKeys:
+        return self._platform_keys
+
     async def _request(
-        self, method: str, path_qs: str, payload: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path_qs: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        trusted: Callable[[dict[str, Any]], pay_v3.PlatformKeys] | None = None,
     ) -> dict[str, Any]:
+        """One signed call; its answer verified against the platform keys (and, with
+        ``trusted``, the keys the answer itself carries, decrypted by the APIv3 key)."""
         url = URL(self._base + path_qs, encoded=True)
         body = b"" if payload is None else json.dumps(payload, ensure_ascii=False).encode()
         headers = {
@@ -456,13 +472,29 @@ class PayV3Client:
             raise PayV3Error(
                 answer.status, str(error.get("code", "")), str(error.get("message", ""))
             )
+        data = _json_object(answer, what) if answer.body else {}
+        keys = self._platform_keys
+        if trusted is not None:
+            keys = {**keys, **trusted(data)}
         try:
-            pay_v3.verify_signed_message(
-                answer.headers, answer.body, self._platform_keys, max_skew=self._max_skew
-            )
+            pay_v3.verify_signed_message(answer.headers, answer.body, keys, max_skew=self._max_skew)
         except NotificationRejected as exc:
             raise ResponseSignatureInvalid(f"{what}: {exc.reason}") from exc
-        return _json_object(answer, what) if answer.body else {}
+        return data
+
+    async def platform_certificates(self) -> dict[str, RSAPublicKey]:
+        """GET /v3/certificates: the platform certificates WeChat Pay uses now and next, each
+        decrypted with the APIv3 key (AEAD_AES_256_GCM) and checked to carry its serial. The
+        answer is verified with the keys held or, on a first download, with one it carries
+        (the AEAD tag already proves those came from WeChat Pay)."""
+        found: dict[str, RSAPublicKey] = {}
+
+        def carried(data: dict[str, Any]) -> dict[str, RSAPublicKey]:
+            found.update(pay_v3.parse_certificates(data, self._merchant.apiv3_key))
+            return found
+
+        await self._request("GET", "/v3/certificates", trusted=carried)
+        return found
 
     async def jsapi_prepay(
         self,

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Protocol
 
 import aiohttp
-from cryptography import x509
 
 from runtime.cache import BytesCache
 from runtime.config import Settings
 from wechat import pay_v2, pay_v3
 from wechat.client import MiniProgramClient, PayV2Client, PayV3Client
 from wechat.pay_results import OrderStatus, RefundReceipt
+from wechat.platform_keys import KeyFile, PlatformKeyError, PlatformKeySet
 from wechat.tokens import AccessTokens, stable_tokens, with_token
 from wechat.transfer import MerchantTransferClient
 
@@ -133,7 +133,7 @@ class V2Pay:
 class V3Pay:
     client: PayV3Client
     merchant: pay_v3.MerchantV3
-    platform_keys: pay_v3.PlatformKeys
+    platform_keys: PlatformKeySet
     notify_url: str
     refund_notify_url: str | None
     api_version: str = "v3"
@@ -190,11 +190,32 @@ class WeChatGateway:
         tokens: AccessTokens,
         *,
         transfers: MerchantTransferClient | None = None,
+        v3: tuple[pay_v3.MerchantV3, PlatformKeySet] | None = None,
     ) -> None:
         self.mini = mini
         self.pay = pay
         self.tokens = tokens
         self.transfers = transfers
+        # the APIv3 identity and the live platform key set, when any client speaks v3
+        self.v3 = v3
+
+    @property
+    def platform_keys(self) -> PlatformKeySet | None:
+        return self.v3[1] if self.v3 is not None else None
+
+    def reload_platform_keys(self) -> list[str]:
+        """Re-read the platform key files (SIGHUP); ``PlatformKeyError`` keeps the old set."""
+        keys = self.platform_keys
+        return keys.reload() if keys is not None else []
+
+    async def download_platform_certificates(self) -> list[str]:
+        """Add the certificates ``/v3/certificates`` lists to the key set; returns the new
+        serials. Raises what the call raises (``wechat.errors``)."""
+        client: PayV3Client | None = self.pay.client if isinstance(self.pay, V3Pay) else None
+        client = client or self.transfers
+        if client is None or self.platform_keys is None:
+            return []
+        return self.platform_keys.add_downloaded(await client.platform_certificates())
 
     async def unlimited_wxacode(
         self, *, scene: str, page: str, check_path: bool, env_version: str
@@ -225,12 +246,13 @@ def build_gateway(
         timeout=timeout,
     )
     pay = build_pay(settings, session, timeout=timeout, refund_notify_url=refund_notify_url)
-    return WeChatGateway(
-        mini,
-        pay,
-        stable_tokens(mini, token_cache),
-        transfers=build_transfers(settings, session, pay, timeout=timeout),
-    )
+    transfers = build_transfers(settings, session, pay, timeout=timeout)
+    v3: tuple[pay_v3.MerchantV3, PlatformKeySet] | None = None
+    if isinstance(pay, V3Pay):
+        v3 = (pay.merchant, pay.platform_keys)
+    elif transfers is not None and isinstance(transfers.platform_keys, PlatformKeySet):
+        v3 = (transfers.merchant, transfers.platform_keys)
+    return WeChatGateway(mini, pay, stable_tokens(mini, token_cache), transfers=transfers, v3=v3)
 
 
 def build_pay(
@@ -264,11 +286,19 @@ def build_pay(
     return V3Pay(client3, merchant3, platform_keys, pay.notify_url, refund_notify_url)
 
 
-def v3_credentials(settings: Settings) -> tuple[pay_v3.MerchantV3, pay_v3.PlatformKeys]:
+def v3_credentials(settings: Settings) -> tuple[pay_v3.MerchantV3, PlatformKeySet]:
     """The merchant's APIv3 identity and the platform keys, read from ``[wechat_pay]``'s files
     (``PayConfigError`` when one is missing or unusable)."""
     pay = settings.wechat_pay
-    private_key = pay_v3.load_private_key(_read(pay.private_key_path, "private_key_path"))
+    try:
+        private_key = pay_v3.load_private_key(_read(pay.private_key_path, "private_key_path"))
+    except ValueError as exc:
+        if isinstance(exc, PayConfigError):
+            raise
+        raise PayConfigError(
+            f"[wechat_pay] private_key_path: {pay.private_key_path} is not an RSA private key"
+            f" in PEM ({exc})"
+        ) from None
     try:
         merchant = pay_v3.MerchantV3(
             appid=settings.wechat.appid,
@@ -279,7 +309,45 @@ def v3_credentials(settings: Settings) -> tuple[pay_v3.MerchantV3, pay_v3.Platfo
         )
     except ValueError as exc:
         raise PayConfigError(f"[wechat_pay] apiv3_key: {exc}") from None
-    return merchant, load_platform_keys(pay.platform_cert_path, pay.platform_public_key_id)
+    return merchant, platform_key_set(settings)
+
+
+def platform_key_set(settings: Settings) -> PlatformKeySet:
+    """Every platform key ``[wechat_pay]`` names: ``platform_cert_path`` (with
+    ``platform_public_key_id`` for a public key), ``platform_keys``, ``platform_keys_dir``."""
+    pay = settings.wechat_pay
+    files = [
+        KeyFile(k.path, k.id, key=f"platform_keys[{i}]") for i, k in enumerate(pay.platform_keys)
+    ]
+    if pay.platform_cert_path:
+        first = KeyFile(pay.platform_cert_path, pay.platform_public_key_id, "platform_cert_path")
+        files.insert(0, first)
+    if not files and not pay.platform_keys_dir:
+        raise PayConfigError("[wechat_pay] platform_cert_path is required for api_version v3")
+    try:
+        return PlatformKeySet(tuple(files), pay.platform_keys_dir)
+    except PlatformKeyError as exc:
+        raise PayConfigError(f"[wechat_pay] {exc}") from None
+
+
+def has_v3_files(settings: Settings) -> bool:
+    """Whether ``[wechat_pay]`` names the APIv3 key files (the merchant key, a platform key)."""
+    pay = settings.wechat_pay
+    platform = pay.platform_cert_path or pay.platform_keys or pay.platform_keys_dir
+    return bool(pay.private_key_path and platform)
+
+
+def check_pay_files(settings: Settings) -> None:
+    """Read every key file the WeChat Pay clients would read, without building them: a missing,
+    unreadable or invalid one is a ``PayConfigError`` before the server starts."""
+    pay = settings.wechat_pay
+    if not pay.mchid:
+        return
+    if pay.api_version == "v2":
+        refund_tls(pay.v2_cert_path, pay.private_key_path)
+        if not has_v3_files(settings):
+            return  # no 商家转账 (build_transfers says so)
+    v3_credentials(settings)
 
 
 def build_transfers(
@@ -297,7 +365,7 @@ def build_transfers(
         return None  # build_pay has said so
     if isinstance(pay, V3Pay):
         merchant, platform_keys = pay.merchant, pay.platform_keys
-    elif not (conf.private_key_path and conf.platform_cert_path):
+    elif not has_v3_files(settings):
         log.warning(
             "[wechat_pay] api_version v2 without the APIv3 key files (private_key_path,"
             " platform_cert_path): 商家转账 (merchant payouts, withdrawals) is unavailable"
@@ -322,18 +390,6 @@ def refund_tls(cert_path: str, key_path: str) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise PayConfigError(f"[wechat_pay] v2_cert_path: cannot load {cert_path}: {exc}") from None
     return context
-
-
-def load_platform_keys(path: str, public_key_id: str) -> pay_v3.PlatformKeys:
-    """``{serial or PUB_KEY_ID: key}`` from a platform certificate or a WeChat Pay public key."""
-    pem = _read(path, "platform_cert_path")
-    key = pay_v3.load_public_key(pem)
-    if public_key_id:
-        return {public_key_id: key}
-    if b"CERTIFICATE" not in pem:
-        raise PayConfigError("[wechat_pay] platform_public_key_id is required with a public key")
-    serial = format(x509.load_pem_x509_certificate(pem).serial_number, "X")
-    return {serial: key}
 
 
 def _read(path: str, key: str) -> bytes:

@@ -69,6 +69,7 @@ __all__ = [
     "load_private_key",
     "load_public_key",
     "open_notification",
+    "parse_certificates",
     "parse_order",
     "parse_prepay_response",
     "parse_refund",
@@ -190,9 +191,9 @@ def verify_signed_message(
         raise StaleTimestamp(f"{int(skew)}s off, {max_skew}s allowed")
 
 
-def decrypt_resource(resource: Mapping[str, Any], apiv3_key: bytes) -> dict[str, Any]:
-    """Decrypt a notification ``resource`` into its JSON object. Raises BadTag when the
-    authentication tag does not match (wrong key, altered ciphertext, nonce or AAD)."""
+def _decrypt(resource: Mapping[str, Any], apiv3_key: bytes) -> bytes:
+    """AEAD_AES_256_GCM with the APIv3 key, its ``nonce`` and ``associated_data``; BadTag when
+    the tag does not match (wrong key, altered ciphertext, nonce or AAD)."""
     algorithm = resource.get("algorithm")
     if algorithm != "AEAD_AES_256_GCM":
         raise MalformedBody(f"resource algorithm {algorithm!r}")
@@ -203,11 +204,16 @@ def decrypt_resource(resource: Mapping[str, Any], apiv3_key: bytes) -> dict[str,
     except (KeyError, TypeError, binascii.Error, ValueError) as exc:
         raise MalformedBody(f"resource: {exc!r}") from None
     try:
-        plaintext = AESGCM(apiv3_key).decrypt(nonce, ciphertext, aad)
+        return AESGCM(apiv3_key).decrypt(nonce, ciphertext, aad)
     except InvalidTag:
         raise BadTag("AES-GCM tag mismatch") from None
     except ValueError as exc:  # e.g. an empty nonce
         raise MalformedBody(f"resource: {exc}") from None
+
+
+def decrypt_resource(resource: Mapping[str, Any], apiv3_key: bytes) -> dict[str, Any]:
+    """Decrypt a notification ``resource`` into its JSON object (``_decrypt``)."""
+    plaintext = _decrypt(resource, apiv3_key)
     try:
         data = json.loads(plaintext)
     except ValueError:
@@ -215,6 +221,34 @@ def decrypt_resource(resource: Mapping[str, Any], apiv3_key: bytes) -> dict[str,
     if not isinstance(data, dict):
         raise MalformedBody("decrypted resource is not an object")
     return data
+
+
+def parse_certificates(data: Mapping[str, Any], apiv3_key: bytes) -> dict[str, RSAPublicKey]:
+    """``{serial_no: key}`` of a ``/v3/certificates`` answer: each ``encrypt_certificate`` is
+    decrypted like a notification's resource (AEAD_AES_256_GCM, the APIv3 key) into a PEM
+    certificate whose own serial must be the announced ``serial_no``."""
+    entries = data.get("data")
+    if not isinstance(entries, list):
+        raise MalformedBody("certificates: data is not a list")
+    keys: dict[str, RSAPublicKey] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("encrypt_certificate"), dict):
+            raise MalformedBody("certificates: an entry has no encrypt_certificate")
+        pem = _decrypt(entry["encrypt_certificate"], apiv3_key)
+        try:
+            certificate = x509.load_pem_x509_certificate(pem)
+        except ValueError:
+            raise MalformedBody("certificates: not a PEM certificate") from None
+        serial = format(certificate.serial_number, "X")
+        if serial != str(entry.get("serial_no", "")).upper():
+            raise MalformedBody(
+                f"certificates: serial {serial} announced as {entry.get('serial_no')}"
+            )
+        key = certificate.public_key()
+        if not isinstance(key, RSAPublicKey):
+            raise MalformedBody(f"certificates: {serial} has no RSA key")
+        keys[serial] = key
+    return keys
 
 
 @dataclass(frozen=True)

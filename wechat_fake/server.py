@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from wechat_fake import notify as fake_notify
+from wechat_fake.certificates import ROUTES as CERTIFICATE_ROUTES
 from wechat_fake.pay import ROUTES as PAY_ROUTES
 from wechat_fake.pay import v3_authorization
 from wechat_fake.state import STATE_KEY, CodeGrant, Delivery, FakeWeChatState, RecordedCall
@@ -429,6 +430,7 @@ def create_fake_wechat(state: FakeWeChatState) -> web.Application:
             web.post("/wxa/getwxacodeunlimit", getwxacodeunlimit),
             web.post("/cgi-bin/message/subscribe/send", subscribe_send),
             *PAY_ROUTES,
+            *CERTIFICATE_ROUTES,
             web.post("/__fake__/orders/{out_trade_no}/pay", _control_pay),
             web.get("/__fake__/calls", _control_calls),
         ]

@@ -113,6 +113,7 @@ class FakeWeChatState:
     second_payments: dict[str, SecondPayment] = field(default_factory=dict)  # by transaction_id
     calls: list[RecordedCall] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    platform_certificates: list[bytes] = field(default_factory=list)  # PEMs /v3/certificates lists
 
     @property
     def platform_keys(self) -> dict[str, RSAPublicKey]:

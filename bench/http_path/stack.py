@@ -221,7 +221,7 @@ async def start_servers(stack: Stack, count: int) -> list[Proc]:
         log = stack.scratch / f"serve-{port}.log"
         stack.servers.append(await _spawn(f"serve :{port}", args, log, port))
     for proc in stack.servers:
-        await _wait_ready(proc, "/healthz")
+        await _wait_ready(proc, "/readyz")
     await start_helpers(stack)
     return stack.servers
 

@@ -67,6 +67,11 @@ class WriterLoop:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="writer-loop")
 
+    @property
+    def running(self) -> bool:
+        """Started and not ended (``/readyz``)."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         """Stop after the batch in progress (its transaction commits or rolls back whole)."""
         if self._task is not None:

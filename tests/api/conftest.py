@@ -48,6 +48,7 @@ MERCHANT_SERIAL = "3775B6A45ACD588826D15E583A95F5DD00000000"
 PLATFORM_SERIAL = "PUB_KEY_ID_0114232806592025060600000000000000"
 NOTIFY_URL = "http://127.0.0.1:9/api/wechat-pay/notify"
 MAX_BODY = 4096
+TEST_PROXIES = ("127.0.0.1", "::1")  # the test client's peer: its X-Forwarded-For is believed
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,10 @@ async def make_api(
         if edit_settings is not None:
             settings = edit_settings(settings)
         options.setdefault("run_writer", False)  # most tests assert settlement right after it
-        opts = ApiOptions(redis_prefix=redis_prefix, trust_forwarded_for=True, **options)
+        options.setdefault("trusted_proxies", TEST_PROXIES)  # tests name clients by the header
+        # the templates' schema is generated, not migrated: /readyz would say "pending"
+        options.setdefault("check_migrations", False)
+        opts = ApiOptions(redis_prefix=redis_prefix, **options)
         client = TestClient(TestServer(create_app(settings, options=opts), host="127.0.0.1"))
         await client.start_server()
         clients.append(client)

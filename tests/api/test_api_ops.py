@@ -21,11 +21,20 @@ from web.keys import SETTINGS
 from web.metrics import count_callback
 from web.registry import ROUTE_SPECS, Registry, Reply
 
-# --- /healthz ----------------------------------------------------------------------------------
+# --- /healthz, /readyz -----------------------------------------------------------------------
 
 
-async def test_healthz_checks_the_database_and_redis(api: Api) -> None:
+async def test_healthz_says_alive_without_asking_anything_else(
+    make_api: Callable[..., Any],
+) -> None:
+    api: Api = await make_api("sqlite", redis="redis://127.0.0.1:1/0")
     response = await api.client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok", "checks": {}}
+
+
+async def test_readyz_checks_the_database_and_redis(api: Api) -> None:
+    response = await api.client.get("/readyz")
     assert response.status == 200
     assert await response.json() == {
         "status": "ok",
@@ -33,16 +42,17 @@ async def test_healthz_checks_the_database_and_redis(api: Api) -> None:
     }
 
 
-async def test_healthz_without_redis_checks_the_database_only(make_api: Callable[..., Any]) -> None:
+async def test_readyz_without_redis_checks_the_database_only(make_api: Callable[..., Any]) -> None:
     api: Api = await make_api("sqlite", redis=False)
-    assert (await (await api.client.get("/healthz")).json())["checks"] == {"database": "ok"}
+    checks = (await (await api.client.get("/readyz")).json())["checks"]
+    assert checks == {"database": "ok"}
 
 
-async def test_healthz_is_503_and_names_redis_when_redis_is_down(
+async def test_readyz_is_503_and_names_redis_when_redis_is_down(
     make_api: Callable[..., Any],
 ) -> None:
     api: Api = await make_api("sqlite", redis="redis://127.0.0.1:1/0")
-    response = await api.client.get("/healthz")
+    response = await api.client.get("/readyz")
     assert response.status == 503
     assert await response.json() == {
         "status": "unavailable",
@@ -55,12 +65,12 @@ async def test_login_still_works_when_redis_is_down(make_api: Callable[..., Any]
     assert (await api.login())["token"]  # rate limits fail open, logged
 
 
-async def test_healthz_is_503_and_names_the_database_when_it_is_gone(
+async def test_readyz_is_503_and_names_the_database_when_it_is_gone(
     make_api: Callable[..., Any],
 ) -> None:
     api: Api = await make_api("postgres", own_database=True)
     await drop_pg_database(api.db_url.rsplit("/", 1)[1])
-    response = await api.client.get("/healthz")
+    response = await api.client.get("/readyz")
     assert response.status == 503
     assert (await response.json())["checks"]["database"] == "failed"
 
