@@ -59,13 +59,16 @@ from bot.deliveries import Event, Planned, Retry
 from bot.messages import render, template_data
 from bot.ratelimit import ChannelRateLimiter
 from bot.wechat_apis import OfficialAccountClient, WeComGroupBot
+from runtime import logs, metrics
 from runtime.bot_settings import BotSettings, bot_settings
 from runtime.config import Settings
 from runtime.db import database
 from runtime.ratelimit import rate_limiter
 from services.clock import utcnow
 from services.members.views import names_in_force
+from web.errors import ApiError
 from web.keys import HTTP, REDIS, SETTINGS
+from web.metrics import check_token, exposition
 from wechat.client import MiniProgramClient
 from wechat.tokens import AccessTokens, stable_tokens, token_cache
 
@@ -187,6 +190,7 @@ class Notifier:
         status = await deliveries.finish(
             delivery, result, lease_until=lease_until, now=self._clock(), retry=self._retry
         )
+        metrics.count_delivery(delivery.channel, status.value)
         log.info(
             "delivery %d (event %d, %s, %s): %s",
             delivery.id,
@@ -297,8 +301,37 @@ async def serve_notifier(settings: Settings, stop: asyncio.Event) -> None:
             stack.push_async_callback(redis.aclose)
         session = await stack.enter_async_context(aiohttp.ClientSession())
         notifier = build_notifier(settings, session, redis)
+        await stack.enter_async_context(metrics_listener(settings))
         log.info("notifier running; channels: %s", ", ".join(notifier.channels) or "none")
         await notifier.run(stop)
+
+
+@contextlib.asynccontextmanager
+async def metrics_listener(settings: Settings) -> AsyncIterator[None]:
+    """``/metrics`` of a standalone notifier process on ``[metrics] notifier_host/port`` (the
+    same bearer token as the server's), when that port is set."""
+    m = settings.metrics
+    if not m.notifier_port:
+        yield
+        return
+
+    async def scrape(request: web.Request) -> web.Response:
+        try:
+            check_token(m, request.headers.get("Authorization", ""))
+        except ApiError as exc:
+            return web.Response(status=exc.status, text=exc.message, headers=exc.headers)
+        return await exposition()
+
+    app = web.Application()
+    app.router.add_get("/metrics", scrape)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, m.notifier_host, m.notifier_port).start()
+    log.info("notifier metrics on http://%s:%d/metrics", m.notifier_host, m.notifier_port)
+    try:
+        yield
+    finally:
+        await runner.cleanup()
 
 
 def cmd_notifier(settings: Settings, args: argparse.Namespace) -> int:
@@ -311,7 +344,7 @@ def cmd_notifier(settings: Settings, args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve_notifier(settings, stop)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.logging, logs.secret_values(settings))
     asyncio.run(main())
     return 0
 

@@ -44,6 +44,7 @@ from runtime.cache import MemoryCache, RedisCache
 from runtime.config import Settings, redact_url
 from runtime.db import tortoise_config
 from runtime.listen import ListenHub
+from runtime.logs import install_record_context
 from runtime.ratelimit import rate_limiter
 from server import ops
 from services.jobs import JobClients
@@ -56,7 +57,6 @@ from web.keys import (
     HTTP,
     LIMITER,
     LISTEN,
-    METRICS,
     OPTIONS,
     REDIS,
     SCHEDULER,
@@ -65,8 +65,7 @@ from web.keys import (
     WECHAT,
     WRITER,
 )
-from web.metrics import Metrics
-from web.middlewares import body_cap, install_log_request_id, json_errors, request_context
+from web.middlewares import body_cap, json_errors, request_context
 from web.options import ApiOptions
 from web.registry import RouteSpec, install
 from wechat.gateway import build_gateway
@@ -94,14 +93,13 @@ def create_app(
     """The aiohttp application. ``extra_routes`` (e.g. the payment notifications) are installed
     and documented like the built-in ones; ``extra_cleanup`` contexts start after the built-in
     resources (so they can use the database, Redis and the WeChat clients) and stop before."""
-    install_log_request_id()
+    install_record_context()
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[request_context, json_errors, body_cap],
     )
     app[SETTINGS] = settings
     app[OPTIONS] = options or ApiOptions()
-    app[METRICS] = Metrics()
     app[TOKENS] = TokenSigner(
         member_secret=settings.auth.member_token_secret,
         admin_secret=settings.auth.admin_token_secret,
@@ -150,7 +148,9 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     if not app[OPTIONS].run_scheduler:
         yield
         return
-    async with running_scheduler(app[SETTINGS], JobClients.of(app[WECHAT])) as scheduler:
+    async with running_scheduler(
+        app[SETTINGS], JobClients.of(app[WECHAT], app[SETTINGS].outbox)
+    ) as scheduler:
         app[SCHEDULER] = scheduler
         yield
 

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import getpass
 import io
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -130,7 +129,7 @@ async def run_job_command(settings: Settings, args: argparse.Namespace, out: Tex
         try:
             # the WeChat clients the server would build from these settings, for this run
             async with wechat_clients(settings) as gateway:
-                clients = JobClients.of(gateway)
+                clients = JobClients.of(gateway, settings.outbox)
                 outcome = await run_job(
                     args.name, now=utcnow(), slot=slot, clients=clients, operator=cli_operator()
                 )
@@ -232,12 +231,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """The HTTP server on ``[server] host/port``, once the database is known to be ready."""
     from aiohttp import web
 
+    from runtime import logs
     from runtime.gc_tuning import tune_collector
     from server.app import create_app
     from web.options import ApiOptions
 
     asyncio.run(_ready_to_serve(settings.database.url))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.logging, logs.secret_values(settings))  # [logging], QR_LOG_*
     app = create_app(settings, options=ApiOptions(run_scheduler=True))
     tune_collector()  # the queue writers run here (runtime/gc_tuning.py)
     web.run_app(app, host=settings.server.host, port=settings.server.port, access_log=None)

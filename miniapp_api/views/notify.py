@@ -40,13 +40,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from rebate.errors import RebateError
+from runtime import metrics
 from services.clock import utcnow
 from services.orders.double_payments import refund_double_payment
 from services.orders.payments import PaidNotice, UnknownOrder, apply_payment, apply_refund
 from services.orders.payments import RefundNotice as ServiceRefundNotice
 from services.orders.reconciliation import currency_of
 from web.keys import SETTINGS, WECHAT
-from web.metrics import count_callback
 from web.registry import Registry, Reply
 from wechat import pay_results, pay_v2, pay_v3
 from wechat.errors import NotificationRejected, OversizeBody
@@ -188,7 +188,7 @@ async def judge(request: web.Request, kind: str, process: Process) -> Verdict:
         verdict, detail = _refusal("error"), "see traceback"
     else:
         verdict, detail = Verdict(outcome, acknowledged=True), ""
-    count_callback(request.app, kind, verdict.outcome)
+    metrics.count_notification(kind, verdict.outcome, acknowledged=verdict.acknowledged)
     if verdict.acknowledged:
         log.info("%s notification acknowledged: %s %s", kind, verdict.outcome, detail)
     else:

@@ -32,6 +32,7 @@ from runtime.config import (
     WechatPaySettings,
     WechatSettings,
 )
+from runtime.ops_settings import MetricsSettings
 from server.app import create_app
 from tests.conftest import REDIS_URL, create_pg_database, drop_pg_database, pg_url
 from web.keys import TOKENS, WRITER
@@ -48,6 +49,7 @@ MERCHANT_SERIAL = "3775B6A45ACD588826D15E583A95F5DD00000000"
 PLATFORM_SERIAL = "PUB_KEY_ID_0114232806592025060600000000000000"
 NOTIFY_URL = "http://127.0.0.1:9/api/wechat-pay/notify"
 MAX_BODY = 4096
+METRICS_TOKEN = "metrics-token-for-tests"
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ def make_settings(fake_wechat: TestServer, keys: Keys) -> Callable[..., Settings
             auth=AuthSettings(
                 admin_token_secret="admin-secret-for-tests", member_token_secret="member-secret"
             ),
+            metrics=MetricsSettings(token=METRICS_TOKEN),
         )
 
     return build

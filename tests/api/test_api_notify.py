@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY, generate_latest
 
 from models import (
     Entry,
@@ -34,8 +35,9 @@ from services.orders import auto_complete, reconciliation
 from services.orders.lifecycle import Item, create_order
 from services.orders.reconciliation import reconcile_unpaid
 from services.settings.base import save_base
-from tests.api.conftest import API_KEY, APPID, MAX_BODY, MCHID, Api, bearer
-from web.keys import METRICS, WECHAT
+from tests import prom
+from tests.api.conftest import API_KEY, APPID, MAX_BODY, MCHID, METRICS_TOKEN, Api, bearer
+from web.keys import WECHAT
 from wechat.xmlsafe import parse_flat_xml
 from wechat_fake import notify as fake_notify
 from wechat_fake.server import send_v2_refund_notification, send_v3_refund_notification
@@ -83,9 +85,25 @@ async def snapshot() -> dict[str, Any]:
     }
 
 
+_before: dict[str, prom.Samples] = {}
+
+
+@pytest.fixture(autouse=True)
+def notifications_counted_from_here() -> None:
+    """The process's counters as this test starts: ``callbacks`` counts from there."""
+    _before["samples"] = prom.parse(generate_latest(REGISTRY).decode())
+
+
 def callbacks(api: Api, kind: str, outcome: str) -> int:
-    return api.app[METRICS].value(
-        "queue_rebate_callbacks_total", {"kind": kind, "outcome": outcome}
+    """Notifications of ``kind`` handled with ``outcome`` (the metric's reason) in this test,
+    whatever the result they counted as (accepted, duplicate, rejected)."""
+    after = prom.parse(generate_latest(REGISTRY).decode())
+    name = "queue_rebate_pay_notifications_total"
+    return int(
+        sum(
+            prom.delta(_before["samples"], after, name, kind=kind, result=result, reason=outcome)
+            for result in ("accepted", "duplicate", "rejected")
+        )
     )
 
 
@@ -207,6 +225,31 @@ async def test_notifications_pay_once_on_sqlite_without_redis(
         await assert_v3_pays_once(api)
     else:
         await assert_v2_pays_once(api, "MD5")
+
+
+async def test_metrics_count_notices_accepted_duplicate_and_rejected_by_reason(api: Api) -> None:
+    def scrape_text() -> Any:
+        return api.client.get("/metrics", headers=bearer(METRICS_TOKEN))
+
+    before = prom.parse(await (await scrape_text()).text())
+    order = await unpaid_order(api)
+    headers, body = v3_payment(api, order)
+    assert (await post_v3(api, headers, body)).status == 204
+    assert (await post_v3(api, headers, body)).status == 204  # WeChat's retry: a duplicate
+    forged = {**headers, "Wechatpay-Signature": "AAAA" + headers["Wechatpay-Signature"][4:]}
+    assert (await post_v3(api, forged, body)).status == 401
+    after = prom.parse(await (await scrape_text()).text())
+
+    def counted(result: str, reason: str) -> float:
+        return prom.delta(
+            before, after, "queue_rebate_pay_notifications_total",
+            kind="v3.payment", result=result, reason=reason,
+        )  # fmt: skip
+
+    assert counted("accepted", "applied") == 1
+    assert counted("duplicate", "duplicate") == 1
+    assert counted("rejected", "bad_signature") == 1
+    assert counted("accepted", "duplicate") == counted("rejected", "applied") == 0
 
 
 # --- refusals: each changes nothing ----------------------------------------------------------
