@@ -149,11 +149,9 @@ def _context_fields(logger: Any, name: str, event_dict: MutableMapping[str, Any]
 
 def formatter(settings: LoggingSettings, secrets: Iterable[str] = ()) -> logging.Formatter:
     """The formatter for ``settings.format``, masking ``secrets``."""
-    json = settings.format == "json"
-    tail: list[Any] = [structlog.processors.ExceptionRenderer()] if json else []
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
-        if json
+        if settings.format == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     return structlog.stdlib.ProcessorFormatter(
@@ -166,7 +164,9 @@ def formatter(settings: LoggingSettings, secrets: Iterable[str] = ()) -> logging
         ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *tail,
+            # a plain traceback as text, before the redactor reads it (never a rich traceback
+            # with local variables)
+            structlog.processors.ExceptionRenderer(),
             Redactor(secrets),
             renderer,
         ],
