@@ -23,7 +23,7 @@ into the service's own notice and applies it exactly once (``services.orders.pay
 Replies are WeChat's: v2 ``<xml><return_code>SUCCESS</return_code>…`` or ``FAIL`` (with a 4xx/5xx
 status naming the kind of refusal); v3 an empty 204, or 4xx/5xx with ``{"code": "FAIL",
 "message": …}``. Every outcome is logged with its reason and counted in
-``queue_rebate_callbacks_total{kind, outcome}``.
+``queue_rebate_pay_notifications_total{kind, result, reason}`` (``runtime.metrics``).
 
 These routes cap their own bodies (``body_cap=False``: the app's ``body_cap`` middleware, whose
 413 is JSON, leaves them alone): a body over the smaller of 64 KiB and ``[server]
