@@ -16,8 +16,12 @@ name, a channel, and short fixed outcome codes.
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.registry import CollectorRegistry
+
+# No ``*_created`` twin of every counter and histogram series: Prometheus does not need them,
+# and they would double the series scraped.
+disable_created_metrics()
 
 NAMESPACE = "queue_rebate"
 
