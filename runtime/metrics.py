@@ -72,7 +72,8 @@ DELIVERIES = Counter(
 )
 JOB_RUNS = Counter(
     "job_runs",
-    "Scheduled and operator job runs, by job and status (succeeded, failed, skipped).",
+    "Scheduled and operator job runs, by job and status (succeeded, failed, skipped: the slot "
+    "had run; not_started: the scheduler's tick could not start it).",
     ["job", "status"],
     namespace=NAMESPACE,
 )
