@@ -35,7 +35,7 @@ from services.merchants.onboarding import (
 )
 from web.auth import OPERATOR
 from web.common import application_json, mini_program_code
-from web.keys import WECHAT
+from web.keys import SETTINGS, WECHAT
 from web.query import PAGE_PARAMS, PAGING, json_reply, page_args, page_reply, paged, query_choice
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import APPLICATION, ID, INT, INVITE_QR, QR_RESPONSES, STRING, Schema, obj
@@ -377,7 +377,7 @@ def parsed_slot(value: Any) -> datetime | None:
 async def run_job_now(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     slot = parsed_slot(request[BODY].get("slot"))
-    clients = JobClients.of(request.app[WECHAT])
+    clients = JobClients.of(request.app[WECHAT], request.app[SETTINGS].outbox)
     outcome = await run_job(
         name, now=utcnow(), slot=slot, clients=clients, operator=request[OPERATOR]
     )

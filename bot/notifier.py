@@ -58,6 +58,7 @@ from bot.deliveries import Event, Planned, Retry
 from bot.messages import render, template_data
 from bot.ratelimit import ChannelRateLimiter
 from bot.wechat_apis import OfficialAccountClient, WeComGroupBot
+from runtime import metrics
 from runtime.bot_settings import BotSettings, bot_settings
 from runtime.config import Settings
 from runtime.ratelimit import rate_limiter
@@ -185,6 +186,7 @@ class Notifier:
         status = await deliveries.finish(
             delivery, result, lease_until=lease_until, now=self._clock(), retry=self._retry
         )
+        metrics.count_delivery(delivery.channel, status.value)
         log.info(
             "delivery %d (event %d, %s, %s): %s",
             delivery.id,

@@ -38,6 +38,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from runtime import metrics
 from runtime.config import Settings
 from services.clock import LOCAL_TZ, utcnow
 from services.jobs import JOBS, JobClients, run_scheduled
@@ -104,6 +105,7 @@ async def _run_due(jobs: Iterable[str], clients: JobClients) -> None:
             outcome = await run_scheduled(name, now=utcnow(), clients=clients)
         except Exception:  # one broken job must not starve the others
             log.exception("job %s could not be started", name)
+            metrics.observe_job(name, "not_started")
             continue
         if outcome.ran:
             log.info(

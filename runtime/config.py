@@ -25,6 +25,8 @@ from rebate.errors import RebateError
 from rebate.settings import BaseSettings
 from runtime.bot_settings import BotSettings
 from runtime.db import DEFAULT_DB_URL, SSL_MODES, postgres_ssl
+from runtime.errors import InvalidValue
+from runtime.ops_settings import LoggingSettings, MetricsSettings, OutboxSettings
 from runtime.ratelimit import Limit
 
 T = TypeVar("T")
@@ -32,16 +34,6 @@ T = TypeVar("T")
 
 class ConfigError(Exception):
     """The configuration cannot be used. The message names the file (or variable) and the key."""
-
-
-class InvalidValue(ValueError):
-    """An unusable value. ``key`` is relative to the dataclass that refuses it; the loader turns
-    it into the full dotted key."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
 
 
 def _require_scheme(key: str, url: str, schemes: tuple[str, ...], expected: str) -> None:
@@ -227,6 +219,10 @@ class Settings:
     rebate: BaseSettings = field(default_factory=BaseSettings)  # seeds rebate_config on migrate
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     bot: BotSettings = field(default_factory=BotSettings)  # the chat bot (SPEC §9)
+    # operations (runtime/ops_settings.py): /metrics, logs, outbox retention
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
 
     def with_database_url(self, url: str) -> "Settings":
         """These settings pointed at another database (the CLI's ``--db``)."""
@@ -251,6 +247,9 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "QR_OA_TOKEN": ("bot.official_account", "token"),
     "QR_OA_ENCODING_AES_KEY": ("bot.official_account", "encoding_aes_key"),
     "QR_WECOM_KEY": ("bot.wecom", "key"),
+    "QR_METRICS_TOKEN": ("metrics", "token"),
+    "QR_LOG_LEVEL": ("logging", "level"),
+    "QR_LOG_FORMAT": ("logging", "format"),
 }
 
 

@@ -55,6 +55,7 @@ from runtime.cache import MemoryCache, RedisCache
 from runtime.config import Settings, redact_url
 from runtime.db import tortoise_config
 from runtime.listen import ListenHub
+from runtime.logs import install_record_context
 from runtime.ratelimit import rate_limiter
 from server import health, ops
 from services.jobs import JobClients
@@ -67,7 +68,6 @@ from web.keys import (
     HTTP,
     LIMITER,
     LISTEN,
-    METRICS,
     OPTIONS,
     REDIS,
     SCHEDULER,
@@ -77,8 +77,7 @@ from web.keys import (
     WORKERS,
     WRITER,
 )
-from web.metrics import Metrics
-from web.middlewares import body_cap, install_log_request_id, json_errors, request_context
+from web.middlewares import body_cap, json_errors, request_context
 from web.options import ApiOptions
 from web.registry import RouteSpec, install
 from wechat.errors import NotificationRejected, WeChatError
@@ -118,7 +117,7 @@ def create_app(
     """The aiohttp application. ``extra_routes`` (e.g. the payment notifications) are installed
     and documented like the built-in ones; ``extra_cleanup`` contexts start after the built-in
     resources (so they can use the database, Redis and the WeChat clients) and stop before."""
-    install_log_request_id()
+    install_record_context()
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[request_context, json_errors, body_cap],
@@ -126,7 +125,6 @@ def create_app(
     app[SETTINGS] = settings
     # without options: the settings' knobs, the API only (settlement then drains inline)
     app[OPTIONS] = options = options or ApiOptions.from_settings(settings, role="api")
-    app[METRICS] = Metrics()
     health.install(app)
     app[TOKENS] = TokenSigner(
         member_secret=settings.auth.member_token_secret,
@@ -160,11 +158,10 @@ def create_notifier_app(
 ) -> web.Application:
     """``queue-rebate notifier``: the chat bot's outbox consumer (``bot.notifier``) with the
     resources it needs and the health endpoints, no API."""
-    install_log_request_id()
+    install_record_context()
     app = web.Application(middlewares=[request_context, json_errors])
     app[SETTINGS] = settings
     app[OPTIONS] = options or ApiOptions(serve_api=False, run_writer=False)
-    app[METRICS] = Metrics()
     health.install(app)
     app.cleanup_ctx.extend([database_ctx, redis_ctx, http_ctx, notifier_ctx])
     install(app, ops_only_specs())
@@ -243,7 +240,9 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     if not app[OPTIONS].run_scheduler:
         yield
         return
-    async with running_scheduler(app[SETTINGS], JobClients.of(app[WECHAT])) as scheduler:
+    async with running_scheduler(
+        app[SETTINGS], JobClients.of(app[WECHAT], app[SETTINGS].outbox)
+    ) as scheduler:
         app[SCHEDULER] = scheduler
         app[WORKERS]["scheduler"] = lambda: bool(scheduler.running)
         yield

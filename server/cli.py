@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import getpass
 import io
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -131,7 +130,7 @@ async def run_job_command(settings: Settings, args: argparse.Namespace, out: Tex
         try:
             # the WeChat clients the server would build from these settings, for this run
             async with wechat_clients(settings) as gateway:
-                clients = JobClients.of(gateway)
+                clients = JobClients.of(gateway, settings.outbox)
                 outcome = await run_job(
                     args.name, now=utcnow(), slot=slot, clients=clients, operator=cli_operator()
                 )
@@ -282,11 +281,14 @@ def _start(settings: Settings) -> None:
     _check_secrets(settings)
     _check_pay_files(settings)
     asyncio.run(_ready_to_serve(settings))
-    _log_to_stderr()
+    _log_to_stderr(settings)
 
 
-def _log_to_stderr() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _log_to_stderr(settings: Settings) -> None:
+    """Logging as ``[logging]`` (or QR_LOG_LEVEL / QR_LOG_FORMAT) says, secrets redacted."""
+    from runtime import logs
+
+    logs.configure(settings.logging, logs.secret_values(settings))
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -316,7 +318,7 @@ def cmd_notifier(settings: Settings, args: argparse.Namespace) -> int:
 
     port = args.health_port or _env_port("QR_HEALTH_PORT")
     asyncio.run(_ready_to_serve(settings))  # no token signing, no WeChat Pay here
-    _log_to_stderr()
+    _log_to_stderr(settings)
     app = create_notifier_app(settings)
     asyncio.run(run_process(app, args.host or settings.server.host, port))
     return 0

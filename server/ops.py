@@ -6,9 +6,9 @@ import logging
 
 from aiohttp import web
 
+from web import metrics as prometheus
 from web import openapi
-from web.keys import METRICS
-from web.metrics import CONTENT_TYPE, exposition, gauges
+from web.keys import SETTINGS
 from web.registry import ROUTE_SPECS, Registry, Reply
 
 log = logging.getLogger(__name__)
@@ -23,11 +23,19 @@ API_VERSION = "1"
     "/metrics",
     summary="Prometheus 指标",
     tags=("ops",),
-    responses={200: Reply("Prometheus text format 0.0.4", content_type="text/plain")},
+    description=(
+        "This process's metrics (Prometheus text format 0.0.4). Needs `Authorization: Bearer` "
+        "with `[metrics] token`; without a configured token it answers 404."
+    ),
+    responses={
+        200: Reply("Prometheus text format 0.0.4", content_type="text/plain"),
+        401: Reply("缺少或错误的指标令牌"),
+        404: Reply("未配置指标令牌：不提供指标"),
+    },
 )
 async def metrics(request: web.Request) -> web.Response:
-    body = exposition(request.app[METRICS], await gauges())
-    return web.Response(body=body.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
+    prometheus.check_token(request.app[SETTINGS].metrics, request.headers.get("Authorization", ""))
+    return await prometheus.exposition()
 
 
 @routes.get(

@@ -33,9 +33,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from functools import partial
 from secrets import token_hex
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from tortoise import connections
@@ -44,8 +45,10 @@ from tortoise.transactions import in_transaction
 from models import JobRun, JobRunStatus
 from rebate.distribution_settings import DividendPeriod
 from rebate.errors import InvalidSetting, NotAllowed
+from runtime import metrics
+from runtime.ops_settings import OutboxSettings
 from runtime.sql import fetch
-from services import audit
+from services import audit, outbox
 from services.clock import LOCAL_TZ, utcnow
 from services.distribution import dividends, rewards, team
 from services.distribution.settings import load_distribution
@@ -70,16 +73,23 @@ class JobClients:
     """The WeChat clients jobs use, built once by whoever runs them and passed to every run.
     ``pay``: what reconciliation queries; ``transfers``: the one 商家转账 client (each payout
     names its own scene); ``refunds``: WeChat Pay's refund call (the same pay client), for the
-    double payments' refunds. ``None``: not configured."""
+    double payments' refunds. ``None``: not configured. With them, the one setting a job
+    takes from the configuration: how long delivered outbox events are kept
+    (``[outbox] retention_days``)."""
 
     pay: reconciliation.PaymentQueries | None = None
     transfers: Transfers | None = None
     refunds: RefundGateway | None = None
+    outbox_retention: timedelta = timedelta(days=OutboxSettings().retention_days)
 
     @classmethod
-    def of(cls, gateway: WeChatGateway) -> JobClients:
-        """The clients of a built ``wechat.gateway.WeChatGateway``."""
-        return cls(pay=gateway.pay, transfers=gateway.transfers, refunds=gateway.pay)
+    def of(cls, gateway: WeChatGateway, outbox: OutboxSettings | None = None) -> JobClients:
+        """The clients of a built ``wechat.gateway.WeChatGateway``, and ``outbox``'s
+        retention (the settings' ``outbox``; default 30 days)."""
+        keep = timedelta(days=(outbox or OutboxSettings()).retention_days)
+        return cls(
+            pay=gateway.pay, transfers=gateway.transfers, refunds=gateway.pay, outbox_retention=keep
+        )
 
 
 NO_CLIENTS = JobClients()
@@ -190,6 +200,10 @@ async def _close_pool(now: datetime, slot: datetime, clients: JobClients) -> dic
     return await pool_close.run_close(now, slot)
 
 
+async def _prune_outbox(now: datetime, slot: datetime, clients: JobClients) -> dict[str, Any]:
+    return await outbox.prune_delivered(before=now - clients.outbox_retention)
+
+
 JOBS: dict[str, Job] = {
     clearing.JOB_NAME: Job(slot_for=clearing.scheduled_slot, work=_clear),
     # every 10 minutes / hourly; each needs its own switch on in job_setting (default on)
@@ -205,6 +219,7 @@ JOBS: dict[str, Job] = {
     love_release.JOB_NAME: Job(slot_for=every_minutes(60), work=_release_love),
     # 工会排队's daily close, at its configured time; off while no order source joins the pool
     pool_close.JOB_NAME: Job(slot_for=pool_close.scheduled_slot, work=_close_pool),
+    "outbox-retention": Job(slot_for=daily_at(4), work=_prune_outbox),
 }
 
 
@@ -283,18 +298,20 @@ async def run_once(
         held = await JobRun.get_or_none(name=name, slot=key)
         status = held.status.value if held else "unknown"
         reason = f"该时段已运行过（状态 {status}），未重复运行"
+        metrics.observe_job(name, "skipped")
         return done(ran=False, status="skipped", error=reason, run_id=held.id if held else None)
+    started = monotonic()
     try:
         changes = await job.work(now, slot, clients)
     except Exception as exc:  # recorded, then reported to the caller as a failed run
         log.exception("job %s slot %s failed", name, key)
         error = f"{type(exc).__name__}: {exc}"
-        failed = done(ran=True, status="failed", error=error, run_id=run_id)
-        await _finish(failed, operator)
-        return failed
-    succeeded = done(ran=True, status="succeeded", changes=changes, run_id=run_id)
-    await _finish(succeeded, operator)
-    return succeeded
+        outcome = done(ran=True, status="failed", error=error, run_id=run_id)
+    else:
+        outcome = done(ran=True, status="succeeded", changes=changes, run_id=run_id)
+    metrics.observe_job(name, outcome.status, monotonic() - started)
+    await _finish(outcome, operator)
+    return outcome
 
 
 async def _finish(outcome: JobOutcome, operator: str) -> None:

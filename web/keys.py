@@ -12,7 +12,6 @@ from runtime.listen import ListenHub
 from runtime.ratelimit import RateLimiter
 from services.queues.runner import WriterLoop
 from web.auth import TokenSigner
-from web.metrics import METRICS
 from web.options import ApiOptions
 from wechat.gateway import WeChatGateway
 
@@ -36,7 +35,6 @@ __all__ = [
     "HTTP",
     "LIMITER",
     "LISTEN",
-    "METRICS",
     "OPTIONS",
     "REDIS",
     "SCHEDULER",

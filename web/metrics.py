@@ -1,113 +1,59 @@
-"""``/metrics`` in the Prometheus text exposition format (0.0.4), written by hand.
+"""``/metrics``: the process's Prometheus metrics (``runtime.metrics``), behind a bearer token.
 
-Counters live in this process (Prometheus scrapes every ``serve`` process and sums them):
-``queue_rebate_http_requests_total{route,method,status}`` and
-``queue_rebate_callbacks_total{kind,outcome}`` — the payment-notification handlers count
-theirs with ``count_callback(request.app, kind, outcome)``. Gauges are computed from the
-database at scrape time, so every process reports the same shared truth:
-queue depth (Σ ``queue.waiting_count``), outbox backlog (rows in ``outbox_event``) and
-settlement lag (``pending_settlement`` rows: lines waiting for their queue's writer).
+The scrape first sets the gauges that describe the shared database — queue depth (Σ
+``queue.waiting_count``), lines waiting for their queue's writer (``pending_settlement``) and
+the outbox backlog (events not delivered yet, ``services.outbox.backlog``) — then renders the
+registry in Prometheus' text format, with the process collectors. Every process reports the
+same database gauges; sum the counters across processes, not the gauges (``max`` them).
+
+Access: ``Authorization: Bearer <[metrics] token>``, compared in constant time. With no token
+configured ``/metrics`` answers 404, as if it did not exist: nothing is exposed by default.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping
+import hmac
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from tortoise import connections
 
+from runtime import metrics
+from runtime.ops_settings import MetricsSettings
 from runtime.sql import fetch
+from services import outbox
+from web.errors import ApiError
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-_HELP = {
-    "queue_rebate_http_requests_total": ("counter", "HTTP requests answered, by route and status."),
-    "queue_rebate_callbacks_total": (
-        "counter",
-        "WeChat Pay notifications handled, by kind and outcome.",
-    ),
-    "queue_rebate_queue_depth": ("gauge", "Entries waiting in all queues."),
-    "queue_rebate_outbox_backlog": ("gauge", "Outbox events stored for delivery."),
-    "queue_rebate_settlement_lag": ("gauge", "Order lines enqueued but not yet settled."),
-}
-
-Labels = tuple[tuple[str, str], ...]
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
-class Metrics:
-    """The process's counters."""
-
-    def __init__(self) -> None:
-        self._counters: dict[str, Counter[Labels]] = {
-            "queue_rebate_http_requests_total": Counter(),
-            "queue_rebate_callbacks_total": Counter(),
-        }
-
-    def inc(self, name: str, labels: Mapping[str, str], amount: int = 1) -> None:
-        self._counters[name][tuple(sorted(labels.items()))] += amount
-
-    def count_request(self, route: str, method: str, status: int) -> None:
-        self.inc(
-            "queue_rebate_http_requests_total",
-            {"route": route, "method": method, "status": str(status)},
+def check_token(settings: MetricsSettings, authorization: str) -> None:
+    """Refuse a scrape without the configured bearer token (404 when none is configured)."""
+    if not settings.token:
+        raise ApiError(404, "not_found", "请求的资源不存在")
+    scheme, _, offered = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not offered:
+        raise ApiError(
+            401, "unauthenticated", "需要指标令牌", headers={"WWW-Authenticate": "Bearer"}
         )
-
-    def count_callback(self, kind: str, outcome: str) -> None:
-        self.inc("queue_rebate_callbacks_total", {"kind": kind, "outcome": outcome})
-
-    def value(self, name: str, labels: Mapping[str, str]) -> int:
-        return self._counters[name][tuple(sorted(labels.items()))]
-
-    def counter_lines(self) -> list[str]:
-        lines: list[str] = []
-        for name, series in self._counters.items():
-            lines.extend(_header(name))
-            lines.extend(
-                f"{name}{_labels(labels)} {value}" for labels, value in sorted(series.items())
-            )
-        return lines
+    if not hmac.compare_digest(offered.strip().encode(), settings.token.encode()):
+        raise ApiError(401, "invalid_token", "指标令牌无效", headers={"WWW-Authenticate": "Bearer"})
 
 
-METRICS = web.AppKey("metrics", Metrics)
-
-
-def count_callback(app: web.Application, kind: str, outcome: str) -> None:
-    """For the notification handlers: ``kind`` e.g. ``v3.payment``, ``outcome`` e.g.
-    ``applied``, ``duplicate``, ``bad_signature``."""
-    app[METRICS].count_callback(kind, outcome)
-
-
-async def gauges() -> dict[str, int]:
+async def refresh_gauges() -> None:
     conn = connections.get("default")
     depth = await fetch(conn, "SELECT COALESCE(SUM(waiting_count), 0) AS n FROM queue")
-    backlog = await fetch(conn, "SELECT COUNT(*) AS n FROM outbox_event")
-    lag = await fetch(conn, "SELECT COUNT(*) AS n FROM pending_settlement")
-    return {
-        "queue_rebate_queue_depth": int(depth[0]["n"]),
-        "queue_rebate_outbox_backlog": int(backlog[0]["n"]),
-        "queue_rebate_settlement_lag": int(lag[0]["n"]),
-    }
+    pending = await fetch(conn, "SELECT COUNT(*) AS n FROM pending_settlement")
+    metrics.set_gauges(
+        queue_depth=int(depth[0]["n"]),
+        settlement_pending=int(pending[0]["n"]),
+        outbox_backlog=await outbox.backlog(),
+    )
 
 
-def exposition(metrics: Metrics, gauge_values: Mapping[str, int]) -> str:
-    lines = metrics.counter_lines()
-    for name, value in gauge_values.items():
-        lines.extend(_header(name))
-        lines.append(f"{name} {value}")
-    return "\n".join(lines) + "\n"
-
-
-def _header(name: str) -> Iterable[str]:
-    kind, help_text = _HELP[name]
-    return (f"# HELP {name} {help_text}", f"# TYPE {name} {kind}")
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels) + "}"
+async def exposition(*, with_database: bool = True) -> web.Response:
+    """The registry as a response, its database gauges refreshed first (``with_database``)."""
+    if with_database:
+        await refresh_gauges()
+    body = generate_latest(metrics.registry())
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

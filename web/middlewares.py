@@ -1,8 +1,9 @@
 """Request id, access log and metrics; errors as JSON; the request body cap.
 
 Order (outermost first): ``request_context`` gives every request an id (the client's
-``X-Request-Id`` when it is a sane token, else a fresh one), echoes it in the response, makes it
-available to every log record as ``%(request_id)s`` and writes one access line per request;
+``X-Request-Id`` when it is a sane token, else a fresh one), echoes it in the response, binds it
+to every log line of the request (``runtime.logs``), times the request for its route's metrics
+(``runtime.metrics``) and writes one access line per request;
 ``json_errors`` turns every refusal into the JSON error body; ``body_cap`` refuses a declared
 ``Content-Length`` above ``[server] max_body_bytes`` before reading anything (a chunked body is
 cut off by aiohttp's ``client_max_size`` while it is read: the same 413) — except on the routes
@@ -12,16 +13,15 @@ refusals WeChat wants in its own format).
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
 import secrets
 import time
-from typing import Any
 
 from aiohttp import web
 
 from rebate.errors import RebateError
+from runtime import logs, metrics
 from web.errors import (
     INTERNAL,
     ApiError,
@@ -30,7 +30,7 @@ from web.errors import (
     from_wechat,
     json_error,
 )
-from web.keys import METRICS, SETTINGS
+from web.keys import SETTINGS
 from web.registry import OWN_BODY_CAP, Handler
 from wechat.errors import WeChatError
 
@@ -38,23 +38,7 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("miniapp_api.access")
 
 REQUEST_ID = web.RequestKey("request_id", str)
-current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{8,64}\Z")
-
-
-def install_log_request_id() -> None:
-    """Give every log record a ``request_id`` attribute (``-`` outside a request). Idempotent."""
-    factory = logging.getLogRecordFactory()
-    if getattr(factory, "_adds_request_id", False):
-        return
-
-    def record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = factory(*args, **kwargs)
-        record.request_id = current_request_id.get()
-        return record
-
-    record_factory._adds_request_id = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(record_factory)
 
 
 def route_label(request: web.Request) -> str:
@@ -69,7 +53,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     offered = request.headers.get("X-Request-Id", "")
     request_id = offered if _SANE_ID.match(offered) else secrets.token_hex(8)
     request[REQUEST_ID] = request_id
-    token = current_request_id.set(request_id)
+    token = logs.bind(request_id=request_id)
     started = time.perf_counter()
     status = 500
     try:
@@ -78,17 +62,22 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response.headers["X-Request-Id"] = request_id
         return response
     finally:
-        elapsed = (time.perf_counter() - started) * 1000
-        request.app[METRICS].count_request(route_label(request), request.method, status)
+        elapsed = time.perf_counter() - started
+        metrics.observe_request(route_label(request), request.method, status, elapsed)
         access_log.info(
-            "%s %s %s %.1fms request_id=%s",
+            "%s %s %s %.1fms",
             request.method,
             request.path,
             status,
-            elapsed,
-            request_id,
+            elapsed * 1000,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
         )
-        current_request_id.reset(token)
+        logs.reset(token)
 
 
 @web.middleware

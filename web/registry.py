@@ -42,6 +42,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from runtime import logs
 from web.auth import MEMBER_ID, OPERATOR, TokenKind, authenticate, member_id_of
 from web.errors import ApiError
 from web.keys import TOKENS
@@ -138,8 +139,10 @@ def _guard(spec: RouteSpec) -> Handler:
         if spec.auth == "member":
             claims = authenticate(request, request.app[TOKENS], TokenKind.MEMBER)
             request[MEMBER_ID] = member_id_of(claims)
+            logs.bind(member_id=request[MEMBER_ID])  # reset with the request's context
         elif spec.auth == "admin":
             request[OPERATOR] = authenticate(request, request.app[TOKENS], TokenKind.ADMIN).subject
+            logs.bind(operator=request[OPERATOR])
         check_params(request, spec)
         if spec.body is not None and spec.body_content_type == "application/json":
             request[BODY] = await read_json(request, spec.body, required=spec.body_required)

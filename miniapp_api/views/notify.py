@@ -23,7 +23,7 @@ into the service's own notice and applies it exactly once (``services.orders.pay
 Replies are WeChat's: v2 ``<xml><return_code>SUCCESS</return_code>…`` or ``FAIL`` (with a 4xx/5xx
 status naming the kind of refusal); v3 an empty 204, or 4xx/5xx with ``{"code": "FAIL",
 "message": …}``. Every outcome is logged with its reason and counted in
-``queue_rebate_callbacks_total{kind, outcome}``.
+``queue_rebate_pay_notifications_total{kind, result, reason}`` (``runtime.metrics``).
 
 These routes cap their own bodies (``body_cap=False``: the app's ``body_cap`` middleware, whose
 413 is JSON, leaves them alone): a body over the smaller of 64 KiB and ``[server]
@@ -40,13 +40,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from rebate.errors import RebateError
+from runtime import metrics
 from services.clock import utcnow
 from services.orders.double_payments import refund_double_payment
 from services.orders.payments import PaidNotice, UnknownOrder, apply_payment, apply_refund
 from services.orders.payments import RefundNotice as ServiceRefundNotice
 from services.orders.reconciliation import currency_of
 from web.keys import SETTINGS, WECHAT
-from web.metrics import count_callback
 from web.registry import Registry, Reply
 from wechat import pay_results, pay_v2, pay_v3
 from wechat.errors import NotificationRejected, OversizeBody
@@ -188,7 +188,7 @@ async def judge(request: web.Request, kind: str, process: Process) -> Verdict:
         verdict, detail = _refusal("error"), "see traceback"
     else:
         verdict, detail = Verdict(outcome, acknowledged=True), ""
-    count_callback(request.app, kind, verdict.outcome)
+    metrics.count_notification(kind, verdict.outcome, acknowledged=verdict.acknowledged)
     if verdict.acknowledged:
         log.info("%s notification acknowledged: %s %s", kind, verdict.outcome, detail)
     else:

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from rebate.random_return import RandomSource
+from runtime import metrics
 from services.clock import utcnow
 from services.queues.writer import DEFAULT_BATCH, apply_pending, queues_with_pending
 
@@ -121,6 +122,7 @@ class WriterLoop:
             raise
         except Exception:
             log.exception("writer loop: queue %s failed; retrying", queue_id)
+            metrics.WRITER_FAILURES.inc()
             return "failed"
         self.applied += done.lines
         return "busy" if done.busy else "done"

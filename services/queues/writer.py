@@ -22,7 +22,8 @@ from rebate.book import QueueBook, Waiting
 from rebate.random_return import GroupCursor, RandomSource
 from rebate.settings import BaseSettings, Limits, PayoutOrder, RandomReturn
 from rebate.settlement import NO_LIMITS, BatchResult, SettlingLine, settle_batch
-from runtime.sql import execute, fetch, insert_many, is_pg, marks, sql
+from runtime import metrics
+from runtime.sql import as_datetime, execute, fetch, insert_many, is_pg, marks, sql
 from services.outbox import COLUMNS as OUTBOX_COLUMNS
 from services.queues import pg_bulk
 from services.queues import settled_rows as settled
@@ -158,7 +159,13 @@ async def apply_batch(
         counts_total=total,
     )
     await _write(conn, queue, pending, book, entry_ids, result, now)
+    metrics.observe_batch(len(pending), [_seconds_since(p["created_at"], now) for p in pending])
     return len(pending)
+
+
+def _seconds_since(enqueued: Any, now: datetime) -> float:
+    """How long a pending row waited for its writer (its commit follows at once)."""
+    return (now - as_datetime(enqueued)).total_seconds()
 
 
 async def _pending_rows(

@@ -11,7 +11,7 @@ import asyncio
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from prometheus_client import REGISTRY, generate_latest
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from runtime.config import (
@@ -32,7 +33,9 @@ from runtime.config import (
     WechatPaySettings,
     WechatSettings,
 )
+from runtime.ops_settings import MetricsSettings
 from server.app import create_app
+from tests import prom
 from tests.conftest import REDIS_URL, create_pg_database, drop_pg_database, pg_url
 from web.keys import TOKENS, WRITER
 from web.options import ApiOptions
@@ -49,6 +52,7 @@ PLATFORM_SERIAL = "PUB_KEY_ID_0114232806592025060600000000000000"
 NOTIFY_URL = "http://127.0.0.1:9/api/wechat-pay/notify"
 MAX_BODY = 4096
 TEST_PROXIES = ("127.0.0.1", "::1")  # the test client's peer: its X-Forwarded-For is believed
+METRICS_TOKEN = "metrics-token-for-tests"
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,7 @@ def make_settings(fake_wechat: TestServer, keys: Keys) -> Callable[..., Settings
             auth=AuthSettings(
                 admin_token_secret="admin-secret-for-tests", member_token_secret="member-secret"
             ),
+            metrics=MetricsSettings(token=METRICS_TOKEN),
         )
 
     return build
@@ -183,6 +188,22 @@ class Api:
         loop = self.app[WRITER]
         if loop is not None:
             await loop.settled()
+
+
+@dataclass
+class MetricsAtStart:
+    """The process's metrics as the running test started (metrics count across tests: a test
+    compares against these, ``tests.prom.delta``)."""
+
+    samples: prom.Samples = field(default_factory=dict)
+
+
+METRICS_AT_START = MetricsAtStart()
+
+
+@pytest.fixture(autouse=True)
+def metrics_at_start() -> None:
+    METRICS_AT_START.samples = prom.parse(generate_latest(REGISTRY).decode())
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -136,7 +136,7 @@ async def test_a_second_payment_is_recorded_acknowledged_and_refunded_by_its_tra
         order.total,
         "refunding",
     )
-    assert callbacks(api, f"{version}.payment", "double_payment") == 1
+    assert callbacks(f"{version}.payment", "double_payment") == 1
     # the order keeps its one payment: one entry, one payment posting; each transaction's
     # notice is recorded under its own key, so a redelivery of either is a duplicate
     assert (await Order.get(id=order.id)).status == OrderStatus.PAID
@@ -162,8 +162,8 @@ async def test_a_second_payment_is_recorded_acknowledged_and_refunded_by_its_tra
     assert await Posting.filter(key=f"double_payment_refund:{double.id}").count() == 1
     assert await owed() == 0
     kind = f"{version}.refund"
-    assert callbacks(api, kind, "double_payment_refund") == 1
-    assert callbacks(api, kind, "duplicate") == 1
+    assert callbacks(kind, "double_payment_refund") == 1
+    assert callbacks(kind, "duplicate") == 1
     assert await check_conservation() == []
     assert await alerts() == []
 
@@ -182,7 +182,7 @@ async def test_the_same_second_transaction_again_is_a_duplicate_that_changes_not
     assert await snapshot() == before
     assert await DoublePayment.all().values() == doubles
     assert len(refund_calls(api)) == 1  # accepted already: not asked again
-    assert callbacks(api, f"{version}.payment", "duplicate") == 1
+    assert callbacks(f"{version}.payment", "duplicate") == 1
 
 
 async def test_a_refund_wechat_refuses_is_asked_again_under_the_same_number(
@@ -271,7 +271,7 @@ async def test_a_partial_refund_of_a_double_payment_is_not_applied_and_alerts(
     before = await snapshot()
     delivery = await platform_refund(api, order, second, order.total - 1)
     assert delivery.status == 204  # authentic: WeChat need not retry what cannot add up
-    assert callbacks(api, "v3.refund", "unmatched") == 1
+    assert callbacks("v3.refund", "unmatched") == 1
     assert await snapshot() == before
     assert (await DoublePayment.get(transaction_id=second)).status == "awaiting_operator"
     assert len(await alerts()) == 2
@@ -294,7 +294,7 @@ async def test_a_second_transaction_that_does_not_match_the_order_changes_nothin
     response = await post_v3(api, headers, body)
     assert response.status == 400
     assert (await response.json())["code"] == "FAIL"
-    assert callbacks(api, "v3.payment", "mismatch") == 1
+    assert callbacks("v3.payment", "mismatch") == 1
     assert await snapshot() == before
     assert await DoublePayment.all().count() == 0
 
@@ -322,7 +322,7 @@ async def test_a_payment_of_an_order_closed_unpaid_is_recorded_acknowledged_and_
         order.total,
         "refunding",
     )
-    assert callbacks(api, f"{version}.payment", "double_payment") == 1
+    assert callbacks(f"{version}.payment", "double_payment") == 1
     [call] = refund_calls(api)
     assert (call["transaction_id"], call["out_refund_no"]) == (paid, double.out_refund_no)
     assert "订单已关闭" in (call.get("reason") or call.get("refund_desc") or "")

@@ -31,8 +31,11 @@ from models import (
     EntryStatus,
     JobRun,
     Member,
+    NotificationDelivery,
+    NotifierCursor,
     Order,
     OrderStatus,
+    OutboxEvent,
     SettingDoc,
     Statement,
     TeamLevelChange,
@@ -364,6 +367,29 @@ async def love_release(api: Api, fake_wechat: TestServer) -> Check:
     return check
 
 
+async def outbox_retention(api: Api, fake_wechat: TestServer) -> Check:
+    """Two events the notifier has read, one delivered 40 days ago (deleted with its delivery),
+    one delivered yesterday (kept); one event it has not read (kept)."""
+    old, recent, unread = [
+        await OutboxEvent.create(
+            kind="entry_joined", member_id=None, payload={}, created_at=utcnow() - age
+        )
+        for age in (timedelta(days=40), timedelta(days=1), timedelta(days=40))
+    ]
+    await NotifierCursor.create(consumer="notifier", last_event_id=recent.id, updated_at=utcnow())
+    await NotificationDelivery.create(
+        event_id=old.id, channel="wecom", kind="entry_joined", content={}, status="sent",
+        next_attempt_at=utcnow(), created_at=utcnow(),
+    )  # fmt: skip
+
+    async def check(changes: dict[str, Any]) -> None:
+        assert changes == {"events": 1, "deliveries": 1, "attempts": 0}
+        left = await OutboxEvent.all().order_by("id").values_list("id", flat=True)
+        assert left == [recent.id, unread.id]
+
+    return check
+
+
 SCENARIOS: dict[str, Callable[[Api, TestServer], Awaitable[Check]]] = {
     "clearing": clearing,
     "reconciliation": reconciliation,
@@ -376,6 +402,7 @@ SCENARIOS: dict[str, Callable[[Api, TestServer], Awaitable[Check]]] = {
     "dividends": dividends,
     "team-levels": team_levels,
     "love-release": love_release,
+    "outbox-retention": outbox_retention,
 }
 
 

@@ -129,7 +129,7 @@ async def test_a_platform_refund_of_the_whole_order_refunds_every_line_once(
     assert [r.out_refund_no for r in refunds] == [f"{WECHAT_NO}/{line.id}" for line in lines]
     assert await PaymentNotice.filter(key=f"refund:{WECHAT_NO}").count() == 1
     kind = f"{version}.refund"
-    assert (callbacks(api, kind, "merchant_refund"), callbacks(api, kind, "duplicate")) == (1, 1)
+    assert (callbacks(kind, "merchant_refund"), callbacks(kind, "duplicate")) == (1, 1)
     assert await check_conservation() == []
     assert await alerts() == []
 
@@ -184,7 +184,7 @@ async def test_a_platform_refund_that_does_not_add_up_changes_nothing_and_alerts
     assert await snapshot() == before
     assert await Refund.all().count() == 0
     assert await PaymentNotice.filter(key__startswith="refund:").count() == 0
-    assert callbacks(api, f"{version}.refund", "unmatched") == 1
+    assert callbacks(f"{version}.refund", "unmatched") == 1
     [alert] = await alerts()
     assert WECHAT_NO in alert and order.out_trade_no in alert
 
@@ -197,7 +197,7 @@ async def test_a_platform_refund_that_did_not_go_through_changes_nothing(
     before = await snapshot()
     await platform_refund(api, order, 16800, "v3", status=status)
     assert await snapshot() == before
-    assert callbacks(api, "v3.refund", "result_fail") == 1
+    assert callbacks("v3.refund", "result_fail") == 1
     assert await alerts() == []
 
 
@@ -216,7 +216,7 @@ async def test_a_refund_of_an_unknown_order_is_still_refused(api: Api) -> None:
         refund=order.total,
     )
     assert delivery.status == 404  # WeChat retries; nothing changed
-    assert callbacks(api, "v3.refund", "unknown_order") == 1
+    assert callbacks("v3.refund", "unknown_order") == 1
     assert await snapshot() == before
 
 

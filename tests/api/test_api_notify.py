@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY, generate_latest
 
 from models import (
     Entry,
@@ -34,8 +35,18 @@ from services.orders import auto_complete, reconciliation
 from services.orders.lifecycle import Item, create_order
 from services.orders.reconciliation import reconcile_unpaid
 from services.settings.base import save_base
-from tests.api.conftest import API_KEY, APPID, MAX_BODY, MCHID, Api, bearer
-from web.keys import METRICS, WECHAT
+from tests import prom
+from tests.api.conftest import (
+    API_KEY,
+    APPID,
+    MAX_BODY,
+    MCHID,
+    METRICS_AT_START,
+    METRICS_TOKEN,
+    Api,
+    bearer,
+)
+from web.keys import WECHAT
 from wechat.xmlsafe import parse_flat_xml
 from wechat_fake import notify as fake_notify
 from wechat_fake.server import send_v2_refund_notification, send_v3_refund_notification
@@ -83,9 +94,17 @@ async def snapshot() -> dict[str, Any]:
     }
 
 
-def callbacks(api: Api, kind: str, outcome: str) -> int:
-    return api.app[METRICS].value(
-        "queue_rebate_callbacks_total", {"kind": kind, "outcome": outcome}
+def callbacks(kind: str, outcome: str) -> int:
+    """Notifications of ``kind`` handled with ``outcome`` (the metric's reason) since this test
+    started, whatever result they counted as (accepted, duplicate, rejected). The metrics are
+    the process's: two apps of one test count together, as they would not in two processes."""
+    after = prom.parse(generate_latest(REGISTRY).decode())
+    name = "queue_rebate_pay_notifications_total"
+    return int(
+        sum(
+            prom.delta(METRICS_AT_START.samples, after, name, kind=kind, result=r, reason=outcome)
+            for r in ("accepted", "duplicate", "rejected")
+        )
     )
 
 
@@ -166,8 +185,8 @@ async def assert_v3_pays_once(api: Api) -> None:
     again = await post_v3(api, headers, body)  # WeChat retries: acknowledged, nothing new
     assert again.status == 204
     assert await snapshot() == after
-    assert callbacks(api, "v3.payment", "applied") == 1
-    assert callbacks(api, "v3.payment", "duplicate") == 1
+    assert callbacks("v3.payment", "applied") == 1
+    assert callbacks("v3.payment", "duplicate") == 1
 
 
 async def assert_v2_pays_once(api: Api, sign_type: str) -> None:
@@ -183,7 +202,7 @@ async def assert_v2_pays_once(api: Api, sign_type: str) -> None:
     again = await post_v2(api, body)
     assert (await v2_answer(again))["return_code"] == "SUCCESS"
     assert await snapshot() == after
-    assert callbacks(api, "v2.payment", "duplicate") == 1
+    assert callbacks("v2.payment", "duplicate") == 1
 
 
 async def test_a_v3_notification_pays_its_order_once_and_a_retry_is_acknowledged(
@@ -207,6 +226,31 @@ async def test_notifications_pay_once_on_sqlite_without_redis(
         await assert_v3_pays_once(api)
     else:
         await assert_v2_pays_once(api, "MD5")
+
+
+async def test_metrics_count_notices_accepted_duplicate_and_rejected_by_reason(api: Api) -> None:
+    def scrape_text() -> Any:
+        return api.client.get("/metrics", headers=bearer(METRICS_TOKEN))
+
+    before = prom.parse(await (await scrape_text()).text())
+    order = await unpaid_order(api)
+    headers, body = v3_payment(api, order)
+    assert (await post_v3(api, headers, body)).status == 204
+    assert (await post_v3(api, headers, body)).status == 204  # WeChat's retry: a duplicate
+    forged = {**headers, "Wechatpay-Signature": "AAAA" + headers["Wechatpay-Signature"][4:]}
+    assert (await post_v3(api, forged, body)).status == 401
+    after = prom.parse(await (await scrape_text()).text())
+
+    def counted(result: str, reason: str) -> float:
+        return prom.delta(
+            before, after, "queue_rebate_pay_notifications_total",
+            kind="v3.payment", result=result, reason=reason,
+        )  # fmt: skip
+
+    assert counted("accepted", "applied") == 1
+    assert counted("duplicate", "duplicate") == 1
+    assert counted("rejected", "bad_signature") == 1
+    assert counted("accepted", "duplicate") == counted("rejected", "applied") == 0
 
 
 # --- refusals: each changes nothing ----------------------------------------------------------
@@ -233,7 +277,7 @@ async def assert_v3_refused(
     assert response.status == status, await response.text()
     answer = await response.json()
     assert answer["code"] == "FAIL" and answer["message"]
-    assert callbacks(api, "v3.payment", outcome) == 1
+    assert callbacks("v3.payment", outcome) == 1
     await assert_unchanged(api, order, before)
 
 
@@ -243,7 +287,7 @@ async def assert_v2_refused(
     assert response.status == status
     answer = await v2_answer(response)
     assert answer["return_code"] == "FAIL" and answer["return_msg"]
-    assert callbacks(api, "v2.payment", outcome) == 1
+    assert callbacks("v2.payment", outcome) == 1
     await assert_unchanged(api, order, before)
 
 
@@ -331,7 +375,7 @@ async def test_result_code_fail_is_acknowledged_and_changes_nothing(
     response = await post_v2(api, v2_payment(order, result_code="FAIL"))
     assert response.status == 200
     assert (await v2_answer(response))["return_code"] == "SUCCESS"  # so WeChat stops retrying
-    assert callbacks(api, "v2.payment", "result_fail") == 1
+    assert callbacks("v2.payment", "result_fail") == 1
     await assert_unchanged(api, order, before)
 
 
@@ -341,7 +385,7 @@ async def test_a_v3_trade_state_other_than_success_is_acknowledged_and_changes_n
     headers, body = v3_payment(api, order, trade_state="PAYERROR")
     response = await post_v3(api, headers, body)
     assert response.status == 204
-    assert callbacks(api, "v3.payment", "result_fail") == 1
+    assert callbacks("v3.payment", "result_fail") == 1
     await assert_unchanged(api, order, before)
 
 
@@ -406,7 +450,7 @@ async def test_an_oversize_refund_notification_is_refused_in_wechats_format(
         assert (await v2_answer(response))["return_code"] == "FAIL"
     else:
         assert (await response.json())["code"] == "FAIL"
-    assert callbacks(api, f"{version}.refund", "oversize") == 1
+    assert callbacks(f"{version}.refund", "oversize") == 1
 
 
 async def test_other_routes_still_refuse_an_oversize_body_with_the_json_error(api: Api) -> None:
@@ -462,7 +506,7 @@ async def test_a_refund_notification_applies_the_refund_rule_once(api: Api, vers
     assert (await Entry.get(id=entry.id)).status == "refunded"  # SPEC §4: leaves its queue
     assert await PaymentNotice.filter(key__startswith="refund:").count() == 1
     kind = f"{version}.refund"
-    assert (callbacks(api, kind, "applied"), callbacks(api, kind, "duplicate")) == (1, 1)
+    assert (callbacks(kind, "applied"), callbacks(kind, "duplicate")) == (1, 1)
 
 
 async def test_a_v2_refund_notification_under_another_key_changes_nothing(api: Api) -> None:
@@ -480,7 +524,7 @@ async def test_a_v2_refund_notification_under_another_key_changes_nothing(api: A
     )
     response = await post_v2(api, body, V2_REFUND)
     assert (await v2_answer(response))["return_code"] == "FAIL"
-    assert callbacks(api, "v2.refund", "bad_ciphertext") == 1
+    assert callbacks("v2.refund", "bad_ciphertext") == 1
     assert await snapshot() == before
     assert (await Refund.get(id=refund.id)).status == "requested"
 

@@ -34,7 +34,6 @@ async def test_fifty_parallel_deliveries_of_one_v3_notification_settle_once(
     assert (await Order.get(id=order.id)).status == OrderStatus.PAID
     assert await PaymentNotice.filter(order_id=order.id).count() == 1
     assert await Entry.filter(order_id=order.id).count() == 1
-    applied = [callbacks(api, "v3.payment", "applied") for api in (first, second)]
-    duplicates = [callbacks(api, "v3.payment", "duplicate") for api in (first, second)]
-    assert sum(applied) == 1
-    assert sum(applied) + sum(duplicates) == DELIVERIES
+    applied = callbacks("v3.payment", "applied")  # both apps: this process's metrics
+    assert applied == 1
+    assert applied + callbacks("v3.payment", "duplicate") == DELIVERIES

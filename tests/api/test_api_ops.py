@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from models import Order
+from models import Order, OutboxEvent
+from runtime import logs
+from runtime.ops_settings import LoggingSettings, MetricsSettings
 from server.app import create_app
 from services.catalog.products import new_product
 from services.orders.lifecycle import complete_order, mark_paid
-from tests.api.conftest import MAX_BODY, Api, bearer
+from tests import prom
+from tests.api.conftest import MAX_BODY, METRICS_TOKEN, Api, bearer
 from tests.conftest import drop_pg_database
 from web import openapi
 from web.keys import SETTINGS
-from web.metrics import count_callback
 from web.registry import ROUTE_SPECS, Registry, Reply
 
 # --- /healthz, /readyz -----------------------------------------------------------------------
@@ -78,33 +83,70 @@ async def test_readyz_is_503_and_names_the_database_when_it_is_gone(
 # --- /metrics ----------------------------------------------------------------------------------
 
 
-async def test_metrics_count_requests_by_route_and_status(api: Api) -> None:
+async def scrape(api: Api) -> prom.Samples:
+    response = await api.client.get("/metrics", headers=bearer(METRICS_TOKEN))
+    assert response.status == 200, await response.text()
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    return prom.parse(await response.text())
+
+
+async def test_metrics_need_the_configured_bearer_token(api: Api) -> None:
+    missing = await api.client.get("/metrics")
+    assert (missing.status, (await missing.json())["code"]) == (401, "unauthenticated")
+    assert missing.headers["WWW-Authenticate"] == "Bearer"
+    wrong = await api.client.get("/metrics", headers=bearer("not-the-metrics-token"))
+    assert (wrong.status, (await wrong.json())["code"]) == (401, "invalid_token")
+    member = await api.client.get("/metrics", headers=bearer(await api.member_token()))
+    assert member.status == 401  # a member's (or an operator's) token is not the metrics token
+
+
+async def test_metrics_are_not_exposed_without_a_configured_token(
+    make_api: Callable[..., Any],
+) -> None:
+    api: Api = await make_api(
+        "sqlite", edit_settings=lambda s: dataclasses.replace(s, metrics=MetricsSettings())
+    )
+    response = await api.client.get("/metrics", headers=bearer(METRICS_TOKEN))
+    assert (response.status, (await response.json())["code"]) == (404, "not_found")
+
+
+async def test_metrics_count_and_time_requests_by_route_template(api: Api) -> None:
     token = await api.member_token()
+    before = await scrape(api)
     await api.client.get("/api/me", headers=bearer(token))
     await api.client.get("/api/orders/1", headers=bearer(token))
     await api.client.get("/api/orders/2", headers=bearer(token))
     await api.client.get("/no/such/page")
-    response = await api.client.get("/metrics")
-    assert response.status == 200
-    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    text = await response.text()
-    assert (
-        'queue_rebate_http_requests_total{method="POST",route="/api/login",status="200"} 1' in text
-    )
-    assert 'queue_rebate_http_requests_total{method="GET",route="/api/me",status="200"} 1' in text
-    assert (
-        'queue_rebate_http_requests_total{method="GET",route="/api/orders/{id}",status="404"} 2'
-        in text
-    )
-    assert 'route="unmatched",status="404"} 1' in text
-    assert "# TYPE queue_rebate_http_requests_total counter" in text
+    after = await scrape(api)
+
+    def requests(route: str, status: str, method: str = "GET") -> float:
+        labels = {"route": route, "method": method, "status": status}
+        return prom.delta(before, after, "queue_rebate_http_requests_total", **labels)
+
+    assert requests("/api/me", "200") == 1
+    assert requests("/api/orders/{id}", "404") == 2
+    assert requests("unmatched", "404") == 1
+    duration = "queue_rebate_http_request_duration_seconds"
+    labels = {"route": "/api/orders/{id}", "method": "GET"}
+    assert prom.delta(before, after, f"{duration}_count", **labels) == 2
+    assert prom.delta(before, after, f"{duration}_bucket", le="+Inf", **labels) == 2
+    assert prom.delta(before, after, f"{duration}_sum", **labels) > 0
+    routes = {dict(labels).get("route") for _, labels in after}
+    assert "/api/orders/1" not in routes and "/no/such/page" not in routes
+
+
+async def test_metrics_carry_the_process_collectors(api: Api) -> None:
+    samples = await scrape(api)
+    names = {name for name, _ in samples}
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= names
+    assert "python_gc_objects_collected_total" in names
 
 
 async def test_metrics_gauges_come_from_the_database_at_scrape_time(api: Api) -> None:
-    text = await (await api.client.get("/metrics")).text()
-    assert "queue_rebate_queue_depth 0" in text
-    assert "queue_rebate_settlement_lag 0" in text
-    assert "queue_rebate_outbox_backlog 0" in text
+    samples = await scrape(api)
+    assert prom.value(samples, "queue_rebate_queue_depth") == 0
+    assert prom.value(samples, "queue_rebate_settlement_pending") == 0
+    assert prom.value(samples, "queue_rebate_outbox_backlog") == 0
     token = await api.member_token()
     product = await new_product("好物", 16800)
     created = await api.client.post(
@@ -116,19 +158,12 @@ async def test_metrics_gauges_come_from_the_database_at_scrape_time(api: Api) ->
     now = datetime.now(UTC)
     await mark_paid(order.id, paid_fen=order.paid_fen, now=now)
     await complete_order(order.id, now=now)
-    text = await (await api.client.get("/metrics")).text()
-    assert "queue_rebate_queue_depth 1" in text
-    assert "queue_rebate_settlement_lag 0" in text
-    assert "# TYPE queue_rebate_queue_depth gauge" in text
-
-
-async def test_callbacks_are_counted_through_the_helper(api: Api) -> None:
-    count_callback(api.app, "v3.payment", "applied")
-    count_callback(api.app, "v3.payment", "applied")
-    count_callback(api.app, "v2.payment", "bad_signature")
-    text = await (await api.client.get("/metrics")).text()
-    assert 'queue_rebate_callbacks_total{kind="v3.payment",outcome="applied"} 2' in text
-    assert 'queue_rebate_callbacks_total{kind="v2.payment",outcome="bad_signature"} 1' in text
+    samples = await scrape(api)
+    assert prom.value(samples, "queue_rebate_queue_depth") == 1
+    assert prom.value(samples, "queue_rebate_settlement_pending") == 0
+    events = await OutboxEvent.all().count()
+    assert events > 0  # the entry joined: no notifier has read it, so it is backlog
+    assert prom.value(samples, "queue_rebate_outbox_backlog") == events
 
 
 # --- the OpenAPI document ------------------------------------------------------------------------
@@ -202,10 +237,67 @@ async def test_every_response_carries_a_request_id_that_the_logs_carry_too(
     assert response.headers["X-Request-Id"] == "trace-0123456789"
     access = [r for r in caplog.records if r.name == "miniapp_api.access"]
     assert access and access[-1].request_id == "trace-0123456789"  # type: ignore[attr-defined]
-    assert "request_id=trace-0123456789" in access[-1].getMessage()
+    text = logs.formatter(LoggingSettings(format="text")).format(access[-1])
+    assert "request_id=trace-0123456789" in text  # printed, not only attached
     odd = await api.client.get("/healthz", headers={"X-Request-Id": "bad id\twith spaces"})
     assert odd.headers["X-Request-Id"] != "bad id\twith spaces"
     assert len(odd.headers["X-Request-Id"]) == 16
+
+
+@pytest.fixture
+def json_lines() -> Iterator[io.StringIO]:
+    """What the process logs while the test runs, as ``[logging] format = "json"`` writes it."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logs.formatter(LoggingSettings(format="json")))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield out
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+async def test_json_log_lines_carry_the_request_id_operator_and_member_of_their_request(
+    api: Api, json_lines: io.StringIO
+) -> None:
+    member = await api.member_token()
+    await api.client.get("/healthz", headers={"X-Request-Id": "req-health-0001"})
+    await api.client.get(
+        "/api/admin/suppliers",
+        headers={"X-Request-Id": "req-admin-00002", **bearer(api.admin_token())},
+    )
+    await api.client.get("/api/me", headers={"X-Request-Id": "req-member-0003", **bearer(member)})
+    await api.client.post(
+        "/api/pay/notify/v3", data=b"{}", headers={"X-Request-Id": "req-notify-004"}
+    )  # refused inside the handler: its warning is a line of that request too
+
+    lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
+    by_request: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        assert {"timestamp", "level", "logger", "event"} <= line.keys()
+        by_request.setdefault(line.get("request_id", "-"), []).append(line)
+
+    def access(request_id: str) -> dict[str, Any]:
+        [line] = [x for x in by_request[request_id] if x["logger"] == "miniapp_api.access"]
+        return line
+
+    assert access("req-health-0001")["path"] == "/healthz"
+    assert "operator" not in access("req-health-0001")
+    admin = access("req-admin-00002")
+    assert (admin["path"], admin["status"], admin["operator"]) == (
+        "/api/admin/suppliers",
+        200,
+        "ops@test",
+    )
+    me = access("req-member-0003")
+    assert me["path"] == "/api/me" and isinstance(me["member_id"], int)
+    refused = [x for x in by_request["req-notify-004"] if x["logger"] != "miniapp_api.access"]
+    assert refused and refused[0]["level"] == "warning"
+    assert "notification refused" in refused[0]["event"]
 
 
 async def test_an_unknown_path_and_a_wrong_method_are_json(api: Api) -> None:
