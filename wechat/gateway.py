@@ -20,6 +20,7 @@ at import time.
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -324,16 +325,31 @@ def refund_tls(cert_path: str, key_path: str) -> ssl.SSLContext | None:
     return context
 
 
+PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.S)
+
+
 def load_platform_keys(path: str, public_key_id: str) -> pay_v3.PlatformKeys:
-    """``{serial or PUB_KEY_ID: key}`` from a platform certificate or a WeChat Pay public key."""
+    """``{serial or PUB_KEY_ID: key}`` from the PEM file at ``path``: each platform
+    ``CERTIFICATE`` under its own serial, a WeChat Pay ``PUBLIC KEY`` under
+    ``platform_public_key_id``. One file may hold several — an old and a new platform
+    certificate, or certificates and the public key while WeChat Pay moves a merchant from
+    平台证书 to 微信支付公钥 — and a message is verified with the key its ``Wechatpay-Serial``
+    names (docs/deploy.md, "Certificates and keys")."""
     pem = _read(path, "platform_cert_path")
-    key = pay_v3.load_public_key(pem)
-    if public_key_id:
-        return {public_key_id: key}
-    if b"CERTIFICATE" not in pem:
-        raise PayConfigError("[wechat_pay] platform_public_key_id is required with a public key")
-    serial = format(x509.load_pem_x509_certificate(pem).serial_number, "X")
-    return {serial: key}
+    keys: dict[str, pay_v3.RSAPublicKey] = {}
+    for block in [m.group(0) for m in PEM_BLOCK.finditer(pem)] or [pem]:
+        if b"CERTIFICATE" in block:
+            serial = format(x509.load_pem_x509_certificate(block).serial_number, "X")
+            keys[serial] = pay_v3.load_public_key(block)
+        elif not public_key_id:
+            raise PayConfigError(
+                "[wechat_pay] platform_public_key_id is required with a public key"
+            )
+        elif public_key_id in keys:
+            raise PayConfigError("[wechat_pay] platform_cert_path: more than one public key")
+        else:
+            keys[public_key_id] = pay_v3.load_public_key(block)
+    return keys
 
 
 def _read(path: str, key: str) -> bytes:
