@@ -43,38 +43,37 @@ class LoadFigures:
 
 
 class MemberPool:
-    """Hands out members, each for ``ORDERS_PER_MEMBER`` orders; closes a member's session once
-    its last order is placed."""
+    """Order ``i`` is placed by member ``i // ORDERS_PER_MEMBER``, whose login starts with its
+    first order (members log in side by side, each once); a member's session is closed once its
+    last order is done."""
 
     def __init__(self, base_urls: Sequence[str]) -> None:
         self.base_urls = list(base_urls)
-        self.current: Member | None = None
-        self.given = 0
+        self.logins: dict[int, asyncio.Task[Member]] = {}
         self.uses: Counter[int] = Counter()
         self.members: list[Member] = []
-        self.logging_in = asyncio.Lock()  # a member is handed out only once logged in
 
-    async def take(self) -> Member:
-        async with self.logging_in:
-            return await self._take()
-
-    async def _take(self) -> Member:
-        if self.current is None or self.given == clients.ORDERS_PER_MEMBER:
-            member = clients.new_member(self.base_urls[len(self.members) % len(self.base_urls)])
+    async def take(self, i: int) -> Member:
+        k = i // clients.ORDERS_PER_MEMBER
+        if k not in self.logins:
+            member = clients.new_member(self.base_urls[k % len(self.base_urls)])
             self.members.append(member)
-            self.current, self.given = member, 0
-            try:
-                await clients.login(member)
-            except BaseException:
-                self.current = None
-                raise
-        self.given += 1
-        return self.current
+            self.logins[k] = asyncio.create_task(self._login(member))
+        return await self.logins[k]
 
-    async def done(self, member: Member) -> None:
-        self.uses[id(member)] += 1
-        if self.uses[id(member)] == clients.ORDERS_PER_MEMBER:
-            await member.session.close()
+    @staticmethod
+    async def _login(member: Member) -> Member:
+        await clients.login(member)
+        return member
+
+    async def done(self, i: int) -> None:
+        k = i // clients.ORDERS_PER_MEMBER
+        self.uses[k] += 1
+        if self.uses[k] == clients.ORDERS_PER_MEMBER:
+            task = self.logins.pop(k)
+            del self.uses[k]
+            if not task.cancelled() and task.exception() is None:
+                await task.result().session.close()
 
     async def close(self) -> None:
         for member in self.members:
@@ -117,10 +116,9 @@ class Load:
 
     async def one_order(self, i: int) -> None:
         """Order ``i``: place it, have it signed, notify, maybe notify again later."""
-        member: Member | None = None
         placed: list[Order] = []
         try:
-            member = await self.pool.take()
+            member = await self.pool.take(i)
             body = clients.order_body(self.rng, self.products)
             took = [0.0]
 
@@ -136,8 +134,7 @@ class Load:
             self.figures.errors["login"] += 1
             print(f"soak: login failed: {str(exc)[:300]}", flush=True)
         finally:
-            if member is not None:
-                await self.pool.done(member)
+            await self.pool.done(i)
             self.slots.release()
 
     async def pay(self, i: int, order: Order) -> None:
