@@ -154,7 +154,7 @@ def test_nginx_terminates_tls_balances_the_api_and_closes_metrics():
         assert re.findall(r"^\s*server (\S+) max_fails", conf, re.M) == upstreams
         assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in conf
         assert re.search(r"location \^~ /metrics \{\s*return 404;", conf)
-        assert "listen 443 ssl;" in conf
+        assert re.search(r"^\s*listen 443 ssl[ ;]", conf, re.M)
         for path in re.findall(r"ssl_certificate(?:_key)?\s+(\S+);", conf):
             assert any(m.split(":")[1] == path for m in mounts), path
     assert "./nginx/compose.conf:/etc/nginx/conf.d/default.conf:ro" in mounts
