@@ -209,10 +209,13 @@ async def test_soak_smoke_run_pays_retries_changes_settings_runs_jobs_and_checks
 
 def test_soak_counts_error_lines_in_the_logs(tmp_path):
     (tmp_path / "serve-1.log").write_text(
-        "2026-12-06 08:00:00 INFO web ok\n"
+        "2026-12-06 08:00:00,1 INFO web.access no error here\n"
         "Traceback (most recent call last):\n"
-        "2026-12-06 08:00:01 ERROR aiohttp.server Error handling request\n"
+        "2026-12-06 08:00:01,2 ERROR aiohttp.server Error handling request\n"
     )
-    (tmp_path / "helper-0.log").write_text('{"level": "error", "message": "x"}\n')
+    (tmp_path / "helper-0.log").write_text(
+        '{"level": "error", "message": "x"}\n{"levelname": "CRITICAL", "message": "y"}\n'
+        '{"level": "info", "message": "an error was retried"}\n'
+    )
     (tmp_path / "fake.log").write_text("fake WeChat listening\n")
-    assert soak_log_errors(tmp_path) == {"serve-1": 2, "helper-0": 1}
+    assert soak_log_errors(tmp_path) == {"serve-1": 2, "helper-0": 2}

@@ -9,6 +9,7 @@ configurations are checked against the compose file and the units they front.
 from __future__ import annotations
 
 import configparser
+import functools
 import os
 import re
 import shlex
@@ -57,6 +58,7 @@ def command_lines() -> list[object]:
     return [pytest.param(where, argv, id=where) for where, argv in found]
 
 
+@functools.cache
 def help_text(command: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QR_")}
     done = subprocess.run(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -39,14 +40,21 @@ DB_NAME = "qr_soak"
 SETTLE_TIMEOUT = 300.0
 
 
+# A traceback, a text log line at level ERROR or CRITICAL (``asctime levelname name message``),
+# or a JSON log line at that level.
+ERROR_LINE = re.compile(
+    r"Traceback \(most recent call last\)| (ERROR|CRITICAL) "
+    r'|"level(name)?": ?"(error|ERROR|critical|CRITICAL)"'
+)
+
+
 def log_errors(scratch: Path) -> Counter[str]:
     """Lines of each process's log (``*.log`` in the scratch directory: the servers', the
-    helpers', the fake's) that report an error: a traceback, a level ERROR line."""
+    helpers', the fake's) that report an error."""
     found: Counter[str] = Counter()
     for log in sorted(scratch.glob("*.log")):
         for line in log.read_text(errors="replace").splitlines():
-            lowered = line.lower()
-            if "traceback" in lowered or " error " in lowered or '"level": "error"' in lowered:
+            if ERROR_LINE.search(line):
                 found[log.stem] += 1
     return found
 
