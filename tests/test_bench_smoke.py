@@ -20,6 +20,9 @@ from bench.http_path.database import connect
 from bench.pgbench import _conn_args as pgbench_conn_args
 from bench.run import measured_run
 from bench.settlement import problems
+from bench.soak.cli import log_errors as soak_log_errors
+from bench.soak.cli import main_async as soak_main_async
+from bench.soak.cli import parse as soak_parse
 from bench.writer_python import one_round
 from runtime.db import with_database
 from services.queues.settled_rows import ENTRY_COLUMNS
@@ -172,3 +175,47 @@ def test_sql_count_reads_statements_and_transactions_between_the_markers():
     assert found.transactions == 2  # BEGIN…COMMIT, and the pool's reset on its own
     assert found.by_kind == {"BEGIN": 1, "SELECT": 1, "COMMIT": 1, "pool-reset": 1}
     assert sqlcount.own_statements(log, "b", own_pid=1) == 3
+
+
+# --- the soak (bench/soak) ------------------------------------------------------------------
+
+
+async def test_soak_smoke_run_pays_retries_changes_settings_runs_jobs_and_checks(capsys):
+    """``python -m bench.soak --minutes 0.5``: the steady load with WeChat's retries, an
+    operator's settings changes and job runs (API and command line), a notifier beside two
+    servers; every paid order settled once, the books balance, memory reported per process."""
+    name = f"qr_soak_smoke_{uuid.uuid4().hex[:8]}"
+    args = soak_parse(
+        ["--minutes", "0.5", "--rate", "5", "--duplicates", "0.5", "--lag-every", "5",
+         "--settings-every", "4", "--jobs-every", "3", "--db-name", name, "--keep"]
+    )  # fmt: skip
+    try:
+        figures = await soak_main_async(args)
+    finally:
+        await drop_pg_database(name)
+    out = capsys.readouterr().out
+    assert figures["ok"], out
+    assert figures["orders"] == figures["notifications"] > 100
+    assert figures["duplicates"] > 0 and figures["lag_samples"] > 0
+    assert figures["settings_changes"] >= 3
+    assert figures["job_runs"].get("api", 0) >= 2 and figures["job_runs"].get("cli", 0) >= 2
+    assert figures["errors"] == {} and figures["log_errors"] == {} and figures["problems"] == []
+    processes = [row["process"] for row in figures["memory"]]
+    assert sum(p.startswith("serve :") for p in processes) == 2
+    assert "queue-rebate notifier" in processes
+    assert all(row["start_mib"] > 0 and row["end_mib"] > 0 for row in figures["memory"])
+    assert "queue-rebate check: OK" in out or "OK: conservation holds" in out
+
+
+def test_soak_counts_error_lines_in_the_logs(tmp_path):
+    (tmp_path / "serve-1.log").write_text(
+        "2026-12-06 08:00:00,1 INFO web.access no error here\n"
+        "Traceback (most recent call last):\n"
+        "2026-12-06 08:00:01,2 ERROR aiohttp.server Error handling request\n"
+    )
+    (tmp_path / "helper-0.log").write_text(
+        '{"level": "error", "message": "x"}\n{"levelname": "CRITICAL", "message": "y"}\n'
+        '{"level": "info", "message": "an error was retried"}\n'
+    )
+    (tmp_path / "fake.log").write_text("fake WeChat listening\n")
+    assert soak_log_errors(tmp_path) == {"serve-1": 2, "helper-0": 2}

@@ -268,6 +268,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def rss_kib(pid: int) -> int:
+    """Resident set size of process ``pid`` (``VmRSS`` of ``/proc/<pid>/status``), in KiB; 0
+    when the process is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def servers_cpu(stack: Stack) -> float:
     """CPU seconds of the serve processes and the ``--with`` helpers so far."""
     return sum(cpu_seconds(proc.pid) for proc in [*stack.servers, *stack.helpers])
