@@ -56,6 +56,14 @@ async def demo_operator(db_url: str) -> str:
     return password
 
 
+def print_addresses(out: TextIO, api_url: str, wechat_url: str, password: str) -> None:
+    print(f"本服务（小程序接口）: {api_url}/api/openapi.json", file=out)
+    print(f"浏览器实时查看:       {api_url}/demo", file=out)
+    print(f"假微信（含微信支付）: {wechat_url}", file=out)
+    print_login(out, api_url, password)
+    print(file=out, flush=True)
+
+
 def print_login(out: TextIO, api_url: str, password: str) -> None:
     body = f'{{"name": "{DEMO_OPERATOR}", "password": "{password}"}}'
     print(f"运营后台账号:         {DEMO_OPERATOR} / {password}（所有者）", file=out)
@@ -167,11 +175,7 @@ async def run_live_demo(
             await fake.cleanup()
             raise
         try:
-            print(f"本服务（小程序接口）: {api_url}/api/openapi.json", file=out)
-            print(f"浏览器实时查看:       {api_url}/demo", file=out)
-            print(f"假微信（含微信支付）: {wechat_url}", file=out)
-            print_login(out, api_url, password)
-            print(file=out, flush=True)
+            print_addresses(out, api_url, wechat_url, password)
             async with aiohttp.ClientSession() as http:
                 story = Story(
                     out,

@@ -183,11 +183,12 @@ async def resolve(secret: str, *, now: datetime, policy: Policy) -> Session:
     if now - row.last_seen_at >= policy.idle or now - row.created_at >= policy.absolute:
         await OperatorSession.filter(id=session_id).delete()
         raise SessionRefused("expired")
-    if now - row.last_seen_at >= TOUCH_EVERY:
+    seen = row.last_seen_at
+    if now - seen >= TOUCH_EVERY:
         await OperatorSession.filter(id=session_id).update(last_seen_at=now)
-    return Session(
-        session_id, row.operator.name, row.operator.role, row.csrf_token, row.created_at, now
-    )
+        seen = now
+    operator = row.operator
+    return Session(session_id, operator.name, operator.role, row.csrf_token, row.created_at, seen)
 
 
 async def log_out(session_id: str) -> None:
