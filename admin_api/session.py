@@ -18,7 +18,7 @@ from aiohttp import web
 from runtime.ratelimit import Limit
 from services.clock import utcnow
 from services.operators import sessions
-from services.operators.roles import ANY, ROLE_NAMES, Role, permissions_of
+from services.operators.roles import ANY, ROLE_NAMES, Permission, Role, permissions_of
 from web.common import client_ip
 from web.errors import ApiError
 from web.keys import LIMITER, SETTINGS
@@ -43,7 +43,7 @@ WHO = obj(
         "name": STRING,
         "role": {"type": "string", "enum": [r.value for r in Role]},
         "role_name": STRING,
-        "permissions": {"type": "array", "items": STRING},
+        "permissions": obj({p.value: {"type": "boolean"} for p in Permission}),
         "via": {"type": "string", "enum": ["session", "token", "legacy"]},
         "csrf_token": {"type": "string", "nullable": True},
         "expires_at": {"type": "string", "format": "date-time", "nullable": True},
@@ -53,11 +53,12 @@ WHO = obj(
 
 def who_json(identity: Identity, *, expires_at: datetime | None) -> dict[str, Any]:
     role = Role(identity.role)
+    granted = permissions_of(role)
     return {
         "name": identity.name,
         "role": role.value,
         "role_name": ROLE_NAMES[role],
-        "permissions": sorted(p.value for p in permissions_of(role)),
+        "permissions": {p.value: p in granted for p in Permission},
         "via": identity.via,
         "csrf_token": identity.session.csrf_token if identity.session else None,
         "expires_at": expires_at.isoformat() if expires_at else None,

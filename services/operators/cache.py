@@ -4,7 +4,9 @@ every process on ``qr_operators`` when a token is revoked or an operator changes
 is checked on every request without a database read on each: a revoke commits, PostgreSQL
 notifies every server process, each forgets the token before its next request (on PostgreSQL the
 cache serves from memory only while its LISTEN hub listens; ``server.app.listen_ctx`` makes it
-follow the app's).
+follow the app's). On SQLite nothing is kept: the server and the command line that revokes
+are two processes, and SQLite has no NOTIFY to tell one of the other's change (its reads are
+cheap).
 
 Keys: ``token:<id>``; ``token`` (the bare kind) stands for every token — an operator's change
 (disabled, new role, new password) invalidates them all, as rare as it is.

@@ -9,7 +9,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tortoise import connections
+
 from models import Operator, OperatorToken
+from runtime.sql import is_pg
 from services.audit import record
 from services.errors import NotFound
 from services.operators.cache import OPERATORS, changing, token_key
@@ -100,6 +103,8 @@ async def grant_of(token_id: str) -> TokenGrant | None:
 
     if len(token_id) > 32:
         return None
+    if not is_pg(connections.get("default")):  # no NOTIFY would tell of the CLI's revocation
+        return await load()
     return await OPERATORS.get(token_key(token_id), load)
 
 

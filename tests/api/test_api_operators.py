@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -166,7 +167,13 @@ async def test_a_login_sets_a_strict_http_only_cookie_and_says_who_is_signed_in(
         "运营",
         "session",
     )
-    assert who["permissions"] == ["members.view", "operations", "view"]
+    assert who["permissions"] == {
+        "view": True,
+        "members.view": True,
+        "money": False,
+        "operations": True,
+        "operators": False,
+    }
     assert who["csrf_token"] == (await response.json())["csrf_token"]
 
 
@@ -345,6 +352,19 @@ async def test_a_revocation_by_another_process_reaches_this_ones_cache(api: Api)
         if token_key(token_id) not in OPERATORS:
             break
         await asyncio.sleep(0.01)
+    response = await api.client.get("/api/admin/withdrawals", headers=bearer(token))
+    await refusal(response, 401, "token_revoked")
+
+
+async def test_on_sqlite_a_revocation_by_the_command_line_is_seen_at_once(
+    make_api: Callable[..., Any],
+) -> None:
+    api = await make_api("sqlite", redis=False)
+    await operator("olga", "finance")
+    token_id, token = await token_for(api, "olga")
+    assert (await api.client.get("/api/admin/withdrawals", headers=bearer(token))).status == 200
+    with sqlite3.connect(api.db_url.removeprefix("sqlite://")) as db:  # another process
+        db.execute("UPDATE operator_token SET revoked_at = '2026-12-01' WHERE id = ?", (token_id,))
     response = await api.client.get("/api/admin/withdrawals", headers=bearer(token))
     await refusal(response, 401, "token_revoked")
 
