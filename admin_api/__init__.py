@@ -1,7 +1,8 @@
 """The operators' HTTP API (运营后台接口), under ``/api/admin/``: settings, the catalogue
 (suppliers and products), member levels, merchants and distribution, withdrawals, manual balance
-adjustments, refunds and double payments, jobs and the operation log. Every route needs an admin
-token (``web.auth``); each view parses input, calls one service function and answers JSON.
+adjustments, refunds and double payments, jobs and the operation log. Every route but the
+login needs a signed-in operator whose role holds the route's permission
+(``web.operator_auth``); each view parses input, calls one service function and answers JSON.
 """
 
 from admin_api import (
@@ -12,6 +13,7 @@ from admin_api import (
     levels,
     members,
     refunds,
+    session,
     settings,
     withdrawals,
 )
@@ -21,6 +23,7 @@ from web.registry import RouteSpec
 def route_specs() -> list[RouteSpec]:
     """The operators' endpoints, in documentation order."""
     return [
+        *session.routes.specs,
         *refunds.routes.specs,
         *double_payments.routes.specs,
         *withdrawals.routes.specs,

@@ -23,6 +23,7 @@ from services.catalog.products import (
     MAX_SUPPLIER_NAME,
 )
 from services.clock import utcnow
+from services.operators.roles import Permission
 from web.auth import OPERATOR
 from web.query import (
     PAGE_PARAMS,
@@ -114,6 +115,7 @@ CODE_TAKEN = {409: Reply("商品编码已被其他商品使用（field: external
     summary="运营：新增供应商",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     body=obj(SUPPLIER_FIELDS, required=["name"]),
     body_example={"name": "云南茶叶合作社", "contact": "李华", "phone": "13900139000"},
     responses={201: Reply("新的供应商", SUPPLIER_REPLY), **REFUSED},
@@ -129,6 +131,7 @@ async def create_supplier(request: web.Request) -> web.Response:
     description="`name` filters (contains); newest first. " + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     query_params={"name": STRING, **PAGE_PARAMS},
     responses={200: Reply("供应商", paged(SUPPLIER)), 400: Reply("查询参数无效")},
 )
@@ -144,6 +147,7 @@ async def admin_suppliers(request: web.Request) -> web.Response:
     summary="运营：修改供应商（只需给出要改的项）",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     body=obj(SUPPLIER_FIELDS),
     path_params=PARAMS,
     responses={200: Reply("修改后的供应商", SUPPLIER_REPLY), **REFUSED, **NOT_FOUND},
@@ -165,6 +169,7 @@ async def edit_supplier(request: web.Request) -> web.Response:
     "commission guardrail (`acknowledge`). Cost above price is allowed.",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     body=PRODUCT_BODY,
     body_example={
         "kind": "self",
@@ -194,6 +199,7 @@ async def create_product(request: web.Request) -> web.Response:
     "(true/false), `name` (contains); newest first. " + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     query_params={
         "kind": enum(*KINDS),
         "store_id": ID,
@@ -225,6 +231,7 @@ async def admin_products(request: web.Request) -> web.Response:
     summary="运营：商品详情（含成本价、供货价）",
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     path_params=PARAMS,
     responses={200: Reply("商品", PRODUCT_REPLY), **NOT_FOUND},
 )
@@ -240,6 +247,7 @@ async def admin_product(request: web.Request) -> web.Response:
     "row with the old and new values of what changed.",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     body=PRODUCT_EDIT_BODY,
     path_params=PARAMS,
     responses={
@@ -277,6 +285,7 @@ def _listing_route(action: str, listed: bool, label: str) -> None:
         "(SPEC §3); members no longer see it. Doing it twice is refused (400, field `listed`).",
         tags=("admin",),
         auth="admin",
+        permission=Permission.OPERATIONS,
         path_params=PARAMS,
         responses={200: Reply(f"已{label}", PRODUCT_REPLY), **REFUSED, **NOT_FOUND},
     )(view)

@@ -8,6 +8,7 @@ from aiohttp import web
 from services.catalog.stores import list_stores, store_detail
 from services.clock import utcnow
 from services.merchants.onboarding import list_invites, new_operator_invite
+from services.operators.roles import Permission
 from services.queues.economics import SCOPES, list_queues
 from web.auth import OPERATOR
 from web.query import PAGE_PARAMS, PAGING, json_reply, page_args, page_reply, paged, query_choice
@@ -91,6 +92,7 @@ QUEUE = obj(
     "invite as its scene). Recorded in the operation log.",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     responses={201: Reply("已创建", obj({"invite": INVITE}))},
 )
 async def create_merchant_invite(request: web.Request) -> web.Response:
@@ -105,6 +107,7 @@ async def create_merchant_invite(request: web.Request) -> web.Response:
     "came through it. " + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     query_params=PAGE_PARAMS,
     responses={200: Reply("邀请码", paged(INVITE)), 400: Reply("分页参数无效")},
 )
@@ -119,6 +122,7 @@ async def admin_merchant_invites(request: web.Request) -> web.Response:
     description="Every store, oldest first, with its cashier's id and owner. " + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     query_params=PAGE_PARAMS,
     responses={200: Reply("门店", paged(STORE)), 400: Reply("分页参数无效")},
 )
@@ -132,6 +136,7 @@ async def admin_stores(request: web.Request) -> web.Response:
     summary="运营：门店详情（收银台、商家、返利设置）",
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     path_params={"id": ID},
     responses={200: Reply("门店", obj({"store": STORE_DETAIL})), 404: Reply("门店不存在")},
 )
@@ -147,6 +152,7 @@ async def admin_store(request: web.Request) -> web.Response:
     "`GET /api/admin/queues/economics`. " + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     query_params={"scope": {"type": "string", "enum": list(SCOPES)}, "key": STRING, **PAGE_PARAMS},
     responses={200: Reply("队列", paged(QUEUE)), 400: Reply("查询参数无效")},
 )

@@ -33,6 +33,7 @@ from services.merchants.onboarding import (
     save_distribution_settings,
     set_store_commission,
 )
+from services.operators.roles import Permission
 from web.auth import OPERATOR
 from web.common import application_json, mini_program_code
 from web.keys import SETTINGS, WECHAT
@@ -85,6 +86,7 @@ def admin_application_json(app: MerchantApplication) -> dict[str, Any]:
     "first (the order to decide them in), else newest first. " + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     query_params={"status": {"type": "string", "enum": list(STATUS_FILTER)}, **PAGE_PARAMS},
     responses={200: Reply("申请", paged(ADMIN_APPLICATION)), 400: Reply("参数无效")},
 )
@@ -102,6 +104,7 @@ async def admin_applications(request: web.Request) -> web.Response:
     summary="通过入驻申请：设置佣金比例，创建门店与收银台",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     path_params=ID_PARAMS,
     body=obj(
         {
@@ -146,6 +149,7 @@ async def approve_merchant(request: web.Request) -> web.Response:
     summary="拒绝入驻申请（须填写理由）",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     path_params=ID_PARAMS,
     body=obj({"reason": {"type": "string", "minLength": 2, "maxLength": 200}}, required=["reason"]),
     responses={
@@ -170,6 +174,7 @@ async def reject_merchant(request: web.Request) -> web.Response:
     "One per operator, reused.",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     responses=QR_RESPONSES,
 )
 async def operator_invite_qr(request: web.Request) -> web.Response:
@@ -231,6 +236,7 @@ SETTINGS_REPLY = obj(
     summary="分销设置",
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     responses={200: Reply("当前设置", obj({"settings": SETTINGS_DOC}))},
 )
 async def distribution_settings(request: web.Request) -> web.Response:
@@ -246,6 +252,7 @@ async def distribution_settings(request: web.Request) -> web.Response:
     "more than its commission unless acknowledged.",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     body=obj({**SETTINGS_FIELDS, "acknowledge": ACKNOWLEDGE}),
     responses={200: Reply("已保存", SETTINGS_REPLY), 400: GUARDRAIL_REFUSAL},
 )
@@ -265,6 +272,7 @@ async def change_distribution_settings(request: web.Request) -> web.Response:
     summary="修改门店佣金比例（受支出护栏约束）",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     path_params=ID_PARAMS,
     body=obj(
         {"commission_bp": {**INT, "description": "万分比，0–10000"}, "acknowledge": ACKNOWLEDGE},
@@ -292,6 +300,7 @@ async def change_store_commission(request: web.Request) -> web.Response:
     summary="设置会员团队等级（0 取消等级；记录变更）",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     path_params=ID_PARAMS,
     body=obj(
         {
@@ -365,6 +374,7 @@ def parsed_slot(value: Any) -> datetime | None:
     "its error; an operator's run is in the operation log (section `job`).",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     path_params={"name": {"type": "string", "enum": sorted(JOBS)}},
     body=JOB_RUN_BODY,
     body_required=False,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from models import DoublePaymentStatus
+from services.operators.roles import Permission
 from services.orders.double_payments import double_payment_json, list_double_payments, owed_back
 from web.query import PAGE_PARAMS, PAGING, page_args, page_reply, paged, query_choice
 from web.registry import Registry, Reply
@@ -51,6 +52,7 @@ DOUBLE_PAYMENT = obj(
     "first, `status` filters. `owed_count` / `owed_fen`: those not refunded yet. " + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     query_params={"status": {"type": "string", "enum": list(STATUSES)}, **PAGE_PARAMS},
     responses={
         200: Reply("重复支付", paged(DOUBLE_PAYMENT, owed_count=INT, owed_fen=INT)),

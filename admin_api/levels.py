@@ -27,6 +27,7 @@ from services.members.levels import (
     level_doc,
     list_levels,
 )
+from services.operators.roles import Permission
 from web.auth import OPERATOR
 from web.query import PAGE_PARAMS, PAGING, json_reply, page_args, page_reply, paged
 from web.registry import BODY, Registry, Reply, path_int
@@ -70,6 +71,7 @@ LADDER_RULES = (
     description="Lowest rank first. " + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     query_params=PAGE_PARAMS,
     responses={200: Reply("会员等级", LEVELS_REPLY), 400: Reply("分页参数无效")},
 )
@@ -84,6 +86,7 @@ async def admin_member_levels(request: web.Request) -> web.Response:
     description=LADDER_RULES,
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     body=obj({"rank": RANK, **CONDITIONS}, required=["rank", "name"]),
     responses={201: Reply("已新增", LEVEL_REPLY), 400: REFUSED},
 )
@@ -102,6 +105,7 @@ async def define_member_level(request: web.Request) -> web.Response:
     "raise a member when their next order completes. " + LADDER_RULES,
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     path_params=RANK_PARAMS,
     body=obj(CONDITIONS, required=["name"]),
     responses={200: Reply("已修改", LEVEL_REPLY), 400: REFUSED, 404: Reply("没有该等级")},
@@ -118,6 +122,7 @@ async def edit_member_level(request: web.Request) -> web.Response:
     summary="运营：删除会员等级（仍有会员处于该等级时不能删除）",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     path_params=RANK_PARAMS,
     responses={
         200: Reply("已删除", obj({"deleted": INT})),
@@ -139,6 +144,7 @@ async def delete_member_level(request: web.Request) -> web.Response:
     "(recorded and told like any automatic upgrade). Never lowers anyone.",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     responses={200: Reply("评估结果", obj({"evaluated": INT, "raised": INT}))},
 )
 async def evaluate_member_levels(request: web.Request) -> web.Response:
@@ -168,6 +174,7 @@ LEVEL_CHANGE = obj(
     "nothing (`changed` false). Orders placed before keep the level they were placed with.",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     path_params={"id": ID},
     body=obj(
         {
@@ -227,6 +234,7 @@ async def set_member_level(request: web.Request) -> web.Response:
     description="Newest first. " + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.MEMBERS_VIEW,
     path_params={"id": ID},
     query_params=PAGE_PARAMS,
     responses={200: Reply("变更记录", paged(LEVEL_CHANGE)), 400: Reply("分页参数无效")},

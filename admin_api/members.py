@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.clock import utcnow
+from services.operators.roles import Permission
 from services.wallets.adjustments import BALANCES, MAX_AMOUNT, MAX_REASON_CHARS, adjust_balance
 from web.auth import OPERATOR
 from web.registry import BODY, Registry, Reply, path_int
@@ -60,6 +61,7 @@ ADJUSTMENT_REPLY = obj(
     "answers the same adjustment. Taking back more than the member holds is refused (409).",
     tags=("admin",),
     auth="admin",
+    permission=Permission.MONEY,
     body=ADJUSTMENT_BODY,
     body_example={
         "balance": "points",

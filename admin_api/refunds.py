@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from services.clock import utcnow
+from services.operators.roles import Permission
 from services.orders.refunds import request_refund
 from web.auth import OPERATOR
 from web.common import pay_gateway, refund_json
@@ -23,6 +24,7 @@ routes = Registry()
     summary="运营发起退款（一件商品）",
     tags=("admin",),
     auth="admin",
+    permission=Permission.MONEY,
     body=REFUND_BODY,
     body_example={"reason": "商品破损"},
     body_required=False,

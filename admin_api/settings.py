@@ -18,6 +18,7 @@ from models import JobRun
 from services import audit
 from services.clock import utcnow
 from services.jobs import JOBS, recent_runs
+from services.operators.roles import Permission
 from services.queues.economics import ESTIMATE_NOTE, QueueEconomics, queue_economics
 from services.settings.changes import (
     SECTIONS,
@@ -274,6 +275,7 @@ REFUSED = {400: Reply("设置不合规（field 指明哪一项），未保存任
     summary="运营：全部设置（基础、清零、显示与名称、提现、积分转让、爱心值）",
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     responses={200: Reply("当前生效的设置", SETTINGS_REPLY)},
 )
 async def admin_settings(request: web.Request) -> web.Response:
@@ -289,6 +291,7 @@ async def admin_settings(request: web.Request) -> web.Response:
     "through the commission guardrail of each store that falls back to it (`acknowledge`).",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     body=SETTINGS_BODY,
     responses={200: Reply("修改后的全部设置", SETTINGS_REPLY), **REFUSED},
 )
@@ -328,6 +331,7 @@ def _target_routes(kind: str, plural: str, label: str) -> None:
         summary=f"运营：{label}排队返利设置",
         tags=("admin",),
         auth="admin",
+        permission=Permission.VIEW,
         path_params=params,
         responses={200: Reply("开关与独立设置（settings 为 null：全部沿用上级）", TARGET_REPLY)},
     )(read)
@@ -339,6 +343,7 @@ def _target_routes(kind: str, plural: str, label: str) -> None:
         "of the extraction a store's orders give goes through the commission guardrail.",
         tags=("admin",),
         auth="admin",
+        permission=Permission.OPERATIONS,
         body=TARGET_BODY,
         path_params=params,
         responses={200: Reply("修改后的设置", TARGET_REPLY), **REFUSED},
@@ -355,6 +360,7 @@ _target_routes("cashier", "cashiers", "收银台")
     summary="运营：一键启用（所有商城自营与供应商商品开启排队返利）",
     tags=("admin",),
     auth="admin",
+    permission=Permission.OPERATIONS,
     responses={200: Reply("开启的商品数", obj({"enabled": INT}))},
 )
 async def enable_rebate_everywhere(request: web.Request) -> web.Response:
@@ -371,6 +377,7 @@ async def enable_rebate_everywhere(request: web.Request) -> web.Response:
     "timezone; a date is a Beijing day, `to` including that whole day). " + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     query_params={
         "section": {"type": "string", "enum": list(audit.SECTIONS)},
         "target": STRING,
@@ -408,6 +415,7 @@ async def admin_audit(request: web.Request) -> web.Response:
     "not a promise. " + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     query_params={"queue_id": ID, **PAGE_PARAMS},
     responses={200: Reply("队列经济", ECONOMICS_REPLY), 400: Reply("查询参数无效")},
 )
@@ -439,6 +447,7 @@ def economics_json(q: QueueEconomics) -> dict[str, Any]:
     + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     query_params={"name": {"type": "string", "enum": sorted(JOBS)}, **PAGE_PARAMS},
     responses={200: Reply("最近的运行（新的在前）", RUNS_REPLY), 400: Reply("查询参数无效")},
 )

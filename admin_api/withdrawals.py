@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from services.clock import utcnow
+from services.operators.roles import Permission
 from services.wallets.withdrawals import (
     approve_withdrawal,
     list_withdrawals,
@@ -46,6 +47,7 @@ REJECT_BODY = obj(
     description="`status` filters (requested = 待审核); newest first. " + PAGING,
     tags=("admin",),
     auth="admin",
+    permission=Permission.VIEW,
     query_params={"status": WITHDRAWAL_STATUS_PARAM, **PAGE_PARAMS},
     responses={200: Reply("提现申请", paged(WITHDRAWAL)), 400: Reply("查询参数无效")},
 )
@@ -73,6 +75,7 @@ def transfers(request: web.Request) -> Transfers:
     "until WeChat answers the withdrawal stays `paying` and approving again asks again.",
     tags=("admin",),
     auth="admin",
+    permission=Permission.MONEY,
     path_params=WITHDRAWAL_PARAMS,
     responses={
         200: Reply("提现（succeeded / paying / failed）", WITHDRAWAL_REPLY),
@@ -97,6 +100,7 @@ async def admin_approve_withdrawal(request: web.Request) -> web.Response:
     summary="运营：驳回提现（金额退回现金余额）",
     tags=("admin",),
     auth="admin",
+    permission=Permission.MONEY,
     body=REJECT_BODY,
     body_example={"reason": "收款账户信息不符"},
     path_params=WITHDRAWAL_PARAMS,

@@ -6,6 +6,9 @@ default (SQLite, no Redis), configured for WeChat Pay v3 (or v2) against the fak
 and platform keys in a scratch directory, notify URLs pointing back at itself. The web page
 ``/demo`` (``demo.page``) is served by the same app. With ``keep_serving`` both stay up after the
 story until Ctrl-C, for a browser.
+
+The demo operator ``demo`` (role owner) is created with a fresh password, printed with how to log
+in to the operators' API; after the story the demo logs in with it over HTTP.
 """
 
 from __future__ import annotations
@@ -33,11 +36,59 @@ from runtime.config import (
     WechatSettings,
 )
 from server.app import create_app
+from server.database import opened
+from services.clock import utcnow
+from services.operators.accounts import add_operator
+from services.operators.roles import Role
 from web.options import ApiOptions
 from wechat_fake.server import create_fake_wechat, demo_state
 from wechat_fake.state import FakeWeChatState
 
 HOST = "127.0.0.1"
+DEMO_OPERATOR = "demo"
+
+
+async def demo_operator(db_url: str) -> str:
+    """The demo operator (owner) on ``db_url``; its new password."""
+    password = secrets.token_urlsafe(12)
+    async with opened(db_url, must_exist=True):
+        await add_operator(DEMO_OPERATOR, Role.OWNER, password, by="demo", now=utcnow())
+    return password
+
+
+def print_addresses(out: TextIO, api_url: str, wechat_url: str, password: str) -> None:
+    print(f"本服务（小程序接口）: {api_url}/api/openapi.json", file=out)
+    print(f"浏览器实时查看:       {api_url}/demo", file=out)
+    print(f"假微信（含微信支付）: {wechat_url}", file=out)
+    print_login(out, api_url, password)
+    print(file=out, flush=True)
+
+
+def print_login(out: TextIO, api_url: str, password: str) -> None:
+    body = f'{{"name": "{DEMO_OPERATOR}", "password": "{password}"}}'
+    print(f"运营后台账号:         {DEMO_OPERATOR} / {password}（所有者）", file=out)
+    print(
+        f"运营后台登录（API）:  curl -c cookies.txt -H 'Content-Type: application/json' "
+        f"-d '{body}' {api_url}/api/admin/session",
+        file=out,
+    )
+    print(
+        "  之后带上 cookie（-b cookies.txt），修改类请求再加 X-CSRF-Token: <返回的 csrf_token>；"
+        "演示结束后要继续登录，请用 queue-rebate demo --keep-serving",
+        file=out,
+    )
+
+
+async def check_login(http: aiohttp.ClientSession, api_url: str, password: str, out: TextIO) -> int:
+    """Log the demo operator in over HTTP, as the console will; the HTTP status."""
+    body = {"name": DEMO_OPERATOR, "password": password}
+    async with http.post(f"{api_url}/api/admin/session", json=body) as response:
+        who = await response.json()
+    if response.status == 200:
+        print(f"\n运营后台登录成功：{who['name']}（{who['role_name']}）", file=out)
+    else:
+        print(f"\n运营后台登录失败：{response.status} {who.get('message')}", file=out)
+    return response.status
 
 
 def demo_settings(
@@ -101,6 +152,7 @@ async def run_live_demo(
     api_version: Literal["v2", "v3"] = "v3",
 ) -> StoryReport:
     """Tell the story on ``db_url`` (migrated and empty); the report says what happened."""
+    password = await demo_operator(db_url)
     with tempfile.TemporaryDirectory(prefix="qr-demo-wechat-") as scratch:
         keys_dir = Path(scratch)
         wx = demo_state(keys_dir)
@@ -123,9 +175,7 @@ async def run_live_demo(
             await fake.cleanup()
             raise
         try:
-            print(f"本服务（小程序接口）: {api_url}/api/openapi.json", file=out)
-            print(f"浏览器实时查看:       {api_url}/demo", file=out)
-            print(f"假微信（含微信支付）: {wechat_url}\n", file=out, flush=True)
+            print_addresses(out, api_url, wechat_url, password)
             async with aiohttp.ClientSession() as http:
                 story = Story(
                     out,
@@ -137,6 +187,7 @@ async def run_live_demo(
                     lines=app[page.STORY],
                 )
                 report = await story.run()
+                report.operator_login = await check_login(http, api_url, password, out)
                 async with http.get(f"{api_url}/demo") as shown:
                     shown.raise_for_status()
                     report.page = await shown.text()

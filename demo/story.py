@@ -60,6 +60,7 @@ class StoryReport:
     refunds: dict[str, int] = field(default_factory=dict)  # out_refund_no → our HTTP answer
     problems: list[str] = field(default_factory=list)  # conservation problems (none expected)
     page: str = ""  # GET /demo at the end of the story
+    operator_login: int = 0  # the demo operator's POST /api/admin/session, after the story
 
 
 class Story:

@@ -44,6 +44,7 @@ from models.notifications import (
     OfficialAccountFollower,
     SubscribeConsent,
 )
+from models.operators import Operator, OperatorSession, OperatorToken
 from models.orders import LineStatus, Order, OrderLine, OrderStatus
 from models.outbox import OutboxEvent
 from models.payments import (
@@ -94,6 +95,9 @@ __all__ = [
     "NotificationDelivery",
     "NotifierCursor",
     "OfficialAccountFollower",
+    "Operator",
+    "OperatorSession",
+    "OperatorToken",
     "Order",
     "OrderLine",
     "OrderStatus",

@@ -177,15 +177,38 @@ MIN_SECRET_CHARS = 32
 
 @dataclass(frozen=True)
 class AuthSettings:
+    """Tokens' secrets, and the operators' logins (``services.operators``, ``web.operator_auth``)."""
+
     admin_token_secret: str = field(default="", repr=False)
     member_token_secret: str = field(default="", repr=False)
     member_token_ttl: int = 7 * 24 * 3600  # seconds a member token stays valid
     admin_token_ttl: int = 8 * 3600  # seconds an operator token stays valid
 
+    # admin tokens signed with the secret but issued to no operator account (TokenSigner's
+    # issue_admin): accepted as the owner role, or refused
+    legacy_admin_tokens: bool = True
+    cookie_secure: Literal["auto", "true", "false"] = "auto"  # auto: when the request is HTTPS
+    session_idle_minutes: int = 30  # a session unused this long is over
+    session_absolute_hours: int = 12  # and any session this long after its login
+    login_max_failures: int = 5  # failed passwords within the window lock the account
+    login_failure_window_minutes: int = 15
+    lockout_minutes: int = 15
+    login_attempts_per_address: int = 30  # logins one client address may try per window
+
     def __post_init__(self) -> None:
         for key in ("member_token_ttl", "admin_token_ttl"):
             if getattr(self, key) < 60:
                 raise InvalidValue(key, "must be at least 60 seconds")
+        for name in (
+            "session_idle_minutes",
+            "session_absolute_hours",
+            "login_max_failures",
+            "login_failure_window_minutes",
+            "lockout_minutes",
+            "login_attempts_per_address",
+        ):
+            if getattr(self, name) < 1:
+                raise InvalidValue(name, "must be at least 1")
 
     def weak_secrets(self) -> list[str]:
         """The token secrets that are empty or shorter than ``MIN_SECRET_CHARS``."""

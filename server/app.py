@@ -59,6 +59,7 @@ from runtime.logs import install_record_context
 from runtime.ratelimit import rate_limiter
 from server import health, ops
 from services.jobs import JobClients
+from services.operators.cache import OPERATORS as OPERATORS_CACHE
 from services.queues import runner
 from services.queues.runner import WriterLoop
 from services.settings.cache import SETTINGS as SETTINGS_CACHE
@@ -259,7 +260,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def listen_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The LISTEN hub (PostgreSQL; None on SQLite), followed by the settings cache. Startup
+    """The LISTEN hub (PostgreSQL; None on SQLite), followed by the settings cache and the
+    operators' token cache (``services.operators.cache``). Startup
     waits a moment for it to listen; until it does, settings are read from the database."""
     hub = ListenHub.for_url(app[SETTINGS].database.url)
     app[LISTEN] = hub
@@ -268,6 +270,7 @@ async def listen_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     await hub.start()
     await SETTINGS_CACHE.follow(hub)
+    await OPERATORS_CACHE.follow(hub)
     try:
         await hub.wait_listening(LISTEN_STARTUP_WAIT_S)
     except TimeoutError:
@@ -276,6 +279,7 @@ async def listen_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         SETTINGS_CACHE.unfollow(hub)
+        OPERATORS_CACHE.unfollow(hub)
         await hub.stop()
 
 

@@ -9,6 +9,7 @@
                                   ``jobs runs`` lists recent runs
     queue-rebate notifier         deliver chat-bot notifications from the outbox
                                   (--health-port PORT: /healthz and /readyz there)
+    queue-rebate operator ...     operator accounts, roles and API tokens (server/cli_operators.py)
     queue-rebate makemigrations   write a migration for model changes (developers)
 
 Every command takes ``--config PATH`` (default ``./config.toml`` when present, else built-in
@@ -36,6 +37,7 @@ from tortoise.migrations.writer import MigrationWriter, format_migration_name
 from runtime.config import ConfigError, Settings, load_settings, redact_url
 from runtime.db import tortoise_config
 from runtime.errors import CommandError
+from server import cli_operators
 from server.database import migrate_database, opened, require_migrated, sqlite_file
 
 DEFAULT_CONFIG = "config.toml"
@@ -324,6 +326,16 @@ def cmd_notifier(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# --- operator -------------------------------------------------------------------------------
+
+
+def cmd_operator(settings: Settings, args: argparse.Namespace) -> int:
+    """Operator accounts and their API tokens (``server.cli_operators``)."""
+    return asyncio.run(
+        cli_operators.run_operator_command(settings, args, sys.stdout, sys.stdin, by=cli_operator())
+    )
+
+
 # --- makemigrations -------------------------------------------------------------------------
 
 
@@ -399,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("jobs", "run a scheduled job now, or list recent runs", cmd_jobs),
         ("notifier", "deliver chat-bot notifications from the outbox", cmd_notifier),
         ("makemigrations", "write a migration for model changes (developers)", cmd_makemigrations),
+        ("operator", "operator accounts, roles and API tokens", cmd_operator),
     ]
     for name, help_text, handler in table:
         sub = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
@@ -428,6 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--limit", type=int, default=20, help="how many runs to list")
         if name in ("serve", "notifier"):
             add_listen_arguments(sub, name)
+        if name == "operator":
+            cli_operators.add_arguments(sub, common)
         if name == "makemigrations":
             sub.add_argument("--name", help="name the migration file (default: auto_<timestamp>)")
             sub.add_argument(

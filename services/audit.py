@@ -7,8 +7,9 @@ Sections: ``base``, ``clearing``, ``display``, ``withdrawal``, ``points_transfer
 store's commission), ``guardrail_ack`` (an acknowledged excess over a store's commission),
 ``merchant_application`` (approvals and rejections), ``merchant_invite``, ``team_level``,
 ``refund`` (refunds operators ask for), ``wallet_adjustment``, ``withdrawal_decision``,
-``points_transferred`` (a member's 积分转让; operator ``member:<id>``) and ``job`` (operators'
-job runs)."""
+``points_transferred`` (a member's 积分转让; operator ``member:<id>``), ``job`` (operators'
+job runs) and ``operator`` (operator accounts and their API tokens, changed from the command line
+as ``cli:<login name>``)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ SECTIONS = (
     "withdrawal_decision",
     "points_transferred",
     "job",
+    "operator",
 )
 
 

@@ -54,7 +54,7 @@ def _responses(spec: RouteSpec) -> dict[str, Any]:
     if spec.auth != "none":
         implied.append((401, "未登录或登录已过期"))
     if spec.auth == "admin":
-        implied.append((403, "需要管理员权限"))
+        implied.append((403, "需要管理员权限：角色没有该权限，或缺少 X-CSRF-Token"))
     if spec.path_params:
         implied += [(400, "路径参数超出范围"), (404, "资源不存在")]
     if spec.query_params:
@@ -120,7 +120,8 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     if spec.auth == "member":
         op["security"] = [{"memberToken": []}]
     elif spec.auth == "admin":
-        op["security"] = [{"adminToken": []}]
+        op["security"] = [{"adminToken": []}, {"adminSession": []}]
+        op["x-permission"] = spec.permission
     return op
 
 
@@ -144,6 +145,13 @@ def document(specs: Sequence[RouteSpec], *, title: str, version: str) -> dict[st
                     "type": "http",
                     "scheme": "bearer",
                     "description": "运营后台令牌: issued to operators, never to members",
+                },
+                "adminSession": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "qr_admin_session",
+                    "description": "运营后台登录: set by POST /api/admin/session; a change "
+                    "made with it sends the session's csrf_token in X-CSRF-Token",
                 },
             },
         },

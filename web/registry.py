@@ -43,9 +43,11 @@ from typing import Any, Literal
 from aiohttp import web
 
 from runtime import logs
+from services.operators.roles import is_permission
 from web.auth import MEMBER_ID, OPERATOR, TokenKind, authenticate, member_id_of
 from web.errors import ApiError
 from web.keys import TOKENS
+from web.operator_auth import IDENTITY, authenticate_operator
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Schema = Mapping[str, Any]
@@ -92,6 +94,15 @@ class RouteSpec:
     # False: the handler reads and caps its body itself, and refuses one too large in its own
     # format (WeChat Pay's notifications); the app's body_cap middleware leaves it alone
     body_cap: bool = True
+    # an operators' route (auth "admin"): the permission its caller's role needs
+    # (``services.operators.roles``; ``"any"``: any signed-in operator). Required there.
+    permission: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.auth == "admin" and (self.permission is None or not is_permission(self.permission)):
+            raise ValueError(f"{self.method} {self.path}: an admin route declares its permission")
+        if self.auth != "admin" and self.permission is not None:
+            raise ValueError(f"{self.method} {self.path}: only admin routes take a permission")
 
     @property
     def operation_id(self) -> str:
@@ -124,6 +135,9 @@ class Registry:
     def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
         return self.route("POST", path, **kw)
 
+    def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, **kw)
+
 
 def install(app: web.Application, specs: Sequence[RouteSpec]) -> None:
     app.setdefault(ROUTE_SPECS, []).extend(specs)
@@ -141,7 +155,10 @@ def _guard(spec: RouteSpec) -> Handler:
             request[MEMBER_ID] = member_id_of(claims)
             logs.bind(member_id=request[MEMBER_ID])  # reset with the request's context
         elif spec.auth == "admin":
-            request[OPERATOR] = authenticate(request, request.app[TOKENS], TokenKind.ADMIN).subject
+            assert spec.permission is not None  # RouteSpec refuses an admin route without one
+            identity = await authenticate_operator(request, spec.permission)
+            request[IDENTITY] = identity
+            request[OPERATOR] = identity.name
             logs.bind(operator=request[OPERATOR])
         check_params(request, spec)
         if spec.body is not None and spec.body_content_type == "application/json":

@@ -11,7 +11,7 @@ from tortoise import fields
 from tortoise.indexes import Index, PartialIndex
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0025_points_transfers')]
+    dependencies = [('models', '0026_operators')]
 
     initial = False
 
