@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
+from tortoise.transactions import in_transaction
 
 from models import (
     Commission,
@@ -34,6 +35,7 @@ from models import (
     NotificationDelivery,
     NotifierCursor,
     Order,
+    OrderLine,
     OrderStatus,
     OutboxEvent,
     SettingDoc,
@@ -44,6 +46,7 @@ from models import (
 )
 from rebate.distribution_settings import DividendPeriod
 from rebate.settings import OrderSource
+from rebate.union_pool_settings import PoolSettings
 from runtime.config import DatabaseSettings, Settings
 from server.cli import main
 from services.catalog.products import new_product
@@ -54,7 +57,10 @@ from services.jobs import JOBS
 from services.members.accounts import new_member
 from services.merchants.settlement import close_statements
 from services.orders.lifecycle import Item, create_order, mark_paid
+from services.pool.contributions import PoolLine, contribute
+from services.pool.settings import load_pool, store_pool
 from services.queues.clearing import ClearingSchedule, save_schedule
+from services.settings.cache import POOL, changing
 from services.wallets.adjustments import adjust_balance
 from tests.api.conftest import Api, bearer
 from tests.api.test_api_double_payments import paid_twice
@@ -390,6 +396,32 @@ async def outbox_retention(api: Api, fake_wechat: TestServer) -> Check:
     return check
 
 
+async def union_pool_close(api: Api, fake_wechat: TestServer) -> Check:
+    """The mall's orders join the pool: one line pays its quota of 110, the next (330) does not
+    fit the 200 its own profit put in, and 90 carries over."""
+    async with changing(POOL) as conn:
+        await store_pool(conn, PoolSettings(sources=(OrderSource.MALL,), pool_bp=10_000))
+    first = None
+    for openid, price, cost in (("oPoolA", 100, 100), ("oPoolB", 300, 100)):
+        member = await new_member(openid)
+        order = await create_order(
+            member.id, OrderSource.MALL, items=[Item((await new_product(openid, price)).id, 1)]
+        )
+        line = await OrderLine.get(order_id=order.id)
+        async with in_transaction() as conn:
+            pooled = PoolLine(line.id, order.id, member.id, OrderSource.MALL, price, cost)
+            entry = await contribute(conn, pooled, await load_pool(), utcnow())
+        first = first or entry
+
+    async def check(changes: dict[str, Any]) -> None:
+        assert {k: v for k, v in changes.items() if k != "day"} == {
+            "paid_fen": 110, "paid_count": 1, "closing_fen": 90,
+        }  # fmt: skip
+        assert first is not None and (await Wallet.get(member_id=first.member_id)).cash_fen == 110
+
+    return check
+
+
 SCENARIOS: dict[str, Callable[[Api, TestServer], Awaitable[Check]]] = {
     "clearing": clearing,
     "reconciliation": reconciliation,
@@ -403,6 +435,7 @@ SCENARIOS: dict[str, Callable[[Api, TestServer], Awaitable[Check]]] = {
     "team-levels": team_levels,
     "love-release": love_release,
     "outbox-retention": outbox_retention,
+    "union-pool-close": union_pool_close,
 }
 
 
