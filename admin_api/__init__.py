@@ -6,6 +6,7 @@ token (``web.auth``); each view parses input, calls one service function and ans
 
 from admin_api import (
     catalog,
+    dashboard,
     directory,
     distribution,
     double_payments,
@@ -29,5 +30,6 @@ def route_specs() -> list[RouteSpec]:
         *distribution.routes.specs,
         *directory.routes.specs,
         *settings.routes.specs,
+        *dashboard.routes.specs,
         *catalog.routes.specs,
     ]

@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 from tortoise import Tortoise
 
 import admin_api
+import console
 import miniapp_api
 from bot.routes import setup_routes as setup_bot_routes
 from jobs.scheduler import running_scheduler
@@ -122,6 +123,7 @@ def create_app(
     )
     install(app, [*route_specs(), *extra_routes])
     setup_bot_routes(app, settings)  # the official account's endpoint, when configured
+    console.install(app)  # the operators' web console under /admin/
     return app
 
 

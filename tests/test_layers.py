@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ledger", "wechat_fake"),
     ("services",),
     ("web",),
-    ("miniapp_api", "admin_api", "bot", "jobs"),
+    ("miniapp_api", "admin_api", "console", "bot", "jobs"),
     ("server",),
     ("demo", "bench"),
     ("server.cli",),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from console.pages import PREFIX as CONSOLE
 from models import Order
 from server.app import create_app
 from services.catalog.products import new_product
@@ -125,11 +126,18 @@ async def test_callbacks_are_counted_through_the_helper(api: Api) -> None:
 
 
 def _router_operations(app: web.Application) -> set[tuple[str, str]]:
+    """The API's routes: not the console's pages and files (HTML, ``tests/api/test_console_http.py``)."""
     return {
         (route.method.lower(), route.resource.canonical)
         for route in app.router.routes()
-        if route.resource is not None and route.method != "HEAD"  # HEAD is GET's automatic twin
+        if route.resource is not None
+        and route.method != "HEAD"  # HEAD is GET's automatic twin
+        and not is_console(route.resource.canonical)
     }
+
+
+def is_console(path: str) -> bool:
+    return path == CONSOLE or path.startswith(CONSOLE + "/")
 
 
 def _document_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
