@@ -27,13 +27,20 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from models import ApplicationStatus, Extraction, MerchantApplication, Store, Withdrawal
+from models import (
+    ApplicationStatus,
+    Extraction,
+    GuardrailAck,
+    MerchantApplication,
+    Store,
+    Withdrawal,
+)
 from services.checks import check_conservation
 from services.settings.base import load_base
 from tests.api.conftest import Api
 from tests.api.test_api_member_entries import buy, lottery_base, member, recent_clock
 from tests.api.test_api_member_wallet import with_cash, withdraw
-from tests.api.test_api_merchant_admin import pending_application
+from tests.api.test_api_merchant_admin import pending_application, store_at_30_percent
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -231,6 +238,25 @@ async def test_the_extraction_ratio_is_changed_in_the_settings_and_used_next(
     await buys(api, (10_000,), rules=False)
     [extraction] = await Extraction.all()
     assert extraction.amount_fen == 2_000  # 20% of 100 元
+    assert await console.errors(refused=("/api/admin/settings",)) == []
+
+
+async def test_the_guardrail_refuses_an_extraction_over_a_commission_until_acknowledged(
+    console: Console, tmp_path: Path
+) -> None:
+    store_id = await store_at_30_percent()  # base extraction 10%
+    await console.open("settings", "settings")
+    field = "[data-path='base.extract_bp']"
+    await console.type_into(f"{field} input", "40")
+    await console.click("#settings-save")
+    await console.wait_text(f"{field} .field-error", f"门店 {store_id}")
+    assert (await load_base()).extract_bp == 1_000 and await GuardrailAck.all().count() == 0
+    await console.shoot("settings-guardrail", tmp_path)
+    await console.click(f"{field} .field-error button#acknowledge")  # 确认并保存
+    await console.wait_text("#toast", "已保存")
+    assert (await load_base()).extract_bp == 4_000
+    (ack,) = await GuardrailAck.all()
+    assert ack.store_id == store_id  # type: ignore[attr-defined]
     assert await console.errors(refused=("/api/admin/settings",)) == []
 
 
