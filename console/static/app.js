@@ -5,6 +5,7 @@ import {clear, h} from './h.js';
 import * as applications from './pages/applications.js';
 import * as audit from './pages/audit.js';
 import * as dashboard from './pages/dashboard.js';
+import * as distribution from './pages/distribution.js';
 import * as jobs from './pages/jobs.js';
 import * as members from './pages/members.js';
 import * as queues from './pages/queues.js';
@@ -19,6 +20,8 @@ const PAGES = [
   ['members', '会员', members],
   ['withdrawals', '提现审核', withdrawals],
   ['applications', '商家入驻审核', applications],
+  ['distribution', '分销设置', distribution],
+  ['team-levels', '团队等级', distribution.levels],
   ['jobs', '任务', jobs],
   ['audit', '操作日志', audit],
 ];

@@ -36,6 +36,7 @@ from models import (
     Withdrawal,
 )
 from services.checks import check_conservation
+from services.distribution.settings import load_distribution
 from services.settings.base import load_base
 from tests.api.conftest import Api
 from tests.api.test_api_member_entries import buy, lottery_base, member, recent_clock
@@ -323,6 +324,41 @@ async def test_an_operator_adjusts_a_members_balance_and_sees_it(
     answer = await api.client.get(f"/api/admin/members/{member_id}", headers=auth(api))
     assert (await answer.json())["wallet"]["balances"]["cash_fen"] == 1_250
     assert await check_conservation() == []
+    assert await console.errors() == []
+
+
+async def test_the_distribution_settings_and_team_levels_are_changed(
+    console: Console, tmp_path: Path
+) -> None:
+    await console.open("distribution", "distribution")
+    field = "[data-path='direct_bp']"
+    await console.type_into(f"{field} input", "5")
+    await console.click("#distribution-save")
+    await console.wait_text("#toast", "已保存")
+    assert (await load_distribution()).direct_bp == 500
+    await console.shoot("distribution", tmp_path)
+
+    await console.open("team-levels", "team-levels")
+    rows = "[data-path='levels'] tbody tr"
+    before = await console.run(lambda d: len(d.find_elements(By.CSS_SELECTOR, rows)))
+    await console.click("[data-path='levels'] .rows > button")  # ＋ 添加
+    cells = f"{rows}:last-child input"
+
+    def fill(d: WebDriver) -> None:
+        for element, value in zip(
+            d.find_elements(By.CSS_SELECTOR, cells), ("9", "钻石", "4", "100000", ""), strict=True
+        ):
+            element.send_keys(value)
+
+    await console.run(fill)
+    await console.click("#levels-save")
+    await console.wait_text("#toast", "已保存")
+    levels = (await load_distribution()).levels
+    assert len(levels) == before + 1
+    diamond = levels[-1]
+    assert (diamond.level, diamond.name, diamond.rate_bp) == (9, "钻石", 400)
+    assert diamond.min_team_turnover_fen == 10_000_000 and diamond.min_direct_referrals is None
+    await console.shoot("team-levels", tmp_path)
     assert await console.errors() == []
 
 
