@@ -12,8 +12,10 @@ from admin_api import (
     double_payments,
     levels,
     members,
+    orders,
     refunds,
     settings,
+    statements,
     withdrawals,
 )
 from web.registry import RouteSpec
@@ -22,6 +24,7 @@ from web.registry import RouteSpec
 def route_specs() -> list[RouteSpec]:
     """The operators' endpoints, in documentation order."""
     return [
+        *orders.routes.specs,
         *refunds.routes.specs,
         *double_payments.routes.specs,
         *withdrawals.routes.specs,
@@ -29,6 +32,7 @@ def route_specs() -> list[RouteSpec]:
         *levels.routes.specs,
         *distribution.routes.specs,
         *directory.routes.specs,
+        *statements.routes.specs,
         *settings.routes.specs,
         *dashboard.routes.specs,
         *catalog.routes.specs,

@@ -8,8 +8,10 @@ import * as dashboard from './pages/dashboard.js';
 import * as distribution from './pages/distribution.js';
 import * as jobs from './pages/jobs.js';
 import * as members from './pages/members.js';
+import * as orders from './pages/orders.js';
 import * as queues from './pages/queues.js';
 import * as settings from './pages/settings.js';
+import * as statements from './pages/statements.js';
 import * as withdrawals from './pages/withdrawals.js';
 
 // [hash, 导航名称, page module]; a page's `render(root, ctx, ...params)` fills #page.
@@ -18,8 +20,10 @@ const PAGES = [
   ['settings', '基础设置', settings],
   ['queues', '队列', queues],
   ['members', '会员', members],
+  ['orders', '订单', orders],
   ['withdrawals', '提现审核', withdrawals],
   ['applications', '商家入驻审核', applications],
+  ['statements', '商家结算单', statements],
   ['distribution', '分销设置', distribution],
   ['team-levels', '团队等级', distribution.levels],
   ['jobs', '任务', jobs],

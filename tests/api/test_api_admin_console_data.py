@@ -1,16 +1,20 @@
 """What the console reads beyond the older admin endpoints: the dashboard's day series, members
-searched and read with their wallet and statement, and a queue's entries in order with their
-places. Refusals name the parameter."""
+searched and read with their wallet and statement, a queue's entries in order with their places,
+orders and merchants' statements. Refusals name the parameter."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from models import Entry, Extraction, Member, Order, Queue
+from models import Entry, Extraction, Member, Order, Queue, Statement
+from services.members.accounts import new_member
+from services.merchants.settlement import close_statements
 from tests.api.conftest import Api, bearer
 from tests.api.test_api_admin_adjustments import ADJUST, post_adjustment
 from tests.api.test_api_member_entries import buy, lottery_base, member, recent_clock
+from tests.distribution.support import approved_store, base_rules, configure, days, pay_cashier
+from tests.services.helpers import T0, Clock
 
 
 async def admin_get(api: Api, path: str) -> tuple[int, Any]:
@@ -132,4 +136,67 @@ async def test_a_queues_entries_come_in_order_with_their_progress_and_place(api:
     status, error = await admin_get(api, "/api/admin/queues/999999/entries")
     assert status == 404 and error["field"] == "id"
     status, error = await admin_get(api, f"{base}?status=lost")
+    assert status == 400 and error["field"] == "status"
+
+
+async def test_orders_are_listed_newest_first_with_their_lines_and_filters(api: Api) -> None:
+    buyers = await three_orders(api)
+    owner = await new_member("oOwner")
+    store = await approved_store(owner.id)
+    cashier_order = await pay_cashier(buyers[0], store, 5_000, Clock())
+    status, every = await admin_get(api, "/api/admin/orders")
+    assert status == 200, every
+    orders = every["items"]
+    assert [o["id"] for o in orders] == sorted((o["id"] for o in orders), reverse=True)
+    assert len(orders) == 4 and orders[0]["id"] == cashier_order.id
+    assert (orders[0]["source"], orders[0]["store_id"], orders[0]["member_id"]) == (
+        "cashier",
+        store,
+        buyers[0],
+    )
+    assert [len(o["lines"]) for o in orders[1:]] == [1, 1, 1]
+    assert orders[-1]["lines"][0]["paid_fen"] == 10_000
+
+    for query, expected in (
+        (f"member_id={buyers[0]}", 2),
+        (f"store_id={store}", 1),
+        ("source=mall", 3),
+        ("status=paid", 3),
+        ("status=completed", 1),  # the cashier's, settled on completion
+        ("status=refunded", 0),
+    ):
+        _, found = await admin_get(api, f"/api/admin/orders?{query}")
+        assert len(found["items"]) == expected, (query, found)
+    for query, field in (
+        ("status=lost", "status"),
+        ("source=app", "source"),
+        ("member_id=x", "member_id"),
+    ):
+        status, error = await admin_get(api, f"/api/admin/orders?{query}")
+        assert status == 400 and error["field"] == field, (query, error)
+
+
+async def test_statements_of_every_store_are_listed_with_the_store(api: Api) -> None:
+    await base_rules()
+    await configure(statement_days=1)
+    stores = [await approved_store((await new_member(f"oOwner{n}")).id) for n in range(2)]
+    buyer = await new_member("oBuyer")
+    for store, amount in zip(stores, (10_000, 20_000), strict=True):
+        await pay_cashier(buyer.id, store, amount, Clock())
+    await close_statements(T0 + days(1))
+    status, every = await admin_get(api, "/api/admin/statements")
+    assert status == 200, every
+    assert [s["store_id"] for s in every["items"]] == stores[::-1]  # newest first
+    first = every["items"][-1]
+    assert (first["store_name"], first["status"], first["credit_count"]) == (
+        "老王茶叶店",
+        "unpaid",
+        1,
+    )
+    assert first["total_fen"] == (await Statement.get(store_id=stores[0])).total_fen > 0
+    _, one = await admin_get(api, f"/api/admin/statements?store_id={stores[1]}&status=unpaid")
+    assert [s["store_id"] for s in one["items"]] == [stores[1]]
+    _, none = await admin_get(api, "/api/admin/statements?status=paid")
+    assert none["items"] == []
+    status, error = await admin_get(api, "/api/admin/statements?status=lost")
     assert status == 400 and error["field"] == "status"

@@ -88,6 +88,8 @@ LISTS = {
     "/api/admin/members",
     "/api/admin/members/{id}/ledger",
     "/api/admin/queues/{id}/entries",
+    "/api/admin/orders",
+    "/api/admin/statements",
 }
 
 

@@ -32,16 +32,23 @@ from models import (
     Extraction,
     GuardrailAck,
     MerchantApplication,
+    Order,
+    Statement,
     Store,
     Withdrawal,
 )
 from services.checks import check_conservation
+from services.clock import utcnow
 from services.distribution.settings import load_distribution
+from services.members.accounts import new_member
+from services.merchants.settlement import close_statements
 from services.settings.base import load_base
 from tests.api.conftest import Api
 from tests.api.test_api_member_entries import buy, lottery_base, member, recent_clock
 from tests.api.test_api_member_wallet import with_cash, withdraw
 from tests.api.test_api_merchant_admin import pending_application, store_at_30_percent
+from tests.distribution.support import configure, pay_cashier
+from tests.services.helpers import Clock
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -359,6 +366,46 @@ async def test_the_distribution_settings_and_team_levels_are_changed(
     assert (diamond.level, diamond.name, diamond.rate_bp) == (9, "钻石", 400)
     assert diamond.min_team_turnover_fen == 10_000_000 and diamond.min_direct_referrals is None
     await console.shoot("team-levels", tmp_path)
+    assert await console.errors() == []
+
+
+async def test_orders_are_listed_and_filtered(console: Console, api: Api, tmp_path: Path) -> None:
+    await buys(api, (10_000, 30_000))
+    first = await Order.filter().order_by("id").first()
+    assert first is not None
+    await console.open("orders", "orders")
+    await console.wait_text("#order-rows td", first.out_trade_no)
+    rows = "#order-rows tbody tr"
+    assert await console.run(lambda d: len(d.find_elements(By.CSS_SELECTOR, rows))) == 2
+    await console.shoot("orders", tmp_path)
+    await console.type_into("#page input[name=member_id]", str(first.member_id))  # type: ignore[attr-defined]
+    await console.click("#page form.filters button")
+    await console.wait_text("#order-rows", first.out_trade_no)
+
+    def one_row(d: WebDriver) -> None:
+        WebDriverWait(d, WAIT_S, ignored_exceptions=RERENDERED).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, rows)) == 1
+        )
+
+    await console.run(one_row)
+    assert await console.errors() == []
+
+
+async def test_a_due_statement_is_paid_from_the_statements_page(
+    console: Console, tmp_path: Path
+) -> None:
+    await configure(statement_days=0)
+    store_id = await store_at_30_percent()
+    await pay_cashier((await new_member("oBuyer")).id, store_id, 10_000, Clock())
+    await close_statements(utcnow())
+    await console.open("statements", "statements")
+    await console.wait_text("#page td", "待打款")
+    await console.shoot("statements", tmp_path)
+    await console.click("#pay-statements")
+    await console.wait_text("#toast", "已完成")
+    assert (await Statement.get(store_id=store_id)).status == "paid"
+    await console.wait_page("statements")
+    await console.wait_text("#page td", "已打款")
     assert await console.errors() == []
 
 
