@@ -72,6 +72,12 @@ ADMIN_MEMBER = obj(
         "created_at": TIME,
     }
 )
+MEMBER_CARD = obj(
+    {
+        **ADMIN_MEMBER["properties"],
+        "team_level": {**INT, "description": "团队等级（0：无）"},
+    }
+)
 
 
 @routes.get(
@@ -101,7 +107,7 @@ async def admin_members(request: web.Request) -> web.Response:
     auth="admin",
     path_params={"id": ID},
     responses={
-        200: Reply("会员与钱包", obj({"member": ADMIN_MEMBER, "wallet": WALLET_REPLY})),
+        200: Reply("会员与钱包", obj({"member": MEMBER_CARD, "wallet": WALLET_REPLY})),
         404: Reply("会员不存在"),
     },
 )

@@ -1,5 +1,5 @@
 """Members as operators look them up (会员): a search by id, nickname, referral code or openid,
-and one member's card — profile, level, referrer and wallet (the same balances the member reads,
+and one member's card — profile, level, team level (团队等级), referrer and wallet (the same balances the member reads,
 ``services.members.views.my_wallet``). Their statement is ``views.my_ledger``."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from models import Member
+from models import Member, TeamStanding
 from services.errors import NotFound
 from services.members.views import my_wallet
 from services.paging import Page, page_by_id
@@ -58,4 +58,8 @@ async def require_member(member_id: int) -> Member:
 
 async def member_card(member_id: int) -> dict[str, Any]:
     member = await require_member(member_id)
-    return {"member": member_json(member), "wallet": await my_wallet(member_id)}
+    standing = await TeamStanding.get_or_none(member_id=member_id)
+    return {
+        "member": {**member_json(member), "team_level": standing.level if standing else 0},
+        "wallet": await my_wallet(member_id),
+    }

@@ -88,6 +88,7 @@ async def test_members_are_searched_and_read_with_their_wallet_and_statement(api
         wanted.referral_code,
     )
     assert card["wallet"]["balances"]["cash_fen"] == 3_000 + 2_000  # a payout and the adjustment
+    assert card["member"]["level"] == 0 and card["member"]["team_level"] == 0
     status, ledger = await admin_get(api, f"/api/admin/members/{wanted.id}/ledger?asset=cash")
     assert status == 200
     assert [(line["kind"], line["amount"]) for line in ledger["items"]] == [

@@ -25,7 +25,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from models import (
     ApplicationStatus,
@@ -35,6 +35,7 @@ from models import (
     Order,
     Statement,
     Store,
+    TeamStanding,
     Withdrawal,
 )
 from services.checks import check_conservation
@@ -335,7 +336,7 @@ async def test_an_operator_adjusts_a_members_balance_and_sees_it(
 
 
 async def test_the_distribution_settings_and_team_levels_are_changed(
-    console: Console, tmp_path: Path
+    console: Console, api: Api, tmp_path: Path
 ) -> None:
     await console.open("distribution", "distribution")
     field = "[data-path='direct_bp']"
@@ -366,6 +367,14 @@ async def test_the_distribution_settings_and_team_levels_are_changed(
     assert (diamond.level, diamond.name, diamond.rate_bp) == (9, "钻石", 400)
     assert diamond.min_team_turnover_fen == 10_000_000 and diamond.min_direct_referrals is None
     await console.shoot("team-levels", tmp_path)
+
+    member_id, _ = await member(api, "小王")  # an operator gives a member the new level
+    await console.open(f"members/{member_id}", "members")
+    await console.run(lambda d: Select(d.find_element(By.ID, "team-level")).select_by_value("9"))
+    await console.type_into("#team-level-note", "线下大客户")
+    await console.click("#team-level-form button")
+    await console.wait_text("#toast", "团队等级 0 → 9")
+    assert (await TeamStanding.get(member_id=member_id)).level == 9
     assert await console.errors() == []
 
 

@@ -65,6 +65,26 @@ function adjustmentForm(memberId, ctx, done) {
   return form;
 }
 
+// 团队等级: set by hand (0 removes it), recorded with the note.
+async function teamLevelForm(member, ctx) {
+  const {settings} = await get('/api/admin/distribution-settings');
+  const level = h('select', {id: 'team-level'}, h('option', {value: '0'}, '无'),
+    settings.levels.map((l) => h('option', {value: String(l.level), selected: l.level === member.team_level}, `${l.name}（${l.level}）`)));
+  const note = h('input', {type: 'text', id: 'team-level-note', placeholder: '备注', maxlength: 200});
+  const form = h('form', {class: 'inline', id: 'team-level-form'}, '团队等级', level, note, h('button', {type: 'submit'}, '设置'));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      const done = await post(`/api/admin/members/${member.id}/team-level`, {level: Number(level.value), note: note.value.trim()});
+      ctx.toast(`团队等级 ${done.from_level} → ${done.to_level}`);
+      await ctx.refresh();
+    } catch (e) {
+      ctx.toast(e.message, 'bad');
+    }
+  });
+  return form;
+}
+
 async function card(root, ctx, memberId) {
   const {member, wallet} = await get(`/api/admin/members/${memberId}`);
   const balances = h('div', {class: 'stats', id: 'member-balances'},
@@ -93,8 +113,9 @@ async function card(root, ctx, memberId) {
   root.append(
     h('p', {}, h('a', {href: '#/members'}, '← 会员搜索')),
     h('h2', {}, `${member.nickname || '会员'} #${member.id}`),
-    h('p', {class: 'muted'}, `会员等级 ${member.level} · 推荐码 ${member.referral_code} · 推荐人 ${member.referrer_id ? '#' + member.referrer_id : '无'} · 注册于 ${when(member.created_at)}`),
+    h('p', {class: 'muted'}, `会员等级 ${member.level} · 团队等级 ${member.team_level} · 推荐码 ${member.referral_code} · 推荐人 ${member.referrer_id ? '#' + member.referrer_id : '无'} · 注册于 ${when(member.created_at)}`),
     balances,
+    ctx.can('members.team_level') ? await teamLevelForm(member, ctx) : null,
     ctx.can('members.adjust') ? adjustmentForm(member.id, ctx, () => ctx.refresh()) : null,
     h('h3', {}, '钱包流水'), h('div', {class: 'filters'}, filter), ledger, more);
   await load(true);
