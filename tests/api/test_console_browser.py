@@ -306,6 +306,26 @@ async def test_an_operator_approves_a_withdrawal(
     assert await console.errors() == []
 
 
+async def test_an_operator_rejects_a_withdrawal_with_a_reason(console: Console, api: Api) -> None:
+    member_id, token = await with_cash(api)
+    status, asked = await withdraw(api, token, 2_000)
+    assert status == 201, asked
+    withdrawal_id = asked["withdrawal"]["id"]
+    await console.open("withdrawals", "withdrawals")
+    row = f"[data-withdrawal='{withdrawal_id}']"
+    await console.wait(row)
+    await console.click(f"{row} button.reject")
+    await console.type_into(f"{row} input.reason", "信息不符")
+    await console.click(f"{row} .reason-form button[type=submit]")
+    await console.wait_text("#toast", "已驳回")
+    withdrawal = await Withdrawal.get(id=withdrawal_id)
+    assert (withdrawal.status, withdrawal.reject_reason) == ("rejected", "信息不符")
+    answer = await api.client.get(f"/api/admin/members/{member_id}", headers=auth(api))
+    assert (await answer.json())["wallet"]["balances"]["cash_fen"] == 10_000  # held, given back
+    assert await check_conservation() == []
+    assert await console.errors() == []
+
+
 async def test_an_operator_adjusts_a_members_balance_and_sees_it(
     console: Console, api: Api, tmp_path: Path
 ) -> None:
@@ -328,6 +348,7 @@ async def test_an_operator_adjusts_a_members_balance_and_sees_it(
     await console.wait_page("members")
     await console.wait_text("#member-balances [data-asset='cash'] .value", "¥12.50")
     await console.wait_text("#member-ledger td", "活动补发")
+    await console.wait_text("#member-ledger td", "余额调整")
     await console.shoot("member", tmp_path)
     answer = await api.client.get(f"/api/admin/members/{member_id}", headers=auth(api))
     assert (await answer.json())["wallet"]["balances"]["cash_fen"] == 1_250

@@ -5,6 +5,13 @@ import {count, fenOf, intOf, when, yuan} from '../format.js';
 import {clear, h, table} from '../h.js';
 
 const ASSETS = {cash: '现金', points: '积分', love_available: '可用爱心值', love_frozen: '冻结爱心值'};
+// what moved a balance (a posting's kind); an unknown kind is shown as it is
+const KINDS = {
+  payout: '排队返现', adjustment: '余额调整', withdrawal_hold: '提现', withdrawal_release: '提现退回',
+  commission: '分销佣金', dividend: '股东分红', random_return: '随机返积分', exchange: '权益兑换',
+  deduction: '下单抵扣', deduction_return: '抵扣退回', deduction_refund: '退款退回抵扣',
+  love_release: '爱心值解冻', points_transfer: '积分转让', points_transfer_fee: '转让手续费',
+};
 const amountOf = (asset, n) => (asset === 'cash' ? yuan(n) : count(n));
 
 function requestId() {
@@ -104,7 +111,7 @@ async function card(root, ctx, memberId) {
       ['时间', (r) => when(r.created_at)],
       ['余额', (r) => ASSETS[r.asset] || r.asset],
       ['变动', (r) => h('span', {class: r.amount < 0 ? 'out' : 'in'}, (r.amount > 0 ? '+' : '') + amountOf(r.asset, r.amount))],
-      ['类型', (r) => r.kind],
+      ['类型', (r) => KINDS[r.kind] || r.kind],
       ['说明', (r) => r.memo],
       ['订单', (r) => r.order_id ?? '—'],
     ], page.items, '暂无流水'));
