@@ -30,7 +30,16 @@ const PAGES = [
   ['audit', '操作日志', audit],
 ];
 
-const ROLE_NAMES = {admin: '超级管理员', operator: '运营', finance: '财务', viewer: '只读', token: '接口令牌'};
+const ROLE_NAMES = {owner: '所有者', finance: '财务', operations: '运营', support: '客服', token: '接口令牌'};
+
+// The permissions the session grants — a map {permission: granted} or a list of names — as a
+// set; null: every action shown (the server decides). Pages ask ctx.can('view' | 'members.view'
+// | 'money' | 'operations' | 'operators'), the permissions the operators' routes declare.
+function grantedBy(permissions) {
+  if (!permissions) return null;
+  if (Array.isArray(permissions)) return new Set(permissions);
+  return new Set(Object.entries(permissions).filter(([, on]) => on).map(([name]) => name));
+}
 
 function route() {
   const [name = '', ...params] = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
@@ -52,7 +61,7 @@ function drawMenu(current) {
 }
 
 function drawHeader(session) {
-  const role = ROLE_NAMES[session.role] || session.role || '';
+  const role = session.role_name || ROLE_NAMES[session.role] || session.role || '';
   clear(document.getElementById('who'),
     h('span', {class: 'operator', id: 'operator-name'}, session.name),
     role ? h('span', {class: 'role'}, role) : null,
@@ -89,7 +98,7 @@ async function start() {
     clear(document.getElementById('page'), h('p', {class: 'error'}, error.message));
     return;
   }
-  const granted = session.permissions ? new Set(session.permissions) : null;
+  const granted = grantedBy(session.permissions);
   const ctx = {
     session,
     // actions the role lacks are hidden (the server refuses them anyway, 403)

@@ -8,7 +8,7 @@ import {reasonForm, reviewList} from './review.js';
 const STATUS = {pending: '待审核', approved: '已通过', rejected: '已拒绝'};
 
 function actions(app, ctx, reload) {
-  if (app.status !== 'pending' || !ctx.can('merchants.review')) return '';
+  if (app.status !== 'pending' || !ctx.can('operations')) return '';
   const error = h('div', {class: 'error', hidden: true});
   const commission = h('input', {type: 'text', class: 'short commission', placeholder: '佣金比例', 'aria-label': '佣金比例 %'});
   async function approve(acknowledge) {

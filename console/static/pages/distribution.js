@@ -55,7 +55,7 @@ function draw(root, ctx, page, settings) {
   const form = h('form', {class: 'settings', id: `${page}-form`},
     fields.map((f) => fieldRow(f, settings, editors)),
     banner,
-    ctx.can('settings.write') ? h('div', {class: 'actions sticky'}, h('button', {type: 'submit', class: 'primary', id: `${page}-save`}, '保存')) : null);
+    ctx.can('operations') ? h('div', {class: 'actions sticky'}, h('button', {type: 'submit', class: 'primary', id: `${page}-save`}, '保存')) : null);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     save(root, ctx, page, editors, banner);

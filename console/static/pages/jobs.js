@@ -37,7 +37,7 @@ export async function render(root, ctx) {
     table([
       ['任务', (n) => JOB_NAMES[n] || n],
       ['名称', (n) => h('code', {}, n)],
-      ['操作', (n) => (ctx.can('jobs.run') ? h('button', {type: 'button', class: 'run', dataset: {job: n}, onclick: () => run(n)}, '立即运行') : '')],
+      ['操作', (n) => (ctx.can('operations') ? h('button', {type: 'button', class: 'run', dataset: {job: n}, onclick: () => run(n)}, '立即运行') : '')],
     ], names),
     outcome,
     h('h2', {}, '最近运行'),

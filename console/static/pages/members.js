@@ -122,8 +122,8 @@ async function card(root, ctx, memberId) {
     h('h2', {}, `${member.nickname || '会员'} #${member.id}`),
     h('p', {class: 'muted'}, `会员等级 ${member.level} · 团队等级 ${member.team_level} · 推荐码 ${member.referral_code} · 推荐人 ${member.referrer_id ? '#' + member.referrer_id : '无'} · 注册于 ${when(member.created_at)}`),
     balances,
-    ctx.can('members.team_level') ? await teamLevelForm(member, ctx) : null,
-    ctx.can('members.adjust') ? adjustmentForm(member.id, ctx, () => ctx.refresh()) : null,
+    ctx.can('operations') ? await teamLevelForm(member, ctx) : null,
+    ctx.can('money') ? adjustmentForm(member.id, ctx, () => ctx.refresh()) : null,
     h('h3', {}, '钱包流水'), h('div', {class: 'filters'}, filter), ledger, more);
   await load(true);
 }

@@ -10,7 +10,7 @@ const LINE_STATUS = {open: '未结算', settling: '结算中', settled: '已结�
 const REFUND_STATUS = {requested: '退款中', succeeded: '已退款', failed: '退款失败'};
 
 function refundButton(order, line, ctx, reload) {
-  if (!ctx.can('orders.refund') || !['paid', 'completed'].includes(order.status) || line.status === 'refunded') return null;
+  if (!ctx.can('money') || !['paid', 'completed'].includes(order.status) || line.status === 'refunded') return null;
   const reason = h('input', {type: 'text', class: 'reason', placeholder: '退款原因', maxlength: 80});
   const form = h('form', {class: 'inline', hidden: true}, reason, h('button', {type: 'submit', class: 'danger'}, '确认退款'),
     h('button', {type: 'button', class: 'link', onclick: () => (form.hidden = true)}, '取消'));

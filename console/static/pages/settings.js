@@ -9,7 +9,7 @@ import {GROUPS, ITEMS} from './settings-fields.js';
 
 function enableAll(ctx) {
   const box = h('span', {class: 'inline'});
-  const ask = h('button', {type: 'button', id: 'enable-all', disabled: !ctx.can('settings.write')}, '一键启用');
+  const ask = h('button', {type: 'button', id: 'enable-all', disabled: !ctx.can('operations')}, '一键启用');
   const confirm = h('span', {class: 'confirm', hidden: true}, '开启所有商城自营与供应商商品的排队返利？',
     h('button', {type: 'button', class: 'primary', id: 'enable-all-confirm', onclick: async () => {
       confirm.hidden = true;
@@ -56,7 +56,7 @@ function draw(root, settings, ctx) {
     ITEMS.map((f) => fieldRow(f, settings, editors, special)),
     GROUPS.map(([title, fields]) => [h('h2', {}, title), fields.map((f) => fieldRow(f, settings, editors, special))]),
     banner,
-    ctx.can('settings.write') ? h('div', {class: 'actions sticky'}, h('button', {type: 'submit', class: 'primary', id: 'settings-save'}, '保存')) : null);
+    ctx.can('operations') ? h('div', {class: 'actions sticky'}, h('button', {type: 'submit', class: 'primary', id: 'settings-save'}, '保存')) : null);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     save(ctx, editors, banner, root);

@@ -8,7 +8,7 @@ import {reviewList} from './review.js';
 const STATUS = {unpaid: '待打款', paying: '打款中', paid: '已打款', manual: '需人工打款'};
 
 export async function render(root, ctx) {
-  if (ctx.can('jobs.run')) {
+  if (ctx.can('operations')) {
     root.append(h('div', {class: 'actions'}, h('button', {type: 'button', class: 'primary', id: 'pay-statements', onclick: async () => {
       try {
         const {job} = await post('/api/admin/jobs/merchant-payouts/run', {});

@@ -8,7 +8,7 @@ import {reasonForm, reviewList} from './review.js';
 const STATUS = {requested: '待审核', paying: '转账中', succeeded: '已到账', failed: '转账失败', rejected: '已驳回'};
 
 function actions(w, ctx, reload) {
-  if (!['requested', 'paying'].includes(w.status) || !ctx.can('withdrawals.review')) return '';
+  if (!['requested', 'paying'].includes(w.status) || !ctx.can('money')) return '';
   const act = async (path, body, done) => {
     try {
       const answer = await post(`/api/admin/withdrawals/${w.id}/${path}`, body);
