@@ -7,14 +7,17 @@ login needs a signed-in operator whose role holds the route's permission
 
 from admin_api import (
     catalog,
+    dashboard,
     directory,
     distribution,
     double_payments,
     levels,
     members,
+    orders,
     refunds,
     session,
     settings,
+    statements,
     withdrawals,
 )
 from web.registry import RouteSpec
@@ -23,6 +26,7 @@ from web.registry import RouteSpec
 def route_specs() -> list[RouteSpec]:
     """The operators' endpoints, in documentation order."""
     return [
+        *orders.routes.specs,
         *session.routes.specs,
         *refunds.routes.specs,
         *double_payments.routes.specs,
@@ -31,6 +35,8 @@ def route_specs() -> list[RouteSpec]:
         *levels.routes.specs,
         *distribution.routes.specs,
         *directory.routes.specs,
+        *statements.routes.specs,
         *settings.routes.specs,
+        *dashboard.routes.specs,
         *catalog.routes.specs,
     ]

@@ -1,5 +1,5 @@
 """What an operator looks things up by: merchant invites as text codes, stores with their
-cashier's id, queues with their key. Admin tokens only; lists page as every list does."""
+cashier's id, queues with their key and a queue's entries in order. Admin tokens only; lists page as every list does."""
 
 from __future__ import annotations
 
@@ -10,8 +10,19 @@ from services.clock import utcnow
 from services.merchants.onboarding import list_invites, new_operator_invite
 from services.operators.roles import Permission
 from services.queues.economics import SCOPES, list_queues
+from services.queues.entries import STATUSES as ENTRY_STATUSES
+from services.queues.entries import queue_entries
 from web.auth import OPERATOR
-from web.query import PAGE_PARAMS, PAGING, json_reply, page_args, page_reply, paged, query_choice
+from web.query import (
+    PAGE_PARAMS,
+    PAGING,
+    json_reply,
+    optional_int,
+    page_args,
+    page_reply,
+    paged,
+    query_choice,
+)
 from web.registry import Registry, Reply, path_int
 from web.schemas import ID, INT, NULL_INT, STRING, TIME, Schema, obj
 
@@ -161,5 +172,59 @@ async def admin_queues(request: web.Request) -> web.Response:
     cursor, limit = page_args(request)
     page = await list_queues(
         scope=scope, key=request.query.get("key") or None, cursor=cursor, limit=limit
+    )
+    return page_reply(page)
+
+
+QUEUE_ENTRY = obj(
+    {
+        "id": INT,
+        "seq": {**INT, "description": "排队序号（越小越靠前）"},
+        "member_id": INT,
+        "nickname": STRING,
+        "order_id": INT,
+        "target": {**STRING, "description": "product:<id> | store:<id> | cashier:<id>"},
+        "status": {"type": "string", "enum": list(ENTRY_STATUSES)},
+        "base_fen": {**INT, "description": "计算权益的实付金额（分）"},
+        "ratio_bp": {**INT, "description": "奖励权益比例（万分比）"},
+        "entitlement_fen": {**INT, "description": "总权益（分）"},
+        "paid_fen": {**INT, "description": "已返现（分）"},
+        "points": {**INT, "description": "兑换或随机返所得积分"},
+        "ahead": {**NULL_INT, "description": "排在前面的排队中名额（仅排队中）"},
+        "created_at": TIME,
+    }
+)
+
+
+@routes.get(
+    "/api/admin/queues/{id}/entries",
+    summary="运营：队列明细（按排队顺序，含进度与位次）",
+    description="The queue's entries in seq order; `status` (waiting = 排队中, completed, "
+    "refunded, exchanged, cleared) and `member_id` filter. A waiting entry's `ahead` is how "
+    "many waiting entries are before it. " + PAGING,
+    tags=("admin",),
+    auth="admin",
+    path_params={"id": ID},
+    query_params={
+        "status": {"type": "string", "enum": list(ENTRY_STATUSES)},
+        "member_id": ID,
+        **PAGE_PARAMS,
+    },
+    responses={
+        200: Reply("名额", paged(QUEUE_ENTRY)),
+        400: Reply("查询参数无效"),
+        404: Reply("队列不存在"),
+    },
+    permission=Permission.VIEW,
+)
+async def admin_queue_entries(request: web.Request) -> web.Response:
+    status = query_choice(request, "status", ENTRY_STATUSES)
+    cursor, limit = page_args(request)
+    page = await queue_entries(
+        path_int(request, "id"),
+        status=status,
+        member_id=optional_int(request, "member_id"),
+        cursor=cursor,
+        limit=limit,
     )
     return page_reply(page)

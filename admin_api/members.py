@@ -1,15 +1,25 @@
-"""Operators and members' balances: a manual adjustment (余额调整) with its reason."""
+"""Operators and members (会员): the search, a member's card (profile and wallet) and statement,
+and a manual adjustment (余额调整) of their balances with its reason."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from services.clock import utcnow
+from services.members.directory import (
+    MAX_QUERY_CHARS,
+    member_card,
+    member_json,
+    require_member,
+    search_members,
+)
+from services.members.views import ASSETS, my_ledger
 from services.operators.roles import Permission
 from services.wallets.adjustments import BALANCES, MAX_AMOUNT, MAX_REASON_CHARS, adjust_balance
 from web.auth import OPERATOR
+from web.query import PAGE_PARAMS, PAGING, page_args, page_reply, paged, query_choice, query_text
 from web.registry import BODY, Registry, Reply, path_int
-from web.schemas import ID, INT, STRING, obj
+from web.schemas import ID, INT, LEDGER_LINE, NULL_INT, STRING, TIME, WALLET_REPLY, obj
 
 routes = Registry()
 
@@ -52,6 +62,84 @@ ADJUSTMENT_REPLY = obj(
         )
     }
 )
+ADMIN_MEMBER = obj(
+    {
+        "id": INT,
+        "nickname": STRING,
+        "avatar_url": STRING,
+        "level": {**INT, "description": "会员等级（0：无等级）"},
+        "referral_code": STRING,
+        "referrer_id": NULL_INT,
+        "created_at": TIME,
+    }
+)
+MEMBER_CARD = obj(
+    {
+        **ADMIN_MEMBER["properties"],
+        "team_level": {**INT, "description": "团队等级（0：无）"},
+    }
+)
+
+
+@routes.get(
+    "/api/admin/members",
+    summary="运营：会员搜索（编号、昵称、推荐码、openid）",
+    description="`q` matches a member id, referral code or openid exactly, or part of a "
+    "nickname; without it every member. Newest first. " + PAGING,
+    tags=("admin",),
+    auth="admin",
+    query_params={
+        "q": {"type": "string", "maxLength": MAX_QUERY_CHARS, "description": "搜索内容"},
+        **PAGE_PARAMS,
+    },
+    responses={200: Reply("会员", paged(ADMIN_MEMBER)), 400: Reply("查询参数无效")},
+    permission=Permission.MEMBERS_VIEW,
+)
+async def admin_members(request: web.Request) -> web.Response:
+    text = query_text(request, "q", limit=MAX_QUERY_CHARS)
+    cursor, limit = page_args(request)
+    page = await search_members(text, cursor=cursor, limit=limit)
+    return page_reply(page.map(member_json))
+
+
+@routes.get(
+    "/api/admin/members/{id}",
+    summary="运营：会员详情（资料与钱包余额）",
+    tags=("admin",),
+    auth="admin",
+    path_params={"id": ID},
+    responses={
+        200: Reply("会员与钱包", obj({"member": MEMBER_CARD, "wallet": WALLET_REPLY})),
+        404: Reply("会员不存在"),
+    },
+    permission=Permission.MEMBERS_VIEW,
+)
+async def admin_member(request: web.Request) -> web.Response:
+    return web.json_response(await member_card(path_int(request, "id")))
+
+
+@routes.get(
+    "/api/admin/members/{id}/ledger",
+    summary="运营：会员钱包流水（新的在前）",
+    description="The member's statement as they read it (`GET /api/wallet/ledger`): every "
+    "posting that moved one of their balances, signed as the member sees it. " + PAGING,
+    tags=("admin",),
+    auth="admin",
+    path_params={"id": ID},
+    query_params={
+        **PAGE_PARAMS,
+        "asset": {"type": "string", "enum": list(ASSETS), "description": "只看这一项余额"},
+    },
+    responses={200: Reply("流水", paged(LEDGER_LINE)), 400: Reply("分页参数或 asset 无效")},
+    permission=Permission.MEMBERS_VIEW,
+)
+async def admin_member_ledger(request: web.Request) -> web.Response:
+    asset = query_choice(request, "asset", ASSETS)
+    cursor, limit = page_args(request)
+    member_id = path_int(request, "id")
+    await require_member(member_id)
+    page = await my_ledger(member_id, asset=asset, cursor=cursor, limit=limit)
+    return page_reply(page)
 
 
 @routes.post(

@@ -47,6 +47,7 @@ from redis.asyncio import Redis
 from tortoise import Tortoise
 
 import admin_api
+import console
 import miniapp_api
 from bot.notifier import notifier_ctx
 from bot.routes import setup_routes as setup_bot_routes
@@ -151,6 +152,7 @@ def create_app(
         return app
     install(app, [*route_specs(), *extra_routes])
     setup_bot_routes(app, settings)  # the official account's endpoint, when configured
+    console.install(app)  # the operators' web console under /admin/
     return app
 
 

@@ -2,8 +2,9 @@
 
 From the bottom: the pure engine; the runtime (settings, database wiring); the adapters (tables,
 WeChat clients); the ledger and the fake WeChat; the services; the HTTP plumbing the edges share;
-the edges (mini-program API, operators' API, chat bot, scheduler); the composition root; the
-demo and the benchmarks; and the command line on top of everything (it starts the demo too).
+the edges (mini-program API, operators' API and web console, chat bot, scheduler); the
+composition root; the demo and the benchmarks; and the command line on top of everything (it
+starts the demo too).
 
 A module may import from its own package and from lower layers, never from a higher layer nor
 from another package of its own layer (the mini-program API does not import the bot). Every
@@ -24,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ledger", "wechat_fake"),
     ("services",),
     ("web",),
-    ("miniapp_api", "admin_api", "bot", "jobs"),
+    ("miniapp_api", "admin_api", "console", "bot", "jobs"),
     ("server",),
     ("demo", "bench"),
     ("server.cli",),

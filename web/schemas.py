@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from models import ApplicationStatus, WithdrawalStatus
+from services.members.views import ASSETS
 from services.orders.lifecycle import MAX_QUANTITY
 from web.registry import Reply
 
@@ -305,5 +306,26 @@ MY_LEVEL_REPLY = obj(
         "level": obj({"rank": INT, "name": {**STRING, "nullable": True}}),
         "next": {**MEMBER_LEVEL, "nullable": True, "description": "可自动升级的下一个等级"},
         "progress": {**LEVEL_PROGRESS, "nullable": True},
+    }
+)
+
+# --- a member's wallet and statement (the member's own API and the operators') ---
+
+WALLET_REPLY = obj(
+    {
+        "balances": WALLET,
+        "withdrawal_held_fen": {**INT, "description": "提现处理中的金额（已从现金余额扣出）"},
+    }
+)
+LEDGER_LINE = obj(
+    {
+        "id": INT,
+        "asset": {"type": "string", "enum": list(ASSETS)},
+        "amount": {**INT, "description": "正数入账，负数出账"},
+        "kind": STRING,
+        "memo": STRING,
+        "order_id": NULL_INT,
+        "entry_id": NULL_INT,
+        "created_at": TIME,
     }
 )

@@ -18,10 +18,8 @@ from web.auth import MEMBER_ID
 from web.query import PAGE_PARAMS, PAGING, page_args, page_reply, paged, query_choice
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import (
-    INT,
-    NULL_INT,
-    STRING,
-    TIME,
+    LEDGER_LINE,
+    WALLET_REPLY,
     WITHDRAWAL,
     WITHDRAWAL_PARAMS,
     WITHDRAWAL_REPLY,
@@ -30,28 +28,7 @@ from web.schemas import (
 
 routes = Registry()
 
-WALLET_REPLY = obj(
-    {
-        "balances": obj(
-            {"cash_fen": INT, "points": INT, "love_available": INT, "love_frozen": INT}
-        ),
-        "withdrawal_held_fen": {**INT, "description": "提现处理中的金额（已从现金余额扣出）"},
-    }
-)
-LEDGER_REPLY = paged(
-    obj(
-        {
-            "id": INT,
-            "asset": {"type": "string", "enum": list(ASSETS)},
-            "amount": {**INT, "description": "正数入账，负数出账"},
-            "kind": STRING,
-            "memo": STRING,
-            "order_id": NULL_INT,
-            "entry_id": NULL_INT,
-            "created_at": TIME,
-        }
-    )
-)
+LEDGER_REPLY = paged(LEDGER_LINE)
 WITHDRAW_BODY = obj(
     {"amount_fen": {"type": "integer", "minimum": 1, "description": "提现金额（分）"}},
     required=["amount_fen"],

@@ -31,7 +31,11 @@ async def my_orders(
     query = Order.filter(member_id=member_id)
     if status is not None:
         query = query.filter(status=status)
-    page = await page_by_id(query, cursor=cursor, limit=limit)
+    return await with_lines(await page_by_id(query, cursor=cursor, limit=limit))
+
+
+async def with_lines(page: Page[Order]) -> Page[OrderRows]:
+    """A page of orders with their lines and refunds (two queries)."""
     ids = [o.id for o in page.items]
     lines: dict[int, list[OrderLine]] = {i: [] for i in ids}
     refunds: dict[int, list[Refund]] = {i: [] for i in ids}

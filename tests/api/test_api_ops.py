@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from console.pages import PREFIX as CONSOLE
 from models import Order, OutboxEvent
 from runtime import logs
 from runtime.ops_settings import LoggingSettings, MetricsSettings
@@ -170,11 +171,18 @@ async def test_metrics_gauges_come_from_the_database_at_scrape_time(api: Api) ->
 
 
 def _router_operations(app: web.Application) -> set[tuple[str, str]]:
+    """The API's routes: not the console's pages and files (HTML, ``tests/api/test_console_http.py``)."""
     return {
         (route.method.lower(), route.resource.canonical)
         for route in app.router.routes()
-        if route.resource is not None and route.method != "HEAD"  # HEAD is GET's automatic twin
+        if route.resource is not None
+        and route.method != "HEAD"  # HEAD is GET's automatic twin
+        and not is_console(route.resource.canonical)
     }
+
+
+def is_console(path: str) -> bool:
+    return path == CONSOLE or path.startswith(CONSOLE + "/")
 
 
 def _document_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
