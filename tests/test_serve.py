@@ -23,12 +23,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from runtime.config import ConfigError, Settings, load_settings
 from runtime.db import asyncpg_credentials, postgres_ssl
+from runtime.ops_settings import MetricsSettings
 from runtime.ratelimit import Limit
 from server.app import create_app, create_notifier_app
 from server.cli import main
 from web.options import ApiOptions
 
 SECRET = "s" * 32
+
+METRICS_TOKEN = "metrics-token-for-tests"
 
 
 def free_port() -> int:
@@ -123,7 +126,7 @@ async def get(client: TestClient, path: str) -> tuple[int, object]:
 
 @pytest.mark.parametrize("role", ["writer", "scheduler"])
 async def test_a_worker_role_serves_health_and_metrics_only(migrated: str, role: str) -> None:
-    settings = Settings().with_database_url(migrated)
+    settings = Settings(metrics=MetricsSettings(token=METRICS_TOKEN)).with_database_url(migrated)
     app = create_app(settings, options=ApiOptions.from_settings(settings, role=role))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         assert await get(client, "/healthz") == (200, {"status": "ok", "checks": {}})
@@ -131,7 +134,9 @@ async def test_a_worker_role_serves_health_and_metrics_only(migrated: str, role:
             200,
             {"status": "ok", "checks": {"database": "ok", "migrations": "ok", role: "ok"}},
         )
-        assert (await client.get("/metrics")).status == 200
+        assert (await client.get("/metrics")).status == 401  # behind its token
+        scrape = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert scrape.status == 200
         assert (await client.get("/api/products")).status == 404
         assert (await client.get("/api/openapi.json")).status == 404
 
