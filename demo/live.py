@@ -66,6 +66,7 @@ def print_addresses(out: TextIO, api_url: str, wechat_url: str, password: str) -
 
 def print_login(out: TextIO, api_url: str, password: str) -> None:
     body = f'{{"name": "{DEMO_OPERATOR}", "password": "{password}"}}'
+    print(f"运营后台（浏览器）:   {api_url}/admin/", file=out)
     print(f"运营后台账号:         {DEMO_OPERATOR} / {password}（所有者）", file=out)
     print(
         f"运营后台登录（API）:  curl -c cookies.txt -H 'Content-Type: application/json' "
@@ -74,7 +75,7 @@ def print_login(out: TextIO, api_url: str, password: str) -> None:
     )
     print(
         "  之后带上 cookie（-b cookies.txt），修改类请求再加 X-CSRF-Token: <返回的 csrf_token>；"
-        "演示结束后要继续登录，请用 queue-rebate demo --keep-serving",
+        "演示结束后要继续在浏览器或 API 登录，请用 queue-rebate demo --keep-serving",
         file=out,
     )
 

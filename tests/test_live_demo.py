@@ -36,6 +36,8 @@ async def test_the_live_demo_drives_every_order_through_http_and_notifications(
     assert set(report.notified.values()) == {204}
     assert list(report.refunds.values()) == [204]
     assert "运营后台账号:         demo / " in text and "/api/admin/session" in text
+    console_line = text.split("运营后台（浏览器）:", 1)[1].split("\n", 1)[0]
+    assert console_line.strip().endswith("/admin/")  # the console's URL
     assert report.operator_login == 200 and "运营后台登录成功：demo（所有者）" in text
 
     ctx = await Tortoise.init(config=tortoise_config(f"sqlite://{path}"))
