@@ -45,11 +45,14 @@ async def contribute(
     gave = contribution(
         line_profit(line.paid_fen, line.cost_fen), line.deducted_fen, settings.pool_bp
     )
+    owed = quota(line.paid_fen, settings.quota_bp)
     entry = await PoolEntry.create(
         member_id=line.member_id, order_id=line.order_id, line_id=line.line_id,
         source=line.source.value, profit_fen=line_profit(line.paid_fen, line.cost_fen),
-        contribution_fen=gave, quota_fen=quota(line.paid_fen, settings.quota_bp),
-        created_at=now, using_db=conn,
+        contribution_fen=gave, quota_fen=owed, created_at=now, using_db=conn,
+        # a line paid nothing (all by points or love value) is owed nothing: it never waits
+        status=PoolEntryStatus.WAITING if owed else PoolEntryStatus.PAID,
+        completed_at=None if owed else now,
     )  # fmt: skip
     sped = await _accelerate(conn, line, gave, settings, now) if settings.accel_bp and gave else 0
     if sped:

@@ -168,3 +168,17 @@ async def test_two_schedulers_close_the_day_once(pg: str) -> None:
     assert sorted(o.ran for o in outcomes) == [False, True]
     assert await PoolDay.all().count() == 1
     assert await check_conservation() == []
+
+
+async def test_a_line_paid_nothing_is_owed_nothing_and_never_waits(db: str) -> None:
+    member = await new_member("zero")
+    product = await new_product("P0", 100)
+    order = await create_order(member.id, OrderSource.MALL, items=[Item(product.id, 1)])
+    line = await OrderLine.get(order_id=order.id)
+    async with in_transaction() as conn:
+        pooled = PoolLine(line.id, order.id, member.id, OrderSource.MALL, 0, 0)
+        entry = await contribute(conn, pooled, ALL_PROFIT, T0)
+    assert (entry.quota_fen, entry.status) == (0, PoolEntryStatus.PAID)
+    await bought(await new_member("funds"), 1_000, cost=0)
+    assert (await close_day(DAY, T0)).paid_count == 0  # the funder's own 1,100 does not fit
+    assert await check_conservation() == []
