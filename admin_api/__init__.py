@@ -14,6 +14,7 @@ from admin_api import (
     levels,
     members,
     orders,
+    pool,
     refunds,
     session,
     settings,
@@ -27,6 +28,7 @@ def route_specs() -> list[RouteSpec]:
     """The operators' endpoints, in documentation order."""
     return [
         *orders.routes.specs,
+        *pool.routes.specs,
         *session.routes.specs,
         *refunds.routes.specs,
         *double_payments.routes.specs,

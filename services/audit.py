@@ -29,6 +29,7 @@ SECTIONS = (
     "points_transfer",
     "love",
     "distribution",
+    "union_pool",
     "supplier",
     "product",
     "store",

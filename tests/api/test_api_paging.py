@@ -82,6 +82,7 @@ LISTS = {
     "/api/admin/stores",
     "/api/admin/queues",
     "/api/admin/suppliers",
+    "/api/admin/union-pool/days",
     "/api/admin/products",
     "/api/admin/member-levels",
     "/api/admin/members/{id}/level-changes",
