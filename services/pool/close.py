@@ -169,9 +169,14 @@ def _payout(day: date, entry: int, fen: int, member: int) -> Posting:
 
 
 async def run_close(now: datetime, slot: datetime) -> dict[str, Any]:
-    """The job's work: close the slot's day; what it did."""
-    statement = await close_day(day_of(slot), now)
+    """The job's work: close the slot's day; what it did — or, when that day (or a later one)
+    was closed already, by an operator's earlier run, why nothing was paid."""
+    day = day_of(slot)
+    try:
+        statement = await close_day(day, now)
+    except NotAllowed as done:
+        return {"day": day.isoformat(), "closed": False, "reason": done.message}
     return {
-        "day": statement.day.isoformat(), "paid_fen": statement.paid_fen,
+        "day": statement.day.isoformat(), "closed": True, "paid_fen": statement.paid_fen,
         "paid_count": statement.paid_count, "closing_fen": statement.closing_fen,
     }  # fmt: skip

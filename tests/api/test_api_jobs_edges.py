@@ -415,7 +415,7 @@ async def union_pool_close(api: Api, fake_wechat: TestServer) -> Check:
 
     async def check(changes: dict[str, Any]) -> None:
         assert {k: v for k, v in changes.items() if k != "day"} == {
-            "paid_fen": 110, "paid_count": 1, "closing_fen": 90,
+            "closed": True, "paid_fen": 110, "paid_count": 1, "closing_fen": 90,
         }  # fmt: skip
         assert first is not None and (await Wallet.get(member_id=first.member_id)).cash_fen == 110
 

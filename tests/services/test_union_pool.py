@@ -182,3 +182,13 @@ async def test_a_line_paid_nothing_is_owed_nothing_and_never_waits(db: str) -> N
     await bought(await new_member("funds"), 1_000, cost=0)
     assert (await close_day(DAY, T0)).paid_count == 0  # the funder's own 1,100 does not fit
     assert await check_conservation() == []
+
+
+async def test_a_scheduled_close_of_a_day_already_closed_says_so_and_pays_nothing(db: str) -> None:
+    await bought(await new_member("early"), 1_000, cost=0)
+    slot = datetime(2026, 12, 7, 0, 0, tzinfo=pool_close.LOCAL_TZ)
+    first = await pool_close.run_close(slot, slot)
+    assert first["closed"] is True and first["day"] == "2026-12-06"
+    again = await pool_close.run_close(slot + timedelta(minutes=1), slot)
+    assert again["closed"] is False and "已结算" in again["reason"]
+    assert await PoolDay.all().count() == 1
