@@ -14,9 +14,11 @@ from services.members.directory import (
     search_members,
 )
 from services.members.views import ASSETS, my_ledger
-from services.operators.roles import Permission
+from services.operators.roles import Permission, adjustment_limit
 from services.wallets.adjustments import BALANCES, MAX_AMOUNT, MAX_REASON_CHARS, adjust_balance
 from web.auth import OPERATOR
+from web.keys import SETTINGS
+from web.operator_auth import IDENTITY
 from web.query import PAGE_PARAMS, PAGING, page_args, page_reply, paged, query_choice, query_text
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import ID, INT, LEDGER_LINE, NULL_INT, STRING, TIME, WALLET_REPLY, obj
@@ -174,5 +176,8 @@ async def adjust_member_balance(request: web.Request) -> web.Response:
         operator=request[OPERATOR],
         request_id=body["request_id"],
         now=utcnow(),
+        limit=adjustment_limit(
+            request[IDENTITY].role, request.app[SETTINGS].auth.finance_adjustment_limit
+        ),
     )
     return web.json_response({"adjustment": done.__dict__})

@@ -194,6 +194,8 @@ class AuthSettings:
     login_failure_window_minutes: int = 15
     lockout_minutes: int = 15
     login_attempts_per_address: int = 30  # logins one client address may try per window
+    # the most one manual adjustment by a finance operator may move (fen, points or love value)
+    finance_adjustment_limit: int = 100_000
 
     def __post_init__(self) -> None:
         for key in ("member_token_ttl", "admin_token_ttl"):
@@ -206,6 +208,7 @@ class AuthSettings:
             "login_failure_window_minutes",
             "lockout_minutes",
             "login_attempts_per_address",
+            "finance_adjustment_limit",
         ):
             if getattr(self, name) < 1:
                 raise InvalidValue(name, "must be at least 1")

@@ -76,3 +76,10 @@ def allows(role: str, permission: str) -> bool:
 def is_permission(name: str) -> bool:
     """Whether a route may declare ``name``."""
     return name == ANY or name in {p.value for p in Permission}
+
+
+def adjustment_limit(role: str, finance_limit: int) -> int | None:
+    """The most one manual adjustment may move for ``role`` (``[auth]
+    finance_adjustment_limit`` for finance; None for the owner: no limit). Other roles hold no
+    money permission and never reach an adjustment."""
+    return None if role == Role.OWNER else finance_limit

@@ -58,13 +58,17 @@ async def adjust_balance(
     operator: str,
     request_id: str,
     now: datetime,
+    limit: int | None = None,
 ) -> Adjustment:
-    """Give (``amount`` > 0) or take back (< 0) ``amount`` of one of the member's balances.
+    """Give (``amount`` > 0) or take back (< 0) ``amount`` of one of the member's balances;
+    ``limit``: the most one adjustment may move, for the operator's role (None: no limit).
     Refused, with nothing changed: an unknown balance, a zero or oversized amount, a missing
     reason, a malformed request id, an unknown member, or taking back more than they hold. The
     same request id again answers with the adjustment it made (``Conflict`` if it was for
     something else)."""
     reason = _checked(balance, amount, reason, request_id)
+    if limit is not None and abs(amount) > limit:
+        raise NotAllowed(f"单笔调整不能超过本角色的上限 {limit}（请由所有者操作）", field="amount")
     key = f"adjustment:{request_id}"
     async with in_transaction() as conn:
         if not await Member.filter(id=member_id).using_db(conn).exists():

@@ -8,6 +8,7 @@ from typing import Any
 from ledger.balances import balances_of
 from models import AuditLog, Member, Posting
 from tests.api.conftest import Api, bearer
+from web.keys import SETTINGS
 
 
 async def post_adjustment(
@@ -63,3 +64,26 @@ async def test_a_member_token_cannot_adjust_balances(api: Api) -> None:
     status, _ = await post_adjustment(api, member.id, ADJUST, token=token)
     assert status in (401, 403)
     assert (await balances_of(member.id)).cash_fen == 0
+
+
+async def test_a_finance_operator_adjusts_within_the_roles_limit_and_an_owner_beyond(
+    api: Api,
+) -> None:
+    from tests.api.test_api_operators import operator, token_for
+
+    await api.login("o-limit")
+    member = await Member.get(openid="o-limit")
+    await operator("fiona", "finance")
+    await operator("olga", "owner")
+    _, finance = await token_for(api, "fiona")
+    _, owner = await token_for(api, "olga")
+    limit = api.app[SETTINGS].auth.finance_adjustment_limit  # 1000 元 by default
+    over = {**ADJUST, "amount": limit + 1, "request_id": "ops-req-limit-1"}
+    status, refused = await post_adjustment(api, member.id, over, finance)
+    assert (status, refused["field"]) == (409, "amount"), refused
+    assert "上限" in refused["message"] and not await Posting.filter(kind="adjustment").exists()
+    within = {**ADJUST, "amount": limit, "request_id": "ops-req-limit-2"}
+    assert (await post_adjustment(api, member.id, within, finance))[0] == 200
+    status, done = await post_adjustment(api, member.id, over, owner)
+    assert status == 200 and done["adjustment"]["operator"] == "olga", done
+    assert (await balances_of(member.id)).cash_fen == 2 * limit + 1
