@@ -11,6 +11,7 @@ from admin_api import (
     directory,
     distribution,
     double_payments,
+    exports,
     levels,
     members,
     orders,
@@ -29,6 +30,7 @@ def route_specs() -> list[RouteSpec]:
     return [
         *orders.routes.specs,
         *pool.routes.specs,
+        *exports.routes.specs,
         *session.routes.specs,
         *refunds.routes.specs,
         *double_payments.routes.specs,

@@ -78,7 +78,13 @@ def admin_specs() -> list[RouteSpec]:
 
 def concrete(path: str) -> str:
     """A route's path with every parameter filled by a value naming nothing."""
-    for name, value in {"id": "999999", "line_id": "1", "rank": "1", "name": "nope"}.items():
+    for name, value in {
+        "id": "999999",
+        "line_id": "1",
+        "rank": "1",
+        "name": "nope",
+        "kind": "postings",
+    }.items():
         path = path.replace("{" + name + "}", value)
     return path
 
