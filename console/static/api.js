@@ -43,6 +43,25 @@ function url(path, query) {
   return u.pathname + u.search;
 }
 
+// A file the API streams (an export): its bytes as a Blob, or an ApiError.
+export async function download(path, query) {
+  const headers = {};
+  const token = bearerToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(url(path, query), {headers, credentials: 'same-origin'});
+  if (response.status === 401) toLogin();
+  if (!response.ok) {
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    throw new ApiError(response.status, data);
+  }
+  return response.blob();
+}
+
 // One request; the parsed JSON answer (null for 204), or an ApiError. `redirect: false` keeps a
 // 401 from leaving the page (the login page itself, the session probe).
 export async function request(method, path, {body, query, redirect = true} = {}) {

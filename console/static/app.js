@@ -6,6 +6,7 @@ import * as applications from './pages/applications.js';
 import * as audit from './pages/audit.js';
 import * as dashboard from './pages/dashboard.js';
 import * as distribution from './pages/distribution.js';
+import * as exports from './pages/exports.js';
 import * as jobs from './pages/jobs.js';
 import * as members from './pages/members.js';
 import * as orders from './pages/orders.js';
@@ -26,6 +27,7 @@ const PAGES = [
   ['statements', '商家结算单', statements],
   ['distribution', '分销设置', distribution],
   ['team-levels', '团队等级', distribution.levels],
+  ['exports', '导出', exports],
   ['jobs', '任务', jobs],
   ['audit', '操作日志', audit],
 ];

@@ -12,6 +12,8 @@ the test's directory, and to ``$QR_CONSOLE_SCREENSHOTS`` (e.g. docs/console) whe
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +35,7 @@ from models import (
     GuardrailAck,
     MerchantApplication,
     Order,
+    Posting,
     Statement,
     Store,
     TeamStanding,
@@ -497,3 +500,30 @@ async def test_an_operator_signs_in_with_a_password_and_out_again(
     cookies = await console.run(lambda d: d.get_cookies())
     assert cookies and all(c.get("httpOnly") for c in cookies)
     assert await console.errors(refused=("/api/admin/session",)) == []
+
+
+async def test_an_export_is_downloaded_and_its_totals_match_the_books(
+    console: Console, api: Api, tmp_path: Path
+) -> None:
+    await buys(api, (100_00, 200_00, 300_00))
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    await console.run(
+        lambda d: d.execute_cdp_cmd(
+            "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
+    )
+    await console.open("exports", "exports")
+    await console.click("#export button[type=submit]")  # 资金流水, every date
+    await console.wait_text("#export-outcome", "已导出")
+    saved = downloads / "postings.csv"
+    for _ in range(100):
+        if saved.exists() and saved.stat().st_size:
+            break
+        await asyncio.sleep(0.1)
+    head, *rows = list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
+    amount = head.index("金额")
+    books = await Posting.all()
+    assert len(rows) == len(books) > 0
+    assert sum(int(r[amount]) for r in rows) == sum(p.amount for p in books)
+    assert await console.errors() == []

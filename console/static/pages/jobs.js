@@ -8,6 +8,7 @@ export const JOB_NAMES = {
   'commission-release': '分销佣金解冻', 'merchant-statements': '商家结算单生成', 'merchant-payouts': '商家结算打款',
   'withdrawal-payouts': '提现到账查询', 'double-payment-refunds': '重复支付退款', dividends: '分红',
   'team-levels': '团队等级评定', 'love-release': '冻结爱心值释放',
+  'outbox-retention': '通知记录清理', 'union-pool-close': '工会返利池日结',
 };
 const STATUS = {running: '运行中', succeeded: '成功', failed: '失败', skipped: '跳过'};
 
