@@ -11,10 +11,8 @@ from aiohttp import web
 
 from services.exports import EXPORTS, export_rows, header
 from services.operators.roles import Permission
-from web.errors import ApiError
-from web.query import query_time
+from web.query import TIME_RANGE_PARAMS, query_range
 from web.registry import Registry, Reply
-from web.schemas import STRING
 
 routes = Registry()
 
@@ -31,10 +29,7 @@ FLUSH_ROWS = 500
     auth="admin",
     permission=Permission.MONEY,
     path_params={"kind": {"type": "string", "enum": list(EXPORTS)}},
-    query_params={
-        "from": {**STRING, "description": "起始（含）：日期 2026-12-01 或带时区的时间"},
-        "to": {**STRING, "description": "截止：日期（含当天）或带时区的时间（不含）"},
-    },
+    query_params=TIME_RANGE_PARAMS,
     responses={
         200: Reply("CSV", content_type="text/csv"),
         400: Reply("查询参数无效（field 指明哪一项）"),
@@ -42,9 +37,7 @@ FLUSH_ROWS = 500
 )
 async def export_csv(request: web.Request) -> web.StreamResponse:
     kind = request.match_info["kind"]
-    since, until = query_time(request, "from"), query_time(request, "to", end_of_day=True)
-    if since is not None and until is not None and until <= since:
-        raise ApiError(400, "invalid_field", "to 必须晚于 from", field="to")
+    since, until = query_range(request)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",

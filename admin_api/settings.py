@@ -30,16 +30,16 @@ from services.settings.changes import (
     read_target,
 )
 from web.auth import OPERATOR
-from web.errors import ApiError
 from web.query import (
     PAGE_PARAMS,
     PAGING,
+    TIME_RANGE_PARAMS,
     optional_int,
     page_args,
     page_reply,
     paged,
     query_choice,
-    query_time,
+    query_range,
 )
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import ID, INT, STRING, TIME, Schema, obj
@@ -382,17 +382,14 @@ async def enable_rebate_everywhere(request: web.Request) -> web.Response:
         "section": {"type": "string", "enum": list(audit.SECTIONS)},
         "target": STRING,
         "operator": STRING,
-        "from": {**STRING, "description": "起始（含）：日期 2026-12-01 或带时区的时间"},
-        "to": {**STRING, "description": "截止：日期（含当天）或带时区的时间（不含）"},
+        **TIME_RANGE_PARAMS,
         **PAGE_PARAMS,
     },
     responses={200: Reply("变更记录", AUDIT_REPLY), 400: Reply("查询参数无效（field 指明哪一项）")},
 )
 async def admin_audit(request: web.Request) -> web.Response:
     section = query_choice(request, "section", audit.SECTIONS)
-    since, until = query_time(request, "from"), query_time(request, "to", end_of_day=True)
-    if since is not None and until is not None and until <= since:
-        raise ApiError(400, "invalid_field", "to 必须晚于 from", field="to")
+    since, until = query_range(request)
     cursor, limit = page_args(request)
     page = await audit.trail(
         section=section,

@@ -114,6 +114,21 @@ def query_time(request: web.Request, name: str, *, end_of_day: bool = False) -> 
     return moment
 
 
+TIME_RANGE_PARAMS: dict[str, Schema] = {
+    "from": {"type": "string", "description": "起始（含）：日期 2026-12-01 或带时区的时间"},
+    "to": {"type": "string", "description": "截止：日期（含当天）或带时区的时间（不含）"},
+}
+
+
+def query_range(request: web.Request) -> tuple[datetime | None, datetime | None]:
+    """``from`` / ``to`` (``query_time``; a date ``to`` includes its day); a 400 naming ``to``
+    when it is not after ``from``."""
+    since, until = query_time(request, "from"), query_time(request, "to", end_of_day=True)
+    if since is not None and until is not None and until <= since:
+        raise ApiError(400, "invalid_field", "to 必须晚于 from", field="to")
+    return since, until
+
+
 def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
     raw = request.query.get(name) or None
     if raw is not None and raw not in choices:
