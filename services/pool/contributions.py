@@ -42,13 +42,12 @@ async def contribute(
     """The line's entry and its contribution's postings, in the caller's transaction: the
     acceleration (if any) to the referrer's wallet, the rest into the pool's balance."""
     await lock_pool(conn, now, exclusive=False)  # before any id is taken: see models.PoolDay
-    gave = contribution(
-        line_profit(line.paid_fen, line.cost_fen), line.deducted_fen, settings.pool_bp
-    )
+    profit = line_profit(line.paid_fen, line.cost_fen)
+    gave = contribution(profit, line.deducted_fen, settings.pool_bp)
     owed = quota(line.paid_fen, settings.quota_bp)
     entry = await PoolEntry.create(
         member_id=line.member_id, order_id=line.order_id, line_id=line.line_id,
-        source=line.source.value, profit_fen=line_profit(line.paid_fen, line.cost_fen),
+        source=line.source.value, profit_fen=profit,
         contribution_fen=gave, quota_fen=owed, created_at=now, using_db=conn,
         # a line paid nothing (all by points or love value) is owed nothing: it never waits
         status=PoolEntryStatus.WAITING if owed else PoolEntryStatus.PAID,
