@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The story, then the server stays up for the console and /demo (Ctrl-C stops it);
+# DEMO_ARGS= makes it exit when the story ends.
+DEMO_ARGS ?= --keep-serving
 demo: $(STAMP)
-	$(BIN)/queue-rebate demo
+	$(BIN)/queue-rebate demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -75,7 +75,7 @@ def print_login(out: TextIO, api_url: str, password: str) -> None:
     )
     print(
         "  之后带上 cookie（-b cookies.txt），修改类请求再加 X-CSRF-Token: <返回的 csrf_token>；"
-        "演示结束后要继续在浏览器或 API 登录，请用 queue-rebate demo --keep-serving",
+        "make demo 在演示结束后保持运行（Ctrl-C 退出）；直接运行 queue-rebate demo 时加 --keep-serving",
         file=out,
     )
 
@@ -194,7 +194,10 @@ async def run_live_demo(
                     report.page = await shown.text()
             if keep_serving:
                 print(
-                    f"\n演示结束，服务继续运行：{api_url}/demo（Ctrl-C 退出）", file=out, flush=True
+                    f"\n演示结束，服务继续运行（Ctrl-C 退出）：运营后台 {api_url}/admin/"
+                    f"（{DEMO_OPERATOR} / {password}），演示页 {api_url}/demo",
+                    file=out,
+                    flush=True,
                 )
                 await asyncio.Event().wait()
             return report

@@ -4,15 +4,21 @@ WeChat Pay's refund notification, the page is served, and the money adds up."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
+import re
 import shutil
 from pathlib import Path
 
+import aiohttp
 from tortoise import Tortoise
 
 from demo.live import run_live_demo
 from models import Order, PaymentNotice
 from runtime.db import tortoise_config
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_the_live_demo_drives_every_order_through_http_and_notifications(
@@ -49,3 +55,52 @@ async def test_the_live_demo_drives_every_order_through_http_and_notifications(
         assert sorted(paid) == sorted(o.id for o in orders)  # each paid once, by its notice
     finally:
         await ctx.close_connections()
+
+
+class Lines(io.StringIO):
+    """The demo's output, with a wake-up when a line containing ``until`` is written."""
+
+    def __init__(self, until: str) -> None:
+        super().__init__()
+        self.until, self.seen = until, asyncio.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.until in self.getvalue():
+            self.seen.set()
+        return written
+
+
+async def test_make_demo_keeps_serving_so_the_story_is_seen_in_the_console(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """``make demo`` runs with ``--keep-serving``: after the story the console answers with the
+    printed login, and its order list holds the story's orders."""
+    assert "DEMO_ARGS ?= --keep-serving" in (ROOT / "Makefile").read_text()
+    path = tmp_path / "demo.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    out = Lines(until="演示结束，服务继续运行")
+    run = asyncio.create_task(
+        run_live_demo(out, db_url=f"sqlite://{path}", pause=0, keep_serving=True)
+    )
+    try:
+        await asyncio.wait_for(out.seen.wait(), timeout=60)
+        last = out.getvalue().split("演示结束，服务继续运行", 1)[1]
+        console, login = re.search(r"运营后台 (\S+/admin/)（demo / (\S+)）", last).groups()  # type: ignore[union-attr]
+        api_url = console.removesuffix("/admin/")
+        jar = aiohttp.CookieJar(unsafe=True)  # a browser keeps a cookie set by 127.0.0.1
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            async with http.get(console) as page:
+                assert page.status == 200 and "运营后台" in await page.text()
+            body = {"name": "demo", "password": login}
+            async with http.post(f"{api_url}/api/admin/session", json=body) as signed_in:
+                assert signed_in.status == 200
+            async with http.get(f"{api_url}/api/admin/orders?limit=50") as listed:
+                assert listed.status == 200
+                shown = {o["out_trade_no"] for o in (await listed.json())["items"]}
+        assert len(shown) == 9  # the story's orders, in the console's list
+        assert not run.done()  # still serving
+    finally:
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
