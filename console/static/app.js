@@ -10,15 +10,21 @@ import * as exports from './pages/exports.js';
 import * as jobs from './pages/jobs.js';
 import * as members from './pages/members.js';
 import * as orders from './pages/orders.js';
+import * as products from './pages/products.js';
 import * as queues from './pages/queues.js';
 import * as settings from './pages/settings.js';
 import * as statements from './pages/statements.js';
+import * as stores from './pages/stores.js';
+import * as suppliers from './pages/suppliers.js';
 import * as withdrawals from './pages/withdrawals.js';
 
 // [hash, 导航名称, page module]; a page's `render(root, ctx, ...params)` fills #page.
 const PAGES = [
   ['', '概览', dashboard],
   ['settings', '基础设置', settings],
+  ['products', '商品', products],
+  ['suppliers', '供应商', suppliers],
+  ['stores', '门店', stores],
   ['queues', '队列', queues],
   ['members', '会员', members],
   ['orders', '订单', orders],

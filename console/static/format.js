@@ -6,19 +6,21 @@ export const yuan = (fen) => (fen === null || fen === undefined ? '—' : '¥' +
 export const count = (n) => (n === null || n === undefined ? '—' : intFormat.format(n));
 export const pct = (bp) => (bp === null || bp === undefined ? '—' : (bp / 100).toFixed(2).replace(/\.?0+$/, '') + '%');
 
-// "12.5" (%) → 1250 (bp); null when it is not a number with at most two decimals.
-export function bpOf(text) {
-  const t = String(text).trim();
-  if (!/^-?\d+(\.\d{1,2})?$/.test(t)) return null;
-  return Math.round(Number(t) * 100);
+// "12.34" → 1234: a decimal with at most two places as an exact integer of hundredths, from its
+// digits (never through a float); null when it is not one or is beyond exact integers.
+export function hundredthsOf(text) {
+  const m = /^(-?)(\d+)(?:\.(\d{1,2}))?$/.exec(String(text).trim());
+  if (!m) return null;
+  const n = Number(m[2] + (m[3] || '').padEnd(2, '0'));
+  if (!Number.isSafeInteger(n)) return null;
+  return m[1] && n !== 0 ? -n : n;
 }
 
+// "12.5" (%) → 1250 (bp); null when it is not a number with at most two decimals.
+export const bpOf = hundredthsOf;
+
 // "12.34" (元) → 1234 (fen); null when it is not an amount with at most two decimals.
-export function fenOf(text) {
-  const t = String(text).trim();
-  if (!/^-?\d+(\.\d{1,2})?$/.test(t)) return null;
-  return Math.round(Number(t) * 100);
-}
+export const fenOf = hundredthsOf;
 
 export function intOf(text) {
   const t = String(text).trim();

@@ -44,21 +44,38 @@ export const EDITORS = {
     const el = select(field.choices, value);
     return {el, read: () => el.value};
   },
-  text(value) {
+  text(value, field) {
     const el = input(value);
-    return {el, read: () => el.value};
+    return {el, read: () => (field.nullable && !el.value.trim() ? null : el.value)};
   },
   int(value, field) {
     const el = input(value, {inputmode: 'numeric', class: 'short'});
     return {el, read: () => (field.nullable && !el.value.trim() ? null : parsed(el.value, intOf, '请输入整数'))};
   },
-  bp(value) {
+  bp(value, field) {
     const el = input(percentText(value), {inputmode: 'decimal', class: 'short'});
-    return {el: h('span', {class: 'unit'}, el, '%'), read: () => parsed(el.value, bpOf, '请输入百分比（最多两位小数）')};
+    return {el: h('span', {class: 'unit'}, el, '%'),
+      read: () => (field.nullable && !el.value.trim() ? null : parsed(el.value, bpOf, '请输入百分比（最多两位小数）'))};
   },
-  fen(value) {
+  fen(value, field) {
     const el = input(yuanText(value), {inputmode: 'decimal', class: 'short'});
-    return {el: h('span', {class: 'unit'}, el, '元'), read: () => parsed(el.value, fenOf, '请输入金额（元，最多两位小数）')};
+    return {el: h('span', {class: 'unit'}, el, '元'),
+      read: () => (field.nullable && !el.value.trim() ? null : parsed(el.value, fenOf, '请输入金额（元，最多两位小数）'))};
+  },
+  // an id chosen by name (field.choices: [[id, name]]); '' is none (null)
+  ref(value, field) {
+    const el = select([['', field.none || '无'], ...field.choices], value ?? '');
+    return {el, read: () => (el.value === '' ? null : Number(el.value))};
+  },
+  // a list of texts, one a line (图片地址)
+  lines(value) {
+    const el = h('textarea', {rows: 3, cols: 60}, (value || []).join('\n'));
+    return {el, read: () => el.value.split('\n').map((t) => t.trim()).filter(Boolean)};
+  },
+  // 奖励时间段: HH:MM to HH:MM (北京时间)
+  windows(value) {
+    return rows((value || []).map((w) => [w.start, w.end]), [['开始 HH:MM', 'short'], ['结束 HH:MM', 'short']],
+      (cells) => cells.map(([start, end]) => ({start: start.trim(), end: end.trim()})));
   },
   levels(value) {
     return rows(Object.entries(value || {}).map(([rank, bp]) => [rank, percentText(bp)]),
@@ -205,9 +222,28 @@ export function changes(editors) {
   return unreadable ? null : patch;
 }
 
+// Every value of the form (a whole document, as a create or a replacing PUT sends it); null when
+// a value cannot be read (shown under its field).
+export function collect(editors) {
+  const doc = {};
+  let unreadable = false;
+  for (const {field, editor, error} of editors) {
+    error.hidden = true;
+    try {
+      place(doc, field.path, editor.read());
+    } catch (e) {
+      if (!(e instanceof Unreadable)) throw e;
+      error.textContent = e.message;
+      error.hidden = false;
+      unreadable = true;
+    }
+  }
+  return unreadable ? null : doc;
+}
+
 // The editor the API's `field` (e.g. base.ratios.tiers.0.days) belongs to: the longest path it starts with.
 export function editorOf(editors, field) {
-  const owners = editors.filter(({field: f}) => field === f.path || field.startsWith(f.path + '.'));
+  const owners = editors.filter(({field: f}) => field === f.path || field.startsWith(f.path + '.') || field.startsWith(f.path + '['));
   return owners.sort((a, b) => b.field.path.length - a.field.path.length)[0];
 }
 
