@@ -13,6 +13,7 @@ import * as orders from './pages/orders.js';
 import * as queues from './pages/queues.js';
 import * as settings from './pages/settings.js';
 import * as statements from './pages/statements.js';
+import * as unionPool from './pages/union-pool.js';
 import * as withdrawals from './pages/withdrawals.js';
 
 // [hash, 导航名称, page module]; a page's `render(root, ctx, ...params)` fills #page.
@@ -20,6 +21,7 @@ const PAGES = [
   ['', '概览', dashboard],
   ['settings', '基础设置', settings],
   ['queues', '队列', queues],
+  ['union-pool', '工会排队', unionPool],
   ['members', '会员', members],
   ['orders', '订单', orders],
   ['withdrawals', '提现审核', withdrawals],

@@ -56,9 +56,17 @@ export const EDITORS = {
     const el = input(percentText(value), {inputmode: 'decimal', class: 'short'});
     return {el: h('span', {class: 'unit'}, el, '%'), read: () => parsed(el.value, bpOf, '请输入百分比（最多两位小数）')};
   },
-  fen(value) {
-    const el = input(yuanText(value), {inputmode: 'decimal', class: 'short'});
-    return {el: h('span', {class: 'unit'}, el, '元'), read: () => parsed(el.value, fenOf, '请输入金额（元，最多两位小数）')};
+  fen(value, field) {
+    const el = input(yuanText(value), {inputmode: 'decimal', class: 'short', placeholder: field.nullable ? '不限' : null});
+    return {el: h('span', {class: 'unit'}, el, '元'), read: () => (field.nullable && !el.value.trim() ? null : parsed(el.value, fenOf, '请输入金额（元，最多两位小数）'))};
+  },
+  // several of field.choices ([value, label]), as a list of the values ticked
+  set(value, field) {
+    const boxes = field.choices.map(([v, label]) => [v, h('input', {type: 'checkbox', value: v, checked: (value || []).includes(v)}), label]);
+    return {
+      el: h('span', {class: 'inline'}, boxes.map(([, box, label]) => h('label', {class: 'switch'}, box, h('span', {}, label)))),
+      read: () => boxes.filter(([, box]) => box.checked).map(([v]) => v),
+    };
   },
   levels(value) {
     return rows(Object.entries(value || {}).map(([rank, bp]) => [rank, percentText(bp)]),
