@@ -158,10 +158,32 @@ def max_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
+def timed_phases(module: Any) -> dict[str, float]:
+    """Wrap the close's three ways to the database — reads (``fetch``), row updates
+    (``execute``) and the payouts' postings with the wallets (``post``) — to add up the seconds
+    each takes: where the close spends its time."""
+    spent = {"read": 0.0, "update": 0.0, "post": 0.0}
+    for name, phase in (("fetch", "read"), ("execute", "update"), ("post", "post")):
+        original = getattr(module, name)
+
+        async def wrapper(*args: Any, _original: Any = original, _phase: str = phase) -> Any:
+            started = time.perf_counter()
+            try:
+                return await _original(*args)
+            finally:
+                spent[_phase] += time.perf_counter() - started
+
+        setattr(module, name, wrapper)
+    return spent
+
+
 async def close_only(url: str, *, trace: bool) -> dict[str, Any]:
     """The child's work: warm up, then time ``close_day`` and read its memory high-water mark."""
+    from services.pool import close as pool_close
     from services.pool.close import close_day
     from services.pool.settings import load_pool
+
+    phases = timed_phases(pool_close)
 
     ctx = await Tortoise.init(config=tortoise_config(url))
     try:
@@ -179,7 +201,7 @@ async def close_only(url: str, *, trace: bool) -> dict[str, Any]:
             "seconds": seconds, "rss_before_kib": before, "rss_peak_kib": after,
             "tracemalloc_peak_bytes": traced, "paid_count": statement.paid_count,
             "paid_fen": statement.paid_fen, "closing_fen": statement.closing_fen,
-            "waiting_count": statement.waiting_count,
+            "waiting_count": statement.waiting_count, "phases_s": phases,
         }  # fmt: skip
     finally:
         await ctx.close_connections()
@@ -255,6 +277,8 @@ def _line(fig: dict[str, Any]) -> str:
         f" = {fig['paid_count'] / fig['seconds']:,.0f} entries/s; peak RSS"
         f" {fig['rss_peak_kib'] / 1024:,.0f} MiB (+{grew:,.0f} MiB during the close)"
         + ("" if traced is None else f"; tracemalloc peak {traced / 2**20:,.0f} MiB")
+        + "; "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in fig["phases_s"].items())
     )
 
 
