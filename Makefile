@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-http soak migrate check-migrations clean
+.PHONY: install demo test lint bench bench-http bench-pool soak migrate check-migrations clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: $(STAMP)
 
 bench-http: $(STAMP)
 	$(BIN)/python -m bench.http_path
+
+# 工会排队's daily close over 1,000,000 waiting pool entries (days paying 10 % and 50 %)
+bench-pool: $(STAMP)
+	$(BIN)/python -m bench.pool_close
 
 # A bounded soak (default 10 minutes; SOAK_ARGS="--minutes 60" for longer): python -m bench.soak --help
 soak: $(STAMP)

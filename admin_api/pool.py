@@ -9,11 +9,22 @@ from aiohttp import web
 from services.clock import utcnow
 from services.operators.roles import Permission
 from services.pool.admin import pool_days, pool_overview, save_pool_settings
+from services.pool.entries import STATUSES as ENTRY_STATUSES
+from services.pool.entries import pool_entries
 from services.pool.settings import from_doc, load_pool, to_doc
 from web.auth import OPERATOR
-from web.query import PAGE_PARAMS, PAGING, json_reply, page_args, page_reply, paged
+from web.query import (
+    PAGE_PARAMS,
+    PAGING,
+    json_reply,
+    optional_int,
+    page_args,
+    page_reply,
+    paged,
+    query_choice,
+)
 from web.registry import BODY, Registry, Reply
-from web.schemas import INT, STRING, Schema, obj
+from web.schemas import ID, INT, STRING, TIME, Schema, obj
 
 routes = Registry()
 
@@ -111,3 +122,44 @@ async def union_pool(request: web.Request) -> web.Response:
 async def union_pool_days(request: web.Request) -> web.Response:
     cursor, limit = page_args(request)
     return page_reply(await pool_days(cursor=cursor, limit=limit))
+
+
+POOL_ENTRY = obj(
+    {
+        "id": INT, "member_id": INT, "nickname": STRING, "order_id": INT,
+        "source": {**STRING, "description": "mall | store | cashier"},
+        "status": {"type": "string", "enum": list(ENTRY_STATUSES)},
+        "contribution_fen": {**INT, "description": "该订单行的贡献（分）"},
+        "quota_fen": {**INT, "description": "分红额度（分）"},
+        "paid_fen": {**INT, "description": "已分红（分，含加速）"},
+        "accelerated_in_fen": {**INT, "description": "动态加速所得（分）"},
+        "position": {**NULLABLE_INT, "description": "排队位次（1 = 下一个分红；仅排队中）"},
+        "ahead_fen": {**NULLABLE_INT, "description": "前面待分红额度合计（分；仅排队中）"},
+        "created_at": TIME, "completed_at": TIME,
+    }
+)  # fmt: skip
+
+
+@routes.get(
+    "/api/admin/union-pool/entries",
+    summary="工会排队明细（按排队顺序，含位次与进度）",
+    description="The pool's entries oldest first (the order the daily close pays in); `status` "
+    "(waiting = 排队中, paid, refunded) and `member_id` filter. A waiting entry's `position` is "
+    "1 for the next to be paid; `ahead_fen` what the waiting entries before it are owed. " + PAGING,
+    tags=("admin",),
+    auth="admin",
+    permission=Permission.VIEW,
+    query_params={
+        "status": {"type": "string", "enum": list(ENTRY_STATUSES)},
+        "member_id": ID,
+        **PAGE_PARAMS,
+    },
+    responses={200: Reply("工会排队明细", paged(POOL_ENTRY)), 400: Reply("查询参数无效")},
+)
+async def union_pool_entries(request: web.Request) -> web.Response:
+    status = query_choice(request, "status", ENTRY_STATUSES)
+    cursor, limit = page_args(request)
+    page = await pool_entries(
+        status=status, member_id=optional_int(request, "member_id"), cursor=cursor, limit=limit
+    )
+    return page_reply(page)

@@ -18,6 +18,9 @@ from bench.http_path.cli import check, main_async
 from bench.http_path.cli import parse as parse_args
 from bench.http_path.database import connect
 from bench.pgbench import _conn_args as pgbench_conn_args
+from bench.pool_close import bench_share as pool_bench_share
+from bench.pool_close import create_schema as pool_schema
+from bench.pool_close import parse as pool_parse
 from bench.run import measured_run
 from bench.settlement import problems
 from bench.soak.cli import log_errors as soak_log_errors
@@ -219,3 +222,12 @@ def test_soak_counts_error_lines_in_the_logs(tmp_path):
     )
     (tmp_path / "fake.log").write_text("fake WeChat listening\n")
     assert soak_log_errors(tmp_path) == {"serve-1": 2, "helper-0": 2}
+
+
+async def test_the_pool_close_benchmark_pays_the_chosen_share_and_conserves(empty_pg_url):
+    await pool_schema(empty_pg_url)
+    args = pool_parse(["--entries", "400", "--members", "50", "--pgbench-seconds", "0"])
+    figures = await pool_bench_share(empty_pg_url, 25, args)  # checks the books, or exits
+    assert figures["paid_count"] == figures["expected_paid"] == 100
+    assert figures["closing_fen"] == 0 and figures["waiting_count"] == 300
+    assert figures["seconds"] > 0 and figures["rss_peak_kib"] >= figures["rss_before_kib"] > 0

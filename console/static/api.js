@@ -91,6 +91,7 @@ export async function request(method, path, {body, query, redirect = true} = {})
 export const get = (path, query) => request('GET', path, {query});
 export const post = (path, body = {}) => request('POST', path, {body});
 export const put = (path, body) => request('PUT', path, {body});
+export const patch = (path, body) => request('PATCH', path, {body});
 export const del = (path) => request('DELETE', path);
 
 // Every page of a paged list (items, next_cursor), up to `most` items.

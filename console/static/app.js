@@ -16,6 +16,7 @@ import * as settings from './pages/settings.js';
 import * as statements from './pages/statements.js';
 import * as stores from './pages/stores.js';
 import * as suppliers from './pages/suppliers.js';
+import * as unionPool from './pages/union-pool.js';
 import * as withdrawals from './pages/withdrawals.js';
 
 // [hash, 导航名称, page module]; a page's `render(root, ctx, ...params)` fills #page.
@@ -26,6 +27,7 @@ const PAGES = [
   ['suppliers', '供应商', suppliers],
   ['stores', '门店', stores],
   ['queues', '队列', queues],
+  ['union-pool', '工会排队', unionPool],
   ['members', '会员', members],
   ['orders', '订单', orders],
   ['withdrawals', '提现审核', withdrawals],

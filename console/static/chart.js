@@ -39,7 +39,7 @@ export function lineChart({title, labels, series, format = String, integer = fal
   }
   if (labels.length) {
     chart.append(svg('text', {x: x(0), y: H - 8, class: 'axis'}, labels[0]));
-    chart.append(svg('text', {x: x(labels.length - 1), y: H - 8, 'text-anchor': 'end', class: 'axis'}, labels.at(-1)));
+    if (labels.length > 1) chart.append(svg('text', {x: x(labels.length - 1), y: H - 8, 'text-anchor': 'end', class: 'axis'}, labels.at(-1)));
   }
   for (const s of series) {
     const points = s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');

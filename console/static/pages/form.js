@@ -58,7 +58,7 @@ export const EDITORS = {
       read: () => (field.nullable && !el.value.trim() ? null : parsed(el.value, bpOf, '请输入百分比（最多两位小数）'))};
   },
   fen(value, field) {
-    const el = input(yuanText(value), {inputmode: 'decimal', class: 'short'});
+    const el = input(yuanText(value), {inputmode: 'decimal', class: 'short', placeholder: field.placeholder || null});
     return {el: h('span', {class: 'unit'}, el, '元'),
       read: () => (field.nullable && !el.value.trim() ? null : parsed(el.value, fenOf, '请输入金额（元，最多两位小数）'))};
   },
@@ -76,6 +76,14 @@ export const EDITORS = {
   windows(value) {
     return rows((value || []).map((w) => [w.start, w.end]), [['开始 HH:MM', 'short'], ['结束 HH:MM', 'short']],
       (cells) => cells.map(([start, end]) => ({start: start.trim(), end: end.trim()})));
+  },
+  // several of field.choices ([value, label]), as a list of the values ticked
+  set(value, field) {
+    const boxes = field.choices.map(([v, label]) => [v, h('input', {type: 'checkbox', value: v, checked: (value || []).includes(v)}), label]);
+    return {
+      el: h('span', {class: 'inline'}, boxes.map(([, box, label]) => h('label', {class: 'switch'}, box, h('span', {}, label)))),
+      read: () => boxes.filter(([, box]) => box.checked).map(([v]) => v),
+    };
   },
   levels(value) {
     return rows(Object.entries(value || {}).map(([rank, bp]) => [rank, percentText(bp)]),

@@ -1,0 +1,82 @@
+"""工会排队: where a waiting pool entry stands and how long it may wait.
+
+A waiting entry's **place** is how many waiting entries come before it in the pool's queue (id
+order, the order the daily close pays in) and what they are still owed (Σ quota − paid): one
+windowed scan of the waiting part up to the last entry asked for (the partial index on waiting
+entries), for a whole page at once — never a count per entry. Position 1 is the next to be paid.
+
+The **projected wait** is ``rebate.union_pool.closes_until_paid`` over what is owed up to and
+including the entry, from the pool's balance now, at the pool's trailing daily inflow: the
+contributions that reached the balance (less what accelerated referrers) over the last
+``INFLOW_DAYS`` days, divided by ``INFLOW_DAYS``, within the daily payout cap. It counts daily
+closes (one a day: 1 = the next close) and is an estimate, never a promise: None when nothing
+flows in and the balance does not reach the entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise import connections
+
+from ledger.accounts import UNION_POOL
+from ledger.balances import balance_of
+from models import PoolEntryStatus
+from rebate.union_pool import closes_until_paid
+from rebate.union_pool_settings import PoolSettings
+from runtime.sql import fetch, marks
+from services.queues.place import Place
+
+INFLOW_DAYS = 7  # the trailing window of the members' estimate: recent enough to follow the pool
+
+
+async def pool_places(entry_ids: Collection[int]) -> dict[int, Place]:
+    """entry id → its place, for the given ids of waiting pool entries (others are left out)."""
+    if not entry_ids:
+        return {}
+    wanted = sorted(set(entry_ids))
+    rows = await fetch(
+        connections.get("default"),
+        "SELECT id, ahead, ahead_fen FROM ("
+        " SELECT id, COUNT(*) OVER w - 1 AS ahead,"
+        "  SUM(quota_fen - paid_fen) OVER w - (quota_fen - paid_fen) AS ahead_fen"
+        " FROM union_pool_entry WHERE status = $1 AND id <= $2"
+        " WINDOW w AS (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+        f") AS prefix WHERE id IN ({marks(3, len(wanted))})",
+        [PoolEntryStatus.WAITING.value, wanted[-1], *wanted],
+    )
+    return {int(r["id"]): Place(int(r["ahead"]), int(r["ahead_fen"])) for r in rows}
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What the estimate starts from: the pool's balance now, its average daily inflow over the
+    trailing window, and the daily payout cap."""
+
+    balance_fen: int
+    inflow_per_day_fen: int
+    cap_fen: int | None
+
+    def closes(self, through_fen: int) -> int | None:
+        """Daily closes until an entry with ``through_fen`` owed up to and including it (its own
+        remaining quota and all before it) is paid in full; None: no estimate."""
+        [n] = closes_until_paid(
+            [through_fen], self.balance_fen, self.inflow_per_day_fen, cap_fen=self.cap_fen
+        )
+        return n
+
+
+async def outlook(settings: PoolSettings, now: datetime) -> Outlook:
+    rows = await fetch(
+        connections.get("default"),
+        "SELECT COALESCE(SUM(contribution_fen - accelerated_out_fen), 0) AS inflow"
+        " FROM union_pool_entry WHERE created_at >= $1",
+        [now - timedelta(days=INFLOW_DAYS)],
+    )
+    return Outlook(
+        await balance_of(UNION_POOL),
+        int(rows[0]["inflow"]) // INFLOW_DAYS,
+        settings.daily_cap_fen,
+    )
