@@ -20,8 +20,10 @@ DEMO_ARGS ?= --keep-serving
 demo: $(STAMP)
 	$(BIN)/queue-rebate demo $(DEMO_ARGS)
 
+# One worker per core, at most 4 (each test has its own databases and Redis keys, so workers
+# never share state); work stealing evens out the few long tests. `pytest -q` alone runs serially.
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --maxprocesses 4 --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

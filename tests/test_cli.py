@@ -1,7 +1,10 @@
 """``queue-rebate`` as an operator runs it: exit codes, messages, and what it leaves behind."""
 
 import asyncio
+import contextlib
+import io
 import json
+import shutil
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +24,24 @@ UNREACHABLE_PG = "postgres://postgres@127.0.0.1:1/queue_rebate"  # nothing liste
 
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite://{tmp_path}/var/qr.sqlite3"
+
+
+@pytest.fixture(scope="module")
+def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database ``queue-rebate migrate`` made, once for the module (migrating costs seconds
+    of CPU: tortoise replays its model state per operation)."""
+    path = tmp_path_factory.mktemp("migrated") / "qr.sqlite3"
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(["migrate", "--db", f"sqlite://{path}"]) == 0, out.getvalue()
+    return path
+
+
+@pytest.fixture
+def migrated(tmp_path: Path, migrated_file: Path) -> str:
+    """``sqlite_url(tmp_path)`` holding a copy of the migrated database."""
+    (tmp_path / "var").mkdir()
+    shutil.copyfile(migrated_file, tmp_path / "var" / "qr.sqlite3")
+    return sqlite_url(tmp_path)
 
 
 def rows(tmp_path: Path, query: str) -> list[tuple[object, ...]]:
@@ -44,9 +65,10 @@ def test_migrate_creates_the_sqlite_file_and_its_directory(
     assert "Base rebate settings: seeded" in out
 
 
-def test_migrate_twice_is_a_no_op(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    url = sqlite_url(tmp_path)
-    assert run(capsys, "migrate", "--db", url)[0] == 0
+def test_migrate_twice_is_a_no_op(
+    tmp_path: Path, migrated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = migrated  # migrated once already
     applied = rows(tmp_path, "SELECT app, name, applied_at FROM tortoise_migrations")
     seeded = rows(tmp_path, "SELECT id, base, updated_at FROM rebate_config")
 
@@ -74,20 +96,18 @@ def test_migrate_seeds_base_settings_from_the_config_file(
 
 
 def test_check_on_an_empty_migrated_database_is_ok(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, migrated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = sqlite_url(tmp_path)
-    assert run(capsys, "migrate", "--db", url)[0] == 0
+    url = migrated
     code, out, err = run(capsys, "check", "--db", url)
     assert (code, err) == (0, "")
     assert out.startswith("OK: conservation holds in ")
 
 
 def test_check_reports_each_problem_and_exits_1(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, migrated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = sqlite_url(tmp_path)
-    assert run(capsys, "migrate", "--db", url)[0] == 0
+    url = migrated
     with sqlite3.connect(tmp_path / "var" / "qr.sqlite3") as db:  # 5 fen that came from nowhere
         db.execute(
             "INSERT INTO queue (key, next_seq, waiting_count, extracted_fen, paid_fen,"
@@ -111,10 +131,9 @@ async def paid_twice(url: str, days_ago: int) -> None:
 
 
 def test_check_counts_double_payments_owed_and_warns_of_a_late_one_without_failing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, migrated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = sqlite_url(tmp_path)
-    assert run(capsys, "migrate", "--db", url)[0] == 0
+    url = migrated
     asyncio.run(paid_twice(url, days_ago=2))
     code, out, err = run(capsys, "check", "--db", url)
     assert (code, err) == (0, "")
@@ -227,10 +246,9 @@ def test_demo_runs_on_a_fresh_scratch_database_every_time(
 
 
 def test_jobs_run_records_the_run_and_unknown_jobs_are_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, migrated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = sqlite_url(tmp_path)
-    assert run(capsys, "migrate", "--db", db)[0] == 0
+    db = migrated
     code, out, _ = run(capsys, "jobs", "run", "clearing", "--db", db)
     assert code == 0 and "clearing operator:" in out and "done" in out
     code, out, _ = run(capsys, "jobs", "runs", "--db", db)
@@ -243,10 +261,9 @@ def test_jobs_run_records_the_run_and_unknown_jobs_are_refused(
 
 
 def test_jobs_run_with_an_unreadable_pay_key_exits_2_naming_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, migrated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = sqlite_url(tmp_path)
-    assert run(capsys, "migrate", "--db", db)[0] == 0
+    db = migrated
     config = tmp_path / "pay.toml"
     config.write_text(
         f'[wechat_pay]\nmchid = "1900000109"\nprivate_key_path = "{tmp_path}/missing.pem"\n',
@@ -275,10 +292,9 @@ async def statement_due(url: str) -> None:
 
 
 def test_jobs_run_with_a_slot_closes_the_period_of_that_slot(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, migrated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = sqlite_url(tmp_path)
-    assert run(capsys, "migrate", "--db", db)[0] == 0
+    db = migrated
     asyncio.run(statement_due(db))
     slot = "2026-11-26T02:00+08:00"
     code, out, err = run(capsys, "jobs", "run", "merchant-statements", "--slot", slot, "--db", db)
@@ -294,10 +310,9 @@ def test_jobs_run_with_a_slot_closes_the_period_of_that_slot(
 
 
 def test_jobs_run_refuses_a_slot_not_come_yet_and_one_that_is_not_a_time(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, migrated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = sqlite_url(tmp_path)
-    assert run(capsys, "migrate", "--db", db)[0] == 0
+    db = migrated
     later = (utcnow() + timedelta(days=1)).isoformat()
     code, out, err = run(capsys, "jobs", "run", "clearing", "--slot", later, "--db", db)
     assert (code, out) == (2, "") and "--slot: slot 不能晚于当前时间" in err
