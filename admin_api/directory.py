@@ -11,17 +11,19 @@ from services.merchants.onboarding import list_invites, new_operator_invite
 from services.operators.roles import Permission
 from services.queues.economics import SCOPES, list_queues
 from services.queues.entries import STATUSES as ENTRY_STATUSES
-from services.queues.entries import queue_entries
+from services.queues.entries import entry_payouts, queue_entries
 from web.auth import OPERATOR
 from web.query import (
     PAGE_PARAMS,
     PAGING,
+    TIME_RANGE_PARAMS,
     json_reply,
     optional_int,
     page_args,
     page_reply,
     paged,
     query_choice,
+    query_range,
 )
 from web.registry import Registry, Reply, path_int
 from web.schemas import ID, INT, NULL_INT, STRING, TIME, Schema, obj
@@ -200,14 +202,15 @@ QUEUE_ENTRY = obj(
     "/api/admin/queues/{id}/entries",
     summary="运营：队列明细（按排队顺序，含进度与位次）",
     description="The queue's entries in seq order; `status` (waiting = 排队中, completed, "
-    "refunded, exchanged, cleared) and `member_id` filter. A waiting entry's `ahead` is how "
-    "many waiting entries are before it. " + PAGING,
+    "refunded, exchanged, cleared), `member_id` and `from` / `to` (when they joined) filter. "
+    "A waiting entry's `ahead` is how many waiting entries are before it. " + PAGING,
     tags=("admin",),
     auth="admin",
     path_params={"id": ID},
     query_params={
         "status": {"type": "string", "enum": list(ENTRY_STATUSES)},
         "member_id": ID,
+        **TIME_RANGE_PARAMS,
         **PAGE_PARAMS,
     },
     responses={
@@ -219,6 +222,7 @@ QUEUE_ENTRY = obj(
 )
 async def admin_queue_entries(request: web.Request) -> web.Response:
     status = query_choice(request, "status", ENTRY_STATUSES)
+    since, until = query_range(request)
     cursor, limit = page_args(request)
     page = await queue_entries(
         path_int(request, "id"),
@@ -226,5 +230,39 @@ async def admin_queue_entries(request: web.Request) -> web.Response:
         member_id=optional_int(request, "member_id"),
         cursor=cursor,
         limit=limit,
+        since=since,
+        until=until,
     )
     return page_reply(page)
+
+
+ENTRY_PAYOUT = obj(
+    {
+        "id": {**INT, "description": "记账流水编号"},
+        "amount_fen": {**INT, "description": "返现金额（分）"},
+        "extraction_id": {**NULL_INT, "description": "付出这笔返现的提取"},
+        "order_id": {**NULL_INT, "description": "提取来自的订单"},
+        "created_at": TIME,
+    }
+)
+
+
+@routes.get(
+    "/api/admin/entries/{id}/payouts",
+    summary="运营：一条排队权益收到的返现",
+    description="The entry's payouts, oldest first: each the posting from its queue's pool "
+    "to the member's cash, with the extraction (and its order) that paid it. " + PAGING,
+    tags=("admin",),
+    auth="admin",
+    path_params={"id": ID},
+    query_params={**PAGE_PARAMS},
+    responses={
+        200: Reply("返现", paged(ENTRY_PAYOUT)),
+        400: Reply("查询参数无效"),
+        404: Reply("排队权益不存在"),
+    },
+    permission=Permission.VIEW,
+)
+async def admin_entry_payouts(request: web.Request) -> web.Response:
+    cursor, limit = page_args(request)
+    return page_reply(await entry_payouts(path_int(request, "id"), cursor=cursor, limit=limit))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from models import Entry, Extraction, Member, Order, Queue, Statement
 from services.members.accounts import new_member
@@ -15,6 +16,8 @@ from tests.api.test_api_admin_adjustments import ADJUST, post_adjustment
 from tests.api.test_api_member_entries import buy, lottery_base, member, recent_clock
 from tests.distribution.support import approved_store, base_rules, configure, days, pay_cashier
 from tests.services.helpers import T0, Clock
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 async def admin_get(api: Api, path: str) -> tuple[int, Any]:
@@ -138,6 +141,41 @@ async def test_a_queues_entries_come_in_order_with_their_progress_and_place(api:
     assert status == 404 and error["field"] == "id"
     status, error = await admin_get(api, f"{base}?status=lost")
     assert status == 400 and error["field"] == "status"
+
+
+async def test_a_queues_entries_filter_by_when_they_joined(api: Api) -> None:
+    await three_orders(api)
+    queue = await Queue.get(key="mall")
+    first = await Entry.get(queue_id=queue.id, seq=1)
+    await Entry.filter(id=first.id).update(created_at=first.created_at - timedelta(days=2))
+    base = f"/api/admin/queues/{queue.id}/entries"
+    then = (first.created_at - timedelta(days=2)).astimezone(SHANGHAI).date()
+    _, early = await admin_get(api, f"{base}?to={then.isoformat()}")
+    assert [e["seq"] for e in early["items"]] == [1]
+    _, late = await admin_get(api, f"{base}?from={(then + timedelta(days=1)).isoformat()}")
+    assert [e["seq"] for e in late["items"]] == [2, 3]
+    status, error = await admin_get(api, f"{base}?from=2026-12-02&to=2026-12-01")
+    assert status == 400 and error["field"] == "to"
+    status, error = await admin_get(api, f"{base}?from=yesterday")
+    assert status == 400 and error["field"] == "from"
+
+
+async def test_an_entrys_payouts_are_the_postings_that_paid_it(api: Api) -> None:
+    await three_orders(api)
+    queue = await Queue.get(key="mall")
+    first, second = [await Entry.get(queue_id=queue.id, seq=n) for n in (1, 2)]
+    _, paid = await admin_get(api, f"/api/admin/entries/{first.id}/payouts")
+    # 乙's 30 元 extraction, then 70 元 of 丙's 100 元 (the rest went to 乙's entry)
+    assert [p["amount_fen"] for p in paid["items"]] == [3_000, 7_000]
+    orders = [p["order_id"] for p in paid["items"]]
+    assert orders == [second.order_id, (await Entry.get(queue_id=queue.id, seq=3)).order_id]  # type: ignore[attr-defined]
+    assert all(p["extraction_id"] for p in paid["items"])
+    _, page = await admin_get(api, f"/api/admin/entries/{first.id}/payouts?limit=1")
+    assert [p["amount_fen"] for p in page["items"]] == [3_000] and page["next_cursor"]
+    _, theirs = await admin_get(api, f"/api/admin/entries/{second.id}/payouts")
+    assert [p["amount_fen"] for p in theirs["items"]] == [3_000]
+    status, error = await admin_get(api, "/api/admin/entries/999999/payouts")
+    assert status == 404 and error["field"] == "id"
 
 
 async def test_orders_are_listed_newest_first_with_their_lines_and_filters(api: Api) -> None:

@@ -91,6 +91,7 @@ LISTS = {
     "/api/admin/members",
     "/api/admin/members/{id}/ledger",
     "/api/admin/queues/{id}/entries",
+    "/api/admin/entries/{id}/payouts",
     "/api/admin/orders",
     "/api/admin/statements",
 }

@@ -212,6 +212,13 @@ async def test_the_dashboard_shows_orders_extraction_and_the_queues(
     await console.wait_text("#page td", "前面 0 人")
     assert await console.run(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".progress"))) == 3
     await console.shoot("queue", tmp_path)
+    await console.click("#page table.grid td a[href*='/entry/']")  # the first entry's payouts
+    await console.wait_text("#page h2", "的返现")
+    await console.wait_text("#page table.grid", "¥50.00")
+    paid = await console.run(
+        lambda d: [td.text for td in d.find_elements(By.CSS_SELECTOR, "#page table.grid td")]
+    )
+    assert [cell for cell in paid if cell.startswith("¥")] == ["¥30.00", "¥50.00"]
     assert await console.errors() == []
 
 

@@ -1,5 +1,6 @@
 // 队列: every queue with its depth and what it extracted, paid, withheld and left unallocated;
-// a queue's entries in order (#/queues/<id>) with filters, progress bars and places.
+// a queue's entries in order (#/queues/<id>) with filters (status, member, when they joined),
+// progress bars and places; an entry's payouts (#/queues/<id>/entry/<entry id>).
 import {all, get} from '../api.js';
 import {count, pct, when, yuan} from '../format.js';
 import {clear, h, table} from '../h.js';
@@ -33,16 +34,19 @@ async function entries(root, queueId) {
   const status = h('select', {id: 'entry-status'}, h('option', {value: ''}, '全部状态'),
     Object.entries(ENTRY_STATUS).map(([v, t]) => h('option', {value: v, selected: v === 'waiting'}, t)));
   const member = h('input', {type: 'text', id: 'entry-member', placeholder: '会员编号', class: 'short'});
+  const since = h('input', {type: 'date', id: 'entry-from', title: '入队日期起'});
+  const until = h('input', {type: 'date', id: 'entry-to', title: '入队日期止（含当天）'});
   const body = h('div');
   let cursor = null;
   const more = h('button', {type: 'button', hidden: true, onclick: () => load(false)}, '加载更多');
   async function load(fresh) {
     if (fresh) { cursor = null; clear(body); }
-    const page = await get(`/api/admin/queues/${queueId}/entries`, {status: status.value, member_id: member.value.trim(), cursor, limit: 50});
+    const page = await get(`/api/admin/queues/${queueId}/entries`,
+      {status: status.value, member_id: member.value.trim(), from: since.value, to: until.value, cursor, limit: 50});
     cursor = page.next_cursor;
     more.hidden = cursor === null;
     body.append(table([
-      ['序号', (e) => e.seq],
+      ['序号', (e) => h('a', {href: `#/queues/${queueId}/entry/${e.id}`, title: '查看返现明细'}, String(e.seq))],
       ['位次', (e) => (e.ahead === null ? '—' : `前面 ${count(e.ahead)} 人`)],
       ['会员', (e) => h('a', {href: `#/members/${e.member_id}`}, `${e.nickname || '会员'} #${e.member_id}`)],
       ['订单', (e) => e.order_id],
@@ -55,7 +59,7 @@ async function entries(root, queueId) {
       ['入队时间', (e) => when(e.created_at)],
     ], page.items, '没有符合条件的名额'));
   }
-  const filters = h('form', {class: 'filters'}, status, member, h('button', {type: 'submit'}, '筛选'));
+  const filters = h('form', {class: 'filters'}, status, member, '入队日期', since, '至', until, h('button', {type: 'submit'}, '筛选'));
   filters.addEventListener('submit', (e) => { e.preventDefault(); load(true); });
   root.append(
     h('p', {}, h('a', {href: '#/queues'}, '← 全部队列')),
@@ -65,7 +69,30 @@ async function entries(root, queueId) {
   await load(true);
 }
 
-export async function render(root, ctx, queueId) {
-  if (queueId) await entries(root, queueId);
+// an entry's payouts: each posting from the queue's pool to the member, with the order that paid it
+async function payouts(root, queueId, entryId) {
+  const body = h('div');
+  let cursor = null;
+  const more = h('button', {type: 'button', hidden: true, onclick: () => load()}, '加载更多');
+  async function load() {
+    const page = await get(`/api/admin/entries/${entryId}/payouts`, {cursor, limit: 50});
+    cursor = page.next_cursor;
+    more.hidden = cursor === null;
+    body.append(table([
+      ['时间', (p) => when(p.created_at)],
+      ['返现', (p) => yuan(p.amount_fen)],
+      ['来自订单', (p) => p.order_id ?? '—'],
+      ['提取编号', (p) => p.extraction_id ?? '—'],
+    ], page.items, '这条权益还没有收到返现'));
+  }
+  root.append(
+    h('p', {}, h('a', {href: `#/queues/${queueId}`}, '← 队列明细')),
+    h('h2', {}, `权益 #${entryId} 的返现`), body, more);
+  await load();
+}
+
+export async function render(root, ctx, queueId, part, entryId) {
+  if (queueId && part === 'entry' && entryId) await payouts(root, queueId, entryId);
+  else if (queueId) await entries(root, queueId);
   else await list(root);
 }
