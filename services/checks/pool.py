@@ -36,6 +36,11 @@ POOL = (
         ),
     ),
     Finding(
+        "union pool balance negative (paid out or taken back more than it held)",
+        f"SELECT * FROM (SELECT ({_BALANCE}) AS balance) AS t WHERE balance < 0",
+        lambda r: f"balance {r['balance']}",
+    ),
+    Finding(
         "union pool entry paid outside 0..quota or not as posted",
         "SELECT e.id, e.paid_fen, e.quota_fen, e.status, COALESCE(p.posted, 0) AS posted"
         f" FROM union_pool_entry e LEFT JOIN ({_PER_ENTRY}) AS p"
