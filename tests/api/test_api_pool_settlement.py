@@ -1,6 +1,7 @@
 """工会排队 end to end (issue 22): the operator turns the union pool on for mall orders over the
 operators' API; a member's order paid through WeChat Pay's real notification endpoint lands in
-the pool — its contribution and quota, no share queue entry — and the member is told."""
+the pool — its contribution and quota, no share queue entry — the member is told, and the
+order's detail shows its place in the pool."""
 
 from __future__ import annotations
 
@@ -44,4 +45,14 @@ async def test_an_order_paid_through_the_notification_lands_in_the_pool(api: Api
     assert (await OrderLine.get(order_id=order.id)).status == "settled"
     (joined,) = await OutboxEvent.filter(kind="pool_entry_joined")
     assert joined.payload["entry_id"] == entry.id
+    # the member's order detail shows the line's place in the pool (never its profit)
+    response = await api.client.get(f"/api/orders/{order.id}", headers=bearer(token))
+    assert response.status == 200, await response.text()
+    detail = (await response.json())["order"]
+    (shown,) = detail["pool_entries"]
+    assert (shown["id"], shown["status"], shown["quota_fen"], shown["ahead"]) == (
+        entry.id, "waiting", 18_480, 0,
+    )  # fmt: skip
+    assert shown["status_text"] == "工会排队中" and "contribution_fen" not in shown
+    assert detail["entries"] == []
     assert await check_conservation() == []

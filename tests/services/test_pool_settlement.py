@@ -31,6 +31,7 @@ from services.members.accounts import new_member
 from services.orders.lifecycle import Item, create_order, mark_paid, refund_line
 from services.pool.close import close_day
 from services.pool.settings import store_pool
+from services.pool.views import order_pool_entries
 from services.settings.cache import POOL, changing
 from tests.distribution.support import configure
 from tests.services.helpers import T0, funded, use_base
@@ -254,3 +255,15 @@ async def test_check_catches_a_take_back_not_as_posted(db: str) -> None:
     await PoolEntry.filter(order_id=order).update(taken_back_fen=1)
     problems = await check_conservation()
     assert any("union pool refund" in p for p in problems), problems
+
+
+async def test_the_order_detail_says_why_a_line_is_not_in_the_pool(db: str) -> None:
+    await use_base(settle_on=SettleOn.PAID)
+    await pool_mode(ceiling_days=1)
+    a, b = await new_member("a"), await new_member("b")
+    await paid(a, items=[Item((await new_product("A", 1_000, cost_price_fen=1_000)).id)])
+    held = await paid(b, items=[Item((await new_product("B", 1_000, cost_price_fen=0)).id)])
+    (shown,) = await order_pool_entries(b.id, held)
+    assert (shown["status"], shown["quota_fen"], shown["ahead"]) == ("over_ceiling", 0, None)
+    assert "未进入排队" in shown["status_text"]
+    assert await order_pool_entries(a.id, held) == []  # only the member's own
