@@ -5,8 +5,14 @@ the ceiling holds new lines out of the queue; the members are told. SQLite and P
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from datetime import date, timedelta
 from typing import Any
+
+import pytest
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
 
 from bot.messages import render
 from ledger import accounts
@@ -25,11 +31,13 @@ from models import (
 from rebate.settings import OrderSource, SettleOn
 from rebate.union_pool_settings import PoolSettings
 from runtime.bot_settings import Names
+from runtime.sql import fetch
 from services.catalog.products import new_product, new_store, new_supplier
 from services.checks import check_conservation
 from services.members.accounts import new_member
 from services.orders.lifecycle import Item, create_order, mark_paid, refund_line
 from services.pool.close import close_day
+from services.pool.refunds import take_back_line
 from services.pool.settings import store_pool
 from services.pool.views import order_pool_entries
 from services.settings.cache import POOL, changing
@@ -267,3 +275,33 @@ async def test_the_order_detail_says_why_a_line_is_not_in_the_pool(db: str) -> N
     assert (shown["status"], shown["quota_fen"], shown["ahead"]) == ("over_ceiling", 0, None)
     assert "未进入排队" in shown["status_text"]
     assert await order_pool_entries(a.id, held) == []  # only the member's own
+
+
+async def _someone_waits_for_a_lock(conn: BaseDBAsyncClient) -> bool:
+    rows = await fetch(conn, "SELECT COUNT(*) AS n FROM pg_locks WHERE NOT granted")
+    return int(rows[0]["n"]) > 0
+
+
+@pytest.mark.postgres
+async def test_a_refund_waits_for_another_and_never_takes_the_same_balance_twice(pg: str) -> None:
+    await use_base(settle_on=SettleOn.PAID)
+    await pool_mode(pool_bp=10_000)
+    a, b = await new_member("a"), await new_member("b")
+    orders = [
+        await paid(m, items=[Item((await new_product(f"P{m.id}", 1_000, cost_price_fen=0)).id)])
+        for m in (a, b)
+    ]
+    assert (await close_day(DAY, T0)).closing_fen == 900  # a's 1,100 paid out of 2,000
+    first, second = [await OrderLine.get(order_id=o) for o in orders]
+    later = T0 + timedelta(hours=1)
+    outside = contextvars.copy_context()  # a's refund: not in b's transaction
+    async with in_transaction() as conn:  # b's refund takes the balance, not committed yet
+        await take_back_line(conn, second.id, orders[1], later)
+        other = asyncio.create_task(refund_line(first.id, now=later), context=outside)
+        while not other.done() and not await _someone_waits_for_a_lock(conn):
+            await asyncio.sleep(0)  # until a's refund waits for the pool (or ran through it)
+    await other
+    await refund_line(second.id, now=later)  # the rest of b's refund
+    assert [e.taken_back_fen for e in await PoolEntry.all().order_by("id")] == [0, 900]
+    assert await balance_of(accounts.UNION_POOL) == 0
+    assert await check_conservation() == []
