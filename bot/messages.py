@@ -32,6 +32,7 @@ and named ``fields`` for template messages. Every kind offers ``name`` (the cust
 | pool_paid | entry_id, day, amount_fen, paid_fen, quota_fen, full | number, amount, paid, quota |
 | pool_accelerated | entry_id, amount_fen, paid_fen, quota_fen, full | number, amount, paid, quota |
 | pool_entry_refunded | entry_id | number |
+| pool_wait_changed | entry_id, wait_days, was_days (projected daily closes until paid in full) | number, days |
 
 Operators (the WeCom group bot) hear about: ``operator_alert`` {text} (``services.alerts``),
 ``merchant_application_submitted`` {application_id, name, contact}, and failed withdrawals.
@@ -446,6 +447,21 @@ def _pool_accelerated(p: Mapping[str, Any], n: Names) -> _Built:
     return "加速到账", text, extra
 
 
+def _pool_wait_changed(p: Mapping[str, Any], n: Names) -> _Built:
+    """The projected wait of a waiting pool entry moved by ``notify_wait_days`` or more."""
+    number = str(p.get("entry_id", ""))
+    days, was = p.get("wait_days"), p.get("was_days")
+    sooner = isinstance(days, int) and isinstance(was, int) and days < was
+    before = f"（此前预计约{int(was)}天）" if isinstance(was, int) else ""
+    text = (
+        f"【{n.plugin}】您的工会排队（排队号{number}）预计分红到账时间"
+        f"{'提前' if sooner else '推迟'}：按近30天返利池收入估算，还需约{days}天{before}。"
+        "实际以每日分红结算为准。"
+    )
+    extra = {"number": number, "days": str(days), "detail": f"预计还需约{days}天"}
+    return "预计等待时间变化", text, extra
+
+
 def _pool_refunded(p: Mapping[str, Any], n: Names) -> _Built:
     number = str(p.get("entry_id", ""))
     text = (
@@ -482,6 +498,7 @@ _BUILDERS = {
     "pool_paid": _pool_paid,
     "pool_accelerated": _pool_accelerated,
     "pool_entry_refunded": _pool_refunded,
+    "pool_wait_changed": _pool_wait_changed,
 }
 
 

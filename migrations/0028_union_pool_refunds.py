@@ -48,4 +48,9 @@ class Migration(migrations.Migration):
             name='taken_back_on',
             field=fields.DateField(null=True),
         ),
+        ops.AddField(
+            model_name='PoolEntry',
+            name='told_wait_days',
+            field=fields.IntField(null=True),
+        ),
     ]

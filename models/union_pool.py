@@ -65,6 +65,7 @@ class PoolEntry(Model):
     taken_back_fen = fields.BigIntField(default=0, db_default=0)
     refund_cost_fen = fields.BigIntField(default=0, db_default=0)
     taken_back_on = fields.DateField(null=True)  # the statement that counted the take-back
+    told_wait_days = fields.IntField(null=True)  # the projected wait the member last heard of
 
     class Meta:
         table = "union_pool_entry"

@@ -64,6 +64,7 @@ PURPOSES: Mapping[str, str] = {
     "pool_paid": "工会分红到账通知",
     "pool_accelerated": "加速到账通知",
     "pool_entry_refunded": "工会排队失效通知",
+    "pool_wait_changed": "预计等待时间变化通知",
 }
 
 

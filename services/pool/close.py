@@ -26,6 +26,7 @@ from runtime.sql import execute, fetch, is_pg, marks
 from services.clock import LOCAL_TZ
 from services.outbox import Event, emit
 from services.pool.settings import load_pool, lock_pool
+from services.pool.waits import tell_wait_changes
 
 JOB_NAME = "union-pool-close"
 CHUNK = 1_000  # waiting entries read at a time: the close reads only as far as the money goes
@@ -72,6 +73,7 @@ async def close_day(day: date, now: datetime, settings: PoolSettings | None = No
         balance = opening + sum(flows.contributed.values()) - flows.accelerated - flows.taken_back
         close, owed = await _close(conn, balance, settings)
         await _pay(conn, close, owed, day, now)
+        await tell_wait_changes(conn, settings, now)
         waiting = (await fetch(conn, _WAITING_TOTALS))[0]
         return await PoolDay.create(
             day=day, closed_at=now, opening_fen=opening, contributed=flows.contributed,

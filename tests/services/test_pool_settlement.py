@@ -305,3 +305,22 @@ async def test_a_refund_waits_for_another_and_never_takes_the_same_balance_twice
     assert [e.taken_back_fen for e in await PoolEntry.all().order_by("id")] == [0, 900]
     assert await balance_of(accounts.UNION_POOL) == 0
     assert await check_conservation() == []
+
+
+async def test_a_projected_wait_that_moves_by_notify_wait_days_is_told(db: str) -> None:
+    await use_base(settle_on=SettleOn.PAID)
+    await pool_mode(pool_bp=10_000, notify_wait_days=7)
+    a, b, c = await new_member("a"), await new_member("b"), await new_member("c")
+    first = await paid(a, items=[Item((await new_product("A", 10_000, cost_price_fen=10_000)).id)])
+    await paid(b, items=[Item((await new_product("B", 1_000, cost_price_fen=0)).id)])
+    await close_day(DAY, T0)  # 1,000 in; 33 a day: a waits 305 closes, b 338 — first estimates
+    assert (await entries_of(first))[0].told_wait_days == 305
+    assert await told("pool_wait_changed") == []  # remembered, not told
+    await paid(c, items=[Item((await new_product("C", 9_000, cost_price_fen=0)).id)])
+    await close_day(DAY + timedelta(days=1), T0 + timedelta(days=1))  # 333 a day now
+    moved = await told("pool_wait_changed")
+    assert [(e.member_id, e.payload["wait_days"], e.payload["was_days"]) for e in moved] == [
+        (a.id, 5, 305), (b.id, 8, 338),
+    ]  # fmt: skip
+    assert "提前" in text_of(moved[0]) and "还需约5天" in text_of(moved[0])
+    assert await check_conservation() == []
