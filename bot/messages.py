@@ -27,6 +27,12 @@ and named ``fields`` for template messages. Every kind offers ``name`` (the cust
 | member_level_changed | from_level, to_level, from_name, name, source (auto, operator), reason | level, reason |
 | points_received | transfer_id, points, from_code, from_nickname | points, sender |
 | love_released | amount, love_available | amount |
+| pool_entry_joined | entry_id (排队号), order_id, position (entries ahead), quota_fen | number, position, quota |
+| pool_not_queued | order_id, ceiling_days, wait_days (None: no end in sight) | days |
+| pool_paid | entry_id, day, amount_fen, paid_fen, quota_fen, full | number, amount, paid, quota |
+| pool_accelerated | entry_id, amount_fen, paid_fen, quota_fen, full | number, amount, paid, quota |
+| pool_entry_refunded | entry_id | number |
+| pool_wait_changed | entry_id, wait_days, was_days (projected daily closes until paid in full) | number, days |
 
 Operators (the WeCom group bot) hear about: ``operator_alert`` {text} (``services.alerts``),
 ``merchant_application_submitted`` {application_id, name, contact}, and failed withdrawals.
@@ -380,6 +386,90 @@ def _love_released(p: Mapping[str, Any], n: Names) -> _Built:
     return "爱心值解冻", text, {"amount": str(amount), "detail": f"{amount}爱心值已解冻"}
 
 
+def _pool_joined(p: Mapping[str, Any], n: Names) -> _Built:
+    """工会排队: the order's line joined the union pool queue."""
+    number = str(p.get("entry_id", ""))
+    quota = _fen(p, "quota_fen") or 0
+    ahead = p.get("position")
+    where = f"，当前排{place(int(ahead))}" if isinstance(ahead, int) else ""
+    text = (
+        f"【{n.plugin}】您的订单已进入工会排队，排队号{number}{where}，"
+        f"分红额度{yuan(quota)}元，返利池每日按排队顺序全额分红。"
+    )
+    extra = {
+        "number": number, "position": place(int(ahead)) if isinstance(ahead, int) else "",
+        "quota": f"{yuan(quota)}元", "detail": f"排队号{number}，额度{yuan(quota)}元",
+    }  # fmt: skip
+    return "加入工会排队", text, extra
+
+
+def _pool_not_queued(p: Mapping[str, Any], n: Names) -> _Built:
+    """排队上限: the ceiling held the order out of the union pool queue."""
+    days = p.get("ceiling_days")
+    limit = f"超过{int(days)}天" if isinstance(days, int) else "过长"
+    text = (
+        f"【{n.plugin}】当前工会排队预计等待{limit}，平台已暂停新的排队，"
+        "本单不进入排队，没有分红额度；订单利润仍按规则进入返利池，为正在排队的会员分红。"
+    )
+    return "工会排队已满", text, {"days": str(days or "-"), "detail": "本单未进入工会排队"}
+
+
+def _pool_progress(p: Mapping[str, Any], what: str) -> dict[str, str]:
+    amount, paid = _fen(p, "amount_fen") or 0, _fen(p, "paid_fen") or 0
+    quota = _fen(p, "quota_fen") or 0
+    return {
+        "number": str(p.get("entry_id", "")), "amount": f"{yuan(amount)}元",
+        "paid": f"{yuan(paid)}元", "quota": f"{yuan(quota)}元",
+        "progress": f"已分红{yuan(paid)}/{yuan(quota)}元",
+        "detail": f"{what}{yuan(amount)}元，已分红{yuan(paid)}/{yuan(quota)}元",
+    }  # fmt: skip
+
+
+def _pool_paid(p: Mapping[str, Any], n: Names) -> _Built:
+    """已分红: the daily close paid the entry (in full, or the head in part)."""
+    extra = _pool_progress(p, "分红")
+    done = "分红额度已全部到账，已退出排队。" if p.get("full") else "剩余额度继续排队。"
+    text = (
+        f"【{n.plugin}】工会返利池分红{extra['amount']}已存入钱包（排队号{extra['number']}），"
+        f"{extra['progress']}，{done}"
+    )
+    return "已分红", text, extra
+
+
+def _pool_accelerated(p: Mapping[str, Any], n: Names) -> _Built:
+    """加速到账: a direct referral's order paid down the member's oldest pool entry."""
+    extra = _pool_progress(p, "加速")
+    done = "分红额度已全部到账。" if p.get("full") else "排队位置不变。"
+    text = (
+        f"【{n.plugin}】您推荐的好友消费，为您的排队号{extra['number']}加速到账"
+        f"{extra['amount']}，{extra['progress']}，{done}"
+    )
+    return "加速到账", text, extra
+
+
+def _pool_wait_changed(p: Mapping[str, Any], n: Names) -> _Built:
+    """The projected wait of a waiting pool entry moved by ``notify_wait_days`` or more."""
+    number = str(p.get("entry_id", ""))
+    days, was = p.get("wait_days"), p.get("was_days")
+    sooner = isinstance(days, int) and isinstance(was, int) and days < was
+    before = f"（此前预计约{int(was)}天）" if isinstance(was, int) else ""
+    text = (
+        f"【{n.plugin}】您的工会排队（排队号{number}）预计分红到账时间"
+        f"{'提前' if sooner else '推迟'}：按近30天返利池收入估算，还需约{days}天{before}。"
+        "实际以每日分红结算为准。"
+    )
+    extra = {"number": number, "days": str(days), "detail": f"预计还需约{days}天"}
+    return "预计等待时间变化", text, extra
+
+
+def _pool_refunded(p: Mapping[str, Any], n: Names) -> _Built:
+    number = str(p.get("entry_id", ""))
+    text = (
+        f"【{n.plugin}】订单已退款，对应的工会排队（排队号{number}）已失效，已分红的部分不受影响。"
+    )
+    return "工会排队已失效", text, {"number": number, "detail": "订单退款"}
+
+
 _BUILDERS = {
     "entry_joined": _joined,
     "lottery_available": _lottery_available,
@@ -403,6 +493,12 @@ _BUILDERS = {
     "member_level_changed": _level_changed,
     "points_received": _points_received,
     "love_released": _love_released,
+    "pool_entry_joined": _pool_joined,
+    "pool_not_queued": _pool_not_queued,
+    "pool_paid": _pool_paid,
+    "pool_accelerated": _pool_accelerated,
+    "pool_entry_refunded": _pool_refunded,
+    "pool_wait_changed": _pool_wait_changed,
 }
 
 

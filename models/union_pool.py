@@ -16,6 +16,7 @@ class PoolEntryStatus(StrEnum):
     WAITING = "waiting"  # 排队中
     PAID = "paid"  # 已分红: its quota paid in full (by closes and accelerations)
     REFUNDED = "refunded"  # its line was refunded: it left the queue, what it got stays paid
+    OVER_CEILING = "over_ceiling"  # 排队已满: the ceiling held it out; it gave, and is owed nothing
 
 
 class PoolConfig(Model):
@@ -35,7 +36,10 @@ class PoolEntry(Model):
     (consumption order). ``contribution_fen`` is what its line gave: the part
     that accelerated the buyer's referrer (``accelerated_out_fen``) and the rest, into the
     balance. ``paid_fen`` counts closes' payouts and accelerations received
-    (``accelerated_in_fen``); it never exceeds ``quota_fen``."""
+    (``accelerated_in_fen``); it never exceeds ``quota_fen``. When its line is refunded
+    (``refunded_at``) the pool gives back what is still in its balance (``taken_back_fen``) and the
+    rest of the contribution is platform cost (``refund_cost_fen``); the first daily close after
+    that counts the take-back in its statement (``taken_back_on``)."""
 
     id = fields.BigIntField(primary_key=True)
     member = fields.ForeignKeyField(
@@ -57,6 +61,11 @@ class PoolEntry(Model):
     status = fields.CharEnumField(PoolEntryStatus, max_length=16, default=PoolEntryStatus.WAITING)
     created_at = fields.DatetimeField()
     completed_at = fields.DatetimeField(null=True)
+    refunded_at = fields.DatetimeField(null=True)
+    taken_back_fen = fields.BigIntField(default=0, db_default=0)
+    refund_cost_fen = fields.BigIntField(default=0, db_default=0)
+    taken_back_on = fields.DateField(null=True)  # the statement that counted the take-back
+    told_wait_days = fields.IntField(null=True)  # the projected wait the member last heard of
 
     class Meta:
         table = "union_pool_entry"

@@ -34,6 +34,23 @@ def line_profit(paid_fen: int, cost_fen: int) -> int:
     return max(0, paid_fen - cost_fen)
 
 
+def goods_cost(price_fen: int, unit_cost_fen: int | None, quantity: int) -> int:
+    """What a goods line cost the platform: the unit cost (a self-operated product's cost price,
+    a supplier's supply price) × quantity. An unknown cost is the price: no profit is assumed."""
+    check_fen(price_fen, field="price_fen", allow_zero=True)
+    if unit_cost_fen is None:
+        return price_fen
+    check_fen(unit_cost_fen, field="unit_cost_fen", allow_zero=True)
+    return unit_cost_fen * quantity
+
+
+def commission_cost(price_fen: int, paid_fen: int, commission_bp: int) -> int:
+    """A store or cashier line's cost: all of its price but the store's commission on the cash
+    paid (the platform's whole take of it, as the store's credit counts it)."""
+    check_bp(commission_bp, field="commission_bp", maximum=10_000)
+    return max(0, price_fen - apply_bp(paid_fen, commission_bp))
+
+
 def contribution(profit_fen: int, deducted_fen: int, pool_bp: int = DEFAULT_POOL_BP) -> int:
     """What a line puts into the pool: ``pool_bp`` of its profit after ``deducted_fen`` — the
     order's distribution rewards (team, referral) and points subsidies charged to the line —

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from miniapp_api.views.entries import ENTRY, NAMES
-from models import Member, Order, OrderLine, OrderStatus, Refund
+from models import Member, Order, OrderLine, OrderStatus, PoolEntryStatus, Refund
 from rebate.deduction import Request
 from rebate.settings import OrderSource
 from services.clock import utcnow
@@ -39,6 +39,7 @@ from web.ratelimit import enforce
 from web.registry import BODY, Registry, Reply, path_int
 from web.schemas import (
     ID,
+    INT,
     LINE_PARAMS,
     ORDER,
     ORDER_BODY,
@@ -205,6 +206,18 @@ async def pay(request: web.Request) -> web.Response:
     return web.json_response({"order": await render(order), "payment": payment})
 
 
+POOL_ENTRY = obj(
+    {
+        "id": {**INT, "description": "排队号"},
+        "line_id": {**INT, "description": "订单商品行"},
+        "status": {"type": "string", "enum": [s.value for s in PoolEntryStatus]},
+        "status_text": {"type": "string", "description": "状态说明（中文）"},
+        "quota_fen": {**INT, "description": "分红额度（分）"},
+        "paid_fen": {**INT, "description": "已分红（分，含加速到账）"},
+        "ahead": {"type": "integer", "nullable": True, "description": "前面排队的人数（排队中）"},
+        "created_at": {"type": "string", "format": "date-time"},
+    }
+)
 ORDER_DETAIL = obj(
     {
         **ORDER["properties"],
@@ -212,6 +225,11 @@ ORDER_DETAIL = obj(
             "type": "array",
             "items": ENTRY,
             "description": "该订单产生的排队权益（每个已结算并入队的商品行一条，line_id 指明哪一行）",
+        },
+        "pool_entries": {
+            "type": "array",
+            "items": POOL_ENTRY,
+            "description": "工会排队：该订单每个已结算商品行在返利池中的排队（未开启工会排队的来源为空）",
         },
     }
 )
@@ -252,7 +270,11 @@ async def mine(request: web.Request) -> web.Response:
 async def show(request: web.Request) -> web.Response:
     order = await own_order(request)
     found = await order_entries(request[MEMBER_ID], order.id, now=utcnow())
-    detail = {**await render(order), "entries": found["entries"]}
+    detail = {
+        **await render(order),
+        "entries": found["entries"],
+        "pool_entries": found["pool_entries"],
+    }
     return json_reply({"order": detail, "names": found["names"]})
 
 

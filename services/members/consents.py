@@ -59,6 +59,12 @@ PURPOSES: Mapping[str, str] = {
     "statement_paid": "结算打款通知",
     "statement_confirm_needed": "确认收款提醒",
     "member_level_changed": "会员等级变更通知",
+    "pool_entry_joined": "工会排队通知",
+    "pool_not_queued": "工会排队已满通知",
+    "pool_paid": "工会分红到账通知",
+    "pool_accelerated": "加速到账通知",
+    "pool_entry_refunded": "工会排队失效通知",
+    "pool_wait_changed": "预计等待时间变化通知",
 }
 
 

@@ -45,6 +45,7 @@ from runtime.bot_settings import Names
 from runtime.sql import as_datetime, fetch
 from services.errors import NotFound
 from services.paging import DEFAULT_LIMIT, InvalidPage, Page, page_by_id
+from services.pool.views import order_pool_entries
 from services.queues.economics import EntryEstimate, estimates
 from services.queues.lottery import lottery_of
 from services.settings.cache import DISPLAY, SETTINGS, assert_changing
@@ -308,7 +309,11 @@ async def order_entries(member_id: int, order_id: int, *, now: datetime) -> dict
     oldest first, with the names: what an order's detail shows beside its lines."""
     entries = await Entry.filter(member_id=member_id, order_id=order_id).order_by("id")
     display = await load_display()
-    return {"names": display.names(), "entries": await _render(entries, display, now=now)}
+    return {
+        "names": display.names(),
+        "entries": await _render(entries, display, now=now),
+        "pool_entries": await order_pool_entries(member_id, order_id),  # 工会排队's orders
+    }
 
 
 async def queue_page(member_id: int, queue_id: int) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from services.members.level_changes import on_order_completed
 from services.orders.deduction import give_back, plan_for, refund_share
 from services.orders.deduction import take as take_deduction
 from services.outbox import Event, emit
+from services.pool.refunds import take_back_line
 from services.queues.locks import lock_queue
 from services.queues.plan import BUYER_AND_LINES, Buyer, OpenLine, buyer_and_lines_of, enqueue_order
 from services.queues.runner import hand_over
@@ -487,7 +488,8 @@ async def _refund_locked(
     if line.status == LineStatus.SETTLING:
         await execute(conn, "DELETE FROM pending_settlement WHERE line_id = $1", [line.id])
     elif line.status == LineStatus.SETTLED:
-        outcome = await _leave_queue(conn, line, now)
+        pooled = await take_back_line(conn, line.id, order.id, now)  # a union pool order's
+        outcome = pooled if pooled is not None else await _leave_queue(conn, line, now)
     await refund_share(conn, order, line, now)
     line.status, line.refunded_at = LineStatus.REFUNDED, now
     await line.save(using_db=conn, update_fields=["status", "refunded_at"])

@@ -4,19 +4,16 @@ and the daily statements."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tortoise import connections
 
-from ledger.accounts import UNION_POOL
-from ledger.balances import balance_of
 from models import PoolDay
-from rebate.union_pool import closes_until_paid
 from rebate.union_pool_settings import PoolSettings
-from runtime.sql import fetch
 from services import audit
 from services.paging import Page, page_by_id
+from services.pool.projection import pool_state
 from services.pool.settings import load_pool, store_pool, to_doc
 from services.settings.cache import POOL, changing
 
@@ -36,36 +33,17 @@ async def save_pool_settings(settings: PoolSettings, *, operator: str, now: date
 
 async def pool_overview(now: datetime) -> dict[str, Any]:
     """The liability report: the balance, waiting entries and what they are owed, the pool's
-    inflow (contributions less acceleration) over the last 7 and 30 days, and the projected
-    number of daily closes until the tail is paid at the 30-day average (an estimate; None while
-    nothing flows in, or nothing waits)."""
-    rows = await fetch(
-        connections.get("default"),
-        "SELECT (SELECT COUNT(*) FROM union_pool_entry WHERE status = 'waiting') AS waiting,"
-        " (SELECT COALESCE(SUM(quota_fen - paid_fen), 0) FROM union_pool_entry"
-        "  WHERE status = 'waiting') AS owed,"
-        " (SELECT COALESCE(SUM(contribution_fen - accelerated_out_fen), 0) FROM union_pool_entry"
-        "  WHERE created_at >= $1) AS inflow_7,"
-        " (SELECT COALESCE(SUM(contribution_fen - accelerated_out_fen), 0) FROM union_pool_entry"
-        "  WHERE created_at >= $2) AS inflow_30",
-        [now - timedelta(days=7), now - timedelta(days=30)],
-    )
-    row = rows[0]
-    balance = await balance_of(UNION_POOL)
+    inflow (contributions less acceleration and take-backs) over the last 7 and 30 days, and the
+    projected number of daily closes until the tail is paid at the 30-day average (an estimate;
+    None while nothing flows in, or nothing waits)."""
+    state = await pool_state(connections.get("default"), now)
     settings = await load_pool()
-    owed = int(row["owed"])
-    tail = (
-        closes_until_paid(
-            [owed], balance, int(row["inflow_30"]) // 30, cap_fen=settings.daily_cap_fen
-        )[0]
-        if owed
-        else None
-    )
     last = await PoolDay.all().order_by("-day").first()
     return {
-        "balance_fen": balance, "waiting_count": int(row["waiting"]), "waiting_owed_fen": owed,
-        "inflow_7d_fen": int(row["inflow_7"]), "inflow_30d_fen": int(row["inflow_30"]),
-        "tail_closes": tail, "last_closed_day": last.day.isoformat() if last else None,
+        "balance_fen": state.balance_fen, "waiting_count": state.waiting_count,
+        "waiting_owed_fen": state.waiting_owed_fen, "inflow_7d_fen": state.inflow_7d_fen,
+        "inflow_30d_fen": state.inflow_30d_fen, "tail_closes": state.tail_closes(settings),
+        "last_closed_day": last.day.isoformat() if last else None,
     }  # fmt: skip
 
 

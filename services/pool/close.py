@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
@@ -22,9 +22,11 @@ from models import PoolDay, PoolEntryStatus
 from rebate.errors import NotAllowed
 from rebate.union_pool import Close, Waiting, daily_close
 from rebate.union_pool_settings import PoolSettings
-from runtime.sql import execute, fetch, marks
+from runtime.sql import execute, fetch, is_pg, marks
 from services.clock import LOCAL_TZ
+from services.outbox import Event, emit
 from services.pool.settings import load_pool, lock_pool
+from services.pool.waits import tell_wait_changes
 
 JOB_NAME = "union-pool-close"
 CHUNK = 1_000  # waiting entries read at a time: the close reads only as far as the money goes
@@ -53,6 +55,7 @@ class Flows:
 
     contributed: dict[str, int]  # by order source
     accelerated: int
+    taken_back: int  # by refunds since the previous close (counted now: ``taken_back_on``)
     last_entry_id: int
     last_acceleration_id: int
 
@@ -65,15 +68,17 @@ async def close_day(day: date, now: datetime, settings: PoolSettings | None = No
         last = await PoolDay.all().using_db(conn).order_by("-day").first()
         if last is not None and last.day >= day:
             raise NotAllowed(f"{day.isoformat()} 的工会返利池已结算（最近结算日 {last.day}）")
-        flows = await _flows(conn, last)
+        flows = await _flows(conn, last, day)
         opening = last.closing_fen if last else 0
-        balance = opening + sum(flows.contributed.values()) - flows.accelerated
-        close, members = await _close(conn, balance, settings)
-        await _pay(conn, close, members, day, now)
+        balance = opening + sum(flows.contributed.values()) - flows.accelerated - flows.taken_back
+        close, owed = await _close(conn, balance, settings)
+        await _pay(conn, close, owed, day, now)
+        await tell_wait_changes(conn, settings, now)
         waiting = (await fetch(conn, _WAITING_TOTALS))[0]
         return await PoolDay.create(
             day=day, closed_at=now, opening_fen=opening, contributed=flows.contributed,
-            accelerated_fen=flows.accelerated, taken_back_fen=0, paid_fen=close.paid_fen,
+            accelerated_fen=flows.accelerated, taken_back_fen=flows.taken_back,
+            paid_fen=close.paid_fen,
             paid_count=len(close.full), closing_fen=close.carried_fen,
             waiting_count=int(waiting["n"]), waiting_owed_fen=int(waiting["owed"]),
             last_entry_id=flows.last_entry_id, last_acceleration_id=flows.last_acceleration_id,
@@ -87,8 +92,19 @@ _WAITING_TOTALS = (
 )
 
 
-async def _flows(conn: BaseDBAsyncClient, last: PoolDay | None) -> Flows:
+async def _flows(conn: BaseDBAsyncClient, last: PoolDay | None, day: date) -> Flows:
     after = last.last_entry_id if last else 0
+    await execute(
+        conn,
+        "UPDATE union_pool_entry SET taken_back_on = $1"
+        " WHERE refunded_at IS NOT NULL AND taken_back_on IS NULL",
+        [day if is_pg(conn) else day.isoformat()],
+    )
+    back = await fetch(
+        conn,
+        "SELECT COALESCE(SUM(taken_back_fen), 0) AS s FROM union_pool_entry WHERE taken_back_on = $1",
+        [day if is_pg(conn) else day.isoformat()],
+    )
     rows = await fetch(
         conn,
         "SELECT source, SUM(contribution_fen) AS gave, SUM(accelerated_out_fen) AS sped,"
@@ -99,25 +115,34 @@ async def _flows(conn: BaseDBAsyncClient, last: PoolDay | None) -> Flows:
     return Flows(
         contributed={r["source"]: int(r["gave"]) for r in rows},
         accelerated=sum(int(r["sped"]) for r in rows),
+        taken_back=int(back[0]["s"]),
         last_entry_id=max([after, *(int(r["last"]) for r in rows)]),
         last_acceleration_id=int(ids[0]["last"]),
     )
 
 
+class Owed(NamedTuple):
+    """A waiting entry as the close read it."""
+
+    member_id: int
+    quota_fen: int
+    owed_fen: int
+
+
 async def _close(
     conn: BaseDBAsyncClient, balance: int, settings: PoolSettings
-) -> tuple[Close, dict[int, int]]:
-    """``rebate.union_pool.daily_close`` over the waiting entries, read CHUNK at a time; and the
-    member of each entry read."""
+) -> tuple[Close, dict[int, Owed]]:
+    """``rebate.union_pool.daily_close`` over the waiting entries, read CHUNK at a time; and
+    each entry read: its member, quota and what it was owed."""
     budget = balance if settings.daily_cap_fen is None else min(balance, settings.daily_cap_fen)
     payouts: list[tuple[int, int]] = []
     full: list[int] = []
-    members: dict[int, int] = {}
+    members: dict[int, Owed] = {}
     spent, after = 0, 0
     while spent < budget:
         rows = await fetch(
             conn,
-            "SELECT id, member_id, quota_fen - paid_fen AS owed FROM union_pool_entry"
+            "SELECT id, member_id, quota_fen, quota_fen - paid_fen AS owed FROM union_pool_entry"
             " WHERE status = 'waiting' AND id > $1 ORDER BY id LIMIT $2",
             [after, CHUNK],
         )
@@ -125,7 +150,10 @@ async def _close(
             budget - spent, [Waiting(int(r["id"]), int(r["owed"])) for r in rows],
             head_in_part=settings.head_in_part,
         )  # fmt: skip
-        members.update((int(r["id"]), int(r["member_id"])) for r in rows)
+        members.update(
+            (int(r["id"]), Owed(int(r["member_id"]), int(r["quota_fen"]), int(r["owed"])))
+            for r in rows
+        )
         payouts += part.payouts
         full += part.full
         spent += part.paid_fen
@@ -136,9 +164,10 @@ async def _close(
 
 
 async def _pay(
-    conn: BaseDBAsyncClient, close: Close, members: dict[int, int], day: date, now: datetime
+    conn: BaseDBAsyncClient, close: Close, members: dict[int, Owed], day: date, now: datetime
 ) -> None:
-    """The payouts' rows and postings: the pool pays each member's rebate wallet."""
+    """The payouts' rows and postings: the pool pays each member's rebate wallet; each member
+    is told (``pool_paid``: 已分红)."""
     if not close.payouts:
         return
     for at in range(0, len(close.full), CHUNK):
@@ -157,8 +186,20 @@ async def _pay(
             [head[1], head[0]],
         )
     await post(
-        conn, [_payout(day, entry, fen, members[entry]) for entry, fen in close.payouts], now
+        conn,
+        [_payout(day, entry, fen, members[entry].member_id) for entry, fen in close.payouts],
+        now,
     )
+    await emit(conn, [_paid(day, entry, fen, members[entry]) for entry, fen in close.payouts], now)
+
+
+def _paid(day: date, entry: int, fen: int, owed: Owed) -> Event:
+    payload = {
+        "entry_id": entry, "day": day.isoformat(), "amount_fen": fen,
+        "paid_fen": owed.quota_fen - owed.owed_fen + fen, "quota_fen": owed.quota_fen,
+        "full": fen == owed.owed_fen,
+    }  # fmt: skip
+    return Event("pool_paid", owed.member_id, payload)
 
 
 def _payout(day: date, entry: int, fen: int, member: int) -> Posting:

@@ -1,6 +1,8 @@
 """What a settled line of a pool order gives the union pool: its contribution, its buyer's
 place (a quota), and — under 动态加速 — the share that pays down the buyer's direct referrer's
-oldest waiting entry at once. One call per line, in the settling transaction."""
+oldest waiting entry at once. One call per line, in the settling transaction. The buyer is
+told (``pool_entry_joined``, or ``pool_not_queued`` by the caller when the ceiling held the line
+out), and so is a referrer whose entry was accelerated (``pool_accelerated``)."""
 
 from __future__ import annotations
 
@@ -17,15 +19,17 @@ from rebate.union_pool import acceleration, contribution, line_profit, quota
 from rebate.union_pool_settings import PoolSettings
 from runtime.sql import fetch, is_pg
 from services.clock import local
+from services.outbox import Event, emit
 from services.pool.settings import lock_pool
 
 
 @dataclass(frozen=True)
 class PoolLine:
-    """A settled line of a pool order. ``cost_fen``: the product's cost price or the
-    supplier's supply price for the line (for a store or cashier order, paid less the store's
-    commission); ``deducted_fen``: the order's distribution rewards and points subsidies
-    charged to the line."""
+    """A settled line of a pool order. ``paid_fen``: the cash paid (its quota's base);
+    ``price_fen``: the line's price, cash and 抵扣 together (None: ``paid_fen``) — its profit is
+    price less ``cost_fen``, the product's cost price or the supplier's supply price for the line
+    (for a store or cashier order, the price less the store's commission); ``deducted_fen``: the
+    order's distribution rewards and points subsidies charged to the line."""
 
     line_id: int
     order_id: int
@@ -34,24 +38,32 @@ class PoolLine:
     paid_fen: int
     cost_fen: int
     deducted_fen: int = 0
+    price_fen: int | None = None
 
 
 async def contribute(
-    conn: BaseDBAsyncClient, line: PoolLine, settings: PoolSettings, now: datetime
+    conn: BaseDBAsyncClient,
+    line: PoolLine,
+    settings: PoolSettings,
+    now: datetime,
+    *,
+    queued: bool = True,
 ) -> PoolEntry:
     """The line's entry and its contribution's postings, in the caller's transaction: the
-    acceleration (if any) to the referrer's wallet, the rest into the pool's balance."""
+    acceleration (if any) to the referrer's wallet, the rest into the pool's balance.
+    ``queued`` False (排队已满, the ceiling): the line still contributes but gets no quota."""
     await lock_pool(conn, now, exclusive=False)  # before any id is taken: see models.PoolDay
-    profit = line_profit(line.paid_fen, line.cost_fen)
+    price = line.paid_fen if line.price_fen is None else line.price_fen
+    profit = line_profit(price, line.cost_fen)
     gave = contribution(profit, line.deducted_fen, settings.pool_bp)
-    owed = quota(line.paid_fen, settings.quota_bp)
+    owed = quota(line.paid_fen, settings.quota_bp) if queued else 0
+    # a line paid nothing (all by points or love value) is owed nothing: it never waits
+    status = PoolEntryStatus.WAITING if owed else PoolEntryStatus.PAID
     entry = await PoolEntry.create(
         member_id=line.member_id, order_id=line.order_id, line_id=line.line_id,
-        source=line.source.value, profit_fen=profit,
-        contribution_fen=gave, quota_fen=owed, created_at=now, using_db=conn,
-        # a line paid nothing (all by points or love value) is owed nothing: it never waits
-        status=PoolEntryStatus.WAITING if owed else PoolEntryStatus.PAID,
-        completed_at=None if owed else now,
+        source=line.source.value, profit_fen=profit, contribution_fen=gave, quota_fen=owed,
+        created_at=now, using_db=conn, completed_at=None if owed else now,
+        status=status if queued else PoolEntryStatus.OVER_CEILING,
     )  # fmt: skip
     sped = await _accelerate(conn, line, gave, settings, now) if settings.accel_bp and gave else 0
     if sped:
@@ -62,7 +74,23 @@ async def contribute(
             f"pool_in:{line.line_id}", "pool_in", accounts.SALES, accounts.UNION_POOL, "cash",
             gave - sped, line.order_id, memo=line.source.value,
         )], now)  # fmt: skip
+    if owed:
+        await _tell_joined(conn, entry, now)
     return entry
+
+
+async def _tell_joined(conn: BaseDBAsyncClient, entry: PoolEntry, now: datetime) -> None:
+    """排队号 (the entry's id), the waiting entries ahead of it and its 分红额度."""
+    rows = await fetch(
+        conn,
+        "SELECT COUNT(*) AS n FROM union_pool_entry WHERE status = 'waiting' AND id < $1",
+        [entry.id],
+    )
+    payload = {
+        "entry_id": entry.id, "order_id": entry.order_id, "position": int(rows[0]["n"]),  # type: ignore[attr-defined]
+        "quota_fen": entry.quota_fen,
+    }  # fmt: skip
+    await emit(conn, [Event("pool_entry_joined", entry.member_id, payload)], now)  # type: ignore[attr-defined]
 
 
 async def _accelerate(
@@ -94,7 +122,9 @@ async def _accelerate(
     oldest.accelerated_in_fen += amount
     if oldest.paid_fen == oldest.quota_fen:
         oldest.status, oldest.completed_at = PoolEntryStatus.PAID, now
-    await oldest.save(using_db=conn)
+    await oldest.save(
+        using_db=conn, update_fields=["paid_fen", "accelerated_in_fen", "status", "completed_at"]
+    )
     await PoolAcceleration.create(
         line_id=line.line_id, referrer_id=referrer, entry_id=oldest.id, amount_fen=amount,
         day=day, created_at=now, using_db=conn,
@@ -103,6 +133,11 @@ async def _accelerate(
         f"pool_accel:{line.line_id}", "pool_accel", accounts.SALES,
         accounts.member(referrer), "cash", amount, line.order_id, memo=f"pool_entry:{oldest.id}",
     )], now)  # fmt: skip
+    payload = {
+        "entry_id": oldest.id, "amount_fen": amount, "paid_fen": oldest.paid_fen,
+        "quota_fen": oldest.quota_fen, "full": oldest.paid_fen == oldest.quota_fen,
+    }  # fmt: skip
+    await emit(conn, [Event("pool_accelerated", int(referrer), payload)], now)
     return amount
 
 

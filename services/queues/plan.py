@@ -20,6 +20,8 @@ from services.catalog.rules import ProductRules, cashier_rules, products_rules, 
 from services.clock import local
 from services.distribution.rewards import on_order_settled
 from services.errors import NotFound
+from services.pool.settings import load_pool
+from services.pool.settlement import settle_into_pool
 from services.queues.locks import ensure_queue
 from services.settings.codec import to_doc
 
@@ -235,8 +237,14 @@ async def enqueue_order(
     ``read``: ``buyer_and_open_lines`` of this transaction, if the caller has it already.
 
     Master switch off or the line's target disabled: the line settles with no queue effect.
-    Must run inside the caller's transaction, with the order row locked."""
+    An order whose source the union pool takes settles into the pool instead, after its rewards
+    (``services.pool.settlement``): never into a share queue. Must run inside the caller's
+    transaction, with the order row locked."""
     buyer, lines = read or await buyer_and_open_lines(conn, order)
+    if lines and (pool := await load_pool(conn)).takes(order.source):
+        await on_order_settled(conn, order, now)  # the rewards the pool's profit is net of
+        await settle_into_pool(conn, order, pool, now)
+        return set()
     paid_at = local(order.paid_at or now)
     targets = await targets_of(conn, order, lines) if lines else Targets({})
     queue_ids: dict[str, int] = {}

@@ -1,0 +1,62 @@
+"""The union pool's projected wait (SPEC §11): how many daily closes until the tail of the queue
+is paid, at the pool's 30-day average inflow — the liability report's estimate, and what the
+ceiling (排队上限, ``ceiling_days``) holds new lines out by. One close a day: closes are days."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from ledger.accounts import UNION_POOL
+from ledger.balances import balance_of
+from rebate.union_pool import closes_until_paid
+from rebate.union_pool_settings import PoolSettings
+from runtime.sql import fetch
+
+_INFLOW = "SUM(contribution_fen - accelerated_out_fen - taken_back_fen)"
+
+
+@dataclass(frozen=True)
+class PoolState:
+    balance_fen: int
+    waiting_count: int
+    waiting_owed_fen: int
+    inflow_7d_fen: int  # contributions less acceleration and take-backs, of entries this recent
+    inflow_30d_fen: int
+
+    def tail_closes(self, settings: PoolSettings) -> int | None:
+        """Daily closes until the last waiting entry is paid in full (None: nothing waits, or
+        nothing flows in to pay it)."""
+        if not self.waiting_owed_fen:
+            return None
+        return closes_until_paid(
+            [self.waiting_owed_fen], self.balance_fen, self.inflow_30d_fen // 30,
+            cap_fen=settings.daily_cap_fen,
+        )[0]  # fmt: skip
+
+    def over_ceiling(self, settings: PoolSettings) -> bool:
+        """Whether the ceiling holds new lines out: the tail waits longer than ``ceiling_days``
+        (or forever: something waits and nothing flows in)."""
+        if settings.ceiling_days is None or not self.waiting_owed_fen:
+            return False
+        closes = self.tail_closes(settings)
+        return closes is None or closes > settings.ceiling_days
+
+
+async def pool_state(conn: BaseDBAsyncClient, now: datetime) -> PoolState:
+    rows = await fetch(
+        conn,
+        "SELECT (SELECT COUNT(*) FROM union_pool_entry WHERE status = 'waiting') AS waiting,"
+        " (SELECT COALESCE(SUM(quota_fen - paid_fen), 0) FROM union_pool_entry"
+        "  WHERE status = 'waiting') AS owed,"
+        f" (SELECT COALESCE({_INFLOW}, 0) FROM union_pool_entry WHERE created_at >= $1) AS inflow_7,"
+        f" (SELECT COALESCE({_INFLOW}, 0) FROM union_pool_entry WHERE created_at >= $2) AS inflow_30",
+        [now - timedelta(days=7), now - timedelta(days=30)],
+    )
+    row = rows[0]
+    return PoolState(
+        await balance_of(UNION_POOL, conn), int(row["waiting"]), int(row["owed"]),
+        int(row["inflow_7"]), int(row["inflow_30"]),
+    )  # fmt: skip
