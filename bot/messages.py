@@ -455,7 +455,7 @@ def _pool_wait_changed(p: Mapping[str, Any], n: Names) -> _Built:
     before = f"（此前预计约{int(was)}天）" if isinstance(was, int) else ""
     text = (
         f"【{n.plugin}】您的工会排队（排队号{number}）预计分红到账时间"
-        f"{'提前' if sooner else '推迟'}：按近30天返利池收入估算，还需约{days}天{before}。"
+        f"{'提前' if sooner else '推迟'}：按近7天返利池收入估算，还需约{days}天{before}。"
         "实际以每日分红结算为准。"
     )
     extra = {"number": number, "days": str(days), "detail": f"预计还需约{days}天"}

@@ -20,6 +20,7 @@ from rebate.union_pool_settings import PoolSettings
 from runtime.sql import fetch, is_pg
 from services.clock import local
 from services.outbox import Event, emit
+from services.pool.places import pool_places
 from services.pool.settings import lock_pool
 
 
@@ -81,13 +82,9 @@ async def contribute(
 
 async def _tell_joined(conn: BaseDBAsyncClient, entry: PoolEntry, now: datetime) -> None:
     """排队号 (the entry's id), the waiting entries ahead of it and its 分红额度."""
-    rows = await fetch(
-        conn,
-        "SELECT COUNT(*) AS n FROM union_pool_entry WHERE status = 'waiting' AND id < $1",
-        [entry.id],
-    )
+    place = (await pool_places([entry.id], conn))[entry.id]
     payload = {
-        "entry_id": entry.id, "order_id": entry.order_id, "position": int(rows[0]["n"]),  # type: ignore[attr-defined]
+        "entry_id": entry.id, "order_id": entry.order_id, "position": place.ahead,  # type: ignore[attr-defined]
         "quota_fen": entry.quota_fen,
     }  # fmt: skip
     await emit(conn, [Event("pool_entry_joined", entry.member_id, payload)], now)  # type: ignore[attr-defined]

@@ -7,19 +7,22 @@ entries), for a whole page at once — never a count per entry. Position 1 is th
 
 The **projected wait** is ``rebate.union_pool.closes_until_paid`` over what is owed up to and
 including the entry, from the pool's balance now, at the pool's trailing daily inflow: the
-contributions that reached the balance (less what accelerated referrers) over the last
-``INFLOW_DAYS`` days, divided by ``INFLOW_DAYS``, within the daily payout cap. It counts daily
+contributions that reached the balance (less what accelerated referrers and what refunds took
+back) over the last ``INFLOW_DAYS`` days, divided by ``INFLOW_DAYS``
+(``services.pool.projection.inflow_per_day``), within the daily payout cap. It counts daily
 closes (one a day: 1 = the next close) and is an estimate, never a promise: None when nothing
-flows in and the balance does not reach the entry.
+flows in and the balance does not reach the entry. Members read this one estimate everywhere:
+their pool page, and the bot when it moves (``services.pool.waits``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ledger.accounts import UNION_POOL
 from ledger.balances import balance_of
@@ -27,18 +30,22 @@ from models import PoolEntryStatus
 from rebate.union_pool import closes_until_paid
 from rebate.union_pool_settings import PoolSettings
 from runtime.sql import fetch, marks
+from services.pool.projection import inflow_per_day
 from services.queues.place import Place
 
 INFLOW_DAYS = 7  # the trailing window of the members' estimate: recent enough to follow the pool
 
 
-async def pool_places(entry_ids: Collection[int]) -> dict[int, Place]:
-    """entry id → its place, for the given ids of waiting pool entries (others are left out)."""
+async def pool_places(
+    entry_ids: Collection[int], conn: BaseDBAsyncClient | None = None
+) -> dict[int, Place]:
+    """entry id → its place, for the given ids of waiting pool entries (others are left out);
+    ``conn``: read in that transaction."""
     if not entry_ids:
         return {}
     wanted = sorted(set(entry_ids))
     rows = await fetch(
-        connections.get("default"),
+        conn or connections.get("default"),
         "SELECT id, ahead, ahead_fen FROM ("
         " SELECT id, COUNT(*) OVER w - 1 AS ahead,"
         "  SUM(quota_fen - paid_fen) OVER w - (quota_fen - paid_fen) AS ahead_fen"
@@ -68,15 +75,13 @@ class Outlook:
         return n
 
 
-async def outlook(settings: PoolSettings, now: datetime) -> Outlook:
-    rows = await fetch(
-        connections.get("default"),
-        "SELECT COALESCE(SUM(contribution_fen - accelerated_out_fen), 0) AS inflow"
-        " FROM union_pool_entry WHERE created_at >= $1",
-        [now - timedelta(days=INFLOW_DAYS)],
-    )
+async def outlook(
+    settings: PoolSettings, now: datetime, conn: BaseDBAsyncClient | None = None
+) -> Outlook:
+    """The members' estimate as it stands (``conn``: in that transaction)."""
+    db = conn or connections.get("default")
     return Outlook(
-        await balance_of(UNION_POOL),
-        int(rows[0]["inflow"]) // INFLOW_DAYS,
+        await balance_of(UNION_POOL, db),
+        await inflow_per_day(db, now, INFLOW_DAYS),
         settings.daily_cap_fen,
     )

@@ -45,6 +45,17 @@ class PoolState:
         return closes is None or closes > settings.ceiling_days
 
 
+async def inflow_per_day(conn: BaseDBAsyncClient, now: datetime, days: int) -> int:
+    """The pool's average daily inflow over the last ``days`` days: contributions less what
+    accelerated referrers and what refunds took back, of entries created then, floored."""
+    rows = await fetch(
+        conn,
+        f"SELECT COALESCE({_INFLOW}, 0) AS inflow FROM union_pool_entry WHERE created_at >= $1",
+        [now - timedelta(days=days)],
+    )
+    return int(rows[0]["inflow"]) // days
+
+
 async def pool_state(conn: BaseDBAsyncClient, now: datetime) -> PoolState:
     rows = await fetch(
         conn,

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise import connections
-
 from models import PoolEntry, PoolEntryStatus
-from runtime.sql import fetch
+from services.pool.places import pool_places
 
 STATUS_TEXT = {
     PoolEntryStatus.WAITING: "工会排队中",
@@ -23,16 +21,10 @@ STATUS_TEXT = {
 async def order_pool_entries(member_id: int, order_id: int) -> list[dict[str, Any]]:
     """The member's order's pool entries, one per settled line of a pool order, oldest first."""
     entries = await PoolEntry.filter(member_id=member_id, order_id=order_id).order_by("id")
+    places = await pool_places([e.id for e in entries if e.status == PoolEntryStatus.WAITING])
     out = []
     for e in entries:
-        ahead = None
-        if e.status == PoolEntryStatus.WAITING:
-            rows = await fetch(
-                connections.get("default"),
-                "SELECT COUNT(*) AS n FROM union_pool_entry WHERE status = 'waiting' AND id < $1",
-                [e.id],
-            )
-            ahead = int(rows[0]["n"])
+        ahead = places[e.id].ahead if e.id in places else None
         out.append({
             "id": e.id, "line_id": e.line_id, "status": e.status.value,  # type: ignore[attr-defined]
             "status_text": STATUS_TEXT[e.status], "quota_fen": e.quota_fen, "paid_fen": e.paid_fen,

@@ -1,7 +1,7 @@
 """Telling members when their projected wait moves (SPEC §9 for the union pool): after each
-daily close, every waiting entry's wait — daily closes until it is paid in full, at the pool's
-30-day average inflow, from what the close carried (``rebate.union_pool.closes_until_paid``) —
-is compared with the wait its member last heard of (``told_wait_days``). A move of
+daily close, every waiting entry's wait — the members' estimate (``services.pool.places``):
+daily closes until it is paid in full, at the pool's 7-day average inflow, from what the close
+carried — is compared with the wait its member last heard of (``told_wait_days``). A move of
 ``notify_wait_days`` or more, either way, is told (``pool_wait_changed``) and remembered; an
 entry's first estimate is remembered without a message (it just joined, and was told so).
 No estimate (nothing flows in) tells nothing. Read in chunks, in queue order, in the close's
@@ -17,15 +17,14 @@ from rebate.union_pool import closes_until_paid
 from rebate.union_pool_settings import PoolSettings
 from runtime.sql import execute, fetch, marks
 from services.outbox import Event, emit
-from services.pool.projection import pool_state
+from services.pool.places import outlook
 
 CHUNK = 1_000
 
 
 async def tell_wait_changes(conn: BaseDBAsyncClient, settings: PoolSettings, now: datetime) -> int:
     """After a close: remember each waiting entry's wait, tell the moved ones; how many told."""
-    state = await pool_state(conn, now)
-    inflow = state.inflow_30d_fen // 30
+    basis = await outlook(settings, now, conn)
     after, ahead, told = 0, 0, 0
     while True:
         rows = await fetch(
@@ -38,7 +37,7 @@ async def tell_wait_changes(conn: BaseDBAsyncClient, settings: PoolSettings, now
             return told
         owed = [int(r["owed"]) for r in rows]
         waits = closes_until_paid(
-            [ahead, *owed], state.balance_fen, inflow, cap_fen=settings.daily_cap_fen
+            [ahead, *owed], basis.balance_fen, basis.inflow_per_day_fen, cap_fen=basis.cap_fen
         )[1:]
         changed: dict[int, int] = {}
         events = []

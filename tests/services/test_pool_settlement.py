@@ -37,6 +37,7 @@ from services.checks import check_conservation
 from services.members.accounts import new_member
 from services.orders.lifecycle import Item, create_order, mark_paid, refund_line
 from services.pool.close import close_day
+from services.pool.mine import my_pool_entries
 from services.pool.refunds import take_back_line
 from services.pool.settings import store_pool
 from services.pool.views import order_pool_entries
@@ -313,14 +314,20 @@ async def test_a_projected_wait_that_moves_by_notify_wait_days_is_told(db: str) 
     a, b, c = await new_member("a"), await new_member("b"), await new_member("c")
     first = await paid(a, items=[Item((await new_product("A", 10_000, cost_price_fen=10_000)).id)])
     await paid(b, items=[Item((await new_product("B", 1_000, cost_price_fen=0)).id)])
-    await close_day(DAY, T0)  # 1,000 in; 33 a day: a waits 305 closes, b 338 — first estimates
-    assert (await entries_of(first))[0].told_wait_days == 305
+    # 1,000 in, carried (a's 11,000 does not fit); the members' estimate, 1,000 over 7 days =
+    # 142 a day: a is 10,000 short, 1 + ⌈10,000 / 142⌉ = 72 closes; b 11,100 short, 80
+    await close_day(DAY, T0)
+    assert (await entries_of(first))[0].told_wait_days == 72
     assert await told("pool_wait_changed") == []  # remembered, not told
     await paid(c, items=[Item((await new_product("C", 9_000, cost_price_fen=0)).id)])
-    await close_day(DAY + timedelta(days=1), T0 + timedelta(days=1))  # 333 a day now
+    # 10,000 carried, 10,000 over 7 days = 1,428 a day: a 1,000 short → 2 closes, b 2,100 → 3
+    await close_day(DAY + timedelta(days=1), T0 + timedelta(days=1))
     moved = await told("pool_wait_changed")
     assert [(e.member_id, e.payload["wait_days"], e.payload["was_days"]) for e in moved] == [
-        (a.id, 5, 305), (b.id, 8, 338),
+        (a.id, 2, 72), (b.id, 3, 80),
     ]  # fmt: skip
-    assert "提前" in text_of(moved[0]) and "还需约5天" in text_of(moved[0])
+    assert "提前" in text_of(moved[0]) and "还需约2天" in text_of(moved[0])
+    assert "按近7天返利池收入估算" in text_of(moved[0])  # the estimate the member's page shows
+    _, page = await my_pool_entries(a.id, status=None, now=T0 + timedelta(days=1))
+    assert [e["projected_wait_days"] for e in page.items] == [2]
     assert await check_conservation() == []
