@@ -71,15 +71,13 @@ async def close_day(day: date, now: datetime, settings: PoolSettings | None = No
         flows = await _flows(conn, last, day)
         opening = last.closing_fen if last else 0
         balance = opening + sum(flows.contributed.values()) - flows.accelerated - flows.taken_back
-        close, owed = await _close(conn, balance, settings)
-        await _pay(conn, close, owed, day, now)
+        paid_fen, paid_count = await _close(conn, balance, settings, day, now)
         await tell_wait_changes(conn, settings, now)
         waiting = (await fetch(conn, _WAITING_TOTALS))[0]
         return await PoolDay.create(
             day=day, closed_at=now, opening_fen=opening, contributed=flows.contributed,
             accelerated_fen=flows.accelerated, taken_back_fen=flows.taken_back,
-            paid_fen=close.paid_fen,
-            paid_count=len(close.full), closing_fen=close.carried_fen,
+            paid_fen=paid_fen, paid_count=paid_count, closing_fen=balance - paid_fen,
             waiting_count=int(waiting["n"]), waiting_owed_fen=int(waiting["owed"]),
             last_entry_id=flows.last_entry_id, last_acceleration_id=flows.last_acceleration_id,
             using_db=conn,
@@ -130,15 +128,13 @@ class Owed(NamedTuple):
 
 
 async def _close(
-    conn: BaseDBAsyncClient, balance: int, settings: PoolSettings
-) -> tuple[Close, dict[int, Owed]]:
-    """``rebate.union_pool.daily_close`` over the waiting entries, read CHUNK at a time; and
-    each entry read: its member, quota and what it was owed."""
+    conn: BaseDBAsyncClient, balance: int, settings: PoolSettings, day: date, now: datetime
+) -> tuple[int, int]:
+    """``rebate.union_pool.daily_close`` over the waiting entries, CHUNK at a time, each chunk
+    paid as soon as it is decided: the close holds one chunk in memory, whatever the day pays.
+    What it paid, and how many entries it paid in full."""
     budget = balance if settings.daily_cap_fen is None else min(balance, settings.daily_cap_fen)
-    payouts: list[tuple[int, int]] = []
-    full: list[int] = []
-    members: dict[int, Owed] = {}
-    spent, after = 0, 0
+    spent, count, after = 0, 0, 0
     while spent < budget:
         rows = await fetch(
             conn,
@@ -150,33 +146,32 @@ async def _close(
             budget - spent, [Waiting(int(r["id"]), int(r["owed"])) for r in rows],
             head_in_part=settings.head_in_part,
         )  # fmt: skip
-        members.update(
-            (int(r["id"]), Owed(int(r["member_id"]), int(r["quota_fen"]), int(r["owed"])))
+        owed = {
+            int(r["id"]): Owed(int(r["member_id"]), int(r["quota_fen"]), int(r["owed"]))
             for r in rows
-        )
-        payouts += part.payouts
-        full += part.full
+        }
+        await _pay(conn, part, owed, day, now)
         spent += part.paid_fen
+        count += len(part.full)
         if len(rows) < CHUNK or len(part.full) < len(rows):
             break
         after = int(rows[-1]["id"])
-    return Close(tuple(payouts), spent, balance - spent, tuple(full)), members
+    return spent, count
 
 
 async def _pay(
     conn: BaseDBAsyncClient, close: Close, members: dict[int, Owed], day: date, now: datetime
 ) -> None:
-    """The payouts' rows and postings: the pool pays each member's rebate wallet; each member
-    is told (``pool_paid``: 已分红)."""
+    """One chunk's payouts: the entries' rows, the postings (the pool pays each member's rebate
+    wallet), and each member told (``pool_paid``: 已分红)."""
     if not close.payouts:
         return
-    for at in range(0, len(close.full), CHUNK):
-        ids = close.full[at : at + CHUNK]
+    if close.full:
         await execute(
             conn,
             f"UPDATE union_pool_entry SET paid_fen = quota_fen, status = $1, completed_at = $2"
-            f" WHERE id IN ({marks(3, len(ids))})",
-            [PoolEntryStatus.PAID.value, now, *ids],
+            f" WHERE id IN ({marks(3, len(close.full))})",
+            [PoolEntryStatus.PAID.value, now, *close.full],
         )
     head = close.payouts[-1]
     if head[0] not in close.full:  # paid in part: keeps its place
