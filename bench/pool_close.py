@@ -159,11 +159,12 @@ def max_rss_kib() -> int:
 
 
 def timed_phases(module: Any) -> dict[str, float]:
-    """Wrap the close's three ways to the database — reads (``fetch``), row updates
-    (``execute``) and the payouts' postings with the wallets (``post``) — to add up the seconds
-    each takes: where the close spends its time."""
+    """Wrap the close's ways to the database — reads (``fetch``), row updates (``execute``)
+    and the payouts' postings with the wallets (``post``, or ``post_by_copy`` on PostgreSQL) —
+    to add up the seconds each takes: where the close spends its time."""
     spent = {"read": 0.0, "update": 0.0, "post": 0.0}
-    for name, phase in (("fetch", "read"), ("execute", "update"), ("post", "post")):
+    ways = (("fetch", "read"), ("execute", "update"), ("post", "post"), ("post_by_copy", "post"))
+    for name, phase in ways:
         original = getattr(module, name)
 
         async def wrapper(*args: Any, _original: Any = original, _phase: str = phase) -> Any:

@@ -17,6 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from ledger import accounts
+from ledger.bulk import post_by_copy
 from ledger.postings import Posting, post
 from models import PoolDay, PoolEntryStatus
 from rebate.errors import NotAllowed
@@ -180,11 +181,12 @@ async def _pay(
             "UPDATE union_pool_entry SET paid_fen = paid_fen + $1 WHERE id = $2",
             [head[1], head[0]],
         )
-    await post(
-        conn,
-        [_payout(day, entry, fen, members[entry].member_id) for entry, fen in close.payouts],
-        now,
-    )
+    payouts = [_payout(day, entry, fen, members[entry].member_id) for entry, fen in close.payouts]
+    if is_pg(conn):  # the day's keys are new: the pool is held exclusively, a day closes once
+        async with conn.acquire_connection() as raw:
+            await post_by_copy(raw, payouts, now)
+    else:
+        await post(conn, payouts, now)
     await emit(conn, [_paid(day, entry, fen, members[entry]) for entry, fen in close.payouts], now)
 
 
