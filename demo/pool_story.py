@@ -162,8 +162,8 @@ class PoolDay:
         if job["status"] != "succeeded" or not changes.get("closed"):
             raise DemoFailed(f"union-pool-close: {job}")
         await self.story.step(
-            f"\n▶ 运营执行每日结算（POST /api/admin/jobs/union-pool-close/run）：结算 "
-            f"{changes['day']}，{changes['paid_count']} 人全额分红共 {yuan(changes['paid_fen'])}，"
+            f"\n▶ 运营执行每日结算（POST /api/admin/jobs/union-pool-close/run；北京时间中午前"
+            f"运行结算前一天）：结算 {changes['day']}，{changes['paid_count']} 人全额分红共 {yuan(changes['paid_fen'])}，"
             f"余额 {yuan(changes['closing_fen'])} 结转次日"
         )
 
