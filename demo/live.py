@@ -25,7 +25,8 @@ from aiohttp import web
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from demo import page
-from demo.story import Story, StoryReport
+from demo.parts import StoryReport
+from demo.story import Story
 from runtime.config import (
     AuthSettings,
     DatabaseSettings,
@@ -186,6 +187,7 @@ async def run_live_demo(
                     app=app,
                     wechat=wx,
                     lines=app[page.STORY],
+                    operator_password=password,
                 )
                 report = await story.run()
                 report.operator_login = await check_login(http, api_url, password, out)

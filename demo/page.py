@@ -1,8 +1,9 @@
 """``GET /demo``: the live demo as a web page, reloading itself every 2 seconds.
 
 Read-only, built from the same data as the terminal table (``demo.engine.queue_view``): the
-story so far, every queue with its entries, the orders by status, and the notifications the fake
-WeChat Pay delivered with our server's answers. Served by the demo process only (installed with
+story so far, every queue with its entries, 工会排队 (the union pool's entries in queue order and
+its latest daily statement), the orders by status, and the notifications the fake WeChat Pay
+delivered with our server's answers. Served by the demo process only (installed with
 ``create_app(..., extra_routes=routes.specs)``), never by ``queue-rebate serve``.
 """
 
@@ -14,7 +15,11 @@ from html import escape
 from aiohttp import web
 
 from demo.engine import STATUS, QueueView, progress, queue_view, yuan
+from demo.pool_story import SOURCE
+from demo.pool_story import STATUS as POOL_STATUS
 from models import Order, Queue
+from services.pool.admin import pool_days
+from services.pool.entries import pool_entries
 from web.registry import Registry, Reply
 from wechat_fake.state import FakeWeChatState
 
@@ -60,6 +65,37 @@ def queue_html(view: QueueView) -> str:
     )
 
 
+async def pool_html() -> str:
+    """工会排队: the entries in queue order and the latest daily statement ("" while empty)."""
+    entries = (await pool_entries(status=None, member_id=None, cursor=None, limit=50)).items
+    if not entries:
+        return ""
+    rows = "".join(
+        f"<tr><td class=n>{e['id']}</td><td>{escape(e['nickname'])}</td>"
+        f"<td>{SOURCE.get(e['source'], e['source'])}</td>"
+        f"<td class=n>{yuan(e['contribution_fen'])}</td><td class=n>{yuan(e['quota_fen'])}</td>"
+        f"<td class=n>{yuan(e['paid_fen'])}</td><td class=n>{yuan(e['accelerated_in_fen'])}</td>"
+        f"<td>{POOL_STATUS.get(e['status'], e['status'])}</td>"
+        f"<td class=n>{e['position'] or ''}</td></tr>"
+        for e in entries
+    )
+    days = (await pool_days(cursor=None, limit=1)).items
+    statement = ""
+    if days:
+        d = days[0]
+        statement = (
+            f"<p>日结单 {d['day']}：期初 {yuan(d['opening_fen'])} · 贡献 "
+            f"{yuan(sum(d['contributed'].values()))} · 动态加速 {yuan(d['accelerated_fen'])} · "
+            f"退款收回 {yuan(d['taken_back_fen'])} · 分红 {yuan(d['paid_fen'])}"
+            f"（{d['paid_count']} 笔） · 期末 {yuan(d['closing_fen'])}</p>"
+        )
+    return (
+        f"<h2>工会排队</h2>{statement}<table><tr><th>排队号</th><th>会员</th><th>来源</th>"
+        "<th>贡献</th><th>分红额度</th><th>已分红</th><th>加速</th><th>状态</th><th>位次</th>"
+        f"</tr>{rows}</table>"
+    )
+
+
 async def render_page(app: web.Application) -> str:
     views = [await queue_view(q.key) for q in await Queue.all().order_by("id")]
     statuses = Counter(str(o.status) for o in await Order.all())
@@ -77,6 +113,7 @@ async def render_page(app: web.Application) -> str:
         "<h1>排队返利 · 实时演示</h1>"
         f"<p>每 {REFRESH_SECONDS} 秒刷新。订单：{orders or '暂无'}</p>"
         f"<h2>队列</h2>{''.join(queue_html(v) for v in views) or '<p>暂无排队</p>'}"
+        f"{await pool_html()}"
         f"<h2>微信支付通知（假微信发出，本服务应答）</h2><ul>{delivered or '<li>暂无</li>'}</ul>"
         f"<h2>过程</h2><pre>{story}</pre></body></html>"
     )

@@ -4,7 +4,9 @@ Every order goes the way a phone and WeChat make it go: ``POST /api/login`` (cod
 fake WeChat) → ``POST /api/orders`` (a prepay at the fake WeChat Pay) → the member pays at WeChat
 Pay, which sends its signed notification to our notify URL → ``POST /api/orders/{id}/confirm``
 → settlement. One payment's notification is lost on purpose and the reconciliation job finds it
-by asking WeChat Pay; one line is refunded through WeChat Pay's refund notification.
+by asking WeChat Pay; one line is refunded through WeChat Pay's refund notification. The last
+chapter (``demo.pool_story``) is one day of 工会排队, the operator's part through the operators'
+API.
 
 The mall itself (settings, goods, a store) is set up with the same service calls an operator's
 back office makes; members' nicknames are set directly, as the mini-program's profile step
@@ -14,7 +16,6 @@ would (the member API has no endpoint for it).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TextIO
 
@@ -22,9 +23,10 @@ import aiohttp
 from aiohttp import web
 
 from demo.engine import SEED_EXAMPLE, pad, queue_lines, queue_view, yuan
+from demo.parts import DemoFailed, Shopper, StoryReport
+from demo.pool_story import PoolDay
 from ledger.balances import balances_of
 from models import Member
-from runtime.errors import CommandError
 from services.catalog.products import new_product, new_store
 from services.checks import check_conservation, totals
 from services.clock import utcnow
@@ -39,30 +41,6 @@ from wechat_fake.server import (
 from wechat_fake.state import FakeWeChatState
 
 
-class DemoFailed(CommandError):
-    """A step of the story did not get the answer it should have (the CLI says which, exit 2)."""
-
-
-@dataclass
-class Shopper:
-    name: str
-    token: str
-    member_id: int
-
-
-@dataclass
-class StoryReport:
-    """What happened, for the final summary and for the test."""
-
-    orders: list[str] = field(default_factory=list)  # out_trade_no, every order created
-    notified: dict[str, int] = field(default_factory=dict)  # out_trade_no → our HTTP answer
-    reconciled: list[str] = field(default_factory=list)  # paid, found by the reconciliation job
-    refunds: dict[str, int] = field(default_factory=dict)  # out_refund_no → our HTTP answer
-    problems: list[str] = field(default_factory=list)  # conservation problems (none expected)
-    page: str = ""  # GET /demo at the end of the story
-    operator_login: int = 0  # the demo operator's POST /api/admin/session, after the story
-
-
 class Story:
     def __init__(
         self,
@@ -74,9 +52,11 @@ class Story:
         app: web.Application,
         wechat: FakeWeChatState,
         lines: list[str],
+        operator_password: str = "",
     ) -> None:
         self.out, self.pause, self.http, self.api = out, pause, http, api_url
         self.app, self.wx, self.lines = app, wechat, lines
+        self.operator_password = operator_password
         self.report = StoryReport()
 
     # --- telling ------------------------------------------------------------------------------
@@ -97,9 +77,18 @@ class Story:
     # --- the member's side, over HTTP ---------------------------------------------------------
 
     async def call(
-        self, method: str, path: str, *, expect: int, token: str | None = None, body: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        expect: int,
+        token: str | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else None
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         async with self.http.request(
             method, f"{self.api}{path}", json=body, headers=headers
         ) as response:
@@ -108,11 +97,14 @@ class Story:
                 raise DemoFailed(f"{method} {path}: HTTP {response.status} {data}")
             return data
 
-    async def login(self, name: str) -> Shopper:
-        data = await self.call("POST", "/api/login", expect=200, body={"code": f"demo-{name}"})
+    async def login(self, name: str, referral_code: str | None = None) -> Shopper:
+        body = {"code": f"demo-{name}"}
+        if referral_code:
+            body["referral_code"] = referral_code  # from the referrer's shared QR code
+        data = await self.call("POST", "/api/login", expect=200, body=body)
         member_id = int(data["member"]["id"])
         await Member.filter(id=member_id).update(nickname=name)
-        return Shopper(name, data["token"], member_id)
+        return Shopper(name, data["token"], member_id, data["member"]["referral_code"])
 
     async def order(self, shopper: Shopper, body: dict[str, Any]) -> dict[str, Any]:
         """Create and prepay an order; the member pays at WeChat Pay."""
@@ -179,6 +171,7 @@ class Story:
         for shopper in shoppers[:3]:
             await self.buy(shopper, cashier, "在「街角咖啡」收银台买单 ¥30.00")
             await self.table(f"cashier:{store.id}")
+        shoppers += await PoolDay(self).run(shoppers, tea_id=tea.id, store_id=store.id)
         await self.summary(shoppers)
         return self.report
 

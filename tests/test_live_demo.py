@@ -1,6 +1,7 @@
 """The live demo, quickly (no pauses): every order goes through the HTTP API and WeChat Pay's
 notification (one deliberately through the reconciliation job instead), the refund through
-WeChat Pay's refund notification, the page is served, and the money adds up."""
+WeChat Pay's refund notification, a day of 工会排队 through the operators' API, the page is
+served, and the money adds up."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import aiohttp
 from tortoise import Tortoise
 
 from demo.live import run_live_demo
+from demo.parts import StoryReport
 from models import Order, PaymentNotice
 from runtime.db import tortoise_config
 
@@ -35,7 +37,7 @@ async def test_the_live_demo_drives_every_order_through_http_and_notifications(
     assert report.problems == [], text  # conservation holds
     assert 'http-equiv="refresh" content="2"' in report.page  # the browser view, same data
     assert "队列 mall（商城统一队列）" in report.page and "cashier:1" in report.page
-    assert len(report.orders) == 9
+    assert len(report.orders) == 12
     assert len(report.reconciled) == 1  # the lost notification, found by asking WeChat Pay
     notified = set(report.orders) - set(report.reconciled)
     assert report.notified.keys() == notified
@@ -45,6 +47,7 @@ async def test_the_live_demo_drives_every_order_through_http_and_notifications(
     console_line = text.split("运营后台（浏览器）:", 1)[1].split("\n", 1)[0]
     assert console_line.strip().endswith("/admin/")  # the console's URL
     assert report.operator_login == 200 and "运营后台登录成功：demo（所有者）" in text
+    assert_pool_day(report, text)
 
     ctx = await Tortoise.init(config=tortoise_config(f"sqlite://{path}"))
     try:
@@ -55,6 +58,28 @@ async def test_the_live_demo_drives_every_order_through_http_and_notifications(
         assert sorted(paid) == sorted(o.id for o in orders)  # each paid once, by its notice
     finally:
         await ctx.close_connections()
+
+
+def assert_pool_day(report: StoryReport, text: str) -> None:
+    """The union pool's chapter: one entry from each order source, one of them accelerated by
+    its owner's direct referral, a closed day whose statement adds up, shown on the page."""
+    entries = report.pool_entries
+    assert sorted(e["source"] for e in entries) == ["cashier", "mall", "store"], text
+    assert all(e["contribution_fen"] > 0 and e["quota_fen"] > 0 for e in entries)
+    sped = [e for e in entries if e["accelerated_in_fen"] > 0]
+    assert len(sped) == 1 and sped[0]["source"] == "cashier"  # the referrer's oldest entry
+    day = report.pool_day
+    assert day["contributed"] == {e["source"]: e["contribution_fen"] for e in entries}
+    assert day["accelerated_fen"] == sped[0]["accelerated_in_fen"]
+    assert day["taken_back_fen"] == 0 and day["paid_count"] >= 1
+    flows = sum(day["contributed"].values()) - day["accelerated_fen"] - day["paid_fen"]
+    assert day["opening_fen"] + flows == day["closing_fen"] >= 0
+    paid = sum(e["paid_fen"] - e["accelerated_in_fen"] for e in entries)
+    assert paid == day["paid_fen"]  # the close paid the entries what the statement says
+    assert any(e["status"] == "paid" for e in entries)  # someone left the queue
+    assert any(e["status"] == "waiting" and e["position"] == 1 for e in entries)
+    assert "工会返利池日结单" in text and "仍在排队：位次 1" in text
+    assert "<h2>工会排队</h2>" in report.page
 
 
 class Lines(io.StringIO):
@@ -98,7 +123,7 @@ async def test_make_demo_keeps_serving_so_the_story_is_seen_in_the_console(
             async with http.get(f"{api_url}/api/admin/orders?limit=50") as listed:
                 assert listed.status == 200
                 shown = {o["out_trade_no"] for o in (await listed.json())["items"]}
-        assert len(shown) == 9  # the story's orders, in the console's list
+        assert len(shown) == 12  # the story's orders, in the console's list
         assert not run.done()  # still serving
     finally:
         run.cancel()
