@@ -27,7 +27,7 @@ and named ``fields`` for template messages. Every kind offers ``name`` (the cust
 | member_level_changed | from_level, to_level, from_name, name, source (auto, operator), reason | level, reason |
 | points_received | transfer_id, points, from_code, from_nickname | points, sender |
 | love_released | amount, love_available | amount |
-| pool_entry_joined | entry_id (排队号), order_id, position (entries ahead), quota_fen | number, position, quota |
+| pool_entry_joined | entry_id (排队号), order_id, quota_fen | number, quota |
 | pool_not_queued | order_id, ceiling_days, wait_days (None: no end in sight) | days |
 | pool_paid | entry_id, day, amount_fen, paid_fen, quota_fen, full | number, amount, paid, quota |
 | pool_accelerated | entry_id, amount_fen, paid_fen, quota_fen, full | number, amount, paid, quota |
@@ -390,15 +390,13 @@ def _pool_joined(p: Mapping[str, Any], n: Names) -> _Built:
     """工会排队: the order's line joined the union pool queue."""
     number = str(p.get("entry_id", ""))
     quota = _fen(p, "quota_fen") or 0
-    ahead = p.get("position")
-    where = f"，当前排{place(int(ahead))}" if isinstance(ahead, int) else ""
     text = (
-        f"【{n.plugin}】您的订单已进入工会排队，排队号{number}{where}，"
-        f"分红额度{yuan(quota)}元，返利池每日按排队顺序全额分红。"
+        f"【{n.plugin}】您的订单已进入工会排队，排队号{number}，分红额度{yuan(quota)}元，"
+        "返利池每日按排队顺序全额分红；当前位次与预计等待请在小程序「工会排队」查看。"
     )
     extra = {
-        "number": number, "position": place(int(ahead)) if isinstance(ahead, int) else "",
-        "quota": f"{yuan(quota)}元", "detail": f"排队号{number}，额度{yuan(quota)}元",
+        "number": number, "quota": f"{yuan(quota)}元",
+        "detail": f"排队号{number}，额度{yuan(quota)}元",
     }  # fmt: skip
     return "加入工会排队", text, extra
 

@@ -150,13 +150,12 @@ async def test_joining_is_told_with_the_number_and_quota(db: str) -> None:
     await paid(a, items=[Item((await new_product("A", 1_000, cost_price_fen=0)).id)])
     await paid(b, items=[Item((await new_product("B", 2_000, cost_price_fen=0)).id)])
     first, second = await told("pool_entry_joined")
-    assert (first.member_id, first.payload["position"]) == (a.id, 0)
-    assert (second.member_id, second.payload["position"], second.payload["quota_fen"]) == (
-        b.id, 1, 2_200,
-    )  # fmt: skip
+    assert first.member_id == a.id
+    assert (second.member_id, second.payload["quota_fen"]) == (b.id, 2_200)
+    assert "position" not in second.payload  # a count over the whole queue: not while paying
     text = text_of(second)
-    assert f"排队号{second.payload['entry_id']}" in text and "第2位" in text
-    assert "分红额度22.00元" in text
+    assert f"排队号{second.payload['entry_id']}" in text and "分红额度22.00元" in text
+    assert "小程序「工会排队」查看" in text
 
 
 async def test_a_refund_before_the_close_takes_the_whole_contribution_back(db: str) -> None:
