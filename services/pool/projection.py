@@ -4,10 +4,13 @@ ceiling (排队上限, ``ceiling_days``) holds new lines out by. One close a day
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.context import get_current_context
 
 from ledger.accounts import UNION_POOL
 from ledger.balances import balance_of
@@ -54,6 +57,27 @@ async def inflow_per_day(conn: BaseDBAsyncClient, now: datetime, days: int) -> i
         [now - timedelta(days=days)],
     )
     return int(rows[0]["inflow"]) // days
+
+
+STATE_TTL = timedelta(seconds=60)  # how long the ceiling reuses the pool's state
+_states: weakref.WeakKeyDictionary[Any, tuple[datetime, PoolState]] = (
+    weakref.WeakKeyDictionary()
+)  # per ORM context (as ``services.queues.economics`` keeps queues' rates): (read at, state)
+
+
+async def recent_pool_state(conn: BaseDBAsyncClient, now: datetime) -> PoolState:
+    """The pool's state as the ceiling judges new lines by: read at most ``STATE_TTL`` ago by
+    this process. Reading it scans the pool's entries (~0.4 s at 1,000,000), too much for every
+    payment's transaction; the ceiling is a control on weeks of waiting, and a state a minute
+    old judges it as well."""
+    context = get_current_context()
+    known = _states.get(context) if context is not None else None
+    if known is not None and timedelta(0) <= now - known[0] < STATE_TTL:
+        return known[1]
+    state = await pool_state(conn, now)
+    if context is not None:
+        _states[context] = (now, state)
+    return state
 
 
 async def pool_state(conn: BaseDBAsyncClient, now: datetime) -> PoolState:

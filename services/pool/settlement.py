@@ -32,7 +32,7 @@ from rebate.union_pool_settings import PoolSettings
 from runtime.sql import execute, fetch, marks
 from services.outbox import Event, emit
 from services.pool.contributions import PoolLine, contribute
-from services.pool.projection import pool_state
+from services.pool.projection import recent_pool_state
 
 _LINES = (
     "SELECT l.id, l.paid_fen, l.deduction_fen, l.quantity, p.kind, p.cost_price_fen,"
@@ -51,7 +51,7 @@ async def settle_into_pool(
     rewards = await _rewards(conn, order.id)
     shares = _split(rewards, [int(r["paid_fen"]) for r in rows])
     commission_bp = await _commission_bp(conn, order)
-    state = await pool_state(conn, now) if settings.ceiling_days is not None else None
+    state = await recent_pool_state(conn, now) if settings.ceiling_days is not None else None
     queued = state is None or not state.over_ceiling(settings)
     for row, share in zip(rows, shares, strict=True):
         await contribute(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -38,6 +38,7 @@ from services.members.accounts import new_member
 from services.orders.lifecycle import Item, create_order, mark_paid, refund_line
 from services.pool.close import close_day
 from services.pool.mine import my_pool_entries
+from services.pool.projection import STATE_TTL
 from services.pool.refunds import take_back_line
 from services.pool.settings import store_pool
 from services.pool.views import order_pool_entries
@@ -56,10 +57,12 @@ async def pool_mode(**changes: Any) -> PoolSettings:
     return settings
 
 
-async def paid(member: Member, source: OrderSource = OrderSource.MALL, **kw: Any) -> int:
-    """An order placed and paid (支付后结算: it settles at once); its id."""
+async def paid(
+    member: Member, source: OrderSource = OrderSource.MALL, at: datetime = T0, **kw: Any
+) -> int:
+    """An order placed and paid at ``at`` (支付后结算: it settles at once); its id."""
     order = await create_order(member.id, source, **kw)
-    await mark_paid(order.id, paid_fen=order.paid_fen, now=T0)
+    await mark_paid(order.id, paid_fen=order.paid_fen, now=at)
     return order.id
 
 
@@ -241,7 +244,10 @@ async def test_the_ceiling_holds_new_lines_out_and_tells_the_buyer_why(db: str) 
     a, b, c = await new_member("a"), await new_member("b"), await new_member("c")
     await paid(a, items=[Item((await new_product("A", 10_000, cost_price_fen=10_000)).id)])
     # a's 11,000 waits and nothing flows in: the wait has no end, so b's order does not queue
-    held = await paid(b, items=[Item((await new_product("B", 20_000, cost_price_fen=0)).id)])
+    # (a minute later: the ceiling reads the pool's state at most once a minute)
+    later = T0 + STATE_TTL
+    b_product = Item((await new_product("B", 20_000, cost_price_fen=0)).id)
+    held = await paid(b, at=later, items=[b_product])
     (out,) = await entries_of(held)
     assert (out.status, out.quota_fen, out.contribution_fen) == (
         PoolEntryStatus.OVER_CEILING, 0, 20_000,
@@ -249,9 +255,28 @@ async def test_the_ceiling_holds_new_lines_out_and_tells_the_buyer_why(db: str) 
     (event,) = await told("pool_not_queued")
     assert event.member_id == b.id and event.payload["ceiling_days"] == 5
     assert "工会排队预计等待超过5天" in text_of(event) and "不进入排队" in text_of(event)
-    assert (await close_day(DAY, T0)).paid_count == 1  # b's contribution pays a in full
-    joined = await paid(c, items=[Item((await new_product("C", 100, cost_price_fen=0)).id)])
+    assert (await close_day(DAY, later)).paid_count == 1  # b's contribution pays a in full
+    c_product = Item((await new_product("C", 100, cost_price_fen=0)).id)
+    joined = await paid(c, at=later + STATE_TTL, items=[c_product])
     assert [e.status for e in await entries_of(joined)] == [PoolEntryStatus.WAITING]
+    assert await check_conservation() == []
+
+
+async def test_the_ceiling_reads_the_pools_state_at_most_once_a_minute(db: str) -> None:
+    """The state scans every entry of the pool: within a minute a payment reuses it, so the
+    line joins though the queue has grown past the ceiling since; a minute later it is held."""
+    await use_base(settle_on=SettleOn.PAID)
+    await pool_mode(pool_bp=10_000, ceiling_days=5)
+    a, b, c = await new_member("a"), await new_member("b"), await new_member("c")
+    await paid(a, items=[Item((await new_product("A", 10_000, cost_price_fen=10_000)).id)])
+    soon = await paid(b, at=T0 + STATE_TTL - timedelta(seconds=1), items=[
+        Item((await new_product("B", 100, cost_price_fen=100)).id)
+    ])  # fmt: skip
+    assert [e.status for e in await entries_of(soon)] == [PoolEntryStatus.WAITING]
+    later = await paid(c, at=T0 + STATE_TTL, items=[
+        Item((await new_product("C", 100, cost_price_fen=100)).id)
+    ])  # fmt: skip
+    assert [e.status for e in await entries_of(later)] == [PoolEntryStatus.OVER_CEILING]
     assert await check_conservation() == []
 
 
@@ -270,7 +295,8 @@ async def test_the_order_detail_says_why_a_line_is_not_in_the_pool(db: str) -> N
     await pool_mode(ceiling_days=1)
     a, b = await new_member("a"), await new_member("b")
     await paid(a, items=[Item((await new_product("A", 1_000, cost_price_fen=1_000)).id)])
-    held = await paid(b, items=[Item((await new_product("B", 1_000, cost_price_fen=0)).id)])
+    b_product = Item((await new_product("B", 1_000, cost_price_fen=0)).id)
+    held = await paid(b, at=T0 + STATE_TTL, items=[b_product])
     (shown,) = await order_pool_entries(b.id, held)
     assert (shown["status"], shown["quota_fen"], shown["ahead"]) == ("over_ceiling", 0, None)
     assert "未进入排队" in shown["status_text"]
