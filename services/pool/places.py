@@ -36,16 +36,13 @@ from services.queues.place import Place
 INFLOW_DAYS = 7  # the trailing window of the members' estimate: recent enough to follow the pool
 
 
-async def pool_places(
-    entry_ids: Collection[int], conn: BaseDBAsyncClient | None = None
-) -> dict[int, Place]:
-    """entry id → its place, for the given ids of waiting pool entries (others are left out);
-    ``conn``: read in that transaction."""
+async def pool_places(entry_ids: Collection[int]) -> dict[int, Place]:
+    """entry id → its place, for the given ids of waiting pool entries (others are left out)."""
     if not entry_ids:
         return {}
     wanted = sorted(set(entry_ids))
     rows = await fetch(
-        conn or connections.get("default"),
+        connections.get("default"),
         "SELECT id, ahead, ahead_fen FROM ("
         " SELECT id, COUNT(*) OVER w - 1 AS ahead,"
         "  SUM(quota_fen - paid_fen) OVER w - (quota_fen - paid_fen) AS ahead_fen"
