@@ -18,6 +18,7 @@ from models import DistributionConfig
 from rebate.distribution_settings import DistributionSettings, DividendPeriod, TeamLevel
 from rebate.errors import InvalidSetting
 from services.settings.cache import DISTRIBUTION, SETTINGS, assert_changing
+from services.settings.codec import _known
 
 _FIELDS = set(DistributionSettings.__dataclass_fields__)
 _LEVEL_FIELDS = set(TeamLevel.__dataclass_fields__)
@@ -36,9 +37,7 @@ def from_doc(doc: Mapping[str, Any] | None) -> DistributionSettings:
         return DistributionSettings()
     if not isinstance(doc, Mapping):
         raise InvalidSetting("分销设置必须是对象", field="distribution")
-    unknown = set(doc) - _FIELDS
-    if unknown:
-        raise InvalidSetting(f"未知的设置项: {', '.join(sorted(unknown))}", field=min(unknown))
+    _known(doc, _FIELDS, "")
     values = dict(doc)
     raw_levels = values.get("levels", [])
     if not isinstance(raw_levels, list | tuple):

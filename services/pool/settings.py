@@ -18,6 +18,7 @@ from rebate.settings import OrderSource
 from rebate.union_pool_settings import PoolSettings
 from runtime.sql import execute, fetch, is_pg
 from services.settings.cache import POOL, SETTINGS, assert_changing
+from services.settings.codec import _known
 
 _FIELDS = set(PoolSettings.__dataclass_fields__)
 
@@ -34,9 +35,7 @@ def from_doc(doc: Mapping[str, Any] | None) -> PoolSettings:
         return PoolSettings()
     if not isinstance(doc, Mapping):
         raise InvalidSetting("工会排队设置必须是对象", field="union_pool")
-    unknown = set(doc) - _FIELDS
-    if unknown:
-        raise InvalidSetting(f"未知的设置项: {', '.join(sorted(unknown))}", field=min(unknown))
+    _known(doc, _FIELDS, "")
     values = dict(doc)
     raw = values.get("sources", [])
     if not isinstance(raw, list | tuple) or not all(isinstance(s, str) for s in raw):
