@@ -94,6 +94,13 @@ async def paid_not_refunded(
     return int(rows[0]["s"])
 
 
+async def commission_rate(conn: BaseDBAsyncClient, store_id: int) -> int:
+    """The store's commission rate now: what its credits (and the union pool's profit of its
+    orders) are counted at when an order settles."""
+    rows = await fetch(conn, "SELECT commission_bp FROM store WHERE id = $1", [store_id])
+    return int(rows[0]["commission_bp"])
+
+
 async def credit_order(conn: BaseDBAsyncClient, order: Order, now: datetime) -> None:
     """Credit the store for a settling store / cashier order (idempotent by its key)."""
     if order.source not in (OrderSource.STORE, OrderSource.CASHIER) or order.store_id is None:
@@ -101,8 +108,7 @@ async def credit_order(conn: BaseDBAsyncClient, order: Order, now: datetime) -> 
     paid = await paid_not_refunded(conn, order.id)
     if paid <= 0:
         return
-    rows = await fetch(conn, "SELECT commission_bp FROM store WHERE id = $1", [order.store_id])
-    bp = int(rows[0]["commission_bp"])
+    bp = await commission_rate(conn, order.store_id)  # type: ignore[attr-defined]
     commission, amount = net_of_commission(paid, bp)
     await _insert_credit(
         conn,

@@ -30,6 +30,7 @@ from rebate.settings import OrderSource
 from rebate.union_pool import commission_cost, goods_cost
 from rebate.union_pool_settings import PoolSettings
 from runtime.sql import execute, fetch, marks
+from services.merchants.settlement import commission_rate
 from services.outbox import Event, emit
 from services.pool.contributions import PoolLine, contribute
 from services.pool.projection import recent_pool_state
@@ -106,5 +107,4 @@ async def _commission_bp(conn: BaseDBAsyncClient, order: Order) -> int | None:
     """The store's commission rate for a store or cashier order; None for a mall order."""
     if order.source == OrderSource.MALL or order.store_id is None:  # type: ignore[attr-defined]
         return None
-    rows = await fetch(conn, "SELECT commission_bp FROM store WHERE id = $1", [order.store_id])  # type: ignore[attr-defined]
-    return int(rows[0]["commission_bp"]) if rows else 0
+    return await commission_rate(conn, order.store_id)  # type: ignore[attr-defined]
