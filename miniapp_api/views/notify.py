@@ -189,7 +189,9 @@ async def judge(request: web.Request, kind: str, process: Process) -> Verdict:
     else:
         verdict, detail = Verdict(outcome, acknowledged=True), ""
     metrics.count_notification(kind, verdict.outcome, acknowledged=verdict.acknowledged)
-    if verdict.acknowledged:
+    if verdict.outcome == "applied":  # the service logged what it applied, with its ids
+        log.debug("%s notification applied", kind)
+    elif verdict.acknowledged:
         log.info("%s notification acknowledged: %s %s", kind, verdict.outcome, detail)
     else:
         log.warning("%s notification refused: %s (%s)", kind, verdict.outcome, detail)
