@@ -11,6 +11,7 @@ from services.catalog.products import new_product
 from services.clock import utcnow
 from services.members.accounts import new_member
 from services.members.views import my_entries
+from services.queues import place as place_module
 from services.queues.exchange import exchange_entry
 from services.queues.place import Place, places
 from tests.member.support import buy, setup
@@ -44,6 +45,35 @@ async def test_places_count_only_waiting_entries_ahead_and_what_they_are_owed(db
     assert await places(queue_id, some) == {s: expected[s] for s in some}
     assert expected[entries[6].seq].ahead_fen > 0  # type: ignore[union-attr]
     assert await places(queue_id, []) == {}
+
+
+async def test_places_past_the_first_marker_add_a_live_count_to_the_marker_read_before(
+    db, monkeypatch: pytest.MonkeyPatch
+):
+    """Markers every 3 waiting entries. Read, then two head entries are paid off: the head's
+    places are live and exact; past the first marker a place still counts the two (and what
+    they were owed) until the markers are read again."""
+    monkeypatch.setattr(place_module, "MARKER_EVERY", 3)
+    await setup(extract_bp=0)
+    clock = Clock()
+    product = await new_product("P", 10_000)
+    entries = [await buy(await new_member(f"m{i}"), product, clock) for i in range(12)]
+    queue_id = int(entries[0].queue_id)  # type: ignore[union-attr]
+    seqs = [e.seq for e in entries if e is not None]
+    assert await places(queue_id, seqs) == await brute_force(queue_id)  # markers read now
+    first_marker = seqs[3]
+    await setup(extract_bp=10_000)  # each order now pays one whole entry off the head
+    for i in range(2):
+        await buy(await new_member(f"late{i}"), product, clock)
+    truth = await brute_force(queue_id)
+    assert seqs[0] not in truth and seqs[1] not in truth and truth[seqs[2]].ahead == 0
+    got = await places(queue_id, truth)
+    assert got.keys() == truth.keys()
+    for seq, place in truth.items():
+        stale = seq >= first_marker
+        assert got[seq] == Place(place.ahead + 2 * stale, place.ahead_fen + 20_000 * stale), seq
+    monkeypatch.setattr(place_module, "MARKERS_TTL", 0.0)
+    assert await places(queue_id, truth) == truth
 
 
 @pytest.mark.postgres
