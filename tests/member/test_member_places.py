@@ -76,6 +76,27 @@ async def test_places_past_the_first_marker_add_a_live_count_to_the_marker_read_
     assert await places(queue_id, truth) == truth
 
 
+async def test_entries_that_join_after_the_markers_become_markers_as_they_are_counted(
+    db, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(place_module, "MARKER_EVERY", 3)
+    await setup(extract_bp=0)
+    clock = Clock()
+    product = await new_product("P", 10_000)
+    first = [await buy(await new_member(f"m{i}"), product, clock) for i in range(8)]
+    queue_id = int(first[0].queue_id)  # type: ignore[union-attr]
+    await places(queue_id, [first[0].seq])  # type: ignore[union-attr]
+    read = [m.seq for m in await place_module._queue_markers(queue_id)]
+    assert read == [0, first[3].seq, first[6].seq]  # type: ignore[union-attr]
+    later = [await buy(await new_member(f"n{i}"), product, clock) for i in range(7)]
+    truth = await brute_force(queue_id)
+    newest = later[-1].seq  # type: ignore[union-attr]
+    assert await places(queue_id, [newest]) == {newest: truth[newest]}
+    grown = [m.seq for m in await place_module._queue_markers(queue_id)]
+    assert grown == [*read, later[1].seq, later[4].seq]  # type: ignore[union-attr]
+    assert await places(queue_id, truth) == truth
+
+
 @pytest.mark.postgres
 async def test_a_page_of_entries_costs_the_same_statements_for_one_or_many_waiting(
     pg: None, monkeypatch: pytest.MonkeyPatch
