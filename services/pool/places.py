@@ -1,9 +1,9 @@
 """工会排队: where a waiting pool entry stands and how long it may wait.
 
 A waiting entry's **place** is how many waiting entries come before it in the pool's queue (id
-order, the order the daily close pays in) and what they are still owed (Σ quota − paid): one
-windowed scan of the waiting part up to the last entry asked for (the partial index on waiting
-entries), for a whole page at once — never a count per entry. Position 1 is the next to be paid.
+order, the order the daily close pays in) and what they are still owed (Σ quota − paid), read
+as a share queue's places are (``services.queues.place``: a marker's place plus a live count
+from it, for a whole page at once — never a count per entry). Position 1 is the next to be paid.
 
 The **projected wait** is ``rebate.union_pool.closes_until_paid`` over what is owed up to and
 including the entry, from the pool's balance now, at the pool's trailing daily inflow: the
@@ -29,29 +29,24 @@ from ledger.balances import balance_of
 from models import PoolEntryStatus
 from rebate.union_pool import closes_until_paid
 from rebate.union_pool_settings import PoolSettings
-from runtime.sql import fetch, marks
 from services.pool.projection import inflow_per_day
-from services.queues.place import Place
+from services.queues.place import Place, Waitline, standing
 
 INFLOW_DAYS = 7  # the trailing window of the members' estimate: recent enough to follow the pool
 
 
+POOL_LINE = Waitline(
+    "union_pool_entry",
+    "id",
+    "status = $1",
+    (PoolEntryStatus.WAITING.value,),
+    "quota_fen - paid_fen",
+)
+
+
 async def pool_places(entry_ids: Collection[int]) -> dict[int, Place]:
     """entry id → its place, for the given ids of waiting pool entries (others are left out)."""
-    if not entry_ids:
-        return {}
-    wanted = sorted(set(entry_ids))
-    rows = await fetch(
-        connections.get("default"),
-        "SELECT id, ahead, ahead_fen FROM ("
-        " SELECT id, COUNT(*) OVER w - 1 AS ahead,"
-        "  SUM(quota_fen - paid_fen) OVER w - (quota_fen - paid_fen) AS ahead_fen"
-        " FROM union_pool_entry WHERE status = $1 AND id <= $2"
-        " WINDOW w AS (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-        f") AS prefix WHERE id IN ({marks(3, len(wanted))})",
-        [PoolEntryStatus.WAITING.value, wanted[-1], *wanted],
-    )
-    return {int(r["id"]): Place(int(r["ahead"]), int(r["ahead_fen"])) for r in rows}
+    return await standing(POOL_LINE, entry_ids)
 
 
 @dataclass(frozen=True)

@@ -86,13 +86,13 @@ async def test_entries_that_join_after_the_markers_become_markers_as_they_are_co
     first = [await buy(await new_member(f"m{i}"), product, clock) for i in range(8)]
     queue_id = int(first[0].queue_id)  # type: ignore[union-attr]
     await places(queue_id, [first[0].seq])  # type: ignore[union-attr]
-    read = [m.seq for m in await place_module._queue_markers(queue_id)]
+    read = [m.key for m in await place_module._line_markers(place_module.queue_line(queue_id))]
     assert read == [0, first[3].seq, first[6].seq]  # type: ignore[union-attr]
     later = [await buy(await new_member(f"n{i}"), product, clock) for i in range(7)]
     truth = await brute_force(queue_id)
     newest = later[-1].seq  # type: ignore[union-attr]
     assert await places(queue_id, [newest]) == {newest: truth[newest]}
-    grown = [m.seq for m in await place_module._queue_markers(queue_id)]
+    grown = [m.key for m in await place_module._line_markers(place_module.queue_line(queue_id))]
     assert grown == [*read, later[1].seq, later[4].seq]  # type: ignore[union-attr]
     assert await places(queue_id, truth) == truth
 

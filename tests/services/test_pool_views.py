@@ -18,6 +18,7 @@ from services.pool.close import close_day
 from services.pool.entries import pool_entries
 from services.pool.mine import my_pool_entries
 from services.pool.settings import store_pool
+from services.queues import place as place_module
 from services.settings.cache import POOL, changing
 from tests.services.helpers import T0
 from tests.services.test_union_pool import ALL_PROFIT, DAY, bought
@@ -85,7 +86,13 @@ async def test_the_projected_wait_respects_the_daily_cap(db: str) -> None:
     assert second["projected_wait_days"] == 9  # 4,200 at 500 a close, slower than the inflow
 
 
-async def test_operators_read_the_pool_queue_in_order_with_places(db: str) -> None:
+@pytest.mark.parametrize("marker_every", [512, 2])
+async def test_operators_read_the_pool_queue_in_order_with_places(
+    db: str, marker_every: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a marker every 2 waiting entries, places past the first marker add its place."""
+    monkeypatch.setattr(place_module, "MARKER_EVERY", marker_every)
+    monkeypatch.setattr(place_module, "MARKERS_TTL", 0.0)  # each page reads them afresh
     pool = await a_pool()
     page = await pool_entries(status=None, member_id=None, cursor=None, limit=50)
     assert [e["position"] for e in page.items] == [1, 2, 3, 4, 5]  # oldest first, all waiting
@@ -109,6 +116,7 @@ async def test_a_page_reads_its_places_in_one_windowed_query(
     member = await new_member("many")
     for _ in range(12):
         await bought(member, 1_000, cost=1_000, settings=ALL_PROFIT)
+    await my_pool_entries(member.id, status=None, now=T0, limit=2)  # reads the line's markers
     for limit in (2, 12):
         with counting(monkeypatch) as seen:
             _, page = await my_pool_entries(member.id, status=None, now=T0, limit=limit)
