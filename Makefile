@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-http bench-pool soak migrate check-migrations clean
+.PHONY: install demo test lint bench bench-http bench-pool bench-places soak migrate check-migrations clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench-http: $(STAMP)
 # 工会排队's daily close over 1,000,000 waiting pool entries (days paying 10 % and 50 %)
 bench-pool: $(STAMP)
 	$(BIN)/python -m bench.pool_close
+
+# A member's place in a deep queue (30,000 and 1,000,000 waiting): markers against the whole prefix
+bench-places: $(STAMP)
+	$(BIN)/python -m bench.places
 
 # A bounded soak (default 10 minutes; SOAK_ARGS="--minutes 60" for longer): python -m bench.soak --help
 soak: $(STAMP)

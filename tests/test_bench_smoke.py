@@ -4,12 +4,15 @@ Not a timing test: it asserts that the books balance and that every stored order
 """
 
 import argparse
+import logging
 import random
+import sys
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from tortoise import Tortoise
 
 from bench import timestamp_codec
 from bench.dataset import create_schema, preload
@@ -17,7 +20,10 @@ from bench.http_path import sqlcount
 from bench.http_path.cli import check, main_async
 from bench.http_path.cli import parse as parse_args
 from bench.http_path.database import connect
+from bench.log_lines import main as log_lines_main
 from bench.pgbench import _conn_args as pgbench_conn_args
+from bench.places import measure as places_measure
+from bench.places import waiting_seqs
 from bench.pool_close import bench_share as pool_bench_share
 from bench.pool_close import create_schema as pool_schema
 from bench.pool_close import parse as pool_parse
@@ -27,7 +33,7 @@ from bench.soak.cli import log_errors as soak_log_errors
 from bench.soak.cli import main_async as soak_main_async
 from bench.soak.cli import parse as soak_parse
 from bench.writer_python import one_round
-from runtime.db import with_database
+from runtime.db import tortoise_config, with_database
 from services.queues.settled_rows import ENTRY_COLUMNS
 from tests.conftest import create_pg_database, drop_pg_database, pg_url
 
@@ -231,3 +237,30 @@ async def test_the_pool_close_benchmark_pays_the_chosen_share_and_conserves(empt
     assert figures["paid_count"] == figures["expected_paid"] == 100
     assert figures["closing_fen"] == 0 and figures["waiting_count"] == 300
     assert figures["seconds"] > 0 and figures["rss_peak_kib"] >= figures["rss_before_kib"] > 0
+
+
+async def test_the_places_benchmark_checks_every_place_it_times(empty_pg_url, capsys):
+    await create_schema(empty_pg_url)
+    ds = await preload(empty_pg_url, waiting=1_500, members=50)
+    seqs = await waiting_seqs(empty_pg_url, ds.queue_id)
+    await Tortoise.init(config=tortoise_config(empty_pg_url))
+    try:
+        await places_measure(ds.queue_id, seqs)  # asserts each place it times
+    finally:
+        await Tortoise.close_connections()
+    out = capsys.readouterr().out
+    assert "1,500 waiting: markers read" in out and "tail (1,499 ahead)" in out
+    assert "whole prefix counted for the tail entry" in out
+
+
+def test_the_log_lines_benchmark_times_both_formats(capsys, monkeypatch):
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    monkeypatch.setattr(sys, "argv", ["log_lines", "--lines", "50"])
+    try:
+        log_lines_main()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    out = capsys.readouterr().out
+    assert out.count("µs per access line") == 3 and "json (LineFormatter)" in out
