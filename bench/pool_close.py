@@ -18,6 +18,8 @@ own (``--close-only``) that reports
 - **peak memory**: the child's ``getrusage(RUSAGE_SELF).ru_maxrss`` just before the call and
   after it — its growth is what the close held at its high-water mark (the child does nothing
   else); ``--tracemalloc`` re-runs it under ``tracemalloc`` for the Python heap's own peak;
+- the pool's balance read after the close, over all its postings and from the statement
+  (``balance_reads``);
 - the statement's figures, then the checks: every chosen entry paid, the pool at 0, and
   ``queue-rebate check`` (``check_conservation``) finding nothing.
 
@@ -198,14 +200,39 @@ async def close_only(url: str, *, trace: bool) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         after = max_rss_kib()
         traced = tracemalloc.get_traced_memory()[1] if trace else None
+        reads = await balance_reads()
         return {
             "seconds": seconds, "rss_before_kib": before, "rss_peak_kib": after,
             "tracemalloc_peak_bytes": traced, "paid_count": statement.paid_count,
             "paid_fen": statement.paid_fen, "closing_fen": statement.closing_fen,
-            "waiting_count": statement.waiting_count, "phases_s": phases,
+            "waiting_count": statement.waiting_count, "phases_s": phases, **reads,
         }  # fmt: skip
     finally:
         await ctx.close_connections()
+
+
+async def balance_reads() -> dict[str, float]:
+    """After the close: milliseconds to read the pool's balance over all its postings
+    (``ledger.balances.balance_of``, what every read did before the statement's watermark) and
+    from the statement (``services.pool.balance.pool_balance``), median of 3; they must agree."""
+    from ledger.accounts import UNION_POOL
+    from ledger.balances import balance_of
+    from services.pool.balance import pool_balance
+
+    figures, values = {}, set()
+    for name, read in (
+        ("balance_all_ms", lambda: balance_of(UNION_POOL)),
+        ("balance_ms", pool_balance),
+    ):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            values.add(await read())
+            times.append((time.perf_counter() - started) * 1000)
+        figures[name] = sorted(times)[1]
+    if len(values) != 1:
+        raise SystemExit(f"the pool's balance read two ways differs: {sorted(values)}")
+    return figures
 
 
 def run_child(url: str, *, trace: bool = False) -> dict[str, Any]:
@@ -280,6 +307,8 @@ def _line(fig: dict[str, Any]) -> str:
         + ("" if traced is None else f"; tracemalloc peak {traced / 2**20:,.0f} MiB")
         + "; "
         + ", ".join(f"{k} {v:.1f} s" for k, v in fig["phases_s"].items())
+        + f"; the pool's balance then read over all its postings in {fig['balance_all_ms']:,.1f}"
+        f" ms, from the statement in {fig['balance_ms']:,.1f} ms"
     )
 
 

@@ -82,12 +82,15 @@ async def account_balances(conn: BaseDBAsyncClient | None = None) -> dict[str, i
     return {r["account"]: int(r["balance"]) for r in rows}
 
 
-async def balance_of(account: str, conn: BaseDBAsyncClient | None = None) -> int:
-    """One account's balance from its postings."""
+async def balance_of(
+    account: str, conn: BaseDBAsyncClient | None = None, *, after_id: int = 0
+) -> int:
+    """One account's balance from its postings (``after_id``: only those with a higher id,
+    through the indexes that lead with the account)."""
     rows = await fetch(
         conn or connections.get("default"),
         "SELECT COALESCE(SUM(CASE WHEN credit = $1 THEN amount ELSE -amount END), 0) AS b"
-        " FROM posting WHERE credit = $1 OR debit = $1",
-        [account],
+        " FROM posting WHERE (credit = $1 OR debit = $1) AND id > $2",
+        [account, after_id],
     )
     return int(rows[0]["b"])

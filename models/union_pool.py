@@ -103,7 +103,13 @@ class PoolDay(Model):
     the previous close: those with ids above that close's ``last_entry_id`` /
     ``last_acceleration_id``, up to its own — exact, because they are written under the pool's
     shared lock and the close takes it exclusively (``services.pool.settings.lock_pool``).
-    ``closing_fen`` = ``opening_fen`` + contributions − accelerated − taken back − paid."""
+    ``closing_fen`` = ``opening_fen`` + contributions − accelerated − taken back − paid.
+
+    ``postings_through``: the highest posting id when the close committed. Every posting of the
+    pool account is written under the pool's lock, so ``closing_fen`` is the pool's balance over
+    the postings up to it, and later balances add only the postings after it
+    (``services.pool.balance``; ``queue-rebate check`` verifies the latest). 0: not recorded
+    (statements written before it was), the balance is summed from the first posting."""
 
     id = fields.BigIntField(primary_key=True)
     day = fields.DateField(unique=True)  # the Beijing date the close is for
@@ -119,6 +125,7 @@ class PoolDay(Model):
     closing_fen = fields.BigIntField()
     waiting_count = fields.BigIntField()
     waiting_owed_fen = fields.BigIntField()
+    postings_through = fields.BigIntField(default=0, db_default=0)
 
     class Meta:
         table = "union_pool_day"

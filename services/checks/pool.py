@@ -2,7 +2,9 @@
 balance + Σ taken back by refunds; every entry holds 0 ≤ paid ≤ quota and its paid amount is
 what its payouts and accelerations posted; each line's ``pool_in`` posting is its contribution
 less what it accelerated; a refunded entry's take-back and refund cost are posted and add up to
-its contribution; every daily statement adds up, its take-backs those it counted."""
+its contribution; every daily statement adds up, its take-backs those it counted; the latest
+statement's closing balance is the pool's postings through its ``postings_through`` (what
+``services.pool.balance`` adds the later postings to)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,20 @@ _PER_ENTRY = (
     " GROUP BY memo"
 )
 
+_THROUGH = (  # the latest statement that recorded its postings watermark
+    "SELECT day, closing_fen, postings_through FROM union_pool_day WHERE postings_through > 0"
+    " ORDER BY day DESC LIMIT 1"
+)
+
 POOL = (
+    Finding(
+        "union pool statement's closing balance not the pool's postings through it",
+        "SELECT * FROM (SELECT d.day, d.closing_fen, (SELECT COALESCE(SUM(CASE WHEN"
+        f" credit = {_POOL} THEN amount ELSE -amount END), 0) FROM posting WHERE"
+        f" (credit = {_POOL} OR debit = {_POOL}) AND id <= d.postings_through) AS posted"
+        f" FROM ({_THROUGH}) AS d) AS t WHERE closing_fen <> posted",
+        lambda r: f"statement {r['day']}: closing {r['closing_fen']}, posted {r['posted']}",
+    ),
     Finding(
         "union pool not conserved (contributions ≠ payouts + acceleration + balance + taken back)",
         "SELECT * FROM (SELECT"

@@ -81,8 +81,15 @@ async def close_day(day: date, now: datetime, settings: PoolSettings | None = No
             paid_fen=paid_fen, paid_count=paid_count, closing_fen=balance - paid_fen,
             waiting_count=int(waiting["n"]), waiting_owed_fen=int(waiting["owed"]),
             last_entry_id=flows.last_entry_id, last_acceleration_id=flows.last_acceleration_id,
-            using_db=conn,
+            postings_through=await _last_posting_id(conn), using_db=conn,
         )  # fmt: skip
+
+
+async def _last_posting_id(conn: BaseDBAsyncClient) -> int:
+    """The highest posting id now: the pool's postings up to it are all committed or this
+    close's own (each is written under the pool's lock, which the close holds exclusively);
+    any later one takes a higher id."""
+    return int((await fetch(conn, "SELECT COALESCE(MAX(id), 0) AS last FROM posting"))[0]["last"])
 
 
 _WAITING_TOTALS = (

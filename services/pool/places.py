@@ -24,11 +24,10 @@ from datetime import datetime
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from ledger.accounts import UNION_POOL
-from ledger.balances import balance_of
 from models import PoolEntryStatus
 from rebate.union_pool import closes_until_paid
 from rebate.union_pool_settings import PoolSettings
+from services.pool.balance import pool_balance
 from services.pool.projection import inflow_per_day
 from services.queues.place import Place, Waitline, standing
 
@@ -73,7 +72,7 @@ async def outlook(
     """The members' estimate as it stands (``conn``: in that transaction)."""
     db = conn or connections.get("default")
     return Outlook(
-        await balance_of(UNION_POOL, db),
+        await pool_balance(db),
         await inflow_per_day(db, now, INFLOW_DAYS),
         settings.daily_cap_fen,
     )

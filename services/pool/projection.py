@@ -12,11 +12,10 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import get_current_context
 
-from ledger.accounts import UNION_POOL
-from ledger.balances import balance_of
 from rebate.union_pool import closes_until_paid
 from rebate.union_pool_settings import PoolSettings
 from runtime.sql import fetch
+from services.pool.balance import pool_balance
 
 _INFLOW = "SUM(contribution_fen - accelerated_out_fen - taken_back_fen)"
 
@@ -92,6 +91,6 @@ async def pool_state(conn: BaseDBAsyncClient, now: datetime) -> PoolState:
     )
     row = rows[0]
     return PoolState(
-        await balance_of(UNION_POOL, conn), int(row["waiting"]), int(row["owed"]),
+        await pool_balance(conn), int(row["waiting"]), int(row["owed"]),
         int(row["inflow_7"]), int(row["inflow_30"]),
     )  # fmt: skip

@@ -17,12 +17,12 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ledger import accounts
-from ledger.balances import balance_of
 from ledger.postings import Posting, post
 from models import PoolEntryStatus
 from rebate.union_pool import take_back
 from runtime.sql import execute, fetch, is_pg
 from services.outbox import Event, emit
+from services.pool.balance import pool_balance
 from services.pool.settings import lock_pool
 
 
@@ -51,7 +51,7 @@ async def take_back_line(
         return "after_settlement_pool_done"
     sped = int(entry["accelerated_out_fen"])
     pooled = int(entry["contribution_fen"]) - sped
-    taken, unpaid = take_back(pooled, max(0, await balance_of(accounts.UNION_POOL, conn)))
+    taken, unpaid = take_back(pooled, max(0, await pool_balance(conn)))
     cost = unpaid + sped
     left = entry["status"] == PoolEntryStatus.WAITING.value
     await execute(

@@ -11,8 +11,17 @@ from datetime import date, datetime, timedelta
 import pytest
 from tortoise.transactions import in_transaction
 
-from ledger.balances import balances_of
-from models import Member, OrderLine, PoolAcceleration, PoolDay, PoolEntry, PoolEntryStatus
+from ledger.accounts import UNION_POOL
+from ledger.balances import balance_of, balances_of
+from models import (
+    Member,
+    OrderLine,
+    PoolAcceleration,
+    PoolDay,
+    PoolEntry,
+    PoolEntryStatus,
+    Posting,
+)
 from rebate.errors import NotAllowed
 from rebate.settings import OrderSource
 from rebate.union_pool_settings import PoolSettings
@@ -22,6 +31,7 @@ from services.jobs import run_once
 from services.members.accounts import new_member
 from services.orders.lifecycle import Item, create_order
 from services.pool import close as pool_close
+from services.pool.balance import pool_balance
 from services.pool.close import close_day, day_of
 from services.pool.contributions import PoolLine, contribute
 from services.pool.settings import store_pool
@@ -148,6 +158,36 @@ async def test_check_catches_an_entry_paid_more_than_posted(db: str) -> None:
     await PoolEntry.filter(id=entry.id).update(paid_fen=5)
     problems = await check_conservation()
     assert any("union pool entry" in p for p in problems), problems
+
+
+async def test_the_balance_is_the_last_close_plus_the_postings_after_it(db: str) -> None:
+    await bought(await new_member("a"), 1_000, cost=1_000)  # quota 1,100, contributes nothing
+    await bought(await new_member("b"), 1_000, cost=300)  # 700 in: short of the head's 1,100
+    statement = await close_day(DAY, T0)
+    last = await Posting.all().order_by("-id").first()
+    assert last is not None and statement.postings_through == last.id
+    assert statement.closing_fen == 700
+    await bought(await new_member("c"), 1_000, cost=600)  # 400 in after the close
+    assert await pool_balance() == await balance_of(UNION_POOL) == 1_100
+    assert await check_conservation() == []
+    # the postings up to the close are not read again: remove one and only the full sum moves
+    before = await Posting.filter(credit=UNION_POOL, id__lte=statement.postings_through).first()
+    assert before is not None
+    await before.delete()
+    assert await balance_of(UNION_POOL) == 400 and await pool_balance() == 1_100
+    problems = await check_conservation()
+    assert any("closing balance not the pool's postings through it" in p for p in problems)
+
+
+async def test_a_statement_from_before_the_watermark_is_summed_from_the_first_posting(
+    db: str,
+) -> None:
+    await bought(await new_member("b"), 1_000, cost=300)
+    statement = await close_day(DAY, T0)
+    await PoolDay.filter(id=statement.id).update(postings_through=0)  # as migrated statements
+    await bought(await new_member("c"), 1_000, cost=600)
+    assert await pool_balance() == await balance_of(UNION_POOL) == 1_100
+    assert await check_conservation() == []
 
 
 def test_a_close_before_noon_closes_the_day_that_ended() -> None:
