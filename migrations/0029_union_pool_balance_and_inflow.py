@@ -4,6 +4,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise import fields
+from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0028_union_pool_refunds')]
@@ -15,5 +16,9 @@ class Migration(migrations.Migration):
             model_name='PoolDay',
             name='postings_through',
             field=fields.BigIntField(default=0, db_default=0),
+        ),
+        ops.AddIndex(
+            model_name='PoolEntry',
+            index=Index(fields=['created_at']),
         ),
     ]
