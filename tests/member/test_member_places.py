@@ -4,6 +4,8 @@ of statements however many of its entries wait."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from models import Entry, EntryStatus
@@ -47,18 +49,26 @@ async def test_places_count_only_waiting_entries_ahead_and_what_they_are_owed(db
     assert await places(queue_id, []) == {}
 
 
+async def marked_queue(
+    count: int, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, list[Any], Any, Clock]:
+    """A marker every 3 waiting entries, and ``count`` members' entries waiting, nothing paid
+    yet: the queue's id, the entries, their product and the clock."""
+    monkeypatch.setattr(place_module, "MARKER_EVERY", 3)
+    await setup(extract_bp=0)
+    clock = Clock()
+    product = await new_product("P", 10_000)
+    entries = [await buy(await new_member(f"m{i}"), product, clock) for i in range(count)]
+    return int(entries[0].queue_id), entries, product, clock
+
+
 async def test_places_past_the_first_marker_add_a_live_count_to_the_marker_read_before(
     db, monkeypatch: pytest.MonkeyPatch
 ):
     """Markers every 3 waiting entries. Read, then two head entries are paid off: the head's
     places are live and exact; past the first marker a place still counts the two (and what
     they were owed) until the markers are read again."""
-    monkeypatch.setattr(place_module, "MARKER_EVERY", 3)
-    await setup(extract_bp=0)
-    clock = Clock()
-    product = await new_product("P", 10_000)
-    entries = [await buy(await new_member(f"m{i}"), product, clock) for i in range(12)]
-    queue_id = int(entries[0].queue_id)  # type: ignore[union-attr]
+    queue_id, entries, product, clock = await marked_queue(12, monkeypatch)
     seqs = [e.seq for e in entries if e is not None]
     assert await places(queue_id, seqs) == await brute_force(queue_id)  # markers read now
     first_marker = seqs[3]
@@ -79,12 +89,7 @@ async def test_places_past_the_first_marker_add_a_live_count_to_the_marker_read_
 async def test_entries_that_join_after_the_markers_become_markers_as_they_are_counted(
     db, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(place_module, "MARKER_EVERY", 3)
-    await setup(extract_bp=0)
-    clock = Clock()
-    product = await new_product("P", 10_000)
-    first = [await buy(await new_member(f"m{i}"), product, clock) for i in range(8)]
-    queue_id = int(first[0].queue_id)  # type: ignore[union-attr]
+    queue_id, first, product, clock = await marked_queue(8, monkeypatch)
     await places(queue_id, [first[0].seq])  # type: ignore[union-attr]
     read = [m.key for m in await place_module._line_markers(place_module.queue_line(queue_id))]
     assert read == [0, first[3].seq, first[6].seq]  # type: ignore[union-attr]
