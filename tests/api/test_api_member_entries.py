@@ -16,6 +16,7 @@ from rebate.settings import Lottery, LotteryMode, OrderSource, RatioSettings, Se
 from runtime.sql import fetch
 from services.catalog.products import new_product
 from services.checks import check_conservation
+from services.clock import local
 from services.orders.lifecycle import Item, create_order, mark_paid
 from services.settings.cache import DISPLAY, changing
 from tests.api.conftest import Api, bearer
@@ -35,8 +36,13 @@ async def lottery_base() -> None:
 
 
 def recent_clock() -> Clock:
-    """Inside the economics windows of the API's real clock."""
-    return Clock(datetime.now(UTC) - timedelta(hours=1))
+    """Inside the economics windows of the API's real clock, and on the current Beijing day
+    (the dashboard's "today"): an hour ago, or from the day's midnight in its first hour — the
+    tests' orders then fall on today whenever they run (a test's ticks, a minute each, may pass
+    the real now by a few minutes in the first minutes of a day)."""
+    now = datetime.now(UTC)
+    midnight = local(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    return Clock(max(now - timedelta(hours=1), midnight.astimezone(UTC)))
 
 
 async def member(api: Api, nickname: str = "") -> tuple[int, str]:
