@@ -37,12 +37,12 @@ async def lottery_base() -> None:
 
 def recent_clock() -> Clock:
     """Inside the economics windows of the API's real clock, and on the current Beijing day
-    (the dashboard's "today"): an hour ago, or from the day's midnight in its first hour — the
-    tests' orders then fall on today whenever they run (a test's ticks, a minute each, may pass
-    the real now by a few minutes in the first minutes of a day)."""
+    (the dashboard's "today"): an hour ago, or, in a day's first hour, halfway between its
+    midnight and now (later for every later test, as an hour ago is)."""
     now = datetime.now(UTC)
-    midnight = local(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    return Clock(max(now - timedelta(hours=1), midnight.astimezone(UTC)))
+    midnight = local(now).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    start = now - timedelta(hours=1)
+    return Clock(start if start >= midnight else midnight + (now - midnight) / 2)
 
 
 async def member(api: Api, nickname: str = "") -> tuple[int, str]:
