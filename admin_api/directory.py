@@ -26,11 +26,10 @@ from web.query import (
     query_range,
 )
 from web.registry import Registry, Reply, path_int
-from web.schemas import ID, INT, NULL_INT, STRING, TIME, Schema, obj
+from web.schemas import BOOL, ID, INT, NULL_INT, STRING, TIME, Schema, obj
 
 routes = Registry()
 
-BOOL: Schema = {"type": "boolean"}
 NULL_BOOL: Schema = {**BOOL, "nullable": True}
 INVITE = obj(
     {

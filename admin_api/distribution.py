@@ -39,12 +39,11 @@ from web.common import application_json, mini_program_code
 from web.keys import SETTINGS, WECHAT
 from web.query import PAGE_PARAMS, PAGING, json_reply, page_args, page_reply, paged, query_choice
 from web.registry import BODY, Registry, Reply, path_int
-from web.schemas import APPLICATION, ID, INT, INVITE_QR, QR_RESPONSES, STRING, Schema, obj
+from web.schemas import APPLICATION, BOOL, ID, INT, INVITE_QR, QR_RESPONSES, STRING, Schema, obj
 
 routes = Registry()
 
 ID_PARAMS = {"id": ID}
-BOOL: Schema = {"type": "boolean"}
 ACKNOWLEDGE: Schema = {
     "type": "boolean",
     "description": "明确确认：门店支出超过佣金时仍然保存（记录在审计中）",

@@ -24,11 +24,10 @@ from web.query import (
     query_choice,
 )
 from web.registry import BODY, Registry, Reply
-from web.schemas import ID, INT, STRING, TIME, Schema, obj
+from web.schemas import ID, INT, NULL_INT, STRING, TIME, Schema, obj
 
 routes = Registry()
 
-NULLABLE_INT: Schema = {**INT, "nullable": True}
 SETTINGS_FIELDS: dict[str, Schema] = {
     "sources": {
         "type": "array",
@@ -37,13 +36,13 @@ SETTINGS_FIELDS: dict[str, Schema] = {
     },
     "pool_bp": {**INT, "description": "返利池比例（利润扣除奖励与补贴后，万分比）"},
     "quota_bp": {**INT, "description": "分红额度比例（万分比，11000 = 消费 1000 得 1100）"},
-    "daily_cap_fen": {**NULLABLE_INT, "description": "每日分红上限（分），null 不限"},
+    "daily_cap_fen": {**NULL_INT, "description": "每日分红上限（分），null 不限"},
     "head_in_part": {"type": "boolean", "description": "余额不足一份额度时，队首部分分红"},
     "close_at": {**STRING, "description": "每日结算时间 HH:MM（北京时间）"},
     "accel_bp": {**INT, "description": "动态加速比例（直推订单贡献的万分比），0 关闭"},
-    "accel_per_day_fen": {**NULLABLE_INT, "description": "每人每日加速上限（分）"},
-    "accel_total_fen": {**NULLABLE_INT, "description": "每人累计加速上限（分）"},
-    "ceiling_days": {**NULLABLE_INT, "description": "排队上限：预计等待超过 N 天时暂停新排队"},
+    "accel_per_day_fen": {**NULL_INT, "description": "每人每日加速上限（分）"},
+    "accel_total_fen": {**NULL_INT, "description": "每人累计加速上限（分）"},
+    "ceiling_days": {**NULL_INT, "description": "排队上限：预计等待超过 N 天时暂停新排队"},
     "notify_wait_days": {**INT, "description": "预计等待变动超过 N 天时通知会员"},
 }
 SETTINGS_DOC = obj(SETTINGS_FIELDS)
@@ -60,7 +59,7 @@ DAY = obj(
 OVERVIEW = obj(
     {
         "balance_fen": INT, "waiting_count": INT, "waiting_owed_fen": INT, "inflow_7d_fen": INT,
-        "inflow_30d_fen": INT, "tail_closes": NULLABLE_INT,
+        "inflow_30d_fen": INT, "tail_closes": NULL_INT,
         "last_closed_day": {**STRING, "nullable": True},
     }
 )  # fmt: skip
@@ -133,8 +132,8 @@ POOL_ENTRY = obj(
         "quota_fen": {**INT, "description": "分红额度（分）"},
         "paid_fen": {**INT, "description": "已分红（分，含加速）"},
         "accelerated_in_fen": {**INT, "description": "动态加速所得（分）"},
-        "position": {**NULLABLE_INT, "description": "排队位次（1 = 下一个分红；仅排队中）"},
-        "ahead_fen": {**NULLABLE_INT, "description": "前面待分红额度合计（分；仅排队中）"},
+        "position": {**NULL_INT, "description": "排队位次（1 = 下一个分红；仅排队中）"},
+        "ahead_fen": {**NULL_INT, "description": "前面待分红额度合计（分；仅排队中）"},
         "created_at": TIME, "completed_at": TIME,
     }
 )  # fmt: skip

@@ -42,12 +42,10 @@ from web.query import (
     query_range,
 )
 from web.registry import BODY, Registry, Reply, path_int
-from web.schemas import ID, INT, STRING, TIME, Schema, obj
+from web.schemas import BOOL, ID, INT, NULL_INT, STRING, TIME, Schema, obj
 
 routes = Registry()
 
-BOOL: Schema = {"type": "boolean"}
-NULL_INT: Schema = {**INT, "nullable": True}
 ANY_OBJECT: Schema = {"type": "object"}
 
 

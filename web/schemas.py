@@ -234,6 +234,7 @@ APPLICATION = obj(
 
 
 NULL_INT = {**INT, "nullable": True}
+BOOL = {"type": "boolean"}
 
 
 WITHDRAWAL_STATUSES = tuple(s.value for s in WithdrawalStatus)

@@ -30,14 +30,12 @@ from services.queues.lottery import draw_lottery
 from web.auth import MEMBER_ID
 from web.query import PAGE_PARAMS, PAGING, page_args, page_reply, paged, query_choice
 from web.registry import BODY, Registry, Reply, path_int
-from web.schemas import ID, INT, STRING, TIME, obj, optional
+from web.schemas import BOOL, ID, INT, NULL_INT, STRING, TIME, obj, optional
 
 routes = Registry()
 
 ENTRY_PARAMS = {"id": ID}
 STATUSES = [s.value for s in EntryStatus]
-BOOL = {"type": "boolean"}
-NULL_INT = {**INT, "nullable": True}
 NAMES = obj(
     {
         "rebate_name": {**STRING, "description": "自定义名称（排队返利的叫法）"},
